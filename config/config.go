@@ -1,0 +1,212 @@
+// Package config is omniccd's configuration: one typed struct filled from the
+// OMNICC_* environment, with defaults and a Validate whose errors name the key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is everything omniccd reads from its environment.
+type Config struct {
+	HTTPAddr string `env:"OMNICC_HTTP_ADDR" envDefault:":8080"`
+	AGIAddr  string `env:"OMNICC_AGI_ADDR" envDefault:":4573"`
+	DataDir  string `env:"OMNICC_DATA_DIR" envDefault:"./data"`
+	// DBDSN selects MySQL/MariaDB; empty means the embedded SQLite store.
+	DBDSN         string `env:"OMNICC_DB_DSN"`
+	AdminPassword string `env:"OMNICC_ADMIN_PASSWORD"`
+	// AMI is the raw comma-separated user:secret@host:port list; the ami
+	// package parses it into boxes.
+	AMI            string         `env:"OMNICC_AMI"`
+	ExtensionRange ExtensionRange `env:"OMNICC_EXTENSION_RANGE" envDefault:"1000-1999"`
+	RealtimeAllow  PrefixList     `env:"OMNICC_REALTIME_ALLOW" envDefault:"127.0.0.0/8,::1/128"`
+	// RealtimeUser/RealtimePassword turn on HTTP basic auth for /realtime.
+	RealtimeUser     string `env:"OMNICC_REALTIME_USER"`
+	RealtimePassword string `env:"OMNICC_REALTIME_PASSWORD"`
+
+	// LockoutThreshold is how many failed logins in a row lock an account.
+	LockoutThreshold int `env:"OMNICC_LOCKOUT_THRESHOLD" envDefault:"5"`
+	// SecuritySuite turns the password policy on (the seeds' default).
+	SecuritySuite bool          `env:"OMNICC_SECURITY_SUITE" envDefault:"true"`
+	TokenTTL      time.Duration `env:"OMNICC_TOKEN_TTL" envDefault:"12h"`
+	InvitationTTL time.Duration `env:"OMNICC_INVITATION_TTL" envDefault:"72h"`
+	// PublicURL is where users reach omniccd; invitation links start with it.
+	PublicURL string `env:"OMNICC_PUBLIC_URL" envDefault:"http://localhost:8080"`
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed; none
+	// by default, so a client cannot forge its address.
+	TrustedProxies PrefixList `env:"OMNICC_TRUSTED_PROXIES"`
+	MaxBodyBytes   int64      `env:"OMNICC_HTTP_MAX_BODY" envDefault:"1048576"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout time.Duration `env:"OMNICC_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
+	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
+}
+
+// FromEnv reads the process environment and validates it.
+func FromEnv() (Config, error) { return FromMap(nil) }
+
+// FromMap reads the given variables (nil: the process environment) and
+// validates them. Tests use it to avoid touching the real environment.
+func FromMap(vars map[string]string) (Config, error) {
+	var c Config
+	opts := env.Options{}
+	if vars != nil {
+		opts.Environment = vars
+	}
+	if err := env.ParseWithOptions(&c, opts); err != nil {
+		return c, cleanEnvError(err)
+	}
+	return c, c.Validate()
+}
+
+// cleanEnvError rewrites the library's errors, which name the Go field, so
+// that they name the environment variable the user has to fix.
+func cleanEnvError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	keys := map[string]string{}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		keys[t.Field(i).Name] = t.Field(i).Tag.Get("env")
+	}
+	msgs := make([]string, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) && keys[pe.Name] != "" {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", keys[pe.Name], pe.Err))
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return fmt.Errorf("config: %s", strings.Join(msgs, "; "))
+}
+
+// Validate checks the values that parsing alone cannot, naming the key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	for key, addr := range map[string]string{"OMNICC_HTTP_ADDR": c.HTTPAddr, "OMNICC_AGI_ADDR": c.AGIAddr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port (e.g. :8080 or 127.0.0.1:8080)", addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad(key, "port %q must be 0-65535", port)
+		}
+	}
+	if c.DBDSN == "" && c.DataDir == "" {
+		bad("OMNICC_DATA_DIR", "must not be empty when OMNICC_DB_DSN is not set")
+	}
+	if c.LockoutThreshold < 1 {
+		bad("OMNICC_LOCKOUT_THRESHOLD", "%d must be at least 1", c.LockoutThreshold)
+	}
+	if c.TokenTTL < time.Minute {
+		bad("OMNICC_TOKEN_TTL", "%s is shorter than a minute", c.TokenTTL)
+	}
+	if c.InvitationTTL < time.Minute {
+		bad("OMNICC_INVITATION_TTL", "%s is shorter than a minute", c.InvitationTTL)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("OMNICC_PUBLIC_URL", "%q must be an absolute http(s) URL", c.PublicURL)
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("OMNICC_HTTP_MAX_BODY", "%d bytes is too small (at least 1024)", c.MaxBodyBytes)
+	}
+	if (c.RealtimeUser == "") != (c.RealtimePassword == "") {
+		bad("OMNICC_REALTIME_USER", "set both OMNICC_REALTIME_USER and OMNICC_REALTIME_PASSWORD, or neither")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("OMNICC_LOG_FORMAT", "%q must be text or json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+// ExtensionRange is the inclusive range agents' extensions are drawn from.
+type ExtensionRange struct{ Low, High int }
+
+// UnmarshalText parses "1000-1999".
+func (r *ExtensionRange) UnmarshalText(b []byte) error {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(string(b)), "-")
+	if !ok {
+		return fmt.Errorf("%q must be LOW-HIGH, e.g. 1000-1999", b)
+	}
+	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || l < 0 || h < l {
+		return fmt.Errorf("%q must be LOW-HIGH with 0 <= LOW <= HIGH", b)
+	}
+	if h > 99999999 {
+		return fmt.Errorf("%q: extensions longer than 8 digits are not supported", b)
+	}
+	r.Low, r.High = l, h
+	return nil
+}
+
+func (r ExtensionRange) String() string { return fmt.Sprintf("%d-%d", r.Low, r.High) }
+
+// PrefixList is a comma-separated list of CIDRs; a bare address is a /32 or /128.
+type PrefixList []netip.Prefix
+
+// UnmarshalText parses "127.0.0.0/8,::1".
+func (p *PrefixList) UnmarshalText(b []byte) error {
+	*p = nil
+	for _, s := range strings.Split(string(b), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a CIDR or an address", s)
+			}
+			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR", s)
+		}
+		*p = append(*p, pf.Masked())
+	}
+	return nil
+}
+
+// Contains reports whether addr falls in one of the prefixes.
+func (p PrefixList) Contains(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, pf := range p {
+		if pf.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Strings renders the prefixes, for Gin's trusted proxies.
+func (p PrefixList) Strings() []string {
+	out := make([]string, len(p))
+	for i, pf := range p {
+		out[i] = pf.String()
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package config
+
+import (
+	"bufio"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := FromMap(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.AGIAddr != ":4573" || c.DataDir != "./data" || c.DBDSN != "" {
+		t.Fatalf("addresses/defaults: %+v", c)
+	}
+	if c.ExtensionRange != (ExtensionRange{1000, 1999}) || c.LockoutThreshold != 5 || !c.SecuritySuite {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if !c.RealtimeAllow.Contains(netip.MustParseAddr("127.0.0.1")) || !c.RealtimeAllow.Contains(netip.MustParseAddr("::1")) ||
+		c.RealtimeAllow.Contains(netip.MustParseAddr("10.0.0.1")) {
+		t.Fatalf("realtime allow: %v", c.RealtimeAllow)
+	}
+	if len(c.TrustedProxies) != 0 {
+		t.Fatalf("no proxy must be trusted by default: %v", c.TrustedProxies)
+	}
+}
+
+// testdata/*.bad.env holds broken configurations, each with the key its error
+// must name on its first line ("# want: KEY").
+func TestBadConfigsNameTheKey(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.env")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.bad.env")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			vars, want := readEnvFile(t, f)
+			_, err := FromMap(vars)
+			if err == nil {
+				t.Fatalf("config accepted; want an error naming %s", want)
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not name %s", err, want)
+			}
+		})
+	}
+}
+
+func readEnvFile(t *testing.T, path string) (map[string]string, string) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vars := map[string]string{}
+	want := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if w, ok := strings.CutPrefix(line, "# want: "); ok {
+			want = w
+			continue
+		}
+		if k, v, ok := strings.Cut(line, "="); ok {
+			vars[k] = v
+		}
+	}
+	if want == "" {
+		t.Fatalf("%s has no '# want: KEY' line", path)
+	}
+	return vars, want
+}
+
+func TestPrefixListAcceptsBareAddresses(t *testing.T) {
+	var p PrefixList
+	if err := p.UnmarshalText([]byte("192.0.2.7, 2001:db8::/32")); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Contains(netip.MustParseAddr("192.0.2.7")) || p.Contains(netip.MustParseAddr("192.0.2.8")) ||
+		!p.Contains(netip.MustParseAddr("2001:db8::5")) || !p.Contains(netip.MustParseAddr("::ffff:192.0.2.7")) {
+		t.Fatalf("%v", p)
+	}
+}
