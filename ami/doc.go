@@ -1,4 +1,43 @@
-// Package ami is omniccd's Asterisk Manager Interface client: it keeps one
-// connection per Asterisk box, turns manager events into presence changes and
-// presence intents into manager actions.
+// Package ami is omniccd's Asterisk Manager Interface client: one logged-in,
+// self-healing connection per Asterisk box, concurrent actions, collected list
+// actions and a non-blocking event fan-out for the state tracker.
+//
+// # Why not github.com/ivahaev/amigo
+//
+// The design card names amigo (v0.1.11), but it cannot carry a state tracker
+// (see shared/ASTERISK.md): it serialises every action behind one mutex,
+// returns only the first reply of a list action (the items arrive as plain
+// events), runs handlers on one goroutine so a slow handler stalls action
+// replies, collapses repeated keys (Variable, ChanVariable, Output) into a
+// map, leaks a goroutine per keepalive-timeout reconnect, falls back to
+// default credentials when none are given and never resyncs. Wrapping it would
+// have meant replacing its reader, its dispatcher and its reconnect loop, which
+// is all of it; and the module cannot be fetched in our build environment (the
+// module proxy refuses it). So this is a focused client of our own, about a
+// thousand lines, written for the AMI as Asterisk 18–22 speaks it
+// (shared/fixtures/asterisk/ami-*.txt).
+//
+// # Shape
+//
+//   - Message keeps fields in wire order with repeats; Reader parses a stream
+//     with two allocations per message and bounded memory (Limits);
+//     AppendAction writes an action and refuses CR/LF in values (header
+//     injection from API input).
+//   - Client.Run dials, logs in with Events: on, pings, and reconnects with
+//     capped, jittered exponential backoff; a refused Login is logged with
+//     Asterisk's message and retried the same way. Every goroutine it starts
+//     is stopped and waited for before Run returns.
+//   - Client.Action / ActionList correlate replies by a unique ActionID, so
+//     any number of goroutines can wait at once; list items are collected
+//     until `EventList: Complete` even when ActionID is their last field.
+//     `Response: Error` becomes an *ActionError with Asterisk's Message.
+//   - Subscriptions receive events without ever blocking the reader; one that
+//     falls behind is ended with ErrOverflow and must resync (see
+//     Subscription for why this policy).
+//   - Config.OnConnect runs after every login, concurrently with the event
+//     flow, for the resync and reconciliation.
+//   - Pool runs one Client per OMNICC_AMI entry (ParseBoxes).
+//
+// Package ami/amitest is an AMI server for tests that replays the captured
+// Asterisk traffic.
 package ami
