@@ -118,8 +118,13 @@ func (m Message) ActionID() string { return m.Get("ActionID") }
 // IsEvent reports whether m is an event.
 func (m Message) IsEvent() bool { _, ok := m.Lookup("Event"); return ok }
 
-// IsResponse reports whether m is the direct response to an action.
-func (m Message) IsResponse() bool { _, ok := m.Lookup("Response"); return ok }
+// IsResponse reports whether m is the direct response to an action. An
+// event is never one, even OriginateResponse, which carries a `Response`
+// field of its own.
+func (m Message) IsResponse() bool {
+	_, ok := m.Lookup("Response")
+	return ok && !m.IsEvent()
+}
 
 // With returns a copy of m with one more field at the end; m is unchanged.
 func (m Message) With(key, value string) Message {

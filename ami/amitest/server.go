@@ -31,8 +31,9 @@ const Banner = "Asterisk Call Manager/11.0.0\r\n"
 
 // Handler answers one action with the messages to send back: usually a
 // Response, maybe followed by list items and a Complete event. Every
-// ActionID in them is set to the action's, and one is added to the first
-// message when it has none. Returning nil sends nothing (an action Asterisk
+// ActionID field in them is set to the action's, and one is added to each
+// Response that has none; give list items an empty ActionID field to have it
+// filled (and place it: Asterisk puts it last in QueueMember). Returning nil sends nothing (an action Asterisk
 // never answers). Handlers may run concurrently, one per connection.
 type Handler func(action ami.Message) []ami.Message
 
@@ -417,13 +418,13 @@ func (c *serverConn) write(b []byte) {
 }
 
 // reply sends msgs answering action, with the action's ActionID stamped on
-// every ActionID field (and added to the first message if it has none).
+// every ActionID field, and added to responses that have none.
 func (c *serverConn) reply(action ami.Message, msgs ...ami.Message) {
 	id, hasID := action.Lookup("ActionID")
 	var buf []byte
-	for i, m := range msgs {
+	for _, m := range msgs {
 		if hasID {
-			m = withActionID(m, id, i == 0)
+			m = withActionID(m, id, m.IsResponse())
 		}
 		var err error
 		if buf, err = ami.AppendMessage(buf, m); err != nil {
