@@ -157,7 +157,7 @@ CREATE TABLE ps_endpoints (
     rtp_port_end INT NULL,
     UNIQUE KEY id (id),
     KEY ps_endpoints_id (id)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ps_aors (
     id VARCHAR(255) NOT NULL,
@@ -179,7 +179,7 @@ CREATE TABLE ps_aors (
     UNIQUE KEY id (id),
     KEY ps_aors_id (id),
     KEY ps_aors_qualifyfreq_contact (qualify_frequency, contact)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ps_auths (
     id VARCHAR(255) NOT NULL,
@@ -197,7 +197,7 @@ CREATE TABLE ps_auths (
     supported_algorithms_uac VARCHAR(1024) NULL,
     UNIQUE KEY id (id),
     KEY ps_auths_id (id)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ps_contacts (
     id VARCHAR(255) NULL,
@@ -220,14 +220,14 @@ CREATE TABLE ps_contacts (
     KEY ps_contacts_id (id),
     UNIQUE KEY ps_contacts_uq (id, reg_server),
     KEY ps_contacts_qualifyfreq_exp (qualify_frequency, expiration_time)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ps_domain_aliases (
     id VARCHAR(255) NOT NULL,
     domain VARCHAR(255) NULL,
     UNIQUE KEY id (id),
     KEY ps_domain_aliases_id (id)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE ps_endpoint_id_ips (
     id VARCHAR(255) NOT NULL,
@@ -238,7 +238,7 @@ CREATE TABLE ps_endpoint_id_ips (
     match_request_uri VARCHAR(255) NULL,
     UNIQUE KEY id (id),
     KEY ps_endpoint_id_ips_id (id)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
 DROP TABLE ps_endpoint_id_ips;

@@ -65,7 +65,7 @@ CREATE TABLE queues (
     timeoutpriority VARCHAR(128) NULL,
     log_restricted_caller_id ENUM('0','1','off','on','false','true','no','yes') NULL,
     PRIMARY KEY (name)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE queue_members (
     queue_name VARCHAR(80) NOT NULL,
@@ -80,14 +80,14 @@ CREATE TABLE queue_members (
     reason_paused VARCHAR(80) NULL,
     PRIMARY KEY (queue_name, interface),
     UNIQUE KEY uniqueid (uniqueid)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE queue_rules (
     rule_name VARCHAR(80) NOT NULL,
     time VARCHAR(32) NOT NULL,
     min_penalty VARCHAR(32) NOT NULL,
     max_penalty VARCHAR(32) NOT NULL
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
 DROP TABLE queue_rules;

@@ -46,7 +46,7 @@ CREATE TABLE voicemail (
     KEY voicemail_mailbox_context (mailbox, context),
     KEY voicemail_imapuser (imapuser),
     UNIQUE KEY omnicc_voicemail_uq (context, mailbox)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
 DROP TABLE voicemail;

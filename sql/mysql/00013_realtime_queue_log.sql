@@ -22,7 +22,7 @@ CREATE TABLE queue_log (
     UNIQUE KEY id (id),
     KEY queue_log_time (time),
     KEY queue_log_callid (callid)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
 DROP TABLE queue_log;

@@ -19,7 +19,7 @@ CREATE TABLE ast_config (
     var_val VARCHAR(255) NOT NULL DEFAULT '',
     PRIMARY KEY (id),
     KEY ast_config_filename_commented (filename, commented)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE extensions (
     id BIGINT NOT NULL AUTO_INCREMENT,
@@ -31,7 +31,7 @@ CREATE TABLE extensions (
     PRIMARY KEY (id),
     UNIQUE KEY context (context, exten, priority),
     UNIQUE KEY id (id)
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
 DROP TABLE extensions;
