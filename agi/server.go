@@ -255,7 +255,8 @@ func (s *Server) finish(sess *Session, err error) {
 		}
 		return
 	}
-	if errors.Is(err, ErrHangup) {
+	if errors.Is(err, ErrHangup) || errors.Is(err, ErrDeadChannel) {
+		// The caller left: routine, not a failure.
 		sess.Logger().Debug("agi: session ended by hang-up", "err", err)
 		return
 	}
