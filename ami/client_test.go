@@ -393,11 +393,9 @@ func TestActionListFromCapture(t *testing.T) {
 	c := connected(t, srv, nil)
 
 	tests := []struct {
-		action     string
-		wantItems  []string // event names of the items, in order
-		wantFirst  map[string]string
-		wantReply  string
-		complement string // a field of the first item checked against wantFirst
+		action    string
+		wantItems []string // event names of the items, in order
+		wantReply string
 	}{
 		{
 			action:    "QueueStatus", // first capture: queue sales, member paused
@@ -456,7 +454,9 @@ func TestActionListFromCapture(t *testing.T) {
 func TestActionListInterleavedEvents(t *testing.T) {
 	checkLeaks(t)
 	srv := amitest.NewServer(t, testUser, testSecret)
-	ev := func(n string) ami.Message { return ami.NewMessage("Event", "DeviceStateChange", "Device", n, "State", "INUSE") }
+	ev := func(n string) ami.Message {
+		return ami.NewMessage("Event", "DeviceStateChange", "Device", n, "State", "INUSE")
+	}
 	srv.Handle("DeviceStateList", amitest.Reply(
 		ev("before"),
 		amitest.Success("EventList", "start", "Message", "Device State Changes will follow"),

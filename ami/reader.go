@@ -180,6 +180,11 @@ func (r *Reader) readLine() ([]byte, error) {
 	if end > start && r.buf[end-1] == '\r' {
 		end--
 	}
+	// The check above allowed for a CRLF; an LF-only line must not gain
+	// that extra byte of content.
+	if end-start > r.lim.MaxLineBytes {
+		return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, r.lim.MaxLineBytes)
+	}
 	r.buf = r.buf[:end]
 	return r.buf[start:end], nil
 }

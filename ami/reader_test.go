@@ -116,13 +116,16 @@ func TestReadMessageErrors(t *testing.T) {
 		{"eof after a field, before the blank line", "Event: X\r\n", Limits{}, io.ErrUnexpectedEOF},
 		{"line too long", "Event: " + strings.Repeat("x", 40) + "\r\n\r\n", small, ErrMalformed},
 		{"endless line", strings.Repeat("y", 1000), small, ErrMalformed},
+		// Found by FuzzReadMessage: an LF-only line one byte over the limit.
+		{"LF-only line one byte too long", strings.Repeat("0", 33) + "\n\n", small, ErrMalformed},
+		{"line exactly at the limit is fine", strings.Repeat("0", 32) + "\n\n", small, nil},
 		{"too many fields", "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", small, ErrMalformed},
 		{"message too large", strings.Repeat("Abcdefgh: 0123456789abcdef\r\n", 3) + "\r\n", Limits{MaxLineBytes: 64, MaxFields: 100, MaxMessageBytes: 60}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := readAll(t, tt.in, tt.lim)
-			if !errors.Is(err, tt.want) {
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 				t.Fatalf("got error %v, want %v", err, tt.want)
 			}
 		})
