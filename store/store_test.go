@@ -86,4 +86,3 @@ func TestOpenErrorsNameTheKey(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

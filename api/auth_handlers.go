@@ -1,0 +1,205 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"omnicc/directory"
+)
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	UserID    int64     `json:"user_id"`
+	Username  string    `json:"username"`
+	Role      string    `json:"role"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if !s.decode(c, &req) {
+		return
+	}
+	if req.Username == "" {
+		writeError(c, http.StatusBadRequest, "invalid", "username is required", "username")
+		return
+	}
+	if req.Password == "" {
+		writeError(c, http.StatusBadRequest, "invalid", "password is required", "password")
+		return
+	}
+	token, exp, p, err := s.opts.Auth.Login(c.Request.Context(), req.Username, req.Password)
+	if err != nil {
+		s.log.Info("login refused", "username", req.Username, "client", c.ClientIP(), "reason", err)
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, loginResponse{Token: token, ExpiresAt: exp, UserID: p.UserID, Username: p.Username, Role: string(p.Role)})
+}
+
+func (s *Server) logout(c *gin.Context) {
+	token := strings.TrimSpace(strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer "))
+	if err := s.opts.Auth.Logout(c.Request.Context(), token); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) me(c *gin.Context) { c.JSON(http.StatusOK, principal(c)) }
+
+func (s *Server) acceptInvitation(c *gin.Context) {
+	var req struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if !s.decode(c, &req) {
+		return
+	}
+	id, err := s.opts.Auth.AcceptInvitation(c.Request.Context(), req.Token, req.Password)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"user_id": id})
+}
+
+func (s *Server) inviteAgent(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if _, err := s.dir().Agent(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	token, exp, err := s.opts.Auth.CreateInvitation(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	url := strings.TrimRight(s.opts.PublicURL, "/") + "/invitation?token=" + token
+	c.JSON(http.StatusCreated, gin.H{"url": url, "token": token, "expires_at": exp})
+}
+
+func (s *Server) listAPIKeys(c *gin.Context) {
+	keys, err := s.opts.Auth.ListAPIKeys(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list[any]{Items: toAny(keys), Total: len(keys)})
+}
+
+func (s *Server) createAPIKey(c *gin.Context) {
+	var req struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	if !s.decode(c, &req) {
+		return
+	}
+	secret, k, err := s.opts.Auth.CreateAPIKey(c.Request.Context(), req.Name, directory.Role(req.Role), principal(c).UserID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"key": secret, "api_key": k})
+}
+
+func (s *Server) revokeAPIKey(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if err := s.opts.Auth.RevokeAPIKey(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func toAny[T any](in []T) []any {
+	out := make([]any, len(in))
+	for i := range in {
+		out[i] = in[i]
+	}
+	return out
+}
+
+func (s *Server) listUsers(c *gin.Context) {
+	page, ok1 := queryInt(c, "page")
+	per, ok2 := queryInt(c, "per_page")
+	if !ok1 || !ok2 {
+		return
+	}
+	users, total, err := s.dir().ListUsers(c.Request.Context(), c.Query("role"), page, per)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list[directory.User]{Items: users, Total: total})
+}
+
+func (s *Server) createUser(c *gin.Context) {
+	var in directory.UserInput
+	if !s.decode(c, &in) {
+		return
+	}
+	u, err := s.dir().CreateUser(c.Request.Context(), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) getUser(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	u, err := s.dir().User(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) updateUser(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var in directory.UserInput
+	if !s.decode(c, &in) {
+		return
+	}
+	u, err := s.dir().UpdateUser(c.Request.Context(), id, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) deleteUser(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if err := s.dir().DeleteUser(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"omnicc/auth"
+	"omnicc/directory"
+)
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail has a stable code, a message for humans and, when one field is
+// at fault, its name.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(c *gin.Context, status int, code, msg, field string) {
+	c.AbortWithStatusJSON(status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg, Field: field}})
+}
+
+// WriteError is writeError for routes other packages mount.
+func WriteError(c *gin.Context, status int, code, msg, field string) {
+	writeError(c, status, code, msg, field)
+}
+
+// fail turns a domain error into its HTTP answer.
+func (s *Server) fail(c *gin.Context, err error) {
+	var (
+		fe *directory.FieldError
+		ce *directory.ConflictError
+		me *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &fe):
+		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
+	case errors.As(err, &ce):
+		writeError(c, http.StatusConflict, "conflict", ce.Error(), ce.Field)
+	case errors.Is(err, directory.ErrNotFound):
+		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		writeError(c, http.StatusUnauthorized, "invalid_credentials", err.Error(), "")
+	case errors.Is(err, auth.ErrUnauthenticated):
+		writeError(c, http.StatusUnauthorized, "unauthenticated", err.Error()+": log in again (POST /api/v1/auth/login)", "")
+	case errors.Is(err, auth.ErrLocked):
+		writeError(c, http.StatusForbidden, "account_locked", err.Error(), "")
+	case errors.Is(err, auth.ErrDisabled):
+		writeError(c, http.StatusForbidden, "account_disabled", err.Error(), "")
+	case errors.Is(err, auth.ErrInvitation):
+		writeError(c, http.StatusGone, "invitation_invalid", err.Error()+": ask an admin for a new link", "token")
+	case errors.As(err, &me):
+		writeError(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body is larger than %d bytes", me.Limit), "")
+	default:
+		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		writeError(c, http.StatusInternalServerError, "internal", "internal error; the server log has the details", "")
+	}
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors naming what is wrong, so a typo never silently does nothing.
+func (s *Server) decode(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		se *json.SyntaxError
+		te *json.UnmarshalTypeError
+		me *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &me):
+		s.fail(c, err)
+	case errors.Is(err, io.EOF):
+		writeError(c, http.StatusBadRequest, "bad_json", "the request needs a JSON body", "")
+	case errors.As(err, &se):
+		writeError(c, http.StatusBadRequest, "bad_json", fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err), "")
+	case errors.As(err, &te):
+		writeError(c, http.StatusBadRequest, "bad_json", fmt.Sprintf("%s must be a JSON %s, not %s", te.Field, te.Type, te.Value), te.Field)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeError(c, http.StatusBadRequest, "unknown_field", fmt.Sprintf("unknown field %q", f), f)
+	default:
+		writeError(c, http.StatusBadRequest, "bad_json", err.Error(), "")
+	}
+	return false
+}

@@ -1,0 +1,135 @@
+// Command omniccd is the omnicc daemon: it reads its configuration, builds
+// every component and runs them until SIGTERM or SIGINT. Nothing else lives here.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"omnicc/api"
+	"omnicc/auth"
+	"omnicc/config"
+	"omnicc/directory"
+	"omnicc/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: omniccd [serve|migrate|version]
+
+  serve     run the daemon (the default)
+  migrate   apply pending database migrations and exit
+  version   print the version
+
+Configuration comes from OMNICC_* environment variables; see README.md.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "omniccd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "omniccd", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "serve", "migrate":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if cmd == "migrate" {
+		v, _ := db.Version(ctx)
+		fmt.Fprintf(stdout, "applied %d migrations; schema version %d (%s)\n", n, v, db.Dialect)
+		return nil
+	}
+	return serve(ctx, cfg, db, log, stdout)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, stdout io.Writer) error {
+	dir := directory.New(db, directory.Options{
+		ExtensionLow: cfg.ExtensionRange.Low, ExtensionHigh: cfg.ExtensionRange.High,
+		SecuritySuite: cfg.SecuritySuite, Logger: log,
+	})
+	created, generated, err := dir.EnsureAdmin(ctx, cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("create the admin user: %w", err)
+	}
+	if created && generated != "" {
+		// Printed once, on stdout rather than in the log, and never stored in clear.
+		fmt.Fprintf(stdout, "\n  omnicc: created user admin with password %s\n  (set OMNICC_ADMIN_PASSWORD to choose it; this is shown only once)\n\n", generated)
+	} else if created {
+		log.Info("created user admin with OMNICC_ADMIN_PASSWORD")
+	}
+	authn := auth.New(db, dir, auth.Options{
+		LockoutThreshold: cfg.LockoutThreshold, TokenTTL: cfg.TokenTTL, InvitationTTL: cfg.InvitationTTL,
+	})
+	httpSrv, err := api.New(api.Options{
+		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
+		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return httpSrv.Run(gctx) })
+	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "store", db.Dialect)
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("omniccd stopped")
+	return err
+}
