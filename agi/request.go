@@ -183,10 +183,11 @@ func parseHeader(block string) (*Request, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := req.Env[key]; dup {
+		n := len(req.Env)
+		req.Env[key] = value
+		if len(req.Env) == n {
 			return nil, fmt.Errorf("%w: key %s sent twice", ErrMalformedHeader, key)
 		}
-		req.Env[key] = value
 		if err := req.setField(key, value); err != nil {
 			return nil, err
 		}
@@ -266,6 +267,9 @@ func (r *Request) setField(key, value string) error {
 			return nil
 		}
 		if n > len(r.Args) {
+			if r.Args == nil {
+				r.Args = make([]string, 0, 4) // dialplans pass a few
+			}
 			r.Args = append(r.Args, make([]string, n-len(r.Args))...)
 		}
 		r.Args[n-1] = value
