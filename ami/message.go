@@ -15,10 +15,16 @@ type Field struct {
 // do — so a Message is a list, never a map.
 //
 // A Message is immutable once built: readers share the same value between
-// subscribers, and With/Without return copies.
+// subscribers, and With/Without return copies. It holds all its text in one
+// string and locates fields with pointer-free offsets, so a parsed message
+// costs two allocations and nothing for the garbage collector to scan.
 type Message struct {
-	fields []Field
+	raw   string
+	spans []fieldSpan
 }
+
+// fieldSpan locates one key and its value in Message.raw.
+type fieldSpan struct{ keyStart, keyEnd, valStart, valEnd uint32 }
 
 // NewMessage builds a message from key/value pairs, in order. It panics on an
 // odd number of arguments, which is a programming error.
@@ -26,11 +32,11 @@ func NewMessage(kv ...string) Message {
 	if len(kv)%2 != 0 {
 		panic("ami.NewMessage: odd number of key/value arguments")
 	}
-	m := Message{fields: make([]Field, 0, len(kv)/2)}
+	fields := make([]Field, 0, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
-		m.fields = append(m.fields, Field{Key: kv[i], Value: kv[i+1]})
+		fields = append(fields, Field{Key: kv[i], Value: kv[i+1]})
 	}
-	return m
+	return MessageFromFields(fields)
 }
 
 // NewAction builds an action: `Action: name` followed by the key/value pairs.
@@ -39,17 +45,38 @@ func NewAction(name string, kv ...string) Message {
 	if len(kv)%2 != 0 {
 		panic("ami.NewAction: odd number of key/value arguments")
 	}
-	m := Message{fields: make([]Field, 0, 1+len(kv)/2)}
-	m.fields = append(m.fields, Field{Key: "Action", Value: name})
-	for i := 0; i < len(kv); i += 2 {
-		m.fields = append(m.fields, Field{Key: kv[i], Value: kv[i+1]})
-	}
-	return m
+	return NewMessage(append([]string{"Action", name}, kv...)...)
 }
 
 // MessageFromFields builds a message from fields, copying them.
 func MessageFromFields(fields []Field) Message {
-	return Message{fields: append([]Field(nil), fields...)}
+	n := 0
+	for _, f := range fields {
+		n += len(f.Key) + len(f.Value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	spans := make([]fieldSpan, len(fields))
+	for i, f := range fields {
+		sp := &spans[i]
+		sp.keyStart = uint32(b.Len())
+		b.WriteString(f.Key)
+		sp.keyEnd = uint32(b.Len())
+		sp.valStart = sp.keyEnd
+		b.WriteString(f.Value)
+		sp.valEnd = uint32(b.Len())
+	}
+	return Message{raw: b.String(), spans: spans}
+}
+
+func (m Message) key(i int) string {
+	sp := &m.spans[i]
+	return m.raw[sp.keyStart:sp.keyEnd]
+}
+
+func (m Message) value(i int) string {
+	sp := &m.spans[i]
+	return m.raw[sp.valStart:sp.valEnd]
 }
 
 // keyIs reports whether k names key; Asterisk compares header names without
@@ -60,9 +87,9 @@ func keyIs(k, key string) bool {
 
 // Lookup returns the value of the first field named key (case-insensitive).
 func (m Message) Lookup(key string) (string, bool) {
-	for i := range m.fields {
-		if keyIs(m.fields[i].Key, key) {
-			return m.fields[i].Value, true
+	for i := range m.spans {
+		if keyIs(m.key(i), key) {
+			return m.value(i), true
 		}
 	}
 	return "", false
@@ -79,9 +106,9 @@ func (m Message) Get(key string) string {
 // Command's `Output`, or each `ChanVariable` of an event.
 func (m Message) All(key string) []string {
 	var out []string
-	for i := range m.fields {
-		if keyIs(m.fields[i].Key, key) {
-			out = append(out, m.fields[i].Value)
+	for i := range m.spans {
+		if keyIs(m.key(i), key) {
+			out = append(out, m.value(i))
 		}
 	}
 	return out
@@ -89,24 +116,28 @@ func (m Message) All(key string) []string {
 
 // Keys returns the field names in wire order, repeats included.
 func (m Message) Keys() []string {
-	out := make([]string, len(m.fields))
-	for i := range m.fields {
-		out[i] = m.fields[i].Key
+	out := make([]string, len(m.spans))
+	for i := range m.spans {
+		out[i] = m.key(i)
 	}
 	return out
 }
 
-// Fields returns a copy of the fields in wire order.
+// Fields returns the fields in wire order, in a new slice.
 func (m Message) Fields() []Field {
-	return append([]Field(nil), m.fields...)
+	out := make([]Field, len(m.spans))
+	for i := range m.spans {
+		out[i] = Field{Key: m.key(i), Value: m.value(i)}
+	}
+	return out
 }
 
 // Len is the number of fields.
-func (m Message) Len() int { return len(m.fields) }
+func (m Message) Len() int { return len(m.spans) }
 
-// Field returns the i-th field; it lets hot paths walk a message without the
-// copy Fields makes.
-func (m Message) Field(i int) Field { return m.fields[i] }
+// Field returns the i-th field; it lets hot paths walk a message without
+// the slice Fields makes.
+func (m Message) Field(i int) Field { return Field{Key: m.key(i), Value: m.value(i)} }
 
 // Event is the event name, "" when m is not an event.
 func (m Message) Event() string { return m.Get("Event") }
@@ -128,29 +159,27 @@ func (m Message) IsResponse() bool {
 
 // With returns a copy of m with one more field at the end; m is unchanged.
 func (m Message) With(key, value string) Message {
-	fields := make([]Field, len(m.fields), len(m.fields)+1)
-	copy(fields, m.fields)
-	return Message{fields: append(fields, Field{Key: key, Value: value})}
+	return MessageFromFields(append(m.Fields(), Field{Key: key, Value: value}))
 }
 
 // Without returns a copy of m without any field named key.
 func (m Message) Without(key string) Message {
-	fields := make([]Field, 0, len(m.fields))
-	for _, f := range m.fields {
-		if !keyIs(f.Key, key) {
-			fields = append(fields, f)
+	fields := make([]Field, 0, len(m.spans))
+	for i := range m.spans {
+		if !keyIs(m.key(i), key) {
+			fields = append(fields, m.Field(i))
 		}
 	}
-	return Message{fields: fields}
+	return MessageFromFields(fields)
 }
 
 // Equal reports whether both messages have the same fields in the same order.
 func (m Message) Equal(o Message) bool {
-	if len(m.fields) != len(o.fields) {
+	if len(m.spans) != len(o.spans) {
 		return false
 	}
-	for i := range m.fields {
-		if m.fields[i] != o.fields[i] {
+	for i := range m.spans {
+		if m.key(i) != o.key(i) || m.value(i) != o.value(i) {
 			return false
 		}
 	}
@@ -161,7 +190,8 @@ func (m Message) Equal(o Message) bool {
 // test failures. Secrets are masked so that a logged Login never leaks one.
 func (m Message) String() string {
 	var b strings.Builder
-	for i, f := range m.fields {
+	for i := range m.spans {
+		f := m.Field(i)
 		if i > 0 {
 			b.WriteString("\n")
 		}

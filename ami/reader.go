@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // ErrMalformed is wrapped by every error about bytes that are not the manager
@@ -60,10 +59,8 @@ type Reader struct {
 	// locate each key and value in it; both are reused across messages so that
 	// a message costs two allocations: its string and its field slice.
 	buf   []byte
-	spans []span
+	spans []fieldSpan
 }
-
-type span struct{ keyStart, keyEnd, valStart, valEnd int }
 
 // NewReader returns a Reader over r. r is used as is when it already is a
 // *bufio.Reader; lines longer than its buffer are still read whole, up to
@@ -88,8 +85,9 @@ func (r *Reader) Reset(rd io.Reader) {
 // It fails when the peer is not an Asterisk manager interface, which is what
 // a wrong port in OMNICC_AMI looks like.
 func (r *Reader) ReadBanner() (string, error) {
-	r.buf = r.buf[:0]
-	line, err := r.readLine()
+	buf, err := r.readLine(r.buf[:0])
+	r.buf = buf[:0]
+	line := buf
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("%w: connection closed before the manager banner", io.ErrUnexpectedEOF)
@@ -113,13 +111,16 @@ func (r *Reader) ReadBanner() (string, error) {
 // A line with no colon becomes a field with an empty Key, so that nothing a
 // peer sends is silently lost.
 func (r *Reader) ReadMessage() (Message, error) {
-	r.buf = r.buf[:0]
-	r.spans = r.spans[:0]
+	// The buffers live in locals while the message is read: assigning to
+	// the Reader's fields on every line would cost a GC write barrier each.
+	buf, spans := r.buf[:0], r.spans[:0]
+	defer func() { r.buf, r.spans = buf[:0], spans[:0] }()
 	for {
-		start := len(r.buf)
-		line, err := r.readLine()
+		start := len(buf)
+		var err error
+		buf, err = r.readLine(buf)
 		if err != nil {
-			if errors.Is(err, io.EOF) && len(r.spans) == 0 && len(r.buf) == start {
+			if errors.Is(err, io.EOF) && len(spans) == 0 && len(buf) == start {
 				return Message{}, io.EOF
 			}
 			if errors.Is(err, io.EOF) {
@@ -127,44 +128,55 @@ func (r *Reader) ReadMessage() (Message, error) {
 			}
 			return Message{}, err
 		}
-		if len(line) == 0 {
-			if len(r.spans) == 0 {
+		end := len(buf)
+		if end == start {
+			if len(spans) == 0 {
 				continue
 			}
-			return r.build(), nil
+			// One string holds every byte and a pointer-free slice locates
+			// the fields: two allocations however many fields, and nothing
+			// for the garbage collector to scan.
+			return Message{raw: string(buf), spans: append([]fieldSpan(nil), spans...)}, nil
 		}
-		if len(r.spans) >= r.lim.MaxFields {
+		if len(spans) >= r.lim.MaxFields {
 			return Message{}, fmt.Errorf("%w: more than %d fields in one message", ErrMalformed, r.lim.MaxFields)
 		}
-		if len(r.buf) > r.lim.MaxMessageBytes {
+		if end > r.lim.MaxMessageBytes {
 			return Message{}, fmt.Errorf("%w: message larger than %d bytes", ErrMalformed, r.lim.MaxMessageBytes)
 		}
-		end := len(r.buf)
-		sp := span{keyStart: start, keyEnd: start, valStart: start, valEnd: end}
-		if colon := bytes.IndexByte(line, ':'); colon >= 0 {
-			sp.keyEnd = start + colon
-			sp.valStart = start + colon + 1
+		// A plain loop beats bytes.IndexByte here: keys are a dozen bytes.
+		colon := -1
+		for i := start; i < end; i++ {
+			if buf[i] == ':' {
+				colon = i
+				break
+			}
+		}
+		sp := fieldSpan{keyStart: uint32(start), keyEnd: uint32(start), valStart: uint32(start), valEnd: uint32(end)}
+		if colon >= 0 {
+			sp.keyEnd = uint32(colon)
+			sp.valStart = uint32(colon + 1)
 			// Asterisk writes "Key: Value": drop that one space and no more,
 			// so indented CLI output in `Output:` lines stays intact.
-			if sp.valStart < end && r.buf[sp.valStart] == ' ' {
+			if colon+1 < end && buf[colon+1] == ' ' {
 				sp.valStart++
 			}
 		}
-		r.spans = append(r.spans, sp)
+		spans = append(spans, sp)
 	}
 }
 
-// readLine appends the next line to r.buf, strips its terminator (LF or
-// CRLF) and returns the appended part. Lines longer than the bufio buffer are
-// assembled chunk by chunk, up to MaxLineBytes.
-func (r *Reader) readLine() ([]byte, error) {
-	start := len(r.buf)
+// readLine appends the next line to buf without its terminator (LF or
+// CRLF). Lines longer than the bufio buffer are assembled chunk by chunk, up
+// to MaxLineBytes. At EOF, a partial line is left appended.
+func (r *Reader) readLine(buf []byte) ([]byte, error) {
+	start := len(buf)
 	for {
 		chunk, err := r.br.ReadSlice('\n')
-		if len(r.buf)-start+len(chunk) > r.lim.MaxLineBytes+2 { // +2: the terminator is not content
-			return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, r.lim.MaxLineBytes)
+		if len(buf)-start+len(chunk) > r.lim.MaxLineBytes+2 { // +2: the terminator is not content
+			return buf, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, r.lim.MaxLineBytes)
 		}
-		r.buf = append(r.buf, chunk...)
+		buf = append(buf, chunk...)
 		if err == nil {
 			break
 		}
@@ -172,35 +184,18 @@ func (r *Reader) readLine() ([]byte, error) {
 			continue
 		}
 		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+			return buf, io.EOF
 		}
-		return nil, err
+		return buf, err
 	}
-	end := len(r.buf) - 1 // the '\n'
-	if end > start && r.buf[end-1] == '\r' {
+	end := len(buf) - 1 // the '\n'
+	if end > start && buf[end-1] == '\r' {
 		end--
 	}
 	// The check above allowed for a CRLF; an LF-only line must not gain
 	// that extra byte of content.
 	if end-start > r.lim.MaxLineBytes {
-		return nil, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, r.lim.MaxLineBytes)
+		return buf, fmt.Errorf("%w: line longer than %d bytes", ErrMalformed, r.lim.MaxLineBytes)
 	}
-	r.buf = r.buf[:end]
-	return r.buf[start:end], nil
+	return buf[:end], nil
 }
-
-// build turns the buffered lines into a Message: one string holds every
-// byte and the fields are substrings of it, so parsing costs two allocations
-// however many fields the message has.
-func (r *Reader) build() Message {
-	s := string(r.buf)
-	fields := make([]Field, len(r.spans))
-	for i, sp := range r.spans {
-		fields[i] = Field{Key: s[sp.keyStart:sp.keyEnd], Value: s[sp.valStart:sp.valEnd]}
-	}
-	return Message{fields: fields}
-}
-
-// isBanner reports whether a line is the manager greeting; test transcripts
-// hold one per connection.
-func isBanner(line string) bool { return strings.HasPrefix(line, bannerPrefix) }

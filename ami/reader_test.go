@@ -26,7 +26,7 @@ func readAll(t *testing.T, in string, lim Limits) ([]Message, error) {
 
 func fieldsOf(m Message) [][2]string {
 	var out [][2]string
-	for _, f := range m.fields {
+	for _, f := range m.Fields() {
 		out = append(out, [2]string{f.Key, f.Value})
 	}
 	return out

@@ -23,7 +23,8 @@ func AppendAction(dst []byte, action Message, actionID string) ([]byte, error) {
 	if strings.ContainsAny(actionID, "\r\n") {
 		return dst, fmt.Errorf("%w: ActionID %q contains a line break", ErrInvalidAction, actionID)
 	}
-	for _, f := range action.fields {
+	for i := range action.spans {
+		f := action.Field(i)
 		if f.Key == "" || strings.ContainsAny(f.Key, ":\r\n") {
 			return dst, fmt.Errorf("%w: %s field name %q must be non-empty without ':' or line breaks", ErrInvalidAction, name, f.Key)
 		}
@@ -32,7 +33,8 @@ func AppendAction(dst []byte, action Message, actionID string) ([]byte, error) {
 		}
 	}
 	wroteID := false
-	for _, f := range action.fields {
+	for i := range action.spans {
+		f := action.Field(i)
 		if keyIs(f.Key, "ActionID") {
 			continue
 		}
@@ -51,16 +53,17 @@ func AppendAction(dst []byte, action Message, actionID string) ([]byte, error) {
 // reader splits lines on LF alone; test servers use it to send exactly the
 // bytes they are given.
 func AppendMessage(dst []byte, m Message) ([]byte, error) {
-	if len(m.fields) == 0 {
+	if len(m.spans) == 0 {
 		return dst, fmt.Errorf("%w: empty message", ErrInvalidAction)
 	}
-	for _, f := range m.fields {
+	for i := range m.spans {
+		f := m.Field(i)
 		if strings.Contains(f.Key, "\n") || strings.Contains(f.Value, "\n") || strings.Contains(f.Key, ":") {
 			return dst, fmt.Errorf("%w: field %q holds a line break or a colon in its name", ErrInvalidAction, f.Key)
 		}
 	}
-	for _, f := range m.fields {
-		dst = appendField(dst, f.Key, f.Value)
+	for i := range m.spans {
+		dst = appendField(dst, m.key(i), m.value(i))
 	}
 	return append(dst, '\r', '\n'), nil
 }
