@@ -90,8 +90,13 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 	now := d.now()
 	a.CreatedAt, a.UpdatedAt, a.LastPasswordReset = now, now, &now
 
-	// Two admins creating agents at once may pick the same free extension;
-	// the unique index decides and the loser picks again.
+	// Agents created at once must not pick the same free extension: this
+	// process allocates one at a time, and the unique index settles races
+	// with another omniccd on the same database (the loser picks again).
+	if autoExt {
+		d.extMu.Lock()
+		defer d.extMu.Unlock()
+	}
 	for attempt := 0; ; attempt++ {
 		if autoExt {
 			ext, err := d.freeExtension(ctx)
@@ -124,7 +129,7 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 		}
 		if store.IsUniqueViolation(err) {
 			field := uniqueField(err, "username", "extension")
-			if field == "extension" && autoExt && attempt < 5 {
+			if field == "extension" && autoExt && attempt < 10 {
 				continue
 			}
 			val := a.Username

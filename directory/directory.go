@@ -67,6 +67,7 @@ type Directory struct {
 
 	mu        sync.RWMutex
 	listeners []func(Change)
+	extMu     sync.Mutex // serialises extension allocation
 }
 
 // New builds a Directory over an open, migrated store.

@@ -1,0 +1,46 @@
+# omnicc — the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+BIN     ?= bin/omniccd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Benchmarks: make bench BENCH=. COUNT=6 > new.txt; benchstat old.txt new.txt
+BENCH   ?= .
+COUNT   ?= 1
+FUZZTIME ?= 20s
+
+.PHONY: run build test vet unit mariadb bench fuzz clean
+
+## run: build and start omniccd on the embedded SQLite store (./data)
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/omniccd
+
+## test: go vet, then every test with the race detector on SQLite and MariaDB
+test: vet mariadb unit
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## mariadb: make sure the MariaDB the store tests use is up (best effort
+## locally; the tests skip it when unreachable unless CI=true)
+mariadb:
+	@./.ci/mariadb-up || true
+
+## bench: run the Go benchmarks (figures in README.md)
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./...
+
+## fuzz: run every fuzzer briefly; new crashers land in testdata/fuzz
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin

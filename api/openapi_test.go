@@ -1,0 +1,59 @@
+package api_test
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml"
+
+	"omnicc/api"
+	"omnicc/storetest"
+)
+
+var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
+// Every registered /api/v1 route must be described in openapi.yaml, and the
+// document must not describe routes that do not exist.
+func TestOpenAPICoversEveryRoute(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	documented := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			if m != "parameters" {
+				documented[strings.ToUpper(m)+" "+p] = true
+			}
+		}
+	}
+	registered := map[string]bool{}
+	var missing []string
+	for _, r := range e.api.Routes() {
+		p := ginParam.ReplaceAllString(strings.TrimPrefix(r.Path, "/api/v1"), "{$1}")
+		key := r.Method + " " + p
+		registered[key] = true
+		if !documented[key] {
+			missing = append(missing, key)
+		}
+	}
+	var stale []string
+	for k := range documented {
+		if !registered[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing) > 0 {
+		t.Errorf("routes missing from api/openapi.yaml:\n  %s", strings.Join(missing, "\n  "))
+	}
+	if len(stale) > 0 {
+		t.Errorf("api/openapi.yaml describes routes that are not registered:\n  %s", strings.Join(stale, "\n  "))
+	}
+}
