@@ -170,6 +170,10 @@ func (c *Client) Action(ctx context.Context, action Message) (Response, error) {
 // its ActionID until the one with `EventList: Complete`, which is not among
 // the items. The whole exchange shares one timeout, as in Action; give ctx a
 // deadline for very large lists.
+//
+// Some list actions answer `Response: Error` instead of an empty list
+// (PJSIPShowEndpoints with no endpoint says "No endpoints found"): a resync
+// should treat that *ActionError as "nothing to list" where it makes sense.
 func (c *Client) ActionList(ctx context.Context, action Message) (Response, []Message, error) {
 	s := c.current()
 	if s == nil {

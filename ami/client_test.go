@@ -209,6 +209,11 @@ func TestLoginAndOnConnect(t *testing.T) {
 	if c.Box() != srv.Addr() {
 		t.Errorf("Box defaults to Addr: got %q", c.Box())
 	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "ami", testConfig(t, srv))
+	if strings.Contains(logged.String(), testSecret) {
+		t.Errorf("a logged Config shows the secret: %s", logged.String())
+	}
 }
 
 func TestActionNotConnected(t *testing.T) {

@@ -64,6 +64,15 @@ type Config struct {
 	Clock  Clock        // default the wall clock
 }
 
+// LogValue masks the secret, so a Config can be logged whole.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("box", c.Box), slog.String("addr", c.Addr),
+		slog.String("username", c.Username), slog.String("secret", "***"),
+		slog.Duration("ping_interval", c.PingInterval), slog.Duration("action_timeout", c.ActionTimeout),
+	)
+}
+
 // envName is the variable operators set the boxes in; errors point at it.
 const envName = "OMNICC_AMI"
 

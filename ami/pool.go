@@ -147,7 +147,13 @@ func NewPool(boxes []BoxConfig, base Config) (*Pool, error) {
 }
 
 // Run runs every client until ctx ends and returns once all have stopped.
+// With no box (OMNICC_AMI empty) it just waits for ctx, like a pool whose
+// boxes are all down, so that main treats both alike.
 func (p *Pool) Run(ctx context.Context) error {
+	if len(p.clients) == 0 {
+		<-ctx.Done()
+		return nil
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(p.clients))
 	for i, c := range p.clients {

@@ -140,6 +140,26 @@ func TestPool(t *testing.T) {
 	}
 }
 
+func TestEmptyPoolWaitsForShutdown(t *testing.T) {
+	checkLeaks(t)
+	pool, err := ami.NewPool(nil, ami.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned before shutdown: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestNewPoolRejectsMissingCredentials(t *testing.T) {
 	_, err := ami.NewPool([]ami.BoxConfig{{Addr: "pbx1:5038", Username: "u"}}, ami.Config{})
 	if err == nil || !strings.Contains(err.Error(), "OMNICC_AMI") || !strings.Contains(err.Error(), "u:***@pbx1:5038") {
