@@ -872,3 +872,32 @@ func TestNotAnAsteriskPeer(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A peer sending a line beyond Limits is cut off and the client logs in
+// again, instead of buffering without bound.
+func TestOversizedLineReconnects(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	disconnects := make(chan error, 4)
+	c := connected(t, srv, func(cfg *ami.Config) {
+		cfg.Limits = ami.Limits{MaxLineBytes: 1024}
+		cfg.OnDisconnect = func(c *ami.Client, err error) { disconnects <- err }
+	})
+	srv.PushRaw([]byte("Event: VarSet\r\nValue: " + strings.Repeat("x", 4096) + "\r\n\r\n"))
+	select {
+	case err := <-disconnects:
+		if !errors.Is(err, ami.ErrMalformed) {
+			t.Fatalf("disconnect reason: %v, want ErrMalformed", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("oversized line did not drop the connection")
+	}
+	if err := srv.WaitLogins(testCtx(t), 2); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(wait); !c.Connected(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected again")
+		}
+	}
+}
