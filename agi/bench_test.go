@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,12 +22,13 @@ import (
 
 // The session benchmarks run whole FastAGI sessions over loopback TCP, the
 // way Asterisk drives them: connect, send a real header, answer each
-// SET VARIABLE with `200 result=1`, wait for the server to close. They run
-// the same byte exchange against a bare TCP server (no Session, no router,
-// no deadlines) to show what the agi layer itself costs. Client and server
-// share the machine's cores, as Asterisk and omniccd do on one box.
+// SET VARIABLE with `200 result=1`, wait for the server to close. The fake
+// Asterisk runs in a child process (this test binary re-executed), as the
+// real one does, so the server's CPU time per session is measured apart
+// from the client's. The same byte exchange against a bare TCP server (no
+// Session, router or deadlines) shows what the agi layer itself costs.
 //
-//	go test -run='^$' -bench=BenchmarkSession -benchtime=3s ./agi/
+//	go test -run='^$' -bench='BenchmarkSession' -benchtime=20000x ./agi/
 
 // benchVariables are what an /inbound decision sets.
 var benchVariables = [5][2]string{
@@ -37,41 +41,53 @@ var benchVariables = [5][2]string{
 
 // BenchmarkSession runs sessions back to back from conc concurrent
 // channels (closed loop): it measures the most sessions per second. Its
-// latencies are queueing delay, conc/throughput by Little's law, not the
-// latency a call sees at a realistic load.
+// latencies are mostly queueing, conc/throughput by Little's law, not the
+// latency a call sees at a realistic load (see BenchmarkSessionLatency).
 func BenchmarkSession(b *testing.B) {
 	for _, server := range []string{"agi", "bare"} {
 		for _, conc := range []int{1, 100, 1000} {
 			b.Run(fmt.Sprintf("server=%s/conc=%d", server, conc), func(b *testing.B) {
-				addr, stop := startBenchServer(b, server)
-				defer stop()
-				runSessions(b, addr, conc, 0)
+				benchSessions(b, server, conc, 0)
 			})
 		}
 	}
 }
 
 // BenchmarkSessionLatency starts sessions at a fixed rate (open loop) with
-// up to conc in flight: the latency a call sees while the server is busy
-// but not saturated. It is measured from each session's scheduled start,
-// so a server falling behind shows in the figures.
+// up to 100 in flight: the latency a call sees while the server is busy
+// but not saturated. Latency is measured from each session's scheduled
+// start, so a server falling behind shows in the figures.
 func BenchmarkSessionLatency(b *testing.B) {
 	for _, server := range []string{"agi", "bare"} {
 		for _, rate := range []int{1000, 4000} {
 			b.Run(fmt.Sprintf("server=%s/conc=100/rate=%d", server, rate), func(b *testing.B) {
-				addr, stop := startBenchServer(b, server)
-				defer stop()
-				runSessions(b, addr, 100, rate)
+				benchSessions(b, server, 100, rate)
 			})
 		}
 	}
 }
 
-func startBenchServer(b *testing.B, server string) (string, func()) {
+func benchSessions(b *testing.B, server string, conc, rate int) {
+	var addr string
+	var stop func()
 	if server == "agi" {
-		return startBenchAGI(b)
+		addr, stop = startBenchAGI(b)
+	} else {
+		addr, stop = startBareServer(b)
 	}
-	return startBareServer(b)
+	defer stop()
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	res := runClientProcess(b, addr, conc, b.N, rate)
+	b.StopTimer()
+	serverCPU := processCPU() - cpu0
+	perSession := float64(serverCPU.Microseconds()) / float64(b.N)
+	b.ReportMetric(float64(b.N)/res.elapsed.Seconds(), "sessions/s")
+	b.ReportMetric(float64(res.p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(res.p99.Microseconds()), "p99-µs")
+	b.ReportMetric(perSession, "server-cpu-µs/session")
+	b.ReportMetric(float64(res.clientCPU.Microseconds())/float64(b.N), "client-cpu-µs/session")
 }
 
 func startBenchAGI(b *testing.B) (string, func()) {
@@ -90,7 +106,7 @@ func startBenchAGI(b *testing.B) (string, func()) {
 	})
 	srv, err := NewServer(Config{
 		Listener:    ln,
-		MaxSessions: 10000, // the client reconnects before a closed slot is released
+		MaxSessions: 10000, // a client may reconnect before a closed slot is released
 		Logger:      slog.New(slog.DiscardHandler),
 	}, r)
 	if err != nil {
@@ -155,18 +171,55 @@ func startBareServer(b *testing.B) (string, func()) {
 	}
 }
 
-// runSessions runs b.N sessions from conc concurrent fake Asterisk
-// channels, back to back or, when rate > 0, started rate times a second.
-// It reports throughput, latency percentiles, and the process CPU time per
-// session (client and server together), which other tenants of a shared
-// machine inflate far less than wall-clock figures.
-func runSessions(b *testing.B, addr string, conc, rate int) {
+// clientResult is what the fake Asterisk process reports.
+type clientResult struct {
+	elapsed, p50, p99, clientCPU time.Duration
+}
+
+// benchClientEnv carries the parameters to the re-executed test binary.
+const benchClientEnv = "AGI_BENCH_CLIENT"
+
+func runClientProcess(b *testing.B, addr string, conc, n, rate int) clientResult {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d %d", benchClientEnv, addr, conc, n, rate))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("fake Asterisk process: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 4 {
+		b.Fatalf("fake Asterisk process said %q", out)
+	}
+	var d [4]time.Duration
+	for i := range f {
+		ns, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			b.Fatalf("fake Asterisk process said %q", out)
+		}
+		d[i] = time.Duration(ns)
+	}
+	return clientResult{elapsed: d[0], p50: d[1], p99: d[2], clientCPU: d[3]}
+}
+
+// benchClientMain is the fake Asterisk process: it runs the sessions and
+// prints elapsed, p50, p99 and its own CPU time, in nanoseconds.
+func benchClientMain(params string) int {
+	var addr string
+	var conc, n, rate int
+	if _, err := fmt.Sscan(params, &addr, &conc, &n, &rate); err != nil {
+		fmt.Fprintln(os.Stderr, "bad", benchClientEnv, err)
+		return 2
+	}
+	raddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	header := []byte(strings.Replace(capturedHeader, "route?queue=sales", "inbound", 2))
-	latencies := make([]time.Duration, b.N)
+	latencies := make([]time.Duration, n)
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
-	b.ReportAllocs()
-	b.ResetTimer()
 	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -175,7 +228,7 @@ func runSessions(b *testing.B, addr string, conc, rate int) {
 			buf := make([]byte, 512)
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(b.N) {
+				if i >= int64(n) {
 					return
 				}
 				t0 := time.Now()
@@ -183,7 +236,7 @@ func runSessions(b *testing.B, addr string, conc, rate int) {
 					t0 = start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 					time.Sleep(time.Until(t0))
 				}
-				if err := fakeAsteriskSession(addr, header, buf); err != nil {
+				if err := fakeAsteriskSession(raddr, header, buf); err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
@@ -194,30 +247,19 @@ func runSessions(b *testing.B, addr string, conc, rate int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	cpu := processCPU() - cpu0
-	b.StopTimer()
 	if err := firstErr.Load(); err != nil {
-		b.Fatal(*err)
+		fmt.Fprintln(os.Stderr, "fake Asterisk:", *err)
+		return 1
 	}
 	slices.Sort(latencies)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sessions/s")
-	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/session")
-}
-
-// processCPU is the user and system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Println(int64(elapsed), int64(latencies[n/2]), int64(latencies[n*99/100]), int64(cpu))
+	return 0
 }
 
 // fakeAsteriskSession is one call: header out, `200 result=1` for every
 // command line, until the server closes.
-func fakeAsteriskSession(addr string, header, buf []byte) error {
-	conn, err := net.Dial("tcp", addr)
+func fakeAsteriskSession(raddr *net.TCPAddr, header, buf []byte) error {
+	conn, err := net.DialTCP("tcp", nil, raddr)
 	if err != nil {
 		return err
 	}
@@ -250,6 +292,15 @@ func fakeAsteriskSession(addr string, header, buf []byte) error {
 			return err
 		}
 	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkParseHeader is the per-call parsing cost, without the network.

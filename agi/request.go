@@ -197,7 +197,8 @@ func parseHeader(block string) (*Request, error) {
 		return nil, fmt.Errorf("%w: no agi_network_script (not a FastAGI request)", ErrMalformedHeader)
 	}
 	script, rawQuery, hasQuery := strings.Cut(script, "?")
-	req.Script = strings.TrimPrefix(script, "/")
+	// agi://host//inbound reaches us as "/inbound": any leading slashes go.
+	req.Script = strings.TrimLeft(script, "/")
 	if hasQuery {
 		// ParseQuery keeps the valid pairs when it reports an error; a
 		// handler missing a parameter says so itself, which is clearer

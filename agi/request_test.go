@@ -121,6 +121,7 @@ func TestParseHeaderVariants(t *testing.T) {
 	}{
 		{"no query", "agi_network_script: inbound\n\n", "inbound", nil, nil},
 		{"leading slash", "agi_network_script: /outbound\n\n", "outbound", nil, nil},
+		{"double slash (found by FuzzParseHeader)", "agi_network_script: //outbound\n\n", "outbound", nil, nil},
 		{"empty script", "agi_network_script: \n\n", "", nil, nil},
 		{"query with several pairs", "agi_network_script: inbound?route=7&x=a%20b\n\n", "inbound", url.Values{"route": {"7"}, "x": {"a b"}}, nil},
 		{"bad escape keeps the good pairs", "agi_network_script: inbound?route=7&x=%zz\n\n", "inbound", url.Values{"route": {"7"}}, nil},

@@ -59,7 +59,7 @@ func NewRouter() *Router {
 // ("/inbound" or "inbound"). It panics on an empty name, a query string, a
 // nil handler or a second registration: all are wiring mistakes.
 func (r *Router) Handle(script string, h Handler) {
-	name := strings.TrimPrefix(script, "/")
+	name := strings.TrimLeft(script, "/")
 	switch {
 	case name == "":
 		panic("agi: Router.Handle: empty script name")
