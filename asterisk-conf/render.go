@@ -1,0 +1,309 @@
+// Package asteriskconf renders the sample Asterisk 18–22 configuration that
+// points Asterisk at omniccd, in its two modes: curl (realtime over HTTP from
+// omniccd) and odbc (Asterisk reads omniccd's MySQL tables itself).
+package asteriskconf
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+//go:embed templates/*.conf templates/*.ini
+var templateFS embed.FS
+
+//go:embed README.md
+var readme []byte
+
+// Mode is how Asterisk reads the realtime tables.
+type Mode string
+
+const (
+	// Curl: res_config_curl asks omniccd's /realtime over HTTP. Works with
+	// either store, and is the only mode for the embedded SQLite one.
+	Curl Mode = "curl"
+	// ODBC: res_config_odbc reads the MySQL/MariaDB tables omniccd keeps.
+	ODBC Mode = "odbc"
+)
+
+// Params are the addresses and credentials the samples are rendered with,
+// from omniccd's running configuration.
+type Params struct {
+	// OmniccURL is omniccd's HTTP base URL as Asterisk reaches it
+	// (from OMNICC_HTTP_ADDR; e.g. http://127.0.0.1:8080).
+	OmniccURL string
+	// AGIAddr is omniccd's FastAGI host:port as Asterisk reaches it
+	// (from OMNICC_AGI_ADDR).
+	AGIAddr string
+	// RealtimeUser/RealtimePassword are OMNICC_REALTIME_USER/_PASSWORD,
+	// written into res_curl.conf when set.
+	RealtimeUser, RealtimePassword string
+	// DB is the MySQL database of OMNICC_DB_DSN (see DBFromDSN). With no
+	// Host, only the curl set is rendered.
+	DB DB
+	AMI AMI
+
+	// SIPBind/SIPPort are where the UDP and TCP transports listen
+	// (default 0.0.0.0:5060).
+	SIPBind string
+	SIPPort int
+	// HTTPPort is Asterisk's plain HTTP port (default 8088, loopback);
+	// WSSPort its HTTPS port, which carries WebRTC agents' WSS (default 8089).
+	HTTPPort, WSSPort int
+	// TLSCert/TLSKey are the certificate files of the WSS listener.
+	TLSCert, TLSKey string
+	// ExternalAddress and LocalNets fill the transports' NAT settings when
+	// Asterisk is behind NAT.
+	ExternalAddress string
+	LocalNets       []string
+	// VoicemailContext is the voicemail context of agents' mailboxes; it
+	// must be the one omniccd's realtime projector writes (default omnicc).
+	VoicemailContext string
+	// ODBCName names the res_odbc connection and the odbc.ini data source
+	// (default omnicc); ODBCDriver is the unixODBC driver
+	// (default "MariaDB Unicode", MariaDB Connector/ODBC).
+	ODBCName, ODBCDriver string
+}
+
+// DB is where the MySQL/MariaDB database is, for res_odbc.
+type DB struct {
+	Host     string
+	Port     int
+	Name     string
+	User     string
+	Password string
+}
+
+// AMI is the manager account omniccd logs in with (one entry of OMNICC_AMI).
+type AMI struct {
+	User, Secret string
+	// Port and BindAddr are where Asterisk's AMI listens
+	// (default 5038 on 127.0.0.1).
+	Port     int
+	BindAddr string
+	// Permit is the address or network omniccd connects from, as
+	// manager.conf's permit (default 127.0.0.1/255.255.255.255).
+	Permit string
+}
+
+// DBFromDSN takes the pieces res_odbc needs out of a go-sql-driver DSN
+// (OMNICC_DB_DSN).
+func DBFromDSN(dsn string) (DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return DB{}, fmt.Errorf("asterisk-conf: OMNICC_DB_DSN is not a MySQL DSN: %w", err)
+	}
+	if cfg.Net != "tcp" {
+		return DB{}, fmt.Errorf("asterisk-conf: OMNICC_DB_DSN uses %s; Asterisk's ODBC connection needs a tcp(host:port) address", cfg.Net)
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		host, port = cfg.Addr, "3306"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return DB{}, fmt.Errorf("asterisk-conf: OMNICC_DB_DSN port %q: %w", port, err)
+	}
+	return DB{Host: host, Port: p, Name: cfg.DBName, User: cfg.User, Password: cfg.Passwd}, nil
+}
+
+func (p Params) withDefaults() Params {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	def(&p.SIPBind, "0.0.0.0")
+	defInt(&p.SIPPort, 5060)
+	defInt(&p.HTTPPort, 8088)
+	defInt(&p.WSSPort, 8089)
+	def(&p.TLSCert, "/etc/asterisk/keys/asterisk.crt")
+	def(&p.TLSKey, "/etc/asterisk/keys/asterisk.key")
+	def(&p.VoicemailContext, "omnicc")
+	def(&p.ODBCName, "omnicc")
+	def(&p.ODBCDriver, "MariaDB Unicode")
+	def(&p.AMI.User, "omnicc")
+	defInt(&p.AMI.Port, 5038)
+	def(&p.AMI.BindAddr, "127.0.0.1")
+	def(&p.AMI.Permit, "127.0.0.1/255.255.255.255")
+	if p.DB.Host != "" {
+		defInt(&p.DB.Port, 3306)
+	}
+	p.OmniccURL = strings.TrimRight(p.OmniccURL, "/")
+	return p
+}
+
+// Validate checks what would make a broken sample. Values go into Asterisk
+// configuration lines, where a line break would start a new option and a
+// ';' a comment, so those are refused with the field named.
+func (p Params) Validate() error {
+	var errs []error
+	need := func(field, v string) {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("asterisk-conf: %s is empty", field))
+		}
+	}
+	need("OmniccURL (from OMNICC_HTTP_ADDR)", p.OmniccURL)
+	need("AGIAddr (from OMNICC_AGI_ADDR)", p.AGIAddr)
+	need("AMI secret (from OMNICC_AMI)", p.AMI.Secret)
+	if p.OmniccURL != "" && !strings.HasPrefix(p.OmniccURL, "http://") && !strings.HasPrefix(p.OmniccURL, "https://") {
+		errs = append(errs, fmt.Errorf("asterisk-conf: OmniccURL %q must start with http:// or https://", p.OmniccURL))
+	}
+	if p.AGIAddr != "" {
+		if _, port, err := net.SplitHostPort(p.AGIAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("asterisk-conf: AGIAddr %q is not host:port", p.AGIAddr))
+		}
+	}
+	if p.DB.Host != "" {
+		need("DB name (from OMNICC_DB_DSN)", p.DB.Name)
+		need("DB user (from OMNICC_DB_DSN)", p.DB.User)
+	}
+	for field, v := range map[string]string{
+		"OmniccURL": p.OmniccURL, "AGIAddr": p.AGIAddr,
+		"realtime user (OMNICC_REALTIME_USER)": p.RealtimeUser, "realtime password (OMNICC_REALTIME_PASSWORD)": p.RealtimePassword,
+		"DB host": p.DB.Host, "DB name": p.DB.Name, "DB user": p.DB.User, "DB password": p.DB.Password,
+		"AMI user": p.AMI.User, "AMI secret": p.AMI.Secret, "AMI bind address": p.AMI.BindAddr, "AMI permit": p.AMI.Permit,
+		"SIP bind address": p.SIPBind, "TLS certificate": p.TLSCert, "TLS key": p.TLSKey,
+		"external address": p.ExternalAddress, "voicemail context": p.VoicemailContext,
+		"ODBC name": p.ODBCName, "ODBC driver": p.ODBCDriver,
+	} {
+		if strings.ContainsAny(v, ";\r\n") {
+			errs = append(errs, fmt.Errorf("asterisk-conf: %s contains ';' or a line break, which Asterisk's configuration cannot hold: choose another", field))
+		}
+	}
+	if strings.Contains(p.RealtimeUser, ":") {
+		errs = append(errs, errors.New("asterisk-conf: realtime user (OMNICC_REALTIME_USER) contains ':', which res_curl.conf's userpwd cannot hold"))
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// families are the realtime families the samples map, as omniccd serves
+// them (realtime.Families) and as its migrations create them.
+var families = []string{
+	"ps_endpoints", "ps_auths", "ps_aors", "ps_contacts", "ps_domain_aliases", "ps_endpoint_id_ips",
+	"queues", "queue_members", "queue_rules", "voicemail", "queue_log", "extensions",
+}
+
+// files lists the samples and the modes each belongs to.
+var files = []struct {
+	name  string
+	modes []Mode
+}{
+	{"extconfig.conf", []Mode{Curl, ODBC}},
+	{"sorcery.conf", []Mode{Curl, ODBC}},
+	{"res_curl.conf", []Mode{Curl}},
+	{"res_odbc.conf", []Mode{ODBC}},
+	{"odbc.ini", []Mode{ODBC}},
+	{"modules.conf", []Mode{Curl, ODBC}},
+	{"pjsip.conf", []Mode{Curl, ODBC}},
+	{"http.conf", []Mode{Curl, ODBC}},
+	{"manager.conf", []Mode{Curl, ODBC}},
+	{"queues.conf", []Mode{Curl, ODBC}},
+	{"queuerules.conf", []Mode{Curl, ODBC}},
+	{"logger.conf", []Mode{Curl, ODBC}},
+	{"extensions.conf", []Mode{Curl, ODBC}},
+}
+
+// view is what a template sees: the parameters, the mode, and helpers.
+type view struct {
+	Params
+	Mode Mode
+}
+
+func (v view) Families() []string { return families }
+
+// AGIURL is the FastAGI base URL the dialplan appends /inbound etc. to.
+func (v view) AGIURL() string { return "agi://" + v.AGIAddr }
+
+// Driver is the right-hand side of a family's line in extconfig.conf.
+func (v view) Driver(family string) string {
+	if v.Mode == ODBC {
+		return "odbc," + v.ODBCName + "," + family
+	}
+	return "curl," + v.OmniccURL + "/realtime/" + family
+}
+
+// Static is the right-hand side for a static file (ast_config).
+func (v view) Static() string {
+	if v.Mode == ODBC {
+		return "odbc," + v.ODBCName + ",ast_config"
+	}
+	return "curl," + v.OmniccURL + "/realtime/static"
+}
+
+// Modes reports the modes Params can render: curl always, odbc when a
+// MySQL database is known.
+func (p Params) Modes() []Mode {
+	if p.DB.Host == "" {
+		return []Mode{Curl}
+	}
+	return []Mode{Curl, ODBC}
+}
+
+// Files renders every sample in memory, keyed by "<mode>/<file>", plus
+// README.md at the top.
+func Files(p Params) (map[string][]byte, error) {
+	p = p.withDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	tmpl, err := template.New("").Option("missingkey=error").ParseFS(templateFS, "templates/*")
+	if err != nil {
+		return nil, fmt.Errorf("asterisk-conf: templates: %w", err)
+	}
+	out := map[string][]byte{"README.md": readme}
+	for _, m := range p.Modes() {
+		for _, f := range files {
+			if !slices.Contains(f.modes, m) {
+				continue
+			}
+			var b bytes.Buffer
+			if err := tmpl.ExecuteTemplate(&b, f.name, view{Params: p, Mode: m}); err != nil {
+				return nil, fmt.Errorf("asterisk-conf: render %s/%s: %w", m, f.name, err)
+			}
+			out[string(m)+"/"+f.name] = b.Bytes()
+		}
+	}
+	return out, nil
+}
+
+// Render writes the samples under dir: dir/curl/*.conf, dir/odbc/*.conf
+// (when p.DB is set) and dir/README.md. It is `omniccd asterisk-conf --out DIR`.
+// Files hold secrets (AMI, database), so they are written 0600.
+func Render(dir string, p Params) error {
+	out, err := Files(p)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(out))
+	for n := range out {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		path := filepath.Join(dir, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return fmt.Errorf("asterisk-conf: create %s: %w", filepath.Dir(path), err)
+		}
+		if err := os.WriteFile(path, out[n], 0o600); err != nil {
+			return fmt.Errorf("asterisk-conf: write %s: %w", path, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package asteriskconf
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	migrations "omnicc/sql"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the templates")
+
+func testParams() Params {
+	return Params{
+		OmniccURL:        "http://127.0.0.1:8080",
+		AGIAddr:          "127.0.0.1:4573",
+		RealtimeUser:     "asterisk",
+		RealtimePassword: "rt-secret",
+		DB:               DB{Host: "db.example", Port: 3306, Name: "omnicc", User: "omnicc", Password: "db-secret"},
+		AMI:              AMI{User: "omnicc", Secret: "ami-secret"},
+	}
+}
+
+// TestGolden renders both modes and compares them with testdata/golden, which
+// doubles as the readable sample set (go test -update rewrites it).
+func TestGolden(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := "testdata/golden"
+	if *update {
+		if err := os.RemoveAll(golden); err != nil {
+			t.Fatal(err)
+		}
+		if err := Render(golden, testParams()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var onDisk []string
+	_ = filepath.WalkDir(golden, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(golden, p)
+			onDisk = append(onDisk, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	for name, b := range out {
+		want, err := os.ReadFile(filepath.Join(golden, name))
+		if err != nil {
+			t.Errorf("%s: %v (run go test -update)", name, err)
+			continue
+		}
+		if !bytes.Equal(b, want) {
+			t.Errorf("%s differs from the golden file (run go test -update and review the diff)", name)
+		}
+	}
+	for _, n := range onDisk {
+		if _, ok := out[n]; !ok {
+			t.Errorf("golden file %s is no longer rendered", n)
+		}
+	}
+}
+
+// confLine is every line form an Asterisk .conf file may hold.
+var confLine = regexp.MustCompile(`^(\s*;.*|\s*|\[[A-Za-z0-9_.-]+\](\(.*\))?\s*(;.*)?|[A-Za-z0-9_./-]+\s*=>?\s*.*|\s+same\s*=>\s*.+|exten\s*=>\s*.+|include\s*=>\s*\S+|switch\s*=>\s*\S+)$`)
+
+func TestEveryFileIsAsteriskConfig(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range out {
+		if strings.HasSuffix(name, ".md") {
+			continue
+		}
+		if bytes.Contains(b, []byte("{{")) || bytes.Contains(b, []byte("<no value>")) {
+			t.Errorf("%s: template residue", name)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for n := 1; sc.Scan(); n++ {
+			if !confLine.MatchString(sc.Text()) {
+				t.Errorf("%s:%d: not a configuration line: %q", name, n, sc.Text())
+			}
+		}
+	}
+}
+
+func TestContents(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(file string, subs ...string) {
+		t.Helper()
+		for _, s := range subs {
+			if !bytes.Contains(out[file], []byte(s)) {
+				t.Errorf("%s lacks %q", file, s)
+			}
+		}
+	}
+	for _, m := range []string{"curl", "odbc"} {
+		has(m+"/pjsip.conf", "[transport-udp]", "[transport-tcp]", "[transport-wss]", "protocol = wss")
+		has(m+"/sorcery.conf", "endpoint = realtime,ps_endpoints", "contact = realtime,ps_contacts", "identify = realtime,ps_endpoint_id_ips")
+		has(m+"/manager.conf", "[omnicc]", "secret = ami-secret", "permit = 127.0.0.1/255.255.255.255", "read = system,call,agent", "write = call,agent,originate,reporting")
+		has(m+"/extensions.conf", "OMNICC_AGI = agi://127.0.0.1:4573", "${OMNICC_AGI}/inbound", "${OMNICC_AGI}/outbound", "${OMNICC_AGI}/agent-login",
+			`"${AGISTATUS}" != "SUCCESS"`, "switch => Realtime/omnicc-agents@extensions")
+		has(m+"/logger.conf", "queue_log = yes", "queue_log_name = queue_log")
+		has(m+"/queues.conf", "persistentmembers = no")
+		has(m+"/http.conf", "tlsbindaddr = 0.0.0.0:8089")
+	}
+	for _, f := range families {
+		has("curl/extconfig.conf", f+" ")
+		has("curl/extconfig.conf", "curl,http://127.0.0.1:8080/realtime/"+f+"\n")
+		has("odbc/extconfig.conf", "odbc,omnicc,"+f+"\n")
+	}
+	has("curl/res_curl.conf", "httptimeout = 2", "conntimeout = 1", "failurecodes = ", "userpwd = asterisk:rt-secret")
+	has("curl/modules.conf", "require = res_config_curl.so", "noload = res_config_odbc.so")
+	has("odbc/modules.conf", "require = res_odbc_transaction.so", "require = res_config_odbc.so")
+	has("odbc/res_odbc.conf", "[omnicc]", "dsn => omnicc", "username => omnicc", "password => db-secret")
+	has("odbc/odbc.ini", "Server      = db.example", "Database    = omnicc", "Option      = 3")
+	if _, ok := out["curl/res_odbc.conf"]; ok {
+		t.Error("curl mode renders res_odbc.conf")
+	}
+
+	// Without a MySQL database there is no ODBC set.
+	p := testParams()
+	p.DB = DB{}
+	out2, err := Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range out2 {
+		if strings.HasPrefix(n, "odbc/") {
+			t.Errorf("%s rendered without a database", n)
+		}
+	}
+}
+
+// TestFamiliesHaveTables keeps extconfig.conf and the migrations in step:
+// every family the samples map is a table on both engines.
+func TestFamiliesHaveTables(t *testing.T) {
+	created := regexp.MustCompile(`(?i)CREATE TABLE\s+(\w+)`)
+	for engine, fsys := range map[string]fs.FS{"mysql": migrations.MySQL, "sqlite": migrations.SQLite} {
+		var tables []string
+		_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, _ := fs.ReadFile(fsys, p)
+			for _, m := range created.FindAllStringSubmatch(string(b), -1) {
+				tables = append(tables, m[1])
+			}
+			return nil
+		})
+		for _, f := range families {
+			if !slices.Contains(tables, f) {
+				t.Errorf("%s migrations create no table %s", engine, f)
+			}
+		}
+	}
+}
+
+// TestDialplanTargets checks that every context the dialplan jumps to, calls
+// or includes is defined, and that no branch after an AGI() ignores
+// AGISTATUS.
+func TestDialplanTargets(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(out["curl/extensions.conf"])
+	defined := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\[([\w-]+)\]`).FindAllStringSubmatch(d, -1) {
+		defined[m[1]] = true
+	}
+	refs := regexp.MustCompile(`(?:Goto|Gosub|GotoIf\([^?]*\?)\(?((?:omnicc|from)-[\w-]+),`).FindAllStringSubmatch(d, -1)
+	refs = append(refs, regexp.MustCompile(`(?m)^include => ([\w-]+)`).FindAllStringSubmatch(d, -1)...)
+	if len(refs) < 10 {
+		t.Fatalf("found only %d references; the pattern is broken", len(refs))
+	}
+	for _, m := range refs {
+		if !defined[m[1]] {
+			t.Errorf("extensions.conf refers to [%s], which it does not define", m[1])
+		}
+	}
+	// After each AGI(), the next step must go to a place that checks
+	// AGISTATUS.
+	lines := strings.Split(d, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "AGI(") {
+			continue
+		}
+		next := lines[i+1]
+		m := regexp.MustCompile(`Goto\(([\w-]+),s,1\)`).FindStringSubmatch(next)
+		if m == nil {
+			t.Errorf("line %d: %q is not followed by a Goto to its checking context", i+2, next)
+			continue
+		}
+		start := strings.Index(d, "["+m[1]+"]")
+		if start < 0 || !strings.Contains(d[start:start+400], "AGISTATUS") {
+			t.Errorf("[%s], reached after an AGI, does not check AGISTATUS first", m[1])
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Params)
+		want string
+	}{
+		{"no AGI", func(p *Params) { p.AGIAddr = "" }, "AGIAddr"},
+		{"AGI without port", func(p *Params) { p.AGIAddr = "omniccd" }, "AGIAddr"},
+		{"URL without scheme", func(p *Params) { p.OmniccURL = "127.0.0.1:8080" }, "OmniccURL"},
+		{"no AMI secret", func(p *Params) { p.AMI.Secret = "" }, "AMI secret"},
+		{"secret with a comment", func(p *Params) { p.AMI.Secret = "abc;def" }, "AMI secret"},
+		{"password with a line break", func(p *Params) { p.DB.Password = "a\n[evil]" }, "DB password"},
+		{"realtime user with a colon", func(p *Params) { p.RealtimeUser = "a:b" }, "OMNICC_REALTIME_USER"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := testParams()
+			tc.mod(&p)
+			_, err := Files(p)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDBFromDSN(t *testing.T) {
+	db, err := DBFromDSN("omnicc:pw@tcp(db.example:3307)/cc?parseTime=true")
+	if err != nil || db != (DB{Host: "db.example", Port: 3307, Name: "cc", User: "omnicc", Password: "pw"}) {
+		t.Errorf("got %+v %v", db, err)
+	}
+	if _, err := DBFromDSN("u@unix(/run/mysqld.sock)/cc"); err == nil {
+		t.Error("a unix socket DSN was accepted for ODBC")
+	}
+}
+
+func TestRenderWritesPrivateFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := Render(dir, testParams()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "curl", "manager.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		t.Errorf("manager.conf (holds the AMI secret) is %v", st.Mode().Perm())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
+		t.Error(err)
+	}
+}
