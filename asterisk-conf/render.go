@@ -50,7 +50,7 @@ type Params struct {
 	RealtimeUser, RealtimePassword string
 	// DB is the MySQL database of OMNICC_DB_DSN (see DBFromDSN). With no
 	// Host, only the curl set is rendered.
-	DB DB
+	DB  DB
 	AMI AMI
 
 	// SIPBind/SIPPort are where the UDP and TCP transports listen
