@@ -1,0 +1,234 @@
+package ami_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"omnicc/ami"
+	"omnicc/ami/amitest"
+)
+
+// startPool runs a pool over the servers until the test ends and waits until
+// every box is logged in.
+func startPool(t *testing.T, servers ...*amitest.Server) *ami.Pool {
+	t.Helper()
+	var entries []string
+	for _, s := range servers {
+		entries = append(entries, testUser+":"+testSecret+"@"+s.Addr())
+	}
+	boxes, err := ami.ParseBoxes(strings.Join(entries, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := testConfig(t, servers[0])
+	base.Addr, base.Username, base.Secret = "", "", ""
+	pool, err := ami.NewPool(boxes, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- pool.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Pool.Run: %v", err)
+		}
+	})
+	for _, c := range pool.Clients() {
+		for deadline := time.Now().Add(wait); !c.Connected(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("box %s never connected", c.Box())
+			}
+		}
+	}
+	return pool
+}
+
+// sent returns the fields of the last action named name that srv received,
+// without the ActionID the client chose.
+func sent(t *testing.T, srv *amitest.Server, name string) []ami.Field {
+	t.Helper()
+	got := srv.Actions(name)
+	if len(got) == 0 {
+		t.Fatalf("no %s reached the server; it got %d actions", name, len(srv.Actions("")))
+	}
+	return slices.DeleteFunc(got[len(got)-1].Fields(), func(f ami.Field) bool { return f.Key == "ActionID" })
+}
+
+func fields(kv ...string) []ami.Field {
+	var out []ami.Field
+	for i := 0; i < len(kv); i += 2 {
+		out = append(out, ami.Field{Key: kv[i], Value: kv[i+1]})
+	}
+	return out
+}
+
+// Every control sends exactly one action with exactly these fields, in this
+// order (Variable repeated, never joined).
+func TestVoiceActionsOnTheWire(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "Atxfer", "CancelAtxfer", "Redirect", "StopMixMonitor", "MixMonitorMute"} {
+		srv.Handle(a, amitest.Reply(amitest.Success("Message", "ok")))
+	}
+	srv.Handle("MixMonitor", amitest.Reply(amitest.Success("MixMonitorID", "0x7f3a2c001234")))
+	srv.Handle("Getvar", amitest.Reply(amitest.Success("Variable", "CHANNEL(linkedid)", "Value", "1795277390.12")))
+	pool := startPool(t, srv)
+	v := ami.NewVoice(pool, nil)
+	ctx := testCtx(t)
+
+	tests := []struct {
+		name string
+		run  func() error
+		want []ami.Field
+	}{
+		{"Originate", func() error {
+			box, err := v.Originate(ctx, "", "PJSIP/alice", "from-sip", "+390612345", `"Alice" <1001>`, 30*time.Second,
+				[]string{"OMNICC_AGENT_ID=7", "OMNICC_ORIGIN=click-to-call"})
+			if err == nil && box != srv.Addr() {
+				t.Errorf("Originate went to box %q, want %q", box, srv.Addr())
+			}
+			return err
+		}, fields("Action", "Originate", "Channel", "PJSIP/alice", "Context", "from-sip", "Exten", "+390612345", "Priority", "1",
+			"Timeout", "30000", "CallerID", `"Alice" <1001>`, "Async", "true",
+			"Variable", "OMNICC_AGENT_ID=7", "Variable", "OMNICC_ORIGIN=click-to-call")},
+		{"OriginateApp", func() error {
+			_, err := v.OriginateApp(ctx, "", "PJSIP/sup1", "ChanSpy", "PJSIP/alice-,qEw", "Whisper", 20*time.Second, nil)
+			return err
+		}, fields("Action", "Originate", "Channel", "PJSIP/sup1", "Application", "ChanSpy", "Data", "PJSIP/alice-,qEw",
+			"Timeout", "20000", "CallerID", "Whisper", "Async", "true")},
+		{"Hangup", func() error { return v.Hangup(ctx, "", "PJSIP/alice-00000001") },
+			fields("Action", "Hangup", "Channel", "PJSIP/alice-00000001", "Cause", "16")},
+		{"BlindTransfer", func() error { return v.BlindTransfer(ctx, "", "PJSIP/alice-00000001", "from-sip", "1002") },
+			fields("Action", "BlindTransfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")},
+		{"Atxfer", func() error { return v.Atxfer(ctx, "", "PJSIP/alice-00000001", "from-sip", "1002") },
+			fields("Action", "Atxfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")},
+		{"CancelAtxfer", func() error { return v.CancelAtxfer(ctx, "", "PJSIP/alice-00000001") },
+			fields("Action", "CancelAtxfer", "Channel", "PJSIP/alice-00000001")},
+		{"AttendedTransferComplete", func() error { return v.AttendedTransferComplete(ctx, "", "PJSIP/alice-00000002") },
+			fields("Action", "Hangup", "Channel", "PJSIP/alice-00000002", "Cause", "16")},
+		{"Redirect", func() error {
+			return v.Redirect(ctx, "", "PJSIP/alice-00000001", "PJSIP/trunk-00000003", "omnicc-conference", "4711")
+		}, fields("Action", "Redirect", "Channel", "PJSIP/alice-00000001", "Exten", "4711", "Context", "omnicc-conference", "Priority", "1",
+			"ExtraChannel", "PJSIP/trunk-00000003", "ExtraExten", "4711", "ExtraContext", "omnicc-conference", "ExtraPriority", "1")},
+		{"MixMonitor", func() error {
+			box, id, err := v.MixMonitor(ctx, "", "PJSIP/alice-00000001", "omnicc/2026/01/02/x-1.wav", "i(OMNICC_MIXMON_1)")
+			if err == nil && (id != "0x7f3a2c001234" || box != srv.Addr()) {
+				t.Errorf("MixMonitor returned box %q id %q", box, id)
+			}
+			return err
+		}, fields("Action", "MixMonitor", "Channel", "PJSIP/alice-00000001", "File", "omnicc/2026/01/02/x-1.wav", "Options", "i(OMNICC_MIXMON_1)")},
+		{"StopMixMonitor", func() error { return v.StopMixMonitor(ctx, srv.Addr(), "PJSIP/alice-00000001", "0x7f3a2c001234") },
+			fields("Action", "StopMixMonitor", "Channel", "PJSIP/alice-00000001", "MixMonitorID", "0x7f3a2c001234")},
+		{"MixMonitorMute", func() error { return v.MixMonitorMute(ctx, "", "PJSIP/alice-00000001", true) },
+			fields("Action", "MixMonitorMute", "Channel", "PJSIP/alice-00000001", "Direction", "both", "State", "1")},
+		{"MixMonitorUnmute", func() error { return v.MixMonitorMute(ctx, "", "PJSIP/alice-00000001", false) },
+			fields("Action", "MixMonitorMute", "Channel", "PJSIP/alice-00000001", "Direction", "both", "State", "0")},
+		{"Getvar", func() error {
+			_, val, err := v.Getvar(ctx, "", "PJSIP/alice-00000001", "CHANNEL(linkedid)")
+			if err == nil && val != "1795277390.12" {
+				t.Errorf("Getvar value %q", val)
+			}
+			return err
+		}, fields("Action", "Getvar", "Channel", "PJSIP/alice-00000001", "Variable", "CHANNEL(linkedid)")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err != nil {
+				t.Fatal(err)
+			}
+			got := sent(t, srv, tt.want[0].Value)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("sent\n  %v\nwant\n  %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Asterisk's Response: Error comes back as a refused VoiceError carrying its
+// Message; no connection is "unavailable"; an unknown box is invalid input.
+func TestVoiceErrors(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	srv.Handle("Hangup", amitest.Reply(amitest.Error("No such channel")))
+	srv.Handle("CancelAtxfer", amitest.Reply(amitest.Error("Transfer not in progress")))
+	pool := startPool(t, srv)
+	v := ami.NewVoice(pool, nil)
+	ctx := testCtx(t)
+
+	err := v.CancelAtxfer(ctx, "", "PJSIP/alice-00000001")
+	var ve *ami.VoiceError
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %T %v, want *ami.VoiceError", err, err)
+	}
+	if o, m := ve.AsteriskOutcome(); o != ami.OutcomeRefused || m != "Transfer not in progress" || ve.Box != srv.Addr() {
+		t.Fatalf("outcome %q message %q box %q", o, m, ve.Box)
+	}
+	if !errors.Is(err, ami.ErrRejected) || !strings.Contains(err.Error(), "Transfer not in progress") {
+		t.Fatalf("error %q does not wrap ErrRejected or lacks Asterisk's message", err)
+	}
+	// With one box, "no such channel" is the answer, not a reason to retry.
+	if err := v.Hangup(ctx, "", "PJSIP/gone-00000009"); err == nil || len(srv.Actions("Hangup")) != 1 {
+		t.Fatalf("Hangup: %v after %d actions", err, len(srv.Actions("Hangup")))
+	}
+
+	if err := v.Hangup(ctx, "nowhere:5038", "PJSIP/a-1"); !errors.As(err, &ve) || ve.Outcome != ami.OutcomeInvalid {
+		t.Fatalf("unknown box: %v", err)
+	}
+
+	empty, err := ami.NewPool(nil, ami.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ami.NewVoice(empty, nil).Hangup(ctx, "", "PJSIP/a-1")
+	if !errors.As(err, &ve) || ve.Outcome != ami.OutcomeUnavailable || !errors.Is(err, ami.ErrNotConnected) {
+		t.Fatalf("no box: %v", err)
+	}
+}
+
+// A channel lives on one box: actions on it are tried box after box until
+// one does not answer "no such channel"; Originate goes to the first box.
+func TestVoiceFindsTheChannelsBox(t *testing.T) {
+	checkLeaks(t)
+	srv1 := amitest.NewServer(t, testUser, testSecret)
+	srv2 := amitest.NewServer(t, testUser, testSecret)
+	srv1.Handle("BlindTransfer", amitest.Reply(amitest.Error("Channel specified does not exist")))
+	srv2.Handle("BlindTransfer", amitest.Reply(amitest.Success("Message", "Transfer succeeded")))
+	srv1.Handle("MixMonitor", amitest.Reply(amitest.Error("No such channel")))
+	srv2.Handle("MixMonitor", amitest.Reply(amitest.Success("MixMonitorID", "0x1")))
+	for _, s := range []*amitest.Server{srv1, srv2} {
+		s.Handle("Originate", amitest.Reply(amitest.Success("Message", "Originate successfully queued")))
+	}
+	pool := startPool(t, srv1, srv2)
+	v := ami.NewVoice(pool, nil)
+	ctx := testCtx(t)
+
+	if err := v.BlindTransfer(ctx, "", "PJSIP/bob-00000002", "from-sip", "1003"); err != nil {
+		t.Fatal(err)
+	}
+	if n1, n2 := len(srv1.Actions("BlindTransfer")), len(srv2.Actions("BlindTransfer")); n1 != 1 || n2 != 1 {
+		t.Fatalf("BlindTransfer reached box1 %d and box2 %d times, want 1 and 1", n1, n2)
+	}
+	box, id, err := v.MixMonitor(ctx, "", "PJSIP/bob-00000002", "f.wav", "")
+	if err != nil || box != srv2.Addr() || id != "0x1" {
+		t.Fatalf("MixMonitor: box %q id %q err %v", box, id, err)
+	}
+	// Named box: no search.
+	if err := v.BlindTransfer(ctx, srv1.Addr(), "PJSIP/bob-00000002", "from-sip", "1003"); err == nil {
+		t.Fatal("BlindTransfer on the named box that lacks the channel succeeded")
+	}
+	if len(srv2.Actions("BlindTransfer")) != 1 {
+		t.Fatal("a named box was not respected")
+	}
+	if box, err := v.Originate(ctx, "", "PJSIP/bob", "from-sip", "555", "", time.Second, nil); err != nil || box != srv1.Addr() {
+		t.Fatalf("Originate went to %q (%v), want the first box", box, err)
+	}
+	if len(srv2.Actions("Originate")) != 0 {
+		t.Fatal("Originate reached the second box too")
+	}
+}
