@@ -117,7 +117,11 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) accept(ctx, sessCtx context.Context, ln net.Listener) error {
-	var delay time.Duration
+	var (
+		delay          time.Duration // accept retry backoff
+		refused        int           // connections over the cap not yet logged
+		lastRefusalLog time.Time
+	)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -144,9 +148,15 @@ func (s *Server) accept(ctx, sessCtx context.Context, ln net.Listener) error {
 		// Only this goroutine adds sessions, so the check cannot race
 		// with another admission.
 		if s.active.Load() >= int64(s.cfg.MaxSessions) {
-			s.log.Warn("agi: session cap reached; closing new connection, Asterisk continues the dialplan",
-				"remote", conn.RemoteAddr().String(), "max_sessions", s.cfg.MaxSessions)
 			conn.Close()
+			// At most one line a second: a flood of calls must not
+			// become a flood of logs.
+			refused++
+			if now := time.Now(); now.Sub(lastRefusalLog) >= time.Second {
+				s.log.Warn("agi: session cap reached; closed new connections, Asterisk continues the dialplan",
+					"refused", refused, "last_remote", conn.RemoteAddr().String(), "max_sessions", s.cfg.MaxSessions)
+				refused, lastRefusalLog = 0, now
+			}
 			continue
 		}
 		s.active.Add(1)

@@ -116,7 +116,7 @@ func (s *Session) Command(cmd string) (Reply, error) {
 	if err := s.ready(); err != nil {
 		return Reply{}, err
 	}
-	if err := checkArg("command", cmd); err != nil {
+	if err := checkName(cmd); err != nil {
 		return Reply{}, err
 	}
 	s.wbuf = append(append(s.wbuf[:0], cmd...), '\n')
@@ -432,7 +432,8 @@ func (s *Session) absorbHangup() {
 	s.hungUp = true
 }
 
-// checkName refuses an empty variable, function or application name.
+// checkName refuses an empty variable, function, application or command
+// name.
 func checkName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty name", ErrBadArgument)

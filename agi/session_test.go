@@ -213,6 +213,7 @@ func TestRefusedArguments(t *testing.T) {
 		{"NUL", func(s *Session) error { return s.SetVariable("X", "a\x00b") }},
 		{"empty name", func(s *Session) error { return s.SetVariable("", "v") }},
 		{"newline in raw command", func(s *Session) error { _, err := s.Command("ANSWER\nHANGUP"); return err }},
+		{"empty raw command", func(s *Session) error { _, err := s.Command(""); return err }},
 		{"over res_agi's line buffer", func(s *Session) error {
 			return s.SetVariable("X", strings.Repeat("a", maxCommandBytes))
 		}},
