@@ -37,7 +37,7 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (default 64 KiB; Asterisk's largest,
 	// a contact store, is under 1 KiB).
 	MaxBodyBytes int64
-	// QueryTimeout bounds one database statement (default 2 s). It must be
+	// QueryTimeout bounds one database statement (default 1 s). It must be
 	// shorter than res_curl.conf's timeout so that Asterisk gets the last
 	// known rows rather than a timeout when the database hangs.
 	QueryTimeout time.Duration
@@ -58,7 +58,7 @@ type Options struct {
 
 const (
 	defaultMaxBody      = 64 << 10
-	defaultQueryTimeout = 2 * time.Second
+	defaultQueryTimeout = time.Second
 	defaultCacheTTL     = 5 * time.Second
 	defaultStaleFor     = time.Hour
 	defaultCacheEntries = 10000
