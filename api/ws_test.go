@@ -1,0 +1,466 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"omnicc/api"
+	"omnicc/auth"
+	"omnicc/directory"
+	"omnicc/presence"
+)
+
+// wsWait bounds waits for things that should happen at once; generous for
+// the race detector on two shared cores.
+const wsWait = 10 * time.Second
+
+// fakeAuth maps tokens to principals.
+type fakeAuth map[string]auth.Principal
+
+func (f fakeAuth) Authenticate(_ context.Context, secret string) (auth.Principal, error) {
+	if p, ok := f[secret]; ok {
+		return p, nil
+	}
+	return auth.Principal{}, auth.ErrUnauthenticated
+}
+
+var wsUsers = fakeAuth{
+	"omt_agent7": {UserID: 7, Role: directory.RoleAgent, Username: "alice"},
+	"omt_agent8": {UserID: 8, Role: directory.RoleAgent, Username: "bob"},
+	"omt_sup":    {UserID: 2, Role: directory.RoleSupervisor, Username: "sue"},
+	"omt_admin":  {UserID: 1, Role: directory.RoleAdmin, Username: "admin"},
+	"omk_agent":  {APIKeyID: 3, Role: directory.RoleAgent, Username: "api-key:robot"},
+}
+
+// wsEnv is a hub mounted on the real API over a real HTTP listener.
+type wsEnv struct {
+	t      *testing.T
+	hub    *api.Hub
+	srv    *httptest.Server
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// newWSEnv starts the hub and the server; the test's cleanup stops both and
+// then checks that no goroutine is left behind.
+func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
+	t.Helper()
+	// Registered first, so it runs last, after every other cleanup.
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	opts := api.HubOptions{Auth: wsUsers, AllowedOrigins: []string{"https://desk.example.com"}}
+	if mod != nil {
+		mod(&opts)
+	}
+	hub, err := api.NewHub(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Options{Mounts: []func(*api.Router){hub.Mount}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &wsEnv{t: t, hub: hub, srv: httptest.NewServer(s.Handler()), done: make(chan error, 1)}
+	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api/v1/ws"
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		e.stop()
+		e.srv.Close()
+	})
+	return e
+}
+
+// stop ends Hub.Run and checks it returned nil; safe to call twice.
+func (e *wsEnv) stop() {
+	e.t.Helper()
+	e.cancel()
+	select {
+	case err, ok := <-e.done:
+		if ok && err != nil {
+			e.t.Errorf("Hub.Run: %v", err)
+		}
+		if ok {
+			close(e.done)
+		}
+	case <-time.After(wsWait):
+		e.t.Fatal("Hub.Run did not return after cancel")
+	}
+}
+
+// dial connects with the token in the Authorization header (or nothing when
+// token is empty) and returns the connection or the HTTP answer.
+func (e *wsEnv) dial(token string, header http.Header) (*websocket.Conn, *http.Response, error) {
+	if header == nil {
+		header = http.Header{}
+	}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	return websocket.DefaultDialer.DialContext(ctx, e.url, header)
+}
+
+// connect dials, fails the test on error, reads the hello and closes the
+// connection when the test ends.
+func (e *wsEnv) connect(token string) *websocket.Conn {
+	e.t.Helper()
+	conn, resp, err := e.dial(token, nil)
+	if err != nil {
+		e.t.Fatalf("dial with %q: %v (%s)", token, err, status(resp))
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	if hello := readEvent(e.t, conn); hello["type"] != "hello" {
+		e.t.Fatalf("first message %v, want hello", hello)
+	}
+	return conn
+}
+
+func status(resp *http.Response) string {
+	if resp == nil {
+		return "no HTTP answer"
+	}
+	return resp.Status
+}
+
+func readEvent(t *testing.T, conn *websocket.Conn) map[string]any {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(wsWait))
+	var m map[string]any
+	if err := conn.ReadJSON(&m); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+// expectNothing checks that nothing arrives within a short while.
+func expectNothing(t *testing.T, conn *websocket.Conn, who string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
+	var m map[string]any
+	err := conn.ReadJSON(&m)
+	if err == nil {
+		t.Fatalf("%s received %v, want nothing", who, m)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("%s: %v, want a read timeout", who, err)
+	}
+}
+
+// closeCode reads until the connection ends and returns the close code the
+// server sent (-1 when the connection ended without one).
+func closeCode(t *testing.T, conn *websocket.Conn) (int, string) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(wsWait))
+	for {
+		_, _, err := conn.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, ce.Text
+		}
+		return -1, err.Error()
+	}
+}
+
+func agentState(agentID int64, state string) presence.Event {
+	return presence.Event{Type: "agent_state", AgentID: agentID, Payload: map[string]any{
+		"agent_id": agentID, "state": state, "reason": "", "since": "2026-01-02T09:00:00Z",
+		"queues": []any{}, "counters": map[string]any{"answered": 0},
+	}}
+}
+
+func TestWebsocketRefusesWithoutValidToken(t *testing.T) {
+	e := newWSEnv(t, nil)
+	tests := []struct {
+		name     string
+		token    string
+		header   http.Header
+		query    string
+		status   int
+		inAnswer string
+	}{
+		{"no token", "", nil, "", 401, "Authorization: Bearer"},
+		{"bad token", "omt_nope", nil, "", 401, "log in again"},
+		{"token in query refused", "", nil, "?token=omt_agent7", 401, "query string is refused"},
+		{"bearer subprotocol without omnicc.v1", "", http.Header{"Sec-Websocket-Protocol": {"omnicc.bearer.omt_agent7"}}, "", 400, `"omnicc.v1"`},
+		{"bad token as subprotocol", "", http.Header{"Sec-Websocket-Protocol": {"omnicc.v1, omnicc.bearer.omt_nope"}}, "", 401, "log in again"},
+		{"foreign origin", "omt_agent7", http.Header{"Origin": {"https://evil.example.net"}}, "", 403, "not this server nor an allowed origin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h[k] = v
+			}
+			if tt.token != "" {
+				h.Set("Authorization", "Bearer "+tt.token)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+			defer cancel()
+			conn, resp, err := websocket.DefaultDialer.DialContext(ctx, e.url+tt.query, h)
+			if err == nil {
+				conn.Close()
+				t.Fatal("connected; want a refusal")
+			}
+			if resp == nil || resp.StatusCode != tt.status {
+				t.Fatalf("%v (%s), want HTTP %d", err, status(resp), tt.status)
+			}
+			var body apiErr
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("refusal is not the JSON error shape: %v", err)
+			}
+			if !strings.Contains(body.Error.Message, tt.inAnswer) {
+				t.Fatalf("message %q lacks %q", body.Error.Message, tt.inAnswer)
+			}
+		})
+	}
+	// A plain GET (no upgrade) is told what the route is.
+	res, err := http.Get(e.srv.URL + "/api/v1/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 {
+		t.Fatalf("plain GET: %d, want 400", res.StatusCode)
+	}
+}
+
+// Browsers authenticate with the subprotocol pair; the server echoes only
+// omnicc.v1, never the token. Same-origin and listed origins are allowed.
+func TestWebsocketBrowserStyleAuth(t *testing.T) {
+	e := newWSEnv(t, nil)
+	for _, origin := range []string{"", e.srv.URL, "https://desk.example.com"} {
+		h := http.Header{"Sec-Websocket-Protocol": {"omnicc.v1, omnicc.bearer.omt_agent7"}}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		conn, resp, err := e.dial("", h)
+		if err != nil {
+			t.Fatalf("origin %q: %v (%s)", origin, err, status(resp))
+		}
+		if got := resp.Header.Get("Sec-Websocket-Protocol"); got != api.WSProtocol {
+			t.Fatalf("server selected subprotocol %q, want %q", got, api.WSProtocol)
+		}
+		hello := readEvent(t, conn)
+		if hello["type"] != "hello" || hello["user_id"] != float64(7) || hello["role"] != "agent" {
+			t.Fatalf("hello %v", hello)
+		}
+		conn.Close()
+	}
+}
+
+// An agent sees only its own events; supervisors and admins see everyone's
+// and the staff-only ones (AgentID 0); an agent-role API key has no agent
+// and sees nothing.
+func TestWebsocketRouting(t *testing.T) {
+	e := newWSEnv(t, nil)
+	alice, bob := e.connect("omt_agent7"), e.connect("omt_agent8")
+	sup, admin, robot := e.connect("omt_sup"), e.connect("omt_admin"), e.connect("omk_agent")
+
+	e.hub.Publish(agentState(7, "ready"))
+	e.hub.Publish(agentState(8, "paused"))
+	e.hub.Publish(presence.Event{Type: "queue_summary", Payload: map[string]any{"queue": "sales", "waiting": 3}})
+	e.hub.Publish(agentState(7, "on_call"))
+
+	got := readEvent(t, alice)
+	want := map[string]any{"type": "agent_state", "agent_id": float64(7), "state": "ready", "reason": "",
+		"since": "2026-01-02T09:00:00Z", "queues": []any{}, "counters": map[string]any{"answered": float64(0)}}
+	if mustJSON(got) != mustJSON(want) {
+		t.Fatalf("alice got %v\nwant %v", got, want)
+	}
+	if got := readEvent(t, alice); got["state"] != "on_call" {
+		t.Fatalf("alice's second event %v", got)
+	}
+	if got := readEvent(t, bob); got["agent_id"] != float64(8) {
+		t.Fatalf("bob got %v", got)
+	}
+	for name, conn := range map[string]*websocket.Conn{"supervisor": sup, "admin": admin} {
+		var seq []string
+		for range 4 {
+			m := readEvent(t, conn)
+			seq = append(seq, m["type"].(string)+":"+mustJSON(m["agent_id"]))
+		}
+		if strings.Join(seq, " ") != "agent_state:7 agent_state:8 queue_summary:null agent_state:7" {
+			t.Fatalf("%s got %v, want every event in publish order", name, seq)
+		}
+	}
+	expectNothing(t, alice, "alice")
+	expectNothing(t, bob, "bob")
+	expectNothing(t, robot, "an agent-role API key")
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// A payload that is not a JSON object is not sent (and does not stop the
+// hub); a nil payload is just the type.
+func TestWebsocketEventShape(t *testing.T) {
+	e := newWSEnv(t, nil)
+	sup := e.connect("omt_sup")
+	e.hub.Publish(presence.Event{Type: "bad", Payload: []int{1, 2}})
+	e.hub.Publish(presence.Event{Type: "", Payload: map[string]int{"x": 1}})
+	e.hub.Publish(presence.Event{Type: "bare"})
+	e.hub.Publish(presence.Event{Type: "struct", AgentID: 7, Payload: struct {
+		AgentID int64  `json:"agent_id"`
+		Note    string `json:"note"`
+	}{7, `quote " and <tag>`}})
+	if got := readEvent(t, sup); mustJSON(got) != `{"type":"bare"}` {
+		t.Fatalf("got %v", got)
+	}
+	if got := readEvent(t, sup); got["type"] != "struct" || got["note"] != `quote " and <tag>` {
+		t.Fatalf("got %v", got)
+	}
+}
+
+// A client that stops reading is disconnected with code 1013 once its buffer
+// is full, while the others receive every event.
+func TestWebsocketSlowClientIsDropped(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.SendBuffer = 4 })
+	fast := e.connect("omt_sup")
+	// A small receive window, so the server's socket fills fast.
+	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: smallReceiveBuffer}).DialContext}
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	slow, _, err := dialer.DialContext(ctx, e.url, http.Header{"Authorization": {"Bearer omt_admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	other := e.connect("omt_agent7")
+
+	big := strings.Repeat("x", 32<<10)
+	dropped := false
+	sent := 0
+	for sent < 5000 && !dropped {
+		e.hub.Publish(presence.Event{Type: "bulk", AgentID: 7, Payload: map[string]any{"n": sent, "pad": big}})
+		// Paced by the fast readers: only the slow one falls behind.
+		for _, c := range []*websocket.Conn{fast, other} {
+			if m := readEvent(t, c); m["n"] != float64(sent) {
+				t.Fatalf("event %d arrived as %v", sent, m["n"])
+			}
+		}
+		sent++
+		dropped = e.hub.Connections() == 2
+	}
+	if !dropped {
+		t.Fatalf("the slow client was still connected after %d events of 32 KiB", sent)
+	}
+	code, text := closeCode(t, slow)
+	if code != websocket.CloseTryAgainLater || !strings.Contains(text, "too slow") {
+		t.Fatalf("slow client closed with %d %q, want 1013 and a reason", code, text)
+	}
+	e.hub.Publish(agentState(7, "ready"))
+	for _, c := range []*websocket.Conn{fast, other} {
+		if m := readEvent(t, c); m["type"] != "agent_state" {
+			t.Fatalf("after the drop got %v", m)
+		}
+	}
+	t.Logf("slow client dropped after %d events", sent)
+}
+
+// Shutdown closes every connection with 1001, refuses new ones, and leaves
+// no goroutine behind (checked by newWSEnv's cleanup).
+func TestWebsocketShutdownClosesEverything(t *testing.T) {
+	e := newWSEnv(t, nil)
+	var conns []*websocket.Conn
+	for _, tok := range []string{"omt_agent7", "omt_agent8", "omt_sup", "omt_admin"} {
+		conns = append(conns, e.connect(tok))
+	}
+	// One client that never reads: shutdown must not wait on it forever.
+	idle, _, err := e.dial("omt_sup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if n := e.hub.Connections(); n != 5 {
+		t.Fatalf("%d connections, want 5", n)
+	}
+	e.stop()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			if code, _ := closeCode(t, c); code != websocket.CloseGoingAway {
+				t.Errorf("closed with %d, want 1001", code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.hub.Connections(); n != 0 {
+		t.Fatalf("%d connections after shutdown", n)
+	}
+	_, resp, err := e.dial("omt_sup", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("connect after shutdown: %v (%s), want 503", err, status(resp))
+	}
+	e.hub.Publish(agentState(7, "ready")) // after Run: must not block or panic
+}
+
+// A client that answers no ping is dropped after PongWait; one that reads
+// (and so answers pings) stays.
+func TestWebsocketPingPong(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) {
+		o.PingInterval, o.PongWait = 50*time.Millisecond, 300*time.Millisecond
+	})
+	deaf, _, err := e.dial("omt_agent8", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deaf.Close()
+	alive := e.connect("omt_agent7")
+	// gorilla's client answers pings while a read is pending.
+	_ = alive.SetReadDeadline(time.Now().Add(time.Second))
+	if _, _, err := alive.ReadMessage(); err == nil {
+		t.Fatal("unexpected message")
+	}
+	for deadline := time.Now().Add(wsWait); e.hub.Connections() > 1 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := e.hub.Connections(); n != 1 {
+		t.Fatalf("%d connections, want only the one answering pings", n)
+	}
+}
+
+// Messages from clients are bounded: a large one gets close code 1009.
+func TestWebsocketReadLimit(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.ReadLimit = 512 })
+	c := e.connect("omt_agent7")
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"noop"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("a", 4096))); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := closeCode(t, c); code != websocket.CloseMessageTooBig {
+		t.Fatalf("closed with %d, want 1009", code)
+	}
+}
+
+func TestWebsocketConnectionsPerUser(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.MaxConnsPerUser = 2 })
+	e.connect("omt_agent7")
+	e.connect("omt_agent7")
+	_, resp, err := e.dial("omt_agent7", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v (%s), want 429", err, status(resp))
+	}
+	e.connect("omt_agent8") // others are not affected
+}
