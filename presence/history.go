@@ -1,0 +1,301 @@
+package presence
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// historyRow is one agent_events row.
+type historyRow struct {
+	AgentID int64
+	Queue   *string
+	State   string
+	Reason  string
+	At      time.Time
+	Details *string
+}
+
+// historyBuffer holds what the writer has yet to store: history rows in
+// order, and the agents whose session or counters changed on the event path
+// (their current value is read at write time, so the database always ends
+// with the latest). Its own lock is taken after Service.mu, never before.
+type historyBuffer struct {
+	mu       sync.Mutex
+	rows     []historyRow
+	sessions map[int64]bool
+	counters map[int64]bool
+	// retryCounters are counter rows whose write failed, kept with the
+	// rows of days that already ended (which memory no longer has).
+	retryCounters map[counterKey]counterRow
+	closed        bool
+	dropped       int
+}
+
+type counterKey struct {
+	agent int64
+	day   string
+}
+
+func (h *historyBuffer) add(r historyRow, max int, log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.rows) >= max {
+		// The database has been unreachable for long: bound the memory,
+		// and say so loudly — this is the only place history is lost.
+		n := len(h.rows) / 10
+		h.rows = append(h.rows[:0], h.rows[n:]...)
+		h.dropped += n
+		log.Error("presence: database unreachable for too long; oldest agent history rows dropped",
+			"dropped", n, "dropped_total", h.dropped, "kept", len(h.rows))
+	}
+	h.rows = append(h.rows, r)
+}
+
+func (h *historyBuffer) markSession(id int64) {
+	h.mu.Lock()
+	if h.sessions == nil {
+		h.sessions = make(map[int64]bool)
+	}
+	h.sessions[id] = true
+	h.mu.Unlock()
+}
+
+func (h *historyBuffer) markCounters(id int64) {
+	h.mu.Lock()
+	if h.counters == nil {
+		h.counters = make(map[int64]bool)
+	}
+	h.counters[id] = true
+	h.mu.Unlock()
+}
+
+func (h *historyBuffer) sessionDirty(id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[id]
+}
+
+func (h *historyBuffer) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+}
+
+func (h *historyBuffer) open() {
+	h.mu.Lock()
+	h.closed = false
+	h.mu.Unlock()
+}
+
+func (h *historyBuffer) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// take empties the buffer.
+func (h *historyBuffer) take() ([]historyRow, map[int64]bool, map[int64]bool, map[counterKey]counterRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rows, sess, cnt, retry := h.rows, h.sessions, h.counters, h.retryCounters
+	h.rows, h.sessions, h.counters, h.retryCounters = nil, nil, nil, nil
+	return rows, sess, cnt, retry
+}
+
+// putBack returns what a failed write took, ahead of anything newer.
+func (h *historyBuffer) putBack(rows []historyRow, sess map[int64]bool, counters []counterRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rows = append(rows, h.rows...)
+	if h.sessions == nil {
+		h.sessions = make(map[int64]bool)
+	}
+	for id := range sess {
+		h.sessions[id] = true
+	}
+	if h.retryCounters == nil {
+		h.retryCounters = make(map[counterKey]counterRow)
+	}
+	for _, r := range counters {
+		k := counterKey{r.AgentID, r.Day}
+		if _, newer := h.retryCounters[k]; !newer {
+			h.retryCounters[k] = r
+		}
+	}
+}
+
+// afterChange publishes the queued events and gets the history written:
+// by the writer while Run runs, synchronously once it has stopped.
+func (s *Service) afterChange() {
+	s.pubMu.Lock()
+	s.mu.Lock()
+	out := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, e := range out {
+		s.pub.Publish(e)
+	}
+	s.pubMu.Unlock()
+	if s.hist.isClosed() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.flushAll(ctx); err != nil {
+			s.log.Error("presence: writing agent history after shutdown failed", "err", err)
+		}
+		return
+	}
+	s.requestFlush()
+}
+
+// flushAll writes every pending history row, session and counter in one
+// transaction. On failure everything goes back to the buffer for the next
+// try.
+func (s *Service) flushAll(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	rows, sessIDs, cntIDs, retry := s.hist.take()
+	if len(rows) == 0 && len(sessIDs) == 0 && len(cntIDs) == 0 && len(retry) == 0 {
+		return nil
+	}
+	sessions := make(map[int64]*Session, len(sessIDs))
+	var counters []counterRow
+	now := s.clock.Now()
+	s.mu.Lock()
+	for id := range sessIDs {
+		if a := s.agents[id]; a != nil {
+			sessions[id] = a.sess.clone()
+		} else {
+			sessions[id] = nil
+		}
+	}
+	for id := range cntIDs {
+		a := s.agents[id]
+		if a == nil {
+			continue
+		}
+		if a.cnt.prev != nil {
+			counters = append(counters, a.cnt.prev.stored(id))
+			a.cnt.prev = nil
+		}
+		a.cnt.dirty = false
+		counters = append(counters, a.cnt.stored(id))
+	}
+	s.mu.Unlock()
+	for k, r := range retry {
+		dup := false
+		for _, c := range counters {
+			if c.AgentID == k.agent && c.Day == k.day {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			counters = append(counters, r)
+		}
+	}
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := insertHistory(ctx, tx, rows); err != nil {
+			return err
+		}
+		for id, sess := range sessions {
+			if err := writeSession(ctx, tx, id, sess, now); err != nil {
+				return err
+			}
+		}
+		for _, c := range counters {
+			if err := writeCounters(ctx, tx, c, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.hist.putBack(rows, sessIDs, counters)
+		return fmt.Errorf("presence: write %d history rows, %d sessions, %d counters: %w", len(rows), len(sessions), len(counters), err)
+	}
+	return nil
+}
+
+const historyChunk = 200
+
+func insertHistory(ctx context.Context, tx *sqlx.Tx, rows []historyRow) error {
+	for len(rows) > 0 {
+		n := min(len(rows), historyChunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO agent_events (agent_id, queue, state, reason, at, details) VALUES `)
+		args := make([]any, 0, n*6)
+		for i, r := range rows[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, r.AgentID, r.Queue, r.State, r.Reason, r.At, r.Details)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("insert agent_events: %w", err)
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+// writeSession stores sess as agent id's session row, or deletes the row
+// when sess is nil. The insert goes through users so that a session of an
+// agent deleted meanwhile is skipped instead of failing the batch.
+func writeSession(ctx context.Context, tx *sqlx.Tx, id int64, sess *Session, now time.Time) error {
+	if sess == nil {
+		_, err := tx.ExecContext(ctx, `DELETE FROM agent_sessions WHERE agent_id = ?`, id)
+		return err
+	}
+	var pausedAt *time.Time
+	if sess.PausedAt != nil {
+		t := sess.PausedAt.UTC().Truncate(time.Microsecond)
+		pausedAt = &t
+	}
+	updated := sess.UpdatedAt
+	if updated.IsZero() {
+		updated = now
+	}
+	args := []any{sess.LoggedInAt.UTC().Truncate(time.Microsecond), sess.Source, strings.Join(sess.PausedChannels, ","),
+		sess.PauseTypeID, truncate(sess.PauseReason, 128), pausedAt, updated.UTC().Truncate(time.Microsecond)}
+	res, err := tx.ExecContext(ctx, `UPDATE agent_sessions SET logged_in_at = ?, source = ?, paused_channels = ?,
+ pause_type_id = ?, pause_reason = ?, paused_at = ?, updated_at = ? WHERE agent_id = ?`, append(args, id)...)
+	if err != nil {
+		return fmt.Errorf("update agent_sessions: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO agent_sessions (logged_in_at, source, paused_channels, pause_type_id,
+ pause_reason, paused_at, updated_at, agent_id) SELECT ?, ?, ?, ?, ?, ?, ?, id FROM users WHERE id = ?`, append(args, id)...)
+	if err != nil {
+		return fmt.Errorf("insert agent_sessions: %w", err)
+	}
+	return nil
+}
+
+func writeCounters(ctx context.Context, tx *sqlx.Tx, c counterRow, now time.Time) error {
+	at := now.UTC().Truncate(time.Microsecond)
+	res, err := tx.ExecContext(ctx, `UPDATE agent_daily_counters SET answered = ?, missed = ?, talk_seconds = ?,
+ login_seconds = ?, pause_seconds = ?, updated_at = ? WHERE agent_id = ? AND day = ?`,
+		c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.PauseSeconds, at, c.AgentID, c.Day)
+	if err != nil {
+		return fmt.Errorf("update agent_daily_counters: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO agent_daily_counters (agent_id, day, answered, missed, talk_seconds,
+ login_seconds, pause_seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.AgentID, c.Day, c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.PauseSeconds, at)
+	if err != nil {
+		return fmt.Errorf("insert agent_daily_counters: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package presence
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"omnicc/directory"
+)
+
+// agent is everything presence knows about one agent. Guarded by Service.mu.
+type agent struct {
+	id        int64
+	username  string
+	fullName  string
+	typology  string
+	extension string
+	disabled  bool
+	// loginInPause makes a login start paused on every channel.
+	loginInPause bool
+	iface        string // QueueAdd's Interface
+	stateIface   string // QueueAdd's StateInterface
+	devices      []string
+	assigned     []assignment // queues the agent is linked to, by name
+
+	sess    *Session
+	members []*member // Asterisk memberships, per box and queue
+
+	device      string // last device state of the state interface
+	deviceSince time.Time
+	ring        *Call
+	call        *Call
+	held        bool
+	heldSince   time.Time
+	wrapUntil   time.Time
+	wrapQueue   string
+	wrapSince   time.Time
+
+	cnt counterAcc
+
+	// What was last published, to tell a change from a repeat.
+	state, reason string
+	since         time.Time
+	loggedOutAt   time.Time
+	changed       bool // something visible changed since the last commit
+}
+
+type assignment struct {
+	queue     string
+	channel   string
+	penalty   int
+	permanent bool
+}
+
+// member is one queue membership Asterisk reported.
+type member struct {
+	box        string
+	queue      string
+	iface      string
+	membership string
+	paused     bool
+	reason     string
+	status     int
+	penalty    int
+	callsTaken int
+	wrapuptime int
+	inCall     bool
+}
+
+func (a *agent) member(box, queue string) *member {
+	for _, m := range a.members {
+		if m.box == box && m.queue == queue {
+			return m
+		}
+	}
+	return nil
+}
+
+func (a *agent) removeMember(box, queue string) *member {
+	for i, m := range a.members {
+		if m.box == box && m.queue == queue {
+			a.members = append(a.members[:i], a.members[i+1:]...)
+			return m
+		}
+	}
+	return nil
+}
+
+// voiceQueues are the queues a login adds the agent to: its voice queues
+// that are not permanent (permanent members are static rows in Asterisk's
+// queue_members).
+func (a *agent) voiceQueues() []assignment {
+	var out []assignment
+	for _, q := range a.assigned {
+		if q.channel == directory.ChannelVoice && !q.permanent {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func (a *agent) memberName() string {
+	if a.fullName != "" {
+		return a.fullName
+	}
+	return a.username
+}
+
+type agentRow struct {
+	ID             int64  `db:"id"`
+	Username       string `db:"username"`
+	FullName       string `db:"full_name"`
+	Typology       string `db:"typology"`
+	Extension      string `db:"extension"`
+	ExternalNumber string `db:"external_number"`
+	Context        string `db:"context"`
+	Disabled       bool   `db:"disabled"`
+	Locked         bool   `db:"locked"`
+	LoginInPause   bool   `db:"login_in_pause"`
+}
+
+type assignmentRow struct {
+	AgentID   int64  `db:"user_id"`
+	Queue     string `db:"name"`
+	Channel   string `db:"channel"`
+	Penalty   int    `db:"penalty"`
+	Permanent bool   `db:"permanent"`
+}
+
+type sessionRow struct {
+	Session
+	PausedChannels string `db:"paused_channels"`
+}
+
+func (r sessionRow) session() *Session {
+	s := r.Session
+	s.LoggedInAt = s.LoggedInAt.UTC()
+	s.UpdatedAt = s.UpdatedAt.UTC()
+	if s.PausedAt != nil {
+		t := s.PausedAt.UTC()
+		s.PausedAt = &t
+	}
+	s.PausedChannels = splitList(r.PausedChannels)
+	return &s
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+const agentRowSelect = `SELECT id, username, full_name, typology, COALESCE(extension, '') AS extension,
+ external_number, context, disabled, locked, login_in_pause FROM users WHERE role = 'agent'`
+
+// Load (re)reads agents, their queue links, voice queues, pause types and
+// sessions from the database and rebuilds the interface index. Live state
+// (memberships, calls, counters) is kept for agents that still exist. Call
+// it once before serving; Run calls it again after directory changes.
+func (s *Service) Load(ctx context.Context) error {
+	var (
+		agents  []agentRow
+		assigns []assignmentRow
+		queues  []struct {
+			ID         int64  `db:"id"`
+			Name       string `db:"name"`
+			Channel    string `db:"channel"`
+			Wrapuptime int    `db:"wrapuptime"`
+		}
+		pauses []struct {
+			ID   int64  `db:"id"`
+			Name string `db:"name"`
+		}
+		sessions []sessionRow
+	)
+	if err := s.db.SelectContext(ctx, &agents, agentRowSelect); err != nil {
+		return fmt.Errorf("presence: load agents: %w", err)
+	}
+	if err := s.db.SelectContext(ctx, &assigns, `SELECT m.user_id, q.name, q.channel, m.penalty, m.permanent
+ FROM agent_queues m JOIN cc_queues q ON q.id = m.queue_id ORDER BY q.name`); err != nil {
+		return fmt.Errorf("presence: load queue links: %w", err)
+	}
+	if err := s.db.SelectContext(ctx, &queues, `SELECT id, name, channel, wrapuptime FROM cc_queues`); err != nil {
+		return fmt.Errorf("presence: load queues: %w", err)
+	}
+	if err := s.db.SelectContext(ctx, &pauses, `SELECT id, name FROM pause_types`); err != nil {
+		return fmt.Errorf("presence: load pause types: %w", err)
+	}
+	if err := s.db.SelectContext(ctx, &sessions, `SELECT agent_id, logged_in_at, source, paused_channels,
+ pause_type_id, pause_reason, paused_at, updated_at FROM agent_sessions`); err != nil {
+		return fmt.Errorf("presence: load agent sessions: %w", err)
+	}
+	now := s.clock.Now()
+	counters, err := s.loadCounters(ctx, dayOf(now, s.loc))
+	if err != nil {
+		return err
+	}
+
+	byAgent := make(map[int64][]assignment)
+	for _, r := range assigns {
+		byAgent[r.AgentID] = append(byAgent[r.AgentID], assignment{queue: r.Queue, channel: r.Channel, penalty: r.Penalty, permanent: r.Permanent})
+	}
+	sessByAgent := make(map[int64]*Session, len(sessions))
+	for _, r := range sessions {
+		sessByAgent[r.AgentID] = r.session()
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queues = make(map[string]queueConfig, len(queues))
+	for _, q := range queues {
+		s.queues[q.Name] = queueConfig{id: q.ID, channel: q.Channel, wrapuptime: q.Wrapuptime}
+	}
+	s.pauses = make(map[string]int64, len(pauses))
+	s.pauseIDs = make(map[int64]string, len(pauses))
+	for _, p := range pauses {
+		s.pauses[strings.ToLower(p.Name)] = p.ID
+		s.pauseIDs[p.ID] = p.Name
+	}
+	old := s.agents
+	s.agents = make(map[int64]*agent, len(agents))
+	s.byIface = make(map[string]*agent, 2*len(agents))
+	for _, r := range agents {
+		a := old[r.ID]
+		if a == nil {
+			a = &agent{id: r.ID, loggedOutAt: now, since: now, state: StateLoggedOut}
+			if c, ok := counters[r.ID]; ok {
+				a.cnt = c
+			} else {
+				a.cnt = newCounterAcc(now, s.loc)
+			}
+		}
+		s.setConfigLocked(a, r, byAgent[r.ID])
+		// Sessions come from the database for agents memory does not know
+		// yet (the first load, an agent created since). For the others
+		// memory is ahead of the database (its writes may still be queued),
+		// so a reload must not put an older row back.
+		if old[r.ID] == nil {
+			a.sess = sessByAgent[r.ID]
+		}
+		s.agents[r.ID] = a
+		if old[r.ID] == nil {
+			a.changed = true
+		}
+		s.commitLocked(a, now)
+	}
+	// Memberships of deleted agents are forgotten with them; the reconcile
+	// removes their dynamic members from Asterisk.
+	for a := range s.active {
+		if s.agents[a.id] != a {
+			delete(s.active, a)
+		}
+	}
+	return nil
+}
+
+// setConfigLocked applies an agent's directory row and rebuilds its index
+// entries.
+func (s *Service) setConfigLocked(a *agent, r agentRow, assigned []assignment) {
+	for _, d := range a.devices {
+		if s.byIface[d] == a {
+			delete(s.byIface, d)
+		}
+	}
+	a.username, a.fullName, a.typology, a.extension = r.Username, r.FullName, r.Typology, r.Extension
+	a.disabled = r.Disabled || r.Locked
+	a.loginInPause = r.LoginInPause
+	a.iface, a.stateIface = interfaceFor(r.Typology, r.Username, r.ExternalNumber, r.Context)
+	a.assigned = assigned
+	a.devices = a.devices[:0]
+	for _, d := range []string{a.iface, a.stateIface, strings.TrimSuffix(a.iface, "/n")} {
+		s.indexDeviceLocked(a, d)
+	}
+}
+
+// indexDeviceLocked maps an interface or device name to a. Asterisk keeps
+// endpoint names as written, so the name is indexed as stored; its lower
+// case is indexed too for a peer configured with other capitals.
+func (s *Service) indexDeviceLocked(a *agent, d string) {
+	if d == "" {
+		return
+	}
+	for _, k := range []string{d, strings.ToLower(d)} {
+		if cur, ok := s.byIface[k]; ok && cur != a {
+			continue // first come keeps it; two agents cannot share a device
+		}
+		if _, ok := s.byIface[k]; !ok {
+			s.byIface[k] = a
+			a.devices = append(a.devices, k)
+		}
+	}
+}
+
+// agentByDevice finds the agent of an interface, state interface or device.
+func (s *Service) agentByDeviceLocked(d string) *agent {
+	if a, ok := s.byIface[d]; ok {
+		return a
+	}
+	if d == "" {
+		return nil
+	}
+	// Only names with capitals can differ from their lower case.
+	for i := 0; i < len(d); i++ {
+		if c := d[i]; 'A' <= c && c <= 'Z' && i > 6 { // past "PJSIP/" or "Local/"
+			return s.byIface[strings.ToLower(d)]
+		}
+	}
+	return nil
+}
+
+// refreshAgent re-reads one agent and its queue links, for a REST
+// operation that must not act on a stale index.
+func (s *Service) refreshAgent(ctx context.Context, id int64) (*agent, error) {
+	var r agentRow
+	if err := s.db.GetContext(ctx, &r, agentRowSelect+` AND id = ?`, id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("agent %d: %w", id, directory.ErrNotFound)
+		}
+		return nil, fmt.Errorf("presence: read agent %d: %w", id, err)
+	}
+	var assigns []assignmentRow
+	if err := s.db.SelectContext(ctx, &assigns, `SELECT m.user_id, q.name, q.channel, m.penalty, m.permanent
+ FROM agent_queues m JOIN cc_queues q ON q.id = m.queue_id WHERE m.user_id = ? ORDER BY q.name`, id); err != nil {
+		return nil, fmt.Errorf("presence: read the queues of agent %d: %w", id, err)
+	}
+	var as []assignment
+	for _, r := range assigns {
+		as = append(as, assignment{queue: r.Queue, channel: r.Channel, penalty: r.Penalty, permanent: r.Permanent})
+	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.agents[id]
+	if a == nil {
+		a = &agent{id: id, loggedOutAt: now, since: now, state: StateLoggedOut, cnt: newCounterAcc(now, s.loc)}
+		s.agents[id] = a
+	}
+	s.setConfigLocked(a, r, as)
+	return a, nil
+}

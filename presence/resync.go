@@ -1,0 +1,284 @@
+package presence
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Channel is one live channel as CoreShowChannels lists it.
+type Channel struct {
+	Name            string
+	UniqueID        string
+	LinkedID        string
+	BridgeID        string
+	State           int // ChannelState: 4 ring, 5 ringing, 6 up
+	Application     string
+	ApplicationData string
+	CallerNum       string
+	CallerName      string
+	ConnectedNum    string
+	ConnectedName   string
+	Duration        time.Duration
+}
+
+// DeviceState is one device as DeviceStateList lists it.
+type DeviceState struct {
+	Device string
+	State  string
+}
+
+// Snapshot is what a resync read from one box right after connecting. A
+// list that could not be read is left nil with its Known flag false, and
+// the state it would have corrected is kept.
+type Snapshot struct {
+	Box           string
+	At            time.Time
+	Members       []Member // QueueStatus' QueueMember items
+	MembersKnown  bool
+	Channels      []Channel
+	ChannelsKnown bool
+	Devices       []DeviceState
+	DevicesKnown  bool
+}
+
+// Resync replaces what presence knows of one box by what the box says now:
+// memberships, device states and the calls agents are on. It runs after
+// every AMI (re)connect, so state is right after an Asterisk restart even
+// though the events in between were lost. Events that race with it are
+// applied too; the next event about a member corrects any stale detail.
+func (s *Service) Resync(snap *Snapshot) {
+	at := snap.At
+	if at.IsZero() {
+		at = s.clock.Now()
+	}
+	s.mu.Lock()
+	s.boxes[snap.Box] = true
+	touched := map[*agent]bool{}
+	if snap.MembersKnown {
+		for _, a := range s.agents {
+			kept := a.members[:0]
+			for _, m := range a.members {
+				if m.box != snap.Box {
+					kept = append(kept, m)
+				} else {
+					touched[a] = true
+				}
+			}
+			a.members = kept
+		}
+		for _, m := range snap.Members {
+			a := s.agentByDeviceLocked(m.Interface)
+			if a == nil {
+				continue
+			}
+			a.members = append(a.members, &member{
+				box: snap.Box, queue: m.Queue, iface: m.Interface, membership: m.Membership,
+				paused: m.Paused, reason: m.Reason, status: m.Status, penalty: m.Penalty,
+				callsTaken: m.CallsTaken, wrapuptime: m.Wrapuptime, inCall: m.InCall,
+			})
+			if m.StateInterface != "" {
+				s.indexDeviceLocked(a, m.StateInterface)
+			}
+			if !snap.DevicesKnown {
+				s.setDeviceLocked(a, statusName(m.Status), at)
+			}
+			touched[a] = true
+		}
+	}
+	if snap.DevicesKnown {
+		for _, d := range snap.Devices {
+			if strings.HasPrefix(d.Device, "Queue:") {
+				continue
+			}
+			if a := s.agentByDeviceLocked(d.Device); a != nil {
+				s.setDeviceLocked(a, d.State, at)
+				touched[a] = true
+			}
+		}
+	}
+	if snap.ChannelsKnown {
+		s.resyncCallsLocked(snap, at, touched)
+	}
+	for a := range touched {
+		s.rollLocked(a, at)
+		a.changed = true
+		s.commitLocked(a, at)
+	}
+	s.mu.Unlock()
+	s.afterChange()
+}
+
+// resyncCallsLocked rebuilds the rings and calls of the box's agents from
+// its channels: an agent's channel bridged with a caller still in Queue()
+// is a queue call (the queue is Queue's first argument), any other up
+// channel a direct call, a ringing one a ring.
+func (s *Service) resyncCallsLocked(snap *Snapshot, at time.Time, touched map[*agent]bool) {
+	byBridge := map[string][]*Channel{}
+	for i := range snap.Channels {
+		c := &snap.Channels[i]
+		if c.BridgeID != "" {
+			byBridge[c.BridgeID] = append(byBridge[c.BridgeID], c)
+		}
+	}
+	found := map[*agent]bool{}
+	for i := range snap.Channels {
+		c := &snap.Channels[i]
+		a := s.agentByDeviceLocked(deviceOf(c.Name))
+		if a == nil || found[a] {
+			continue
+		}
+		call := &Call{UniqueID: c.UniqueID, Channel: c.Name, Caller: c.ConnectedNum, CallerName: c.ConnectedName,
+			Since: at.Add(-c.Duration), Box: snap.Box, agentUniqueID: c.UniqueID}
+		for _, peer := range byBridge[c.BridgeID] {
+			if peer != c && strings.EqualFold(peer.Application, "Queue") {
+				queue, _, _ := strings.Cut(peer.ApplicationData, ",")
+				call.UniqueID, call.Queue = peer.UniqueID, queue
+				call.Caller, call.CallerName = peer.CallerNum, peer.CallerName
+			}
+		}
+		// Keep what the events told when it is the same call: its start
+		// and queue are more precise than a channel's duration.
+		if old := a.call; old != nil && (old.UniqueID == call.UniqueID || old.agentUniqueID == c.UniqueID) {
+			call = old
+		}
+		switch {
+		case c.State == 6 && c.BridgeID != "":
+			a.call, a.ring = call, nil
+		case c.State == 5 || c.State == 4:
+			if a.ring == nil || a.ring.agentUniqueID != c.UniqueID {
+				a.ring = call
+			}
+		default:
+			continue
+		}
+		found[a] = true
+		s.active[a] = struct{}{}
+		touched[a] = true
+	}
+	// Calls on this box that are gone ended while omniccd was away.
+	for a := range s.active {
+		if found[a] {
+			continue
+		}
+		if a.call != nil && a.call.Box == snap.Box {
+			a.call, a.held = nil, false
+			touched[a] = true
+		}
+		if a.ring != nil && a.ring.Box == snap.Box {
+			a.ring = nil
+			touched[a] = true
+		}
+		s.settleActiveLocked(a)
+	}
+}
+
+// Correction is one change a reconcile makes in Asterisk.
+type Correction struct {
+	Action  string // "add", "remove" or "pause"
+	AgentID int64  // 0 when the member is no agent's
+	Member  Member // what to send: Queue, Interface, and for add/pause the rest
+	Why     string
+}
+
+func (c Correction) String() string {
+	return fmt.Sprintf("%s %s in %s: %s", c.Action, c.Member.Interface, c.Member.Queue, c.Why)
+}
+
+// ReconcilePlan compares the database's sessions with the members a box
+// reported (its QueueStatus) and says what to change in Asterisk so that
+// the database is true there: logged-in agents missing from a voice queue
+// they are assigned to are added back with their pause; dynamic members of
+// omniccd's voice queues that no session explains are removed; pauses that
+// differ are set. Static and realtime members, and queues omniccd does not
+// manage, are never touched.
+func (s *Service) ReconcilePlan(box string, members []Member) []Correction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	type key struct {
+		queue string
+		agent int64
+		iface string // for members that are no agent's
+	}
+	present := map[key]Member{}
+	static := map[key]bool{}
+	for _, m := range members {
+		if s.queues[m.Queue].channel != ChannelVoice {
+			continue
+		}
+		k := key{queue: m.Queue, iface: m.Interface}
+		if a := s.agentByDeviceLocked(m.Interface); a != nil {
+			k = key{queue: m.Queue, agent: a.id}
+		}
+		if m.Membership != "dynamic" {
+			static[k] = true
+			continue
+		}
+		present[k] = m
+	}
+	var out []Correction
+	ids := make([]int64, 0, len(s.agents))
+	for id := range s.agents {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	wanted := map[key]bool{}
+	for _, id := range ids {
+		a := s.agents[id]
+		if a.sess == nil {
+			continue
+		}
+		paused := a.sess.PausedOn(ChannelVoice)
+		reason := ""
+		if paused {
+			reason = a.sess.PauseReason
+		}
+		for _, q := range a.voiceQueues() {
+			if s.queues[q.queue].channel != ChannelVoice {
+				continue
+			}
+			k := key{queue: q.queue, agent: a.id}
+			wanted[k] = true
+			want := Member{Queue: q.queue, Interface: a.iface, MemberName: a.memberName(), StateInterface: a.stateIface,
+				Penalty: q.penalty, Paused: paused, Reason: reason}
+			got, ok := present[k]
+			switch {
+			case static[k]:
+				// A permanent member for the same agent already rings it.
+			case !ok:
+				out = append(out, Correction{Action: "add", AgentID: a.id, Member: want,
+					Why: "logged in in omniccd but not a member in Asterisk"})
+			case got.Paused != paused || (paused && got.Reason != reason):
+				want.Interface = got.Interface
+				out = append(out, Correction{Action: "pause", AgentID: a.id, Member: want,
+					Why: fmt.Sprintf("paused=%t (%q) in Asterisk, paused=%t (%q) in omniccd", got.Paused, got.Reason, paused, reason)})
+			}
+		}
+	}
+	var strays []key
+	for k := range present {
+		if !wanted[k] {
+			strays = append(strays, k)
+		}
+	}
+	sort.Slice(strays, func(i, j int) bool {
+		if strays[i].queue != strays[j].queue {
+			return strays[i].queue < strays[j].queue
+		}
+		return present[strays[i]].Interface < present[strays[j]].Interface
+	})
+	for _, k := range strays {
+		m := present[k]
+		why := "dynamic member that no omniccd session explains"
+		if a := s.agents[k.agent]; a != nil {
+			if a.sess == nil {
+				why = "agent is logged out in omniccd"
+			} else {
+				why = "queue is no longer assigned to the agent"
+			}
+		}
+		out = append(out, Correction{Action: "remove", AgentID: k.agent, Member: Member{Queue: m.Queue, Interface: m.Interface}, Why: why})
+	}
+	return out
+}

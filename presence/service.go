@@ -1,0 +1,351 @@
+package presence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"omnicc/directory"
+	"omnicc/store"
+)
+
+// Clock is presence's time source; tests drive wrap-up ends and the day
+// change with a fake one. ami.Clock has the same methods.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Member is one queue membership to create in Asterisk (QueueAdd's fields)
+// or as a resync found it there.
+type Member struct {
+	Queue          string
+	Interface      string
+	MemberName     string
+	StateInterface string
+	Penalty        int
+	Paused         bool
+	Reason         string
+
+	// Filled by a resync from QueueStatus.
+	Membership string // dynamic, static or realtime
+	Status     int
+	InCall     bool
+	CallsTaken int
+	Wrapuptime int
+}
+
+// QueueController is what presence needs from Asterisk to make the database's
+// sessions true there. The ami package implements it over every connected
+// box. Errors: a *RefusedError when Asterisk answered that it will not (its
+// message is shown to the user), ErrPending when no box could be reached (the
+// reconcile after the next AMI connect applies the change).
+type QueueController interface {
+	QueueAdd(ctx context.Context, m Member) error
+	// QueueRemove removes a dynamic member; a member that is not there is
+	// not an error.
+	QueueRemove(ctx context.Context, queue, iface string) error
+	// QueuePause pauses or unpauses iface in queue, or in every queue when
+	// queue is "".
+	QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error
+}
+
+// ErrPending is wrapped by QueueController errors when Asterisk could not be
+// reached: the session changed in the database, and the reconcile that runs
+// after every AMI (re)connect will bring Asterisk in line.
+var ErrPending = errors.New("presence: Asterisk not reachable now; the change is applied when the AMI connection is back")
+
+// RefusedError is Asterisk refusing a queue action, with its own words
+// ("Unable to add interface to queue: No such queue").
+type RefusedError struct {
+	Action  string // QueueAdd, QueueRemove, QueuePause
+	Message string
+	Err     error // the adapter's error (an *ami.ActionError)
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("Asterisk refused %s: %s", e.Action, e.Message)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ErrNotLoggedIn: the agent has no session, so it cannot pause or unpause.
+var ErrNotLoggedIn = errors.New("agent is not logged in; log in first (POST /api/v1/agents/{id}/login)")
+
+// ErrAgentDisabled: a disabled or locked agent cannot log in.
+var ErrAgentDisabled = errors.New("agent is disabled or locked; an admin must enable or unlock it before it can log in")
+
+// Options wire a Service.
+type Options struct {
+	DB        *store.DB
+	Directory *directory.Directory
+	// Publisher receives an agent_state event for every change; nil
+	// publishes nothing.
+	Publisher Publisher
+	// Controller applies sessions to Asterisk; nil means no Asterisk
+	// (every change is then "pending").
+	Controller QueueController
+	Logger     *slog.Logger
+	Clock      Clock
+	// Location is the calendar whose days the counters follow; default
+	// time.Local.
+	Location *time.Location
+	// Tick is how often wrap-up ends and the day change are checked.
+	// Default 1s.
+	Tick time.Duration
+	// MaxPendingHistory bounds the history rows held while the database is
+	// unreachable; beyond it the oldest are dropped with an error in the
+	// log. Default 1,000,000.
+	MaxPendingHistory int
+	// ActionTimeout bounds each Asterisk action a REST call waits for.
+	// Default 5s.
+	ActionTimeout time.Duration
+}
+
+// Service is the live state of every agent. Create it with New, call Load
+// before serving, and run Run for the history writer and timers.
+type Service struct {
+	db    *store.DB
+	dir   *directory.Directory
+	pub   Publisher
+	ctrl  QueueController
+	log   *slog.Logger
+	clock Clock
+	loc   *time.Location
+	opts  Options
+
+	// agentLocks serialise REST operations (login, pause…) per agent,
+	// which wait for Asterisk, without serialising all agents.
+	agentLocks [64]sync.Mutex
+	// writeMu orders synchronous session writes (REST) with the writer's
+	// write-behind ones, so the database always ends with the latest
+	// in-memory session.
+	writeMu sync.Mutex
+
+	mu      sync.Mutex
+	agents  map[int64]*agent
+	byIface map[string]*agent // member interface, state interface and device names
+	// active are the agents ringing or on a call: the few that Hangup,
+	// abandon and answer-elsewhere events must be checked against.
+	active   map[*agent]struct{}
+	queues   map[string]queueConfig
+	pauses   map[string]int64 // pause type name (lower-cased) -> id
+	pauseIDs map[int64]string // id -> name
+	boxes    map[string]bool  // boxes whose membership is known (resynced)
+	hist     historyBuffer
+	// outbox holds agent_state events until the lock is released; pubMu
+	// keeps their order when several goroutines publish.
+	outbox []Event
+	pubMu  sync.Mutex
+
+	reload chan struct{}
+	flush  chan struct{}
+}
+
+type queueConfig struct {
+	id         int64
+	channel    string
+	wrapuptime int
+}
+
+// New builds a Service; Load fills it from the database.
+func New(opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = wallClock{}
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = time.Second
+	}
+	if opts.MaxPendingHistory <= 0 {
+		opts.MaxPendingHistory = 1_000_000
+	}
+	if opts.ActionTimeout <= 0 {
+		opts.ActionTimeout = 5 * time.Second
+	}
+	if opts.Publisher == nil {
+		opts.Publisher = PublisherFunc(func(Event) {})
+	}
+	s := &Service{
+		db:       opts.DB,
+		dir:      opts.Directory,
+		pub:      opts.Publisher,
+		ctrl:     opts.Controller,
+		log:      opts.Logger,
+		clock:    opts.Clock,
+		loc:      opts.Location,
+		opts:     opts,
+		agents:   make(map[int64]*agent),
+		byIface:  make(map[string]*agent),
+		active:   make(map[*agent]struct{}),
+		queues:   make(map[string]queueConfig),
+		pauses:   make(map[string]int64),
+		pauseIDs: make(map[int64]string),
+		boxes:    make(map[string]bool),
+		reload:   make(chan struct{}, 1),
+		flush:    make(chan struct{}, 1),
+	}
+	if opts.Directory != nil {
+		// OnChange runs on the writer's goroutine and must not block: the
+		// reload itself happens in Run.
+		opts.Directory.OnChange(func(c directory.Change) {
+			switch c.Entity {
+			case "agent", "queue", "membership", "pause_type", "user":
+				s.requestReload()
+			}
+		})
+	}
+	return s
+}
+
+// SetController sets the Asterisk side after construction: the ami tracker
+// that implements it needs the Service first.
+func (s *Service) SetController(c QueueController) {
+	s.mu.Lock()
+	s.ctrl = c
+	s.mu.Unlock()
+}
+
+func (s *Service) controller() QueueController {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ctrl
+}
+
+func (s *Service) requestReload() {
+	select {
+	case s.reload <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) requestFlush() {
+	select {
+	case s.flush <- struct{}{}:
+	default:
+	}
+}
+
+// Run writes the history and write-behind session and counter changes,
+// ends wrap-ups, rolls the counters over at midnight and reloads the agent
+// index after directory changes, until ctx ends. It flushes everything
+// pending before returning; changes recorded after that are written
+// synchronously, so none is lost at shutdown.
+func (s *Service) Run(ctx context.Context) error {
+	s.hist.open()
+	for {
+		select {
+		case <-ctx.Done():
+			s.hist.close()
+			// A final flush with its own deadline: ctx is already over.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			err := s.flushAll(fctx)
+			cancel()
+			if err != nil {
+				s.log.Error("presence: history not written at shutdown", "err", err)
+			}
+			return nil
+		case <-s.flush:
+			if err := s.flushAll(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("presence: writing agent history failed; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-s.clock.After(time.Second):
+				}
+				s.requestFlush()
+			}
+		case <-s.reload:
+			if err := s.Load(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("presence: reloading agents after a directory change failed; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-s.clock.After(time.Second):
+				}
+				s.requestReload()
+			}
+		case <-s.clock.After(s.opts.Tick):
+			s.Tick()
+		}
+	}
+}
+
+// Tick ends wrap-ups whose time is up and rolls the counters over when the
+// day changed. Run calls it every Options.Tick; tests call it after moving
+// their clock.
+func (s *Service) Tick() {
+	now := s.clock.Now()
+	s.mu.Lock()
+	var changed []*agent
+	for _, a := range s.agents {
+		rolled := a.cnt.rolloverWith(now, s.loc, a.sess)
+		if !a.wrapUntil.IsZero() && !now.Before(a.wrapUntil) {
+			a.wrapUntil, a.wrapQueue = time.Time{}, ""
+			a.changed = true
+		}
+		if rolled {
+			s.hist.markCounters(a.id)
+		}
+		if a.changed || rolled {
+			changed = append(changed, a)
+		}
+	}
+	for _, a := range changed {
+		a.changed = true
+		s.commitLocked(a, now)
+	}
+	s.mu.Unlock()
+	if len(changed) > 0 {
+		s.afterChange()
+	}
+}
+
+// interfaceFor is the Asterisk member interface and state interface of an
+// agent (SPEC.md "Agent identity in Asterisk"): PJSIP/<username> for both;
+// for an external agent Local/<number>@<context>/n, whose state interface is
+// the Local channel itself without /n — chan_local reports it in use while a
+// call to that number through the context is up, and INVALID when the
+// context cannot dial it, so app_queue skips a misconfigured agent instead
+// of ringing nothing. (/n keeps the Local channel in the path, so the queue
+// sees the agent's answer and hang-up.)
+func interfaceFor(typology, username, externalNumber, context string) (iface, stateIface string) {
+	if typology == directory.TypologyExternal {
+		if context == "" {
+			context = "from-sip"
+		}
+		base := "Local/" + externalNumber + "@" + context
+		return base + "/n", base
+	}
+	return "PJSIP/" + username, "PJSIP/" + username
+}
+
+// MemberInterface is interfaceFor for a directory agent.
+func MemberInterface(a *directory.Agent) (iface, stateIface string) {
+	return interfaceFor(a.Typology, a.Username, a.ExternalNumber, a.Context)
+}
+
+// deviceOf turns a channel name into the device it belongs to:
+// PJSIP/agent200-0000000a → PJSIP/agent200, Local/200@ctx-00000001;1 →
+// Local/200@ctx.
+func deviceOf(channel string) string {
+	if i := strings.LastIndexByte(channel, ';'); i > 0 && strings.HasPrefix(channel, "Local/") {
+		channel = channel[:i]
+	}
+	if i := strings.LastIndexByte(channel, '-'); i > 0 && strings.IndexByte(channel, '/') < i {
+		return channel[:i]
+	}
+	return channel
+}

@@ -1,0 +1,739 @@
+package presence
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// VoiceKind says what a VoiceEvent reports. Each is one AMI event (or one
+// family of them); the ami package does the translation so that presence
+// stays free of the protocol.
+type VoiceKind uint8
+
+const (
+	// VoiceMemberAdded is QueueMemberAdded.
+	VoiceMemberAdded VoiceKind = iota + 1
+	// VoiceMemberRemoved is QueueMemberRemoved.
+	VoiceMemberRemoved
+	// VoiceMemberPaused is QueueMemberPause: a pause or unpause, made by
+	// omniccd or inside Asterisk (CLI, dialplan PauseQueueMember).
+	VoiceMemberPaused
+	// VoiceMemberStatus is QueueMemberStatus (and QueueMemberPenalty,
+	// QueueMemberRinginuse): the member's device status changed.
+	VoiceMemberStatus
+	// VoiceRinging is AgentCalled.
+	VoiceRinging
+	// VoiceRingNoAnswer is AgentRingNoAnswer: a missed call.
+	VoiceRingNoAnswer
+	// VoiceConnected is AgentConnect.
+	VoiceConnected
+	// VoiceCompleted is AgentComplete.
+	VoiceCompleted
+	// VoiceDumped is AgentDump: the agent hung up on a ringing caller.
+	VoiceDumped
+	// VoiceCallerLeft is QueueCallerAbandon. A queue timeout looks the same
+	// on AMI (only queue_log says EXITWITHTIMEOUT), so both just end the
+	// ringing of that caller's call; neither counts as missed for the
+	// agents (AgentRingNoAnswer already counted the rings that timed out).
+	VoiceCallerLeft
+	// VoiceDeviceState is DeviceStateChange (Device, State).
+	VoiceDeviceState
+	// VoiceHold and VoiceUnhold are Hold and Unhold on a channel.
+	VoiceHold
+	VoiceUnhold
+	// VoiceHangup is Hangup: a safety net that ends rings and calls whose
+	// channel is gone when the Agent* event that should have ended them was
+	// lost.
+	VoiceHangup
+)
+
+// VoiceEvent is one Asterisk event about agents, in Asterisk's own field
+// names. Only the fields of its Kind are set.
+type VoiceEvent struct {
+	Kind VoiceKind
+	Box  string    // the Asterisk box it came from
+	At   time.Time // when it was received; zero means now
+
+	// Queue member fields (QueueMember*, Agent*).
+	Queue          string
+	Interface      string
+	StateInterface string
+	MemberName     string
+	Membership     string
+	Paused         bool
+	Reason         string // PausedReason
+	Status         int
+	Penalty        int
+	CallsTaken     int
+	Wrapuptime     int
+	InCall         bool
+
+	// Call fields (Agent*, QueueCallerAbandon, Hold, Hangup).
+	UniqueID      string // the caller's channel uniqueid (Uniqueid)
+	Channel       string // the agent's channel (DestChannel), or Channel for Hold/Hangup
+	AgentUniqueID string // DestUniqueid
+	CallerNum     string
+	CallerName    string
+	TalkTime      int
+	HoldTime      int
+	RingTime      int // milliseconds, as AgentRingNoAnswer sends it
+
+	// DeviceStateChange fields.
+	Device      string
+	DeviceState string
+}
+
+// deviceStates maps app_queue's member Status to device state names.
+var deviceStates = [...]string{"UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE", "ONHOLD"}
+
+func statusName(st int) string {
+	if st >= 0 && st < len(deviceStates) {
+		return deviceStates[st]
+	}
+	return "UNKNOWN"
+}
+
+// ApplyVoice applies one Asterisk event to the agents it concerns. Events
+// about interfaces that are no agent's are ignored. It never waits for the
+// database: history rows are queued for Run's writer.
+func (s *Service) ApplyVoice(ev *VoiceEvent) {
+	at := ev.At
+	if at.IsZero() {
+		at = s.clock.Now()
+	}
+	s.mu.Lock()
+	touched := s.applyLocked(ev, at)
+	s.mu.Unlock()
+	if touched {
+		s.afterChange()
+	}
+}
+
+func (s *Service) applyLocked(ev *VoiceEvent, at time.Time) bool {
+	switch ev.Kind {
+	case VoiceMemberAdded, VoiceMemberRemoved, VoiceMemberPaused, VoiceMemberStatus:
+		a := s.agentByDeviceLocked(ev.Interface)
+		if a == nil {
+			return false
+		}
+		s.rollLocked(a, at)
+		s.applyMemberLocked(a, ev, at)
+		s.commitLocked(a, at)
+		return true
+	case VoiceRinging, VoiceRingNoAnswer, VoiceConnected, VoiceCompleted, VoiceDumped:
+		a := s.agentByDeviceLocked(ev.Interface)
+		if a == nil {
+			return false
+		}
+		s.rollLocked(a, at)
+		s.applyCallLocked(a, ev, at)
+		return true
+	case VoiceCallerLeft:
+		return s.endRingsLocked(ev.UniqueID, "", at, "ring_cancelled", "caller left the queue (abandon or queue timeout)", nil)
+	case VoiceHangup:
+		return s.hangupLocked(ev, at)
+	case VoiceDeviceState:
+		if strings.HasPrefix(ev.Device, "Queue:") {
+			// app_queue's pseudo-devices (Queue:<q>_pause_<iface>,
+			// Queue:<q>_avail) are not phones.
+			return false
+		}
+		a := s.agentByDeviceLocked(ev.Device)
+		if a == nil {
+			return false
+		}
+		s.rollLocked(a, at)
+		s.setDeviceLocked(a, ev.DeviceState, at)
+		s.commitLocked(a, at)
+		return true
+	case VoiceHold, VoiceUnhold:
+		return s.holdLocked(ev, at)
+	}
+	return false
+}
+
+func (s *Service) rollLocked(a *agent, at time.Time) {
+	if a.cnt.rolloverWith(at, s.loc, a.sess) {
+		a.changed = true
+		s.hist.markCounters(a.id)
+	}
+}
+
+func (s *Service) setDeviceLocked(a *agent, state string, at time.Time) {
+	if a.device != state {
+		a.device, a.deviceSince = state, at
+		a.changed = true
+	}
+}
+
+func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
+	m := a.member(ev.Box, ev.Queue)
+	switch ev.Kind {
+	case VoiceMemberRemoved:
+		if m == nil {
+			return
+		}
+		a.removeMember(ev.Box, ev.Queue)
+		a.changed = true
+		s.recordLocked(a, ev.Queue, "member_removed", ev.Membership, at, map[string]any{"box": ev.Box, "interface": ev.Interface})
+		s.maybeEndAsteriskLogoutLocked(a, at)
+		return
+	case VoiceMemberAdded:
+		if m == nil {
+			m = &member{box: ev.Box, queue: ev.Queue}
+			a.members = append(a.members, m)
+		}
+		s.recordLocked(a, ev.Queue, "member_added", ev.Membership, at, map[string]any{"box": ev.Box, "interface": ev.Interface, "paused": ev.Paused})
+	default:
+		if m == nil {
+			// A member we missed being added (events lost before a
+			// resync): take it as Asterisk describes it.
+			m = &member{box: ev.Box, queue: ev.Queue}
+			a.members = append(a.members, m)
+		}
+	}
+	wasPaused, oldReason := m.paused, m.reason
+	m.iface, m.membership, m.paused, m.reason = ev.Interface, ev.Membership, ev.Paused, ev.Reason
+	m.status, m.penalty, m.callsTaken, m.wrapuptime, m.inCall = ev.Status, ev.Penalty, ev.CallsTaken, ev.Wrapuptime, ev.InCall
+	a.changed = true
+	if ev.StateInterface != "" {
+		s.indexDeviceLocked(a, ev.StateInterface)
+	}
+	if ev.Kind == VoiceMemberStatus || ev.Kind == VoiceMemberAdded {
+		s.setDeviceLocked(a, statusName(ev.Status), at)
+	}
+	if ev.Kind == VoiceMemberAdded && ev.Membership == "dynamic" && a.sess == nil {
+		s.adoptLoginLocked(a, ev, at)
+	}
+	if ev.Kind == VoiceMemberPaused && (wasPaused != ev.Paused || oldReason != ev.Reason) {
+		state := StateReady
+		if ev.Paused {
+			state = StatePaused
+		}
+		s.recordLocked(a, ev.Queue, state, ev.Reason, at, map[string]any{"box": ev.Box, "source": "asterisk"})
+		s.reflectPauseLocked(a, ev, at)
+	}
+}
+
+// adoptLoginLocked takes a dynamic member added inside Asterisk (CLI,
+// dialplan AddQueueMember) while omniccd watched as a login, so the
+// database stays the truth. Members found only by a resync after a
+// disconnect are not adopted: the reconcile removes them instead.
+func (s *Service) adoptLoginLocked(a *agent, ev *VoiceEvent, at time.Time) {
+	sess := &Session{AgentID: a.id, LoggedInAt: at, Source: "asterisk", UpdatedAt: at}
+	if ev.Paused {
+		s.setPauseLocked(sess, []string{ChannelVoice}, ev.Reason, at)
+	}
+	a.sess = sess
+	s.hist.markSession(a.id)
+	s.recordLocked(a, "", "login", "added in Asterisk", at, map[string]any{"box": ev.Box, "queue": ev.Queue, "source": "asterisk"})
+	s.log.Info("presence: agent logged in inside Asterisk; session adopted", "agent_id", a.id, "queue", ev.Queue, "box", ev.Box)
+}
+
+// maybeEndAsteriskLogoutLocked ends the session of an agent whose last
+// dynamic member was removed inside Asterisk. omniccd's own logouts delete
+// the session first, so their QueueMemberRemoved events find none.
+func (s *Service) maybeEndAsteriskLogoutLocked(a *agent, at time.Time) {
+	if a.sess == nil {
+		return
+	}
+	for _, m := range a.members {
+		if m.membership == "dynamic" {
+			return
+		}
+	}
+	if len(a.voiceQueues()) == 0 {
+		return
+	}
+	s.endSessionLocked(a, at)
+	s.hist.markSession(a.id)
+	s.recordLocked(a, "", "logout", "removed in Asterisk", at, map[string]any{"source": "asterisk"})
+	s.log.Info("presence: agent's last queue membership removed inside Asterisk; session ended", "agent_id", a.id)
+}
+
+// reflectPauseLocked carries a pause made inside Asterisk into the session:
+// paused when every dynamic membership is paused, unpaused as soon as one
+// is not (the agent then takes calls).
+func (s *Service) reflectPauseLocked(a *agent, ev *VoiceEvent, at time.Time) {
+	if a.sess == nil {
+		return
+	}
+	if ev.Paused {
+		for _, m := range a.members {
+			if m.membership == "dynamic" && !m.paused {
+				return
+			}
+		}
+		if a.sess.PausedOn(ChannelVoice) && a.sess.PauseReason == ev.Reason {
+			return
+		}
+		s.closePauseLocked(a, at)
+		s.setPauseLocked(a.sess, appendUnique(a.sess.PausedChannels, ChannelVoice), ev.Reason, at)
+	} else {
+		if !a.sess.PausedOn(ChannelVoice) {
+			return
+		}
+		s.closePauseLocked(a, at)
+		rest := removeAll(a.sess.PausedChannels, []string{ChannelVoice})
+		if len(rest) > 0 {
+			s.setPauseLocked(a.sess, rest, a.sess.PauseReason, at)
+		} else {
+			clearPause(a.sess)
+		}
+	}
+	a.sess.UpdatedAt = at
+	s.hist.markSession(a.id)
+}
+
+// setPauseLocked makes sess paused on channels for reason since at (the
+// pause type is looked up by name).
+func (s *Service) setPauseLocked(sess *Session, channels []string, reason string, at time.Time) {
+	sess.PausedChannels = channels
+	sess.PauseReason = reason
+	sess.PauseTypeID = nil
+	if id, ok := s.pauses[strings.ToLower(reason)]; ok {
+		sess.PauseTypeID = &id
+	}
+	t := at
+	sess.PausedAt = &t
+}
+
+func clearPause(sess *Session) {
+	sess.PausedChannels, sess.PauseReason, sess.PauseTypeID, sess.PausedAt = nil, "", nil, nil
+}
+
+// closePauseLocked counts the pause that is ending (or changing reason).
+func (s *Service) closePauseLocked(a *agent, at time.Time) {
+	if a.sess.Paused() && a.sess.PausedAt != nil {
+		a.cnt.closePause(a.sess.PauseReason, *a.sess.PausedAt, at)
+		s.hist.markCounters(a.id)
+	}
+}
+
+// endSessionLocked logs the agent out in memory, counting its login and
+// pause time.
+func (s *Service) endSessionLocked(a *agent, at time.Time) {
+	if a.sess == nil {
+		return
+	}
+	s.closePauseLocked(a, at)
+	a.cnt.closeLogin(a.sess.LoggedInAt, at)
+	s.hist.markCounters(a.id)
+	a.sess = nil
+	a.loggedOutAt = at
+	a.changed = true
+}
+
+func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
+	call := func() *Call {
+		return &Call{
+			UniqueID: ev.UniqueID, Queue: ev.Queue, Caller: ev.CallerNum, CallerName: ev.CallerName,
+			Channel: ev.Channel, Since: at, Box: ev.Box, agentUniqueID: ev.AgentUniqueID,
+		}
+	}
+	switch ev.Kind {
+	case VoiceRinging:
+		a.ring = call()
+		s.active[a] = struct{}{}
+		a.changed = true
+		s.commitLocked(a, at)
+	case VoiceRingNoAnswer:
+		a.cnt.missed++
+		a.cnt.dirty = true
+		s.hist.markCounters(a.id)
+		s.recordLocked(a, ev.Queue, "ring_no_answer", "", at, map[string]any{"uniqueid": ev.UniqueID, "caller": ev.CallerNum, "ring_ms": ev.RingTime})
+		if a.ring != nil && a.ring.UniqueID == ev.UniqueID {
+			a.ring = nil
+		}
+		a.changed = true
+		s.settleActiveLocked(a)
+		s.commitLocked(a, at)
+	case VoiceDumped:
+		if a.ring != nil && a.ring.UniqueID == ev.UniqueID {
+			a.ring = nil
+			a.changed = true
+		}
+		s.settleActiveLocked(a)
+		s.commitLocked(a, at)
+	case VoiceConnected:
+		a.ring = nil
+		a.call = call()
+		a.held = false
+		a.wrapUntil, a.wrapQueue = time.Time{}, ""
+		a.cnt.answered++
+		a.cnt.dirty = true
+		s.hist.markCounters(a.id)
+		s.active[a] = struct{}{}
+		a.changed = true
+		s.commitLocked(a, at)
+		// With ringall every other agent rang for this caller: their ring
+		// ended without an event of its own.
+		s.endRingsLocked(ev.UniqueID, "", at, "ring_cancelled", "answered by another agent", a)
+	case VoiceCompleted:
+		a.cnt.talk += time.Duration(ev.TalkTime) * time.Second
+		a.cnt.dirty = true
+		s.hist.markCounters(a.id)
+		s.recordLocked(a, ev.Queue, "call_completed", ev.Reason, at, map[string]any{
+			"uniqueid": ev.UniqueID, "caller": ev.CallerNum, "talk_seconds": ev.TalkTime, "hold_seconds": ev.HoldTime})
+		if a.call != nil && (a.call.UniqueID == ev.UniqueID || ev.UniqueID == "") {
+			a.call = nil
+			a.held = false
+		}
+		if wrap := s.wrapupLocked(a, ev); wrap > 0 {
+			a.wrapUntil = at.Add(time.Duration(wrap) * time.Second)
+			a.wrapQueue, a.wrapSince = ev.Queue, at
+		}
+		a.changed = true
+		s.settleActiveLocked(a)
+		s.commitLocked(a, at)
+	}
+}
+
+// wrapupLocked is the wrap-up time after a call from ev.Queue: the member's
+// own Wrapuptime when Asterisk has one, else the queue's.
+func (s *Service) wrapupLocked(a *agent, ev *VoiceEvent) int {
+	if m := a.member(ev.Box, ev.Queue); m != nil && m.wrapuptime > 0 {
+		return m.wrapuptime
+	}
+	return s.queues[ev.Queue].wrapuptime
+}
+
+func (s *Service) settleActiveLocked(a *agent) {
+	if a.ring == nil && a.call == nil {
+		delete(s.active, a)
+	}
+}
+
+// endRingsLocked ends every ring for the caller's call uniqueid (except
+// keep's), recording why.
+func (s *Service) endRingsLocked(uniqueid, _ string, at time.Time, what, why string, keep *agent) bool {
+	if uniqueid == "" {
+		return false
+	}
+	touched := false
+	for a := range s.active {
+		if a == keep || a.ring == nil || a.ring.UniqueID != uniqueid {
+			continue
+		}
+		q := a.ring.Queue
+		a.ring = nil
+		a.changed = true
+		s.recordLocked(a, q, what, why, at, map[string]any{"uniqueid": uniqueid})
+		s.settleActiveLocked(a)
+		s.commitLocked(a, at)
+		touched = true
+	}
+	return touched
+}
+
+// hangupLocked ends rings and calls whose caller or agent channel hung up.
+func (s *Service) hangupLocked(ev *VoiceEvent, at time.Time) bool {
+	if len(s.active) == 0 || ev.UniqueID == "" {
+		return false
+	}
+	touched := false
+	for a := range s.active {
+		changed := false
+		if a.ring != nil && (a.ring.UniqueID == ev.UniqueID || a.ring.agentUniqueID == ev.UniqueID) {
+			a.ring = nil
+			changed = true
+		}
+		// The caller's hang-up ends the call; AgentComplete normally came
+		// first, so this only matters when it was lost.
+		if a.call != nil && (a.call.UniqueID == ev.UniqueID || a.call.agentUniqueID == ev.UniqueID) {
+			a.call, a.held = nil, false
+			changed = true
+		}
+		if changed {
+			a.changed = true
+			s.settleActiveLocked(a)
+			s.commitLocked(a, at)
+			touched = true
+		}
+	}
+	return touched
+}
+
+// holdLocked puts the agent whose channel (or whose call) went on hold in
+// on_hold, and back on Unhold.
+func (s *Service) holdLocked(ev *VoiceEvent, at time.Time) bool {
+	held := ev.Kind == VoiceHold
+	var target *agent
+	for a := range s.active {
+		if a.call != nil && (a.call.UniqueID == ev.UniqueID || a.call.agentUniqueID == ev.UniqueID || (ev.Channel != "" && a.call.Channel == ev.Channel)) {
+			target = a
+			break
+		}
+	}
+	if target == nil {
+		// A direct call on the agent's phone: the channel names the device.
+		target = s.agentByDeviceLocked(deviceOf(ev.Channel))
+	}
+	if target == nil || target.held == held {
+		return false
+	}
+	target.held = held
+	target.heldSince = at
+	target.changed = true
+	s.commitLocked(target, at)
+	return true
+}
+
+// derive is the agent's overall state. Calls come first (a paused agent may
+// still be on a call), then wrap-up, pause, and the device.
+func (s *Service) derive(a *agent, now time.Time) (state, reason string, since time.Time) {
+	loggedIn := a.sess != nil
+	if !loggedIn {
+		for _, m := range a.members {
+			if m.membership != "dynamic" {
+				loggedIn = true // a permanent member takes calls without a login
+				break
+			}
+		}
+	}
+	if !loggedIn {
+		return StateLoggedOut, "", a.loggedOutAt
+	}
+	switch {
+	case a.call != nil && a.held:
+		return StateOnHold, a.call.Queue, a.heldSince
+	case a.call != nil:
+		return StateOnCall, a.call.Queue, a.call.Since
+	case a.ring != nil:
+		return StateRinging, a.ring.Queue, a.ring.Since
+	}
+	switch a.device {
+	case "ONHOLD":
+		return StateOnHold, "", a.deviceSince
+	case "INUSE", "BUSY":
+		return StateOnCall, "", a.deviceSince
+	case "RINGING", "RINGINUSE":
+		return StateRinging, "", a.deviceSince
+	}
+	if !a.wrapUntil.IsZero() && now.Before(a.wrapUntil) {
+		return StateWrapUp, a.wrapQueue, a.wrapSince
+	}
+	if a.sess.PausedOn(ChannelVoice) {
+		since := a.sess.LoggedInAt
+		if a.sess.PausedAt != nil {
+			since = *a.sess.PausedAt
+		}
+		return StatePaused, a.sess.PauseReason, since
+	}
+	if a.sess == nil {
+		// Permanent members only: paused when Asterisk pauses all of them.
+		paused, reason := len(a.members) > 0, ""
+		for _, m := range a.members {
+			if !m.paused {
+				paused = false
+				break
+			}
+			reason = m.reason
+		}
+		if paused {
+			return StatePaused, reason, now
+		}
+	}
+	switch a.device {
+	case "UNAVAILABLE", "INVALID":
+		return StateUnavailable, a.device, a.deviceSince
+	}
+	return StateReady, "", now
+}
+
+// queueState is the agent's state in one membership (nil: not a member).
+func (a *agent) queueState(m *member, now time.Time) string {
+	switch {
+	case m == nil:
+		return StateLoggedOut
+	case a.call != nil && a.call.Queue == m.queue:
+		if a.held {
+			return StateOnHold
+		}
+		return StateOnCall
+	case a.ring != nil && a.ring.Queue == m.queue:
+		return StateRinging
+	}
+	switch m.status {
+	case 8:
+		return StateOnHold
+	case 6, 7:
+		return StateRinging
+	case 2, 3:
+		return StateOnCall
+	}
+	if a.wrapQueue == m.queue && now.Before(a.wrapUntil) {
+		return StateWrapUp
+	}
+	if m.paused {
+		return StatePaused
+	}
+	if m.status == 4 || m.status == 5 {
+		return StateUnavailable
+	}
+	return StateReady
+}
+
+// commitLocked publishes and records a's change, if any. A state change
+// is one history row; its queue is the call's for ringing, on_call,
+// on_hold and wrap_up, none otherwise.
+func (s *Service) commitLocked(a *agent, now time.Time) {
+	state, reason, since := s.derive(a, now)
+	if state != a.state || reason != a.reason {
+		if since.IsZero() {
+			since = now
+		}
+		queue, why := "", reason
+		var details map[string]any
+		switch state {
+		case StateRinging, StateOnCall, StateOnHold:
+			queue, why = reason, ""
+			c := a.call
+			if state == StateRinging || c == nil {
+				c = a.ring
+			}
+			if c != nil {
+				details = map[string]any{"uniqueid": c.UniqueID, "caller": c.Caller}
+			}
+		case StateWrapUp:
+			queue, why = reason, ""
+			details = map[string]any{"until": a.wrapUntil.UTC()}
+		}
+		a.state, a.reason, a.since = state, reason, since
+		s.recordLocked(a, queue, state, why, now, details)
+		a.changed = true
+	}
+	if !a.changed {
+		return
+	}
+	a.changed = false
+	s.outbox = append(s.outbox, Event{Type: EventAgentState, AgentID: a.id, Payload: s.snapshotLocked(a, now)})
+}
+
+// recordLocked queues one history row.
+func (s *Service) recordLocked(a *agent, queue, state, reason string, at time.Time, details map[string]any) {
+	r := historyRow{AgentID: a.id, State: state, Reason: truncate(reason, 255), At: at.UTC().Truncate(time.Microsecond)}
+	if queue != "" {
+		q := queue
+		r.Queue = &q
+	}
+	if len(details) > 0 {
+		if b, err := json.Marshal(details); err == nil {
+			d := string(b)
+			r.Details = &d
+		}
+	}
+	s.hist.add(r, s.opts.MaxPendingHistory, s.log)
+}
+
+func truncate(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return v[:n]
+}
+
+// snapshotLocked renders a's state for the API and the websocket.
+func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
+	st := AgentState{
+		AgentID: a.id, State: a.state, Reason: a.reason, Since: a.since.UTC(),
+		Username: a.username, Device: a.device,
+		Counters:       a.cnt.counters(a.sess, now),
+		Queues:         []QueueState{},
+		PausedChannels: []string{},
+	}
+	if a.sess != nil {
+		st.LoggedIn = true
+		t := a.sess.LoggedInAt.UTC()
+		st.LoggedInAt = &t
+		st.PausedChannels = append(st.PausedChannels, a.sess.PausedChannels...)
+		if a.sess.PauseTypeID != nil {
+			v := *a.sess.PauseTypeID
+			st.PauseTypeID = &v
+		}
+		if a.sess.PausedAt != nil && a.sess.Paused() {
+			t := a.sess.PausedAt.UTC()
+			st.PausedSince = &t
+		}
+	} else if st.State != StateLoggedOut {
+		st.LoggedIn = true // permanent members
+	}
+	if c := a.call; c != nil {
+		cc := *c
+		cc.Since = cc.Since.UTC()
+		st.Call = &cc
+	} else if c := a.ring; c != nil {
+		cc := *c
+		cc.Since = cc.Since.UTC()
+		st.Call = &cc
+	}
+	if !a.wrapUntil.IsZero() && now.Before(a.wrapUntil) {
+		t := a.wrapUntil.UTC()
+		st.WrapUpUntil = &t
+	}
+	seen := make(map[string]bool, len(a.members))
+	for _, q := range a.assigned {
+		if q.channel != ChannelVoice {
+			continue
+		}
+		found := false
+		for _, m := range a.members {
+			if m.queue == q.queue {
+				st.Queues = append(st.Queues, a.memberState(m, now))
+				found = true
+			}
+		}
+		if !found {
+			st.Queues = append(st.Queues, QueueState{Queue: q.queue, State: StateLoggedOut, Penalty: q.penalty})
+		}
+		seen[q.queue] = true
+	}
+	for _, m := range a.members {
+		if !seen[m.queue] {
+			st.Queues = append(st.Queues, a.memberState(m, now))
+		}
+	}
+	return st
+}
+
+func (a *agent) memberState(m *member, now time.Time) QueueState {
+	return QueueState{
+		Queue: m.queue, Paused: m.paused, Reason: m.reason, State: a.queueState(m, now), Member: true,
+		Membership: m.membership, Penalty: m.penalty, CallsTaken: m.callsTaken, Status: m.status, Box: m.box,
+	}
+}
+
+func appendUnique(list []string, v ...string) []string {
+	out := append([]string(nil), list...)
+	for _, x := range v {
+		found := false
+		for _, y := range out {
+			if y == x {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func removeAll(list, drop []string) []string {
+	var out []string
+	for _, x := range list {
+		keep := true
+		for _, d := range drop {
+			if x == d {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			out = append(out, x)
+		}
+	}
+	return out
+}
