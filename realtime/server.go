@@ -81,7 +81,22 @@ type Server struct {
 	cache   *lookupCache
 	flight  singleflight.Group
 	outage  outage
+
+	// stmts keeps lookups prepared: a point lookup is then one round trip
+	// to MySQL instead of prepare, execute and close.
+	prep    preparer // nil when the database cannot prepare
+	stmtMu  sync.Mutex
+	stmts   map[string]*sql.Stmt
+	stmtCap int
 }
+
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// maxStatements bounds the prepared lookups; the SQL of a lookup depends only
+// on the table, the columns and operators asked for, a small set in practice.
+const maxStatements = 256
 
 // NewServer reads the realtime tables' columns from db (they are the
 // whitelist every request is checked against), so db must be migrated.
@@ -137,8 +152,54 @@ func newServer(ctx context.Context, db sqlDB, d store.Dialect, o Options) (*Serv
 	if o.User != "" {
 		s.user, s.pass = []byte(o.User), []byte(o.Password)
 	}
+	if p, ok := db.(preparer); ok {
+		s.prep, s.stmts, s.stmtCap = p, map[string]*sql.Stmt{}, maxStatements
+	}
 	s.outage.now = o.Now
 	return s, nil
+}
+
+// Close releases the prepared statements. The server must not be used after.
+func (s *Server) Close() error {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	var errs []error
+	for q, st := range s.stmts {
+		errs = append(errs, st.Close())
+		delete(s.stmts, q)
+	}
+	return errors.Join(errs...)
+}
+
+// query runs a lookup, prepared once and reused when the database allows.
+func (s *Server) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s.prep == nil {
+		return s.db.QueryContext(ctx, q, args...)
+	}
+	s.stmtMu.Lock()
+	st, ok := s.stmts[q]
+	s.stmtMu.Unlock()
+	if !ok {
+		var err error
+		if st, err = s.prep.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		s.stmtMu.Lock()
+		switch old, dup := s.stmts[q]; {
+		case dup:
+			_ = st.Close()
+			st = old
+		case len(s.stmts) < s.stmtCap:
+			s.stmts[q] = st
+		default:
+			// Full: an unusual lookup runs unprepared.
+			s.stmtMu.Unlock()
+			_ = st.Close()
+			return s.db.QueryContext(ctx, q, args...)
+		}
+		s.stmtMu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // Invalidate ends the cached lookups of the given tables. The directory's
@@ -342,7 +403,7 @@ func (s *Server) serveLookup(w http.ResponseWriter, r *http.Request, t *table, r
 		if err != nil {
 			return nil, err
 		}
-		rows, err := s.db.QueryContext(ctx, q, args...)
+		rows, err := s.query(ctx, q, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +431,7 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request, body []byte
 		return
 	}
 	out, err := s.cachedLookup(r.Context(), staticTable, "static\x00"+req.File, func(ctx context.Context) ([]byte, error) {
-		rows, err := s.db.QueryContext(ctx, s.build.staticRows(), req.File)
+		rows, err := s.query(ctx, s.build.staticRows(), req.File)
 		if err != nil {
 			return nil, err
 		}
