@@ -307,3 +307,20 @@ func Render(dir string, p Params) error {
 	}
 	return nil
 }
+
+// Reachable turns a listen address (OMNICC_HTTP_ADDR ":8080",
+// OMNICC_AGI_ADDR "0.0.0.0:4573") into the host:port Asterisk dials: a
+// wildcard or empty host becomes host (when given: omniccd's address as the
+// Asterisk box sees it), else 127.0.0.1 — Asterisk on the same box.
+func Reachable(listen, host string) (string, error) {
+	h, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("asterisk-conf: listen address %q is not host:port: %w", listen, err)
+	}
+	if host != "" {
+		h = host
+	} else if h == "" || h == "0.0.0.0" || h == "::" {
+		h = "127.0.0.1"
+	}
+	return net.JoinHostPort(h, port), nil
+}

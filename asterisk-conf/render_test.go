@@ -262,3 +262,21 @@ func TestRenderWritesPrivateFiles(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestReachable(t *testing.T) {
+	for _, tc := range []struct{ listen, host, want string }{
+		{":8080", "", "127.0.0.1:8080"},
+		{"0.0.0.0:4573", "", "127.0.0.1:4573"},
+		{"[::]:4573", "", "127.0.0.1:4573"},
+		{"10.0.0.5:8080", "", "10.0.0.5:8080"},
+		{":8080", "omnicc.lan", "omnicc.lan:8080"},
+		{":8080", "2001:db8::1", "[2001:db8::1]:8080"},
+	} {
+		if got, err := Reachable(tc.listen, tc.host); err != nil || got != tc.want {
+			t.Errorf("Reachable(%q, %q) = %q %v, want %q", tc.listen, tc.host, got, err, tc.want)
+		}
+	}
+	if _, err := Reachable("8080", ""); err == nil {
+		t.Error("a bare port was accepted")
+	}
+}

@@ -561,3 +561,51 @@ func (p *Projector) upsert(ctx context.Context, tx *sqlx.Tx, r row) error {
 	}
 	return nil
 }
+
+// Resync derives the rows of every agent and queue again, in one
+// transaction. omniccd runs it at start so that agents written before the
+// projector was wired (or while a projection was skipped) reach Asterisk.
+// It only writes: rows of other endpoints and queues an administrator keeps
+// in the same tables (trunks, say) are left alone.
+func (p *Projector) Resync(ctx context.Context, dir *directory.Directory) (agents, queues int, err error) {
+	var all []*directory.Agent
+	for page := 1; ; page++ {
+		batch, total, err := dir.ListAgents(ctx, directory.AgentFilter{Page: page, PerPage: directory.MaxPerPage})
+		if err != nil {
+			return 0, 0, fmt.Errorf("realtime: resync: list agents: %w", err)
+		}
+		all = append(all, batch...)
+		if len(batch) == 0 || len(all) >= total {
+			break
+		}
+	}
+	var qs []*directory.Queue
+	for page := 1; ; page++ {
+		batch, total, err := dir.ListQueues(ctx, directory.QueueFilter{Page: page, PerPage: directory.MaxPerPage})
+		if err != nil {
+			return 0, 0, fmt.Errorf("realtime: resync: list queues: %w", err)
+		}
+		qs = append(qs, batch...)
+		if len(batch) == 0 || len(qs) >= total {
+			break
+		}
+	}
+	err = dir.DB().InTx(ctx, func(tx *sqlx.Tx) error {
+		for _, q := range qs {
+			if err := p.QueueSaved(ctx, tx, nil, q); err != nil {
+				return err
+			}
+		}
+		for _, a := range all {
+			if err := p.AgentSaved(ctx, tx, nil, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	p.Changed(directory.Change{})
+	return len(all), len(qs), nil
+}

@@ -413,3 +413,41 @@ func TestProjectionFailureRollsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestResync: agents and queues written while no projector was wired get
+// their rows from Resync, and a trunk an administrator keeps in ps_endpoints
+// is left alone.
+func TestResync(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		bare := directory.New(db, directory.Options{ExtensionLow: 1000, ExtensionHigh: 1999, BcryptCost: 4})
+		a, err := bare.CreateAgent(ctx, directory.AgentInput{FullName: ptr("Ann Smith"), Username: ptr("ann"), Typology: ptr("webrtc"), Password: ptr("S3cret!pass")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := bare.CreateQueue(ctx, directory.QueueInput{Name: ptr("sales")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bare.AddQueueMember(ctx, directory.MembershipInput{QueueID: q.ID, AgentID: a.ID, Permanent: true}); err != nil {
+			t.Fatal(err)
+		}
+		mustExec(t, db, `INSERT INTO ps_endpoints (id, transport, context) VALUES (?, ?, ?)`, "carrier", "transport-udp", "from-trunk")
+
+		r := newRig(t, db)
+		if r.lookup("ps_endpoints", "id=ann") != nil {
+			t.Fatal("rows before resync: the test is not testing anything")
+		}
+		proj := NewProjector(db.Dialect, ProjectorOptions{Invalidate: r.srv.Invalidate})
+		na, nq, err := proj.Resync(ctx, r.dir)
+		if err != nil || na != 1 || nq != 1 {
+			t.Fatalf("Resync = %d, %d, %v", na, nq, err)
+		}
+		wantFields(t, "endpoint", r.lookup("ps_endpoints", "id=ann"), map[string]string{"transport": "transport-wss"})
+		wantFields(t, "queue", r.lookup("queues", "name=sales"), map[string]string{"strategy": "ringall"})
+		if m := r.lookupMulti("queue_members", "interface%20LIKE=%25&queue_name=sales"); len(m) != 1 {
+			t.Errorf("members after resync: %v", m)
+		}
+		wantFields(t, "trunk", r.lookup("ps_endpoints", "id=carrier"), map[string]string{"context": "from-trunk"})
+	})
+}
