@@ -39,6 +39,8 @@ type Session struct {
 	block    []byte          // a multi-line reply being read
 	maxBlock int
 
+	writeDeadline time.Time // the write deadline in force
+
 	hungUp   bool  // HANGUP seen, our HANGUP succeeded, or a 511
 	inFlight bool  // a command was written and its reply not read
 	err      error // transport or protocol failure; the session is unusable
@@ -49,14 +51,19 @@ type Session struct {
 type connReader struct {
 	conn net.Conn
 	idle time.Duration // 0 while the fixed header deadline applies
+	// armed: the command just sent set the deadline a moment ago, so the
+	// first read of its reply need not set it again (one timer update per
+	// command instead of two, on the path of every call).
+	armed bool
 }
 
 func (c *connReader) Read(p []byte) (int, error) {
-	if c.idle > 0 {
+	if c.idle > 0 && !c.armed {
 		if err := c.conn.SetReadDeadline(time.Now().Add(c.idle)); err != nil {
 			return 0, err
 		}
 	}
+	c.armed = false
 	return c.conn.Read(p)
 }
 
@@ -341,7 +348,7 @@ func (s *Session) roundTrip() (Reply, error) {
 			clip(s.wbuf), len(s.wbuf), maxCommandBytes)
 	}
 	s.inFlight = true
-	if err := s.conn.SetWriteDeadline(time.Now().Add(s.idle)); err != nil {
+	if err := s.armDeadlines(); err != nil {
 		return Reply{}, s.fail(err)
 	}
 	if _, err := s.conn.Write(s.wbuf); err != nil {
@@ -360,6 +367,26 @@ func (s *Session) roundTrip() (Reply, error) {
 		return r, &CommandError{Command: string(bytes.TrimSuffix(s.wbuf, []byte("\n"))), Reply: r}
 	}
 	return r, nil
+}
+
+// armDeadlines starts the idle deadline for the reply, and keeps a write
+// deadline in place. The write deadline only has to catch a peer that
+// answers without ever reading (a write blocks once the socket buffers
+// fill): it is renewed when less than half of IdleTimeout is left, so such
+// a peer is cut after between IdleTimeout/2 and IdleTimeout.
+func (s *Session) armDeadlines() error {
+	now := time.Now()
+	if s.writeDeadline.Sub(now) < s.idle/2 {
+		s.writeDeadline = now.Add(s.idle)
+		if err := s.conn.SetWriteDeadline(s.writeDeadline); err != nil {
+			return err
+		}
+	}
+	if err := s.conn.SetReadDeadline(now.Add(s.idle)); err != nil {
+		return err
+	}
+	s.cr.armed = true
+	return nil
 }
 
 // fail makes a transport or protocol error permanent: once a reply may be
@@ -441,11 +468,34 @@ func checkName(name string) error {
 	return checkArg("name", name)
 }
 
-// checkArg refuses bytes that cannot travel inside one command line: a line
-// break would end the command early and run the rest as a new one, and
-// Asterisk's C strings end at NUL.
+// Byte classes for command arguments, looked up in one pass over a value.
+const (
+	// argUnsafe cannot travel inside one command line: a line break would
+	// end the command early and run the rest as a new one, and Asterisk's
+	// C strings end at NUL.
+	argUnsafe = 1 << iota
+	// argSpecial means something to res_agi's parse_args: it splits on
+	// unquoted spaces and tabs, toggles quoting on `"`, and drops a
+	// backslash while keeping the next byte literally.
+	argSpecial
+)
+
+var argClass = [256]uint8{
+	'\n': argUnsafe, '\r': argUnsafe, 0: argUnsafe,
+	' ': argSpecial, '\t': argSpecial, '"': argSpecial, '\\': argSpecial,
+}
+
+func classify(v string) (class uint8) {
+	for i := 0; i < len(v); i++ {
+		class |= argClass[v[i]]
+	}
+	return class
+}
+
+// checkArg refuses a value holding argUnsafe bytes.
 func checkArg(what, v string) error {
-	if i := strings.IndexAny(v, "\n\r\x00"); i >= 0 {
+	if classify(v)&argUnsafe != 0 {
+		i := strings.IndexAny(v, "\n\r\x00")
 		return fmt.Errorf("%w: %s %q holds a line break or NUL at byte %d", ErrBadArgument, what, clip([]byte(v)), i)
 	}
 	return nil
@@ -453,11 +503,9 @@ func checkArg(what, v string) error {
 
 // appendArg appends v as one res_agi argument: bare when nothing in it is
 // special (as the captured traffic shows: `SET VARIABLE XROUTE sales`), else
-// quoted. res_agi's parse_args splits on unquoted spaces and tabs, toggles
-// quoting on `"`, and drops a backslash while keeping the next byte
-// literally, so `"` and `\` are escaped inside the quotes.
+// quoted, with `"` and `\` escaped inside the quotes.
 func appendArg(dst []byte, v string) []byte {
-	if v != "" && strings.IndexAny(v, " \t\"\\") < 0 {
+	if v != "" && classify(v)&argSpecial == 0 {
 		return append(dst, v...)
 	}
 	return appendQuoted(dst, v)
