@@ -270,6 +270,11 @@ func TestAgentLifecycle(t *testing.T) {
 			t.Errorf("the old endpoint's contacts remain: %v", c)
 		}
 		wantFields(t, "renamed endpoint", r.lookup("ps_endpoints", "id=ann.smith"), map[string]string{"transport": "transport-udp", "webrtc": "no", "allow": "ulaw", "mailboxes": "1101@omnicc"})
+		secret, err := r.dir.RotateSIPSecret(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFields(t, "rotated secret", r.lookup("ps_auths", "id=ann.smith"), map[string]string{"username": "ann.smith", "password": secret})
 		members = r.lookupMulti("queue_members", "interface%20LIKE=%25&queue_name=sales")
 		if len(members) != 1 {
 			t.Fatalf("members after rename: %v", members)
