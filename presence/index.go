@@ -31,13 +31,16 @@ type agent struct {
 
 	device      string // last device state of the state interface
 	deviceSince time.Time
-	ring        *Call
-	call        *Call
-	held        bool
-	heldSince   time.Time
-	wrapUntil   time.Time
-	wrapQueue   string
-	wrapSince   time.Time
+	// deviceByCall: device was set while a ring or call was active, so it
+	// ends with them (see settleActiveLocked).
+	deviceByCall bool
+	ring         *Call
+	call         *Call
+	held         bool
+	heldSince    time.Time
+	wrapUntil    time.Time
+	wrapQueue    string
+	wrapSince    time.Time
 
 	cnt counterAcc
 

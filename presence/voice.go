@@ -163,8 +163,18 @@ func (s *Service) rollLocked(a *agent, at time.Time) {
 func (s *Service) setDeviceLocked(a *agent, state string, at time.Time) {
 	if a.device != state {
 		a.device, a.deviceSince = state, at
+		a.deviceByCall = a.ring != nil || a.call != nil
 		a.changed = true
 	}
+}
+
+// busyDevice reports device states that mean a call on the phone.
+func busyDevice(state string) bool {
+	switch state {
+	case "INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD":
+		return true
+	}
+	return false
 }
 
 func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
@@ -399,10 +409,21 @@ func (s *Service) wrapupLocked(a *agent, ev *VoiceEvent) int {
 	return s.queues[ev.Queue].wrapuptime
 }
 
+// settleActiveLocked runs after a ring or call ended. A busy device state
+// that arrived during the call belonged to it: a Local channel's device
+// stays INUSE, and a phone's until its own event, a little after the
+// Agent* event that ended the call, which would otherwise show the agent
+// on a direct call for that moment.
 func (s *Service) settleActiveLocked(a *agent) {
-	if a.ring == nil && a.call == nil {
-		delete(s.active, a)
+	if a.ring != nil || a.call != nil {
+		return
 	}
+	delete(s.active, a)
+	if a.deviceByCall && busyDevice(a.device) {
+		a.device = "NOT_INUSE"
+		a.changed = true
+	}
+	a.deviceByCall = false
 }
 
 // endRingsLocked ends every ring for the caller's call uniqueid (except

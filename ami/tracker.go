@@ -1,0 +1,497 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"omnicc/presence"
+)
+
+// AgentStates is what the tracker feeds: presence.Service. Declared here, by
+// its user, so tests can hand in a fake.
+type AgentStates interface {
+	ApplyVoice(ev *presence.VoiceEvent)
+	Resync(snap *presence.Snapshot)
+	ReconcilePlan(box string, members []presence.Member) []presence.Correction
+}
+
+// TrackerOptions tune a Tracker; zero values take defaults.
+type TrackerOptions struct {
+	Logger *slog.Logger
+	Clock  Clock
+	// Buffer is the event subscription's buffer. Default 65536: a resync
+	// of thousands of members raises bursts of that order.
+	Buffer int
+	// ResyncTimeout bounds each list action of a resync. Default 60s.
+	ResyncTimeout time.Duration
+}
+
+// Tracker turns the manager events of every box into agent state changes
+// (presence.VoiceEvent), resyncs and reconciles a box after each
+// (re)connect, and carries presence's queue actions to Asterisk (it
+// implements presence.QueueController).
+//
+// Wire it as Config.OnConnect of the pool's clients (see OnConnect) and run
+// Run beside the pool.
+type Tracker struct {
+	pool   *Pool
+	states AgentStates
+	log    *slog.Logger
+	clk    Clock
+	opts   TrackerOptions
+
+	mu  sync.Mutex
+	sub *Subscription
+
+	reconcile chan struct{}
+}
+
+// NewTracker subscribes to pool's events at once, so that nothing between
+// the first login and Run is lost.
+func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 1 << 16
+	}
+	if opts.ResyncTimeout <= 0 {
+		opts.ResyncTimeout = 60 * time.Second
+	}
+	return &Tracker{
+		pool: pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
+		sub:       pool.Subscribe(opts.Buffer),
+		reconcile: make(chan struct{}, 1),
+	}
+}
+
+// Run applies events until ctx ends. A subscription that overflowed (the
+// tracker fell behind and events were dropped) is replaced and every
+// connected box resynced, since state may have missed changes.
+func (t *Tracker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer func() {
+		t.mu.Lock()
+		t.sub.Close()
+		t.mu.Unlock()
+	}()
+	resyncAll := func(why string) {
+		wg.Go(func() {
+			for _, c := range t.pool.Clients() {
+				if !c.Connected() {
+					continue
+				}
+				if err := t.OnConnect(ctx, c); err != nil && ctx.Err() == nil {
+					t.log.Warn("AMI resync failed; it runs again on the next reconnect", "box", c.Box(), "why", why, "err", err)
+				}
+			}
+		})
+	}
+	for {
+		t.mu.Lock()
+		sub := t.sub
+		t.mu.Unlock()
+		events := sub.Events()
+	consume:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.reconcile:
+				resyncAll("an action's outcome was unknown")
+			case ev, ok := <-events:
+				if !ok {
+					break consume
+				}
+				t.Apply(ev.Box, ev.Received, ev.Message)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.log.Warn("AMI tracker fell behind and events were dropped; resyncing every box", "err", sub.Err())
+		t.mu.Lock()
+		t.sub = t.pool.Subscribe(t.opts.Buffer)
+		t.mu.Unlock()
+		resyncAll("events dropped")
+	}
+}
+
+// RequestReconcile asks Run to resync and reconcile every connected box,
+// e.g. after an action whose outcome is unknown (it timed out).
+func (t *Tracker) RequestReconcile() {
+	select {
+	case t.reconcile <- struct{}{}:
+	default:
+	}
+}
+
+// Apply turns one event of box into a presence change. Events that are not
+// about agents return at once. It is not safe for concurrent use: Run calls
+// it from one goroutine, benchmarks from theirs.
+func (t *Tracker) Apply(box string, at time.Time, m Message) {
+	if m.Len() == 0 {
+		return
+	}
+	// Asterisk writes Event first; fall back to a search otherwise.
+	name := m.Field(0).Value
+	if k := m.Field(0).Key; k != "Event" {
+		name = m.Event()
+	}
+	var ev presence.VoiceEvent
+	switch name {
+	case "QueueMemberAdded":
+		ev.Kind = presence.VoiceMemberAdded
+	case "QueueMemberRemoved":
+		ev.Kind = presence.VoiceMemberRemoved
+	case "QueueMemberPause", "QueueMemberPaused":
+		ev.Kind = presence.VoiceMemberPaused
+	case "QueueMemberStatus", "QueueMemberPenalty", "QueueMemberRinginuse":
+		ev.Kind = presence.VoiceMemberStatus
+	case "AgentCalled":
+		ev.Kind = presence.VoiceRinging
+	case "AgentRingNoAnswer":
+		ev.Kind = presence.VoiceRingNoAnswer
+	case "AgentConnect":
+		ev.Kind = presence.VoiceConnected
+	case "AgentComplete":
+		ev.Kind = presence.VoiceCompleted
+	case "AgentDump":
+		ev.Kind = presence.VoiceDumped
+	case "QueueCallerAbandon":
+		ev.Kind = presence.VoiceCallerLeft
+	case "DeviceStateChange":
+		ev.Kind = presence.VoiceDeviceState
+	case "Hold":
+		ev.Kind = presence.VoiceHold
+	case "Unhold":
+		ev.Kind = presence.VoiceUnhold
+	case "Hangup":
+		ev.Kind = presence.VoiceHangup
+	default:
+		return
+	}
+	ev.Box, ev.At = box, at
+	fillVoiceEvent(&ev, m)
+	if ev.Kind == presence.VoiceDeviceState && strings.HasPrefix(ev.Device, "Queue:") {
+		return // app_queue's pause and availability pseudo-devices
+	}
+	t.states.ApplyVoice(&ev)
+}
+
+// fillVoiceEvent copies the fields presence uses in one pass over the
+// message. Asterisk writes field names in one case, so exact matches do.
+func fillVoiceEvent(ev *presence.VoiceEvent, m Message) {
+	for i := 1; i < m.Len(); i++ {
+		f := m.Field(i)
+		switch f.Key {
+		case "Queue":
+			ev.Queue = f.Value
+		case "Interface", "Location":
+			ev.Interface = f.Value
+		case "StateInterface":
+			ev.StateInterface = f.Value
+		case "MemberName", "Name":
+			ev.MemberName = f.Value
+		case "Membership":
+			ev.Membership = f.Value
+		case "Paused":
+			ev.Paused = f.Value == "1"
+		case "PausedReason":
+			ev.Reason = f.Value
+		case "Reason": // AgentComplete: caller, agent, transfer
+			if ev.Reason == "" {
+				ev.Reason = f.Value
+			}
+		case "Status":
+			ev.Status = atoi(f.Value)
+		case "Penalty":
+			ev.Penalty = atoi(f.Value)
+		case "CallsTaken":
+			ev.CallsTaken = atoi(f.Value)
+		case "Wrapuptime":
+			ev.Wrapuptime = atoi(f.Value)
+		case "InCall":
+			ev.InCall = f.Value == "1"
+		case "Uniqueid":
+			ev.UniqueID = f.Value
+		case "Channel":
+			ev.Channel = f.Value
+		case "DestChannel":
+			ev.Channel = f.Value
+		case "DestUniqueid":
+			ev.AgentUniqueID = f.Value
+		case "CallerIDNum":
+			ev.CallerNum = f.Value
+		case "CallerIDName":
+			ev.CallerName = f.Value
+		case "TalkTime":
+			ev.TalkTime = atoi(f.Value)
+		case "HoldTime":
+			ev.HoldTime = atoi(f.Value)
+		case "RingTime":
+			ev.RingTime = atoi(f.Value)
+		case "Device":
+			ev.Device = f.Value
+		case "State":
+			ev.DeviceState = f.Value
+		}
+	}
+	// Agent* events carry the caller's Channel and then the agent's
+	// DestChannel; keep the agent's.
+}
+
+// atoi parses a small non-negative decimal; anything else is 0, which is
+// what Asterisk means by a missing number.
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			if i == 0 && c == '-' {
+				v, _ := strconv.Atoi(s)
+				return v
+			}
+			return n
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// OnConnect resyncs one box and reconciles it with the database. Set it as
+// the clients' Config.OnConnect: it runs after every login, while events
+// flow. A list the box refuses (an old Asterisk without DeviceStateList, a
+// manager user without read=agent) is logged and skipped; a connection
+// failure is returned so the client reconnects and tries again.
+func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
+	start := t.clk.Now()
+	snap := &presence.Snapshot{Box: c.Box(), At: start}
+
+	items, err := t.list(ctx, c, "QueueStatus")
+	if err != nil {
+		return err
+	}
+	if items != nil {
+		snap.MembersKnown = true
+		for _, m := range items {
+			if m.Event() == "QueueMember" {
+				snap.Members = append(snap.Members, memberFrom(m))
+			}
+		}
+	}
+	items, err = t.list(ctx, c, "CoreShowChannels")
+	if err != nil {
+		return err
+	}
+	if items != nil {
+		snap.ChannelsKnown = true
+		for _, m := range items {
+			if m.Event() == "CoreShowChannel" {
+				snap.Channels = append(snap.Channels, channelFrom(m))
+			}
+		}
+	}
+	items, err = t.list(ctx, c, "DeviceStateList")
+	if err != nil {
+		return err
+	}
+	if items != nil {
+		snap.DevicesKnown = true
+		for _, m := range items {
+			if d := m.Get("Device"); d != "" {
+				snap.Devices = append(snap.Devices, presence.DeviceState{Device: d, State: m.Get("State")})
+			}
+		}
+	}
+	t.states.Resync(snap)
+	if !snap.MembersKnown {
+		return nil
+	}
+	plan := t.states.ReconcilePlan(c.Box(), snap.Members)
+	fixed, refused := 0, 0
+	for _, fix := range plan {
+		err := t.correct(ctx, c, fix)
+		var ae *ActionError
+		switch {
+		case err == nil:
+			fixed++
+			t.log.Info("AMI reconcile: corrected Asterisk to match omniccd's sessions", "box", c.Box(),
+				"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface, "why", fix.Why)
+		case errors.As(err, &ae):
+			refused++
+			t.log.Warn("AMI reconcile: Asterisk refused a correction; check the queue exists in Asterisk", "box", c.Box(),
+				"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface,
+				"why", fix.Why, "asterisk_message", ae.Message)
+		default:
+			return fmt.Errorf("reconcile %s: %w", fix, err)
+		}
+	}
+	t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "channels", len(snap.Channels),
+		"devices", len(snap.Devices), "corrections", fixed, "refused", refused, "took", t.clk.Now().Sub(start))
+	return nil
+}
+
+// list runs one list action of a resync. A refusal gives nil items and no
+// error; connection trouble gives the error.
+func (t *Tracker) list(ctx context.Context, c *Client, action string) ([]Message, error) {
+	lctx, cancel := context.WithTimeout(ctx, t.opts.ResyncTimeout)
+	defer cancel()
+	_, items, err := c.ActionList(lctx, NewAction(action))
+	var ae *ActionError
+	if errors.As(err, &ae) {
+		t.log.Warn("AMI resync: Asterisk refused a list; that part of the state is not resynced", "box", c.Box(),
+			"action", action, "asterisk_message", ae.Message,
+			"hint", "the manager.conf user needs read=system,call,agent and write=system,call,agent")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resync %s: %w", action, err)
+	}
+	if items == nil {
+		items = []Message{}
+	}
+	return items, nil
+}
+
+func (t *Tracker) correct(ctx context.Context, c *Client, fix presence.Correction) error {
+	m := fix.Member
+	var action Message
+	switch fix.Action {
+	case "add":
+		action = queueAddAction(m)
+	case "remove":
+		action = NewAction("QueueRemove", "Queue", m.Queue, "Interface", m.Interface)
+	case "pause":
+		action = queuePauseAction(m.Interface, m.Queue, m.Paused, m.Reason)
+	default:
+		return fmt.Errorf("unknown correction %q", fix.Action)
+	}
+	actx, cancel := context.WithTimeout(ctx, t.opts.ResyncTimeout)
+	defer cancel()
+	_, err := c.Action(actx, action)
+	if fix.Action == "add" && alreadyThere(err) {
+		return nil
+	}
+	return err
+}
+
+func queueAddAction(m presence.Member) Message {
+	kv := []string{"Queue", m.Queue, "Interface", m.Interface, "Penalty", strconv.Itoa(m.Penalty),
+		"Paused", strconv.FormatBool(m.Paused), "MemberName", m.MemberName, "StateInterface", m.StateInterface}
+	if m.Paused && m.Reason != "" {
+		kv = append(kv, "Reason", m.Reason)
+	}
+	return NewAction("QueueAdd", kv...)
+}
+
+func queuePauseAction(iface, queue string, paused bool, reason string) Message {
+	kv := []string{"Interface", iface, "Paused", strconv.FormatBool(paused)}
+	if queue != "" {
+		kv = append(kv, "Queue", queue)
+	}
+	if reason != "" {
+		kv = append(kv, "Reason", reason)
+	}
+	return NewAction("QueuePause", kv...)
+}
+
+// alreadyThere: QueueAdd of a member that exists ("Unable to add interface:
+// Already there") has the outcome the caller wanted.
+func alreadyThere(err error) bool {
+	var ae *ActionError
+	return errors.As(err, &ae) && strings.Contains(ae.Message, "Already there")
+}
+
+func memberFrom(m Message) presence.Member {
+	var ev presence.VoiceEvent
+	fillVoiceEvent(&ev, m)
+	return presence.Member{
+		Queue: ev.Queue, Interface: ev.Interface, MemberName: ev.MemberName, StateInterface: ev.StateInterface,
+		Penalty: ev.Penalty, Paused: ev.Paused, Reason: ev.Reason, Membership: ev.Membership, Status: ev.Status,
+		InCall: ev.InCall, CallsTaken: ev.CallsTaken, Wrapuptime: ev.Wrapuptime,
+	}
+}
+
+func channelFrom(m Message) presence.Channel {
+	c := presence.Channel{
+		Name: m.Get("Channel"), UniqueID: m.Get("Uniqueid"), LinkedID: m.Get("Linkedid"), BridgeID: m.Get("BridgeId"),
+		State: atoi(m.Get("ChannelState")), Application: m.Get("Application"), ApplicationData: m.Get("ApplicationData"),
+		CallerNum: m.Get("CallerIDNum"), CallerName: m.Get("CallerIDName"),
+		ConnectedNum: m.Get("ConnectedLineNum"), ConnectedName: m.Get("ConnectedLineName"),
+	}
+	// Duration is HH:MM:SS.
+	if h, rest, ok := strings.Cut(m.Get("Duration"), ":"); ok {
+		if mm, ss, ok := strings.Cut(rest, ":"); ok {
+			c.Duration = time.Duration(atoi(h))*time.Hour + time.Duration(atoi(mm))*time.Minute + time.Duration(atoi(ss))*time.Second
+		}
+	}
+	return c
+}
+
+// QueueAdd adds a dynamic member on every connected box (presence's
+// sessions hold on all of them). A member already there counts as added.
+func (t *Tracker) QueueAdd(ctx context.Context, m presence.Member) error {
+	return t.everyBox(ctx, "QueueAdd", queueAddAction(m), alreadyThere)
+}
+
+// QueueRemove removes a dynamic member on every connected box.
+func (t *Tracker) QueueRemove(ctx context.Context, queue, iface string) error {
+	return t.everyBox(ctx, "QueueRemove", NewAction("QueueRemove", "Queue", queue, "Interface", iface), nil)
+}
+
+// QueuePause pauses or unpauses a member on every connected box, in queue
+// or (queue "") in all its queues.
+func (t *Tracker) QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error {
+	return t.everyBox(ctx, "QueuePause", queuePauseAction(iface, queue, paused, reason), nil)
+}
+
+// everyBox sends action to every connected box. Asterisk's refusal becomes
+// a *presence.RefusedError (wrapping the *ActionError); no box reachable, a
+// lost connection or a timeout become presence.ErrPending, and a timeout
+// also schedules a reconcile, since the action may or may not have run.
+// Boxes that are down are brought in line by their reconcile on connect.
+func (t *Tracker) everyBox(ctx context.Context, name string, action Message, fine func(error) bool) error {
+	reached := 0
+	var refused error
+	for _, c := range t.pool.Clients() {
+		if !c.Connected() {
+			continue
+		}
+		_, err := c.Action(ctx, action)
+		var ae *ActionError
+		switch {
+		case err == nil, fine != nil && fine(err):
+			reached++
+		case errors.As(err, &ae):
+			reached++
+			if refused == nil {
+				refused = &presence.RefusedError{Action: name, Message: ae.Message, Err: err}
+			}
+		case errors.Is(err, ErrTimeout):
+			t.RequestReconcile()
+			return fmt.Errorf("%w: %v", presence.ErrPending, err)
+		case errors.Is(err, ErrInvalidAction):
+			return err
+		default:
+			t.log.Warn("AMI action not applied; the reconcile on reconnect applies it", "box", c.Box(), "action", name, "err", err)
+		}
+	}
+	if refused != nil {
+		return refused
+	}
+	if reached == 0 {
+		return fmt.Errorf("%s: %w", name, presence.ErrPending)
+	}
+	return nil
+}
