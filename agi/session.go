@@ -23,7 +23,9 @@ const maxCommandBytes = 2047
 // Asterisk's unsolicited HANGUP line is absorbed wherever it arrives (before
 // or after the reply to the command in flight): that command still gets its
 // own reply, the session is marked hung up, and later commands fail with
-// ErrHangup without being sent. The server closes the socket when the
+// ErrHangup without being sent. The notice is seen when the session reads
+// from the peer, so a handler busy elsewhere (a database lookup) learns of
+// the hang-up at its next command. The server closes the socket when the
 // handler returns, since Asterisk never does.
 type Session struct {
 	req    *Request
