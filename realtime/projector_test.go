@@ -23,7 +23,7 @@ type rig struct {
 
 func newRig(t *testing.T, db *store.DB) *rig {
 	t.Helper()
-	srv, err := NewServer(context.Background(), db, Options{})
+	srv, err := NewServer(context.Background(), db, testOptions{}.opts())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func TestReplayCapture(t *testing.T) {
 		t.Run(cache.name, func(t *testing.T) {
 			storetest.Each(t, func(t *testing.T, db *store.DB) {
 				seedCapture(t, db)
-				srv, err := NewServer(context.Background(), db, Options{CacheTTL: cache.ttl})
+				srv, err := NewServer(context.Background(), db, testOptions{CacheTTL: cache.ttl}.opts())
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -115,7 +115,7 @@ func TestRefusals(t *testing.T) {
 	ctx := context.Background()
 
 	// Only 10.0.0.0/8 may call: the test client on loopback is refused.
-	far, err := NewServer(ctx, db, Options{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Logger: logs.logger()})
+	far, err := NewServer(ctx, db, testOptions{Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Logger: logs.logger()}.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// Basic auth on, small bodies.
-	srv, err := NewServer(ctx, db, Options{User: "asterisk", Password: "s3cret", MaxBodyBytes: 64, Logger: logs.logger()})
+	srv, err := NewServer(ctx, db, testOptions{User: "asterisk", Password: "s3cret", MaxBodyBytes: 64, Logger: logs.logger()}.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestRefusals(t *testing.T) {
 func TestVerbs(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		srv, err := NewServer(ctx, db, Options{})
+		srv, err := NewServer(ctx, db, testOptions{}.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,7 +285,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 		flaky := &flakyDB{sqlDB: db}
 		clock := &fakeClock{now: time.Unix(1795277000, 0)}
 		var logs logBuffer
-		srv, err := newServer(ctx, flaky, db.Dialect, Options{Logger: logs.logger(), Now: clock.Now, CacheTTL: time.Second})
+		srv, err := newServer(ctx, flaky, db.Dialect, testOptions{Logger: logs.logger(), Now: clock.Now, CacheTTL: time.Second}.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 
 func TestInvalidate(t *testing.T) {
 	db := storetest.SQLite(t)
-	srv, err := NewServer(context.Background(), db, Options{CacheTTL: time.Hour})
+	srv, err := NewServer(context.Background(), db, testOptions{CacheTTL: time.Hour}.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestCacheGenerations(t *testing.T) {
 func TestConcurrentLookups(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		mustExec(t, db, `INSERT INTO ps_endpoints (id, context) VALUES (?, ?)`, "ann", "from-sip")
-		srv, err := NewServer(context.Background(), db, Options{})
+		srv, err := NewServer(context.Background(), db, testOptions{}.opts())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -508,7 +508,7 @@ func TestMariaDBCutOff(t *testing.T) {
 	mustExec(t, db, `INSERT INTO ps_auths (id, auth_type, username, password) VALUES (?, ?, ?, ?)`, "ann", "userpass", "ann", "pw")
 	clock := &fakeClock{now: time.Unix(1795277000, 0)}
 	var logs logBuffer
-	srv, err := NewServer(ctx, db, Options{Logger: logs.logger(), Now: clock.Now, QueryTimeout: time.Second})
+	srv, err := NewServer(ctx, db, testOptions{Logger: logs.logger(), Now: clock.Now}.opts())
 	if err != nil {
 		t.Fatal(err)
 	}
