@@ -9,6 +9,9 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"omnicc/api"
+	"omnicc/auth"
+	"omnicc/directory"
+	"omnicc/presence"
 	"omnicc/storetest"
 )
 
@@ -34,7 +37,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 	registered := map[string]bool{}
 	var missing []string
-	for _, r := range e.api.Routes() {
+	for _, r := range append(e.api.Routes(), mountedRoutes(t)...) {
 		p := ginParam.ReplaceAllString(strings.TrimPrefix(r.Path, "/api/v1"), "{$1}")
 		key := r.Method + " " + p
 		registered[key] = true
@@ -56,4 +59,19 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	if len(stale) > 0 {
 		t.Errorf("api/openapi.yaml describes routes that are not registered:\n  %s", strings.Join(stale, "\n  "))
 	}
+}
+
+// mountedRoutes are the routes of the Options.Mounts that cmd/omniccd
+// wires, so the check covers them too: add each new mount here.
+func mountedRoutes(t *testing.T) []api.RouteInfo {
+	db := storetest.SQLite(t)
+	dir := directory.New(db, directory.Options{})
+	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: auth.New(db, dir, auth.Options{}),
+		Mounts: []func(*api.Router){
+			api.NewAgentSessions(presence.New(presence.Options{DB: db, Directory: dir})).Mount,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Routes()
 }

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -298,4 +299,48 @@ func writeCounters(ctx context.Context, tx *sqlx.Tx, c counterRow, now time.Time
 		return fmt.Errorf("insert agent_daily_counters: %w", err)
 	}
 	return nil
+}
+
+// HistoryEvent is one agent_events row as the API lists it. State is an
+// agent state, or one of the events login, logout, pause, unpause,
+// pause_undone, member_added, member_removed, ring_no_answer,
+// ring_cancelled and call_completed.
+type HistoryEvent struct {
+	ID      int64           `json:"id" db:"id"`
+	AgentID int64           `json:"agent_id" db:"agent_id"`
+	Queue   *string         `json:"queue" db:"queue"`
+	State   string          `json:"state" db:"state"`
+	Reason  string          `json:"reason" db:"reason"`
+	At      time.Time       `json:"at" db:"at"`
+	Details json.RawMessage `json:"details" db:"-"`
+	RawJSON *string         `json:"-" db:"details"`
+}
+
+// MaxHistory caps one History answer.
+const MaxHistory = 1000
+
+// History lists an agent's state changes from from (inclusive) to to
+// (exclusive; zero means now), oldest first, at most limit (≤ MaxHistory).
+// Rows still queued for the writer are not in it yet.
+func (s *Service) History(ctx context.Context, agentID int64, from, to time.Time, limit int) ([]HistoryEvent, error) {
+	if limit <= 0 || limit > MaxHistory {
+		limit = MaxHistory
+	}
+	if to.IsZero() {
+		to = s.clock.Now().Add(time.Second)
+	}
+	out := []HistoryEvent{}
+	err := s.db.SelectContext(ctx, &out, `SELECT id, agent_id, queue, state, reason, at, details FROM agent_events
+ WHERE agent_id = ? AND at >= ? AND at < ? ORDER BY at, id LIMIT ?`,
+		agentID, from.UTC().Truncate(time.Microsecond), to.UTC().Truncate(time.Microsecond), limit)
+	if err != nil {
+		return nil, fmt.Errorf("presence: read the history of agent %d: %w", agentID, err)
+	}
+	for i := range out {
+		out[i].At = out[i].At.UTC()
+		if out[i].RawJSON != nil && json.Valid([]byte(*out[i].RawJSON)) {
+			out[i].Details = json.RawMessage(*out[i].RawJSON)
+		}
+	}
+	return out, nil
 }

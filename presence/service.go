@@ -109,6 +109,9 @@ type Options struct {
 	// ActionTimeout bounds each Asterisk action a REST call waits for.
 	// Default 5s.
 	ActionTimeout time.Duration
+	// PINCost is the bcrypt cost of phone login PINs; 0 means bcrypt's
+	// default. Tests lower it.
+	PINCost int
 }
 
 // Service is the live state of every agent. Create it with New, call Load
