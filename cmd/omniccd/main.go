@@ -19,17 +19,20 @@ import (
 	"omnicc/auth"
 	"omnicc/config"
 	"omnicc/directory"
+	"omnicc/realtime"
 	"omnicc/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-const usage = `usage: omniccd [serve|migrate|version]
+const usage = `usage: omniccd [serve|migrate|asterisk-conf --out DIR [--host HOST]|version]
 
-  serve     run the daemon (the default)
-  migrate   apply pending database migrations and exit
-  version   print the version
+  serve          run the daemon (the default)
+  migrate        apply pending database migrations and exit
+  asterisk-conf  render the sample Asterisk configuration for this omniccd
+                 into DIR (--host: the address Asterisk reaches omniccd at)
+  version        print the version
 
 Configuration comes from OMNICC_* environment variables; see README.md.
 `
@@ -56,19 +59,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case "serve", "migrate":
+	case "serve", "migrate", "asterisk-conf":
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	out := fs.String("out", "", "asterisk-conf: directory to write the configuration into")
+	host := fs.String("host", "", "asterisk-conf: address at which Asterisk reaches omniccd (default: the listen address, or 127.0.0.1)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return err
+	}
+	if cmd == "asterisk-conf" {
+		return renderAsteriskConf(cfg, *out, *host, stdout)
 	}
 	log := newLogger(cfg, stderr)
 
@@ -98,10 +106,27 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, stdout io.Writer) error {
+	// Asterisk's realtime rows are derived from the directory inside its
+	// transactions; the HTTP server's cache is invalidated after each commit.
+	rt, err := realtime.NewServer(ctx, db, realtime.Options{
+		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword,
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	proj := realtime.NewProjector(db.Dialect, realtime.ProjectorOptions{Invalidate: rt.Invalidate})
 	dir := directory.New(db, directory.Options{
 		ExtensionLow: cfg.ExtensionRange.Low, ExtensionHigh: cfg.ExtensionRange.High,
-		SecuritySuite: cfg.SecuritySuite, Logger: log,
+		SecuritySuite: cfg.SecuritySuite, Logger: log, Projector: proj,
 	})
+	dir.OnChange(proj.Changed)
+	// Rows written by an older omniccd, or by hand, are brought in line at start.
+	na, nq, err := proj.Resync(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("derive the realtime rows: %w", err)
+	}
+	log.Info("realtime rows derived", "agents", na, "queues", nq)
 	created, generated, err := dir.EnsureAdmin(ctx, cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create the admin user: %w", err)
@@ -118,7 +143,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
-		ShutdownTimeout: cfg.ShutdownTimeout,
+		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 	})
 	if err != nil {
 		return err

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -71,9 +74,11 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "created user admin with password ") {
+	m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
 		t.Fatalf("the generated admin password was not printed:\n%s", out.String())
 	}
+	agentReachesAsterisk(t, "http://"+addr, m[1])
 	cancel()
 	select {
 	case err := <-done:
@@ -98,6 +103,64 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "password") {
 		t.Fatalf("second start printed a password again:\n%s", out.String())
+	}
+}
+
+// agentReachesAsterisk creates an agent through the API and looks its
+// endpoint up the way res_config_curl does: no reload in between.
+func agentReachesAsterisk(t *testing.T, base, adminPassword string) {
+	t.Helper()
+	post := func(path, token, ctype, body string) (int, string) {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		raw, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(raw)
+	}
+	st, body := post("/api/v1/auth/login", "", "application/json", `{"username":"admin","password":"`+adminPassword+`"}`)
+	tok := regexp.MustCompile(`"token":"([^"]+)"`).FindStringSubmatch(body)
+	if st != 200 || tok == nil {
+		t.Fatalf("admin login: %d %s", st, body)
+	}
+	st, body = post("/api/v1/agents", tok[1], "application/json",
+		`{"full_name":"Web Agent","username":"web.agent","typology":"webrtc","password":"Str0ng-Pass"}`)
+	if st != 201 {
+		t.Fatalf("create agent: %d %s", st, body)
+	}
+	st, body = post("/realtime/ps_endpoints/single", "", "application/x-www-form-urlencoded", "id=web.agent")
+	if st != 200 || !strings.Contains(body, "webrtc=yes") || !strings.Contains(body, "transport=transport-wss") {
+		t.Fatalf("res_config_curl lookup of the new agent: %d %q", st, body)
+	}
+}
+
+func TestAsteriskConfRenders(t *testing.T) {
+	t.Setenv("OMNICC_DATA_DIR", t.TempDir())
+	t.Setenv("OMNICC_AMI", "omnicc:s3cret@127.0.0.1:5038")
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"asterisk-conf", "--out", dir, "--host", "192.0.2.10"}, &out, &errOut); err != nil {
+		t.Fatalf("asterisk-conf: %v\n%s", err, errOut.String())
+	}
+	mgr, err := os.ReadFile(filepath.Join(dir, "curl", "manager.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(mgr), "[omnicc]") || !strings.Contains(string(mgr), "s3cret") {
+		t.Fatalf("manager.conf lacks the OMNICC_AMI account:\n%s", mgr)
+	}
+	ext, err := os.ReadFile(filepath.Join(dir, "curl", "extconfig.conf"))
+	if err != nil || !strings.Contains(string(ext), "http://192.0.2.10:") {
+		t.Fatalf("extconfig.conf does not point at --host: %v\n%s", err, ext)
+	}
+	if err := run(context.Background(), []string{"asterisk-conf"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Fatalf("missing --out: %v", err)
 	}
 }
 
