@@ -8,6 +8,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"omnicc/ami"
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/directory"
@@ -66,9 +67,24 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 func mountedRoutes(t *testing.T) []api.RouteInfo {
 	db := storetest.SQLite(t)
 	dir := directory.New(db, directory.Options{})
-	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: auth.New(db, dir, auth.Options{}),
+	authn := auth.New(db, dir, auth.Options{})
+	hub, err := api.NewHub(api.HubOptions{Auth: authn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAMI, err := ami.NewPool(nil, ami.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice, err := api.NewVoice(api.VoiceOptions{Control: ami.NewVoice(noAMI, nil), DB: db, Directory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(presence.New(presence.Options{DB: db, Directory: dir})).Mount,
+			hub.Mount,
+			voice.Mount,
 		}})
 	if err != nil {
 		t.Fatal(err)
