@@ -49,6 +49,10 @@ type Tracker struct {
 	mu  sync.Mutex
 	sub *Subscription
 
+	// ev is reused by Apply, which one goroutine calls: a VoiceEvent per
+	// event would be the tracker's biggest allocation.
+	ev presence.VoiceEvent
+
 	reconcile chan struct{}
 }
 
@@ -148,7 +152,8 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	if k := m.Field(0).Key; k != "Event" {
 		name = m.Event()
 	}
-	var ev presence.VoiceEvent
+	ev := &t.ev
+	*ev = presence.VoiceEvent{}
 	switch name {
 	case "QueueMemberAdded":
 		ev.Kind = presence.VoiceMemberAdded
@@ -182,11 +187,11 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 		return
 	}
 	ev.Box, ev.At = box, at
-	fillVoiceEvent(&ev, m)
+	fillVoiceEvent(ev, m)
 	if ev.Kind == presence.VoiceDeviceState && strings.HasPrefix(ev.Device, "Queue:") {
 		return // app_queue's pause and availability pseudo-devices
 	}
-	t.states.ApplyVoice(&ev)
+	t.states.ApplyVoice(ev)
 }
 
 // fillVoiceEvent copies the fields presence uses in one pass over the
@@ -319,27 +324,73 @@ func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
 		return nil
 	}
 	plan := t.states.ReconcilePlan(c.Box(), snap.Members)
-	fixed, refused := 0, 0
-	for _, fix := range plan {
-		err := t.correct(ctx, c, fix)
-		var ae *ActionError
-		switch {
-		case err == nil:
-			fixed++
-			t.log.Info("AMI reconcile: corrected Asterisk to match omniccd's sessions", "box", c.Box(),
-				"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface, "why", fix.Why)
-		case errors.As(err, &ae):
-			refused++
-			t.log.Warn("AMI reconcile: Asterisk refused a correction; check the queue exists in Asterisk", "box", c.Box(),
-				"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface,
-				"why", fix.Why, "asterisk_message", ae.Message)
-		default:
-			return fmt.Errorf("reconcile %s: %w", fix, err)
-		}
+	fixed, refused, err := t.applyPlan(ctx, c, plan)
+	if err != nil {
+		return err
 	}
 	t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "channels", len(snap.Channels),
 		"devices", len(snap.Devices), "corrections", fixed, "refused", refused, "took", t.clk.Now().Sub(start))
 	return nil
+}
+
+// reconcileWorkers bounds the corrections in flight: after an Asterisk
+// restart every logged-in agent is one QueueAdd per queue, and one at a time
+// would take a round trip each.
+const reconcileWorkers = 16
+
+// applyPlan sends the corrections, several at once, logging each. A refusal
+// is logged and skipped; a connection failure stops it with the error.
+func (t *Tracker) applyPlan(ctx context.Context, c *Client, plan []presence.Correction) (fixed, refused int, err error) {
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	work := make(chan presence.Correction)
+	for range min(reconcileWorkers, len(plan)) {
+		wg.Go(func() {
+			for fix := range work {
+				err := t.correct(ctx, c, fix)
+				var ae *ActionError
+				mu.Lock()
+				switch {
+				case err == nil:
+					fixed++
+					t.log.Info("AMI reconcile: corrected Asterisk to match omniccd's sessions", "box", c.Box(),
+						"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface, "why", fix.Why)
+				case errors.As(err, &ae):
+					refused++
+					t.log.Warn("AMI reconcile: Asterisk refused a correction; check the queue exists in Asterisk", "box", c.Box(),
+						"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface,
+						"why", fix.Why, "asterisk_message", ae.Message)
+				case first == nil:
+					first = fmt.Errorf("reconcile %s: %w", fix, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, fix := range plan {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		select {
+		case work <- fix:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return fixed, refused, first
 }
 
 // list runs one list action of a resync. A refusal gives nil items and no

@@ -14,6 +14,7 @@ import (
 type counterAcc struct {
 	day      string
 	dayStart time.Time
+	dayEnd   time.Time // the next midnight: checked on every event, so no formatting
 	answered int
 	missed   int
 	talk     time.Duration
@@ -32,7 +33,9 @@ func startOfDay(t time.Time, loc *time.Location) time.Time {
 }
 
 func newCounterAcc(now time.Time, loc *time.Location) counterAcc {
-	return counterAcc{day: dayOf(now, loc), dayStart: startOfDay(now, loc)}
+	start := startOfDay(now, loc)
+	y, m, d := start.Date()
+	return counterAcc{day: dayOf(now, loc), dayStart: start, dayEnd: time.Date(y, m, d+1, 0, 0, 0, 0, loc)}
 }
 
 // openFrom is where an open interval that began at since counts from today.
@@ -47,7 +50,7 @@ func (c *counterAcc) openFrom(since time.Time) time.Time {
 // still open (login, pause) are closed at midnight into the old day, which
 // is kept in prev for the writer. sess gives those open intervals.
 func (c *counterAcc) rolloverWith(now time.Time, loc *time.Location, sess *Session) bool {
-	if dayOf(now, loc) == c.day {
+	if now.Before(c.dayEnd) && !now.Before(c.dayStart) {
 		return false
 	}
 	next := newCounterAcc(now, loc)

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -223,27 +224,54 @@ func (s *Service) flushAll(ctx context.Context) error {
 	return nil
 }
 
-const historyChunk = 200
+// historyChunk rows go in one INSERT (6 parameters each, well under both
+// engines' limits); full chunks share one prepared statement per flush.
+const historyChunk = 250
 
 func insertHistory(ctx context.Context, tx *sqlx.Tx, rows []historyRow) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, min(len(rows), historyChunk)*6)
 	for len(rows) > 0 {
 		n := min(len(rows), historyChunk)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO agent_events (agent_id, queue, state, reason, at, details) VALUES `)
-		args := make([]any, 0, n*6)
-		for i, r := range rows[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("(?, ?, ?, ?, ?, ?)")
+		args = args[:0]
+		for _, r := range rows[:n] {
 			args = append(args, r.AgentID, r.Queue, r.State, r.Reason, r.At, r.Details)
 		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+		var err error
+		if n == historyChunk {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, historyInsert(n)); err != nil {
+					return fmt.Errorf("prepare agent_events insert: %w", err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, historyInsert(n), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert agent_events: %w", err)
 		}
 		rows = rows[n:]
 	}
 	return nil
+}
+
+func historyInsert(n int) string {
+	var b strings.Builder
+	b.Grow(80 + n*20)
+	b.WriteString(`INSERT INTO agent_events (agent_id, queue, state, reason, at, details) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?)")
+	}
+	return b.String()
 }
 
 // writeSession stores sess as agent id's session row, or deletes the row

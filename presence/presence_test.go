@@ -132,7 +132,7 @@ func newRig(t *testing.T, db *store.DB) *rig {
 	r := &rig{t: t, db: db, clock: &fakeClock{now: day0}, ctrl: &fakeController{}, pub: &recorder{}}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4, Now: r.clock.Now})
 	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl,
-		Clock: r.clock, Location: time.UTC})
+		Clock: r.clock, Location: time.UTC, FlushDelay: -1})
 	return r
 }
 

@@ -109,6 +109,10 @@ type Options struct {
 	// ActionTimeout bounds each Asterisk action a REST call waits for.
 	// Default 5s.
 	ActionTimeout time.Duration
+	// FlushDelay is how long the writer lets changes gather before it
+	// writes them in one transaction: a burst of events costs one commit,
+	// not one each. Default 100ms; negative writes at once.
+	FlushDelay time.Duration
 	// PINCost is the bcrypt cost of phone login PINs; 0 means bcrypt's
 	// default. Tests lower it.
 	PINCost int
@@ -176,6 +180,9 @@ func New(opts Options) *Service {
 	}
 	if opts.MaxPendingHistory <= 0 {
 		opts.MaxPendingHistory = 1_000_000
+	}
+	if opts.FlushDelay == 0 {
+		opts.FlushDelay = 100 * time.Millisecond
 	}
 	if opts.ActionTimeout <= 0 {
 		opts.ActionTimeout = 5 * time.Second
@@ -263,6 +270,13 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-s.flush:
+			if s.opts.FlushDelay > 0 {
+				select {
+				case <-ctx.Done():
+					continue // the final flush above writes it
+				case <-s.clock.After(s.opts.FlushDelay):
+				}
+			}
 			if err := s.flushAll(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("presence: writing agent history failed; retrying", "err", err)
 				select {

@@ -2,7 +2,6 @@ package presence
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -224,7 +223,7 @@ func (s *Service) Pause(ctx context.Context, agentID int64, reason string, chann
 	next.PauseReason, next.PauseTypeID = name, typeID
 	next.UpdatedAt = now
 	if err := s.saveSession(ctx, a, next, now, historyRow{State: "pause", Reason: name, At: now,
-		Details: detailsJSON(map[string]any{"channels": chans})}); err != nil {
+		Details: (&details{Channels: chans}).encode()}); err != nil {
 		return Result{}, err
 	}
 	voiceChanged := next.PausedOn(ChannelVoice) && (!prev.PausedOn(ChannelVoice) || prev.PauseReason != name)
@@ -256,7 +255,7 @@ func (s *Service) Unpause(ctx context.Context, agentID int64, channels []string)
 	}
 	next.UpdatedAt = now
 	if err := s.saveSession(ctx, a, next, now, historyRow{State: "unpause", Reason: prev.PauseReason, At: now,
-		Details: detailsJSON(map[string]any{"channels": chans})}); err != nil {
+		Details: (&details{Channels: chans}).encode()}); err != nil {
 		return Result{}, err
 	}
 	voiceChanged := prev.PausedOn(ChannelVoice) && !next.PausedOn(ChannelVoice)
@@ -406,15 +405,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func detailsJSON(m map[string]any) *string {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	v := string(b)
-	return &v
 }
 
 // State is one agent's current state.

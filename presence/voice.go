@@ -1,7 +1,6 @@
 package presence
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 )
@@ -186,7 +185,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		}
 		a.removeMember(ev.Box, ev.Queue)
 		a.changed = true
-		s.recordLocked(a, ev.Queue, "member_removed", ev.Membership, at, map[string]any{"box": ev.Box, "interface": ev.Interface})
+		s.recordLocked(a, ev.Queue, "member_removed", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Interface})
 		s.maybeEndAsteriskLogoutLocked(a, at)
 		return
 	case VoiceMemberAdded:
@@ -194,7 +193,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 			m = &member{box: ev.Box, queue: ev.Queue}
 			a.members = append(a.members, m)
 		}
-		s.recordLocked(a, ev.Queue, "member_added", ev.Membership, at, map[string]any{"box": ev.Box, "interface": ev.Interface, "paused": ev.Paused})
+		s.recordLocked(a, ev.Queue, "member_added", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Interface, Paused: &ev.Paused})
 	default:
 		if m == nil {
 			// A member we missed being added (events lost before a
@@ -221,7 +220,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		if ev.Paused {
 			state = StatePaused
 		}
-		s.recordLocked(a, ev.Queue, state, ev.Reason, at, map[string]any{"box": ev.Box, "source": "asterisk"})
+		s.recordLocked(a, ev.Queue, state, ev.Reason, at, &details{Box: ev.Box, Source: SourceAsterisk})
 		s.reflectPauseLocked(a, ev, at)
 	}
 }
@@ -237,7 +236,7 @@ func (s *Service) adoptLoginLocked(a *agent, ev *VoiceEvent, at time.Time) {
 	}
 	a.sess = sess
 	s.hist.markSession(a.id)
-	s.recordLocked(a, "", "login", "added in Asterisk", at, map[string]any{"box": ev.Box, "queue": ev.Queue, "source": "asterisk"})
+	s.recordLocked(a, "", "login", "added in Asterisk", at, &details{Box: ev.Box, Queue: ev.Queue, Source: SourceAsterisk})
 	s.log.Info("presence: agent logged in inside Asterisk; session adopted", "agent_id", a.id, "queue", ev.Queue, "box", ev.Box)
 }
 
@@ -258,7 +257,7 @@ func (s *Service) maybeEndAsteriskLogoutLocked(a *agent, at time.Time) {
 	}
 	s.endSessionLocked(a, at)
 	s.hist.markSession(a.id)
-	s.recordLocked(a, "", "logout", "removed in Asterisk", at, map[string]any{"source": "asterisk"})
+	s.recordLocked(a, "", "logout", "removed in Asterisk", at, &details{Source: SourceAsterisk})
 	s.log.Info("presence: agent's last queue membership removed inside Asterisk; session ended", "agent_id", a.id)
 }
 
@@ -352,7 +351,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		a.cnt.missed++
 		a.cnt.dirty = true
 		s.hist.markCounters(a.id)
-		s.recordLocked(a, ev.Queue, "ring_no_answer", "", at, map[string]any{"uniqueid": ev.UniqueID, "caller": ev.CallerNum, "ring_ms": ev.RingTime})
+		s.recordLocked(a, ev.Queue, "ring_no_answer", "", at, &details{UniqueID: ev.UniqueID, Caller: ev.CallerNum, RingMS: ev.RingTime})
 		if a.ring != nil && a.ring.UniqueID == ev.UniqueID {
 			a.ring = nil
 		}
@@ -384,8 +383,8 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		a.cnt.talk += time.Duration(ev.TalkTime) * time.Second
 		a.cnt.dirty = true
 		s.hist.markCounters(a.id)
-		s.recordLocked(a, ev.Queue, "call_completed", ev.Reason, at, map[string]any{
-			"uniqueid": ev.UniqueID, "caller": ev.CallerNum, "talk_seconds": ev.TalkTime, "hold_seconds": ev.HoldTime})
+		s.recordLocked(a, ev.Queue, "call_completed", ev.Reason, at, &details{
+			UniqueID: ev.UniqueID, Caller: ev.CallerNum, TalkSeconds: ev.TalkTime, HoldSeconds: ev.HoldTime})
 		if a.call != nil && (a.call.UniqueID == ev.UniqueID || ev.UniqueID == "") {
 			a.call = nil
 			a.held = false
@@ -440,7 +439,7 @@ func (s *Service) endRingsLocked(uniqueid, _ string, at time.Time, what, why str
 		q := a.ring.Queue
 		a.ring = nil
 		a.changed = true
-		s.recordLocked(a, q, what, why, at, map[string]any{"uniqueid": uniqueid})
+		s.recordLocked(a, q, what, why, at, &details{UniqueID: uniqueid})
 		s.settleActiveLocked(a)
 		s.commitLocked(a, at)
 		touched = true
@@ -606,7 +605,7 @@ func (s *Service) commitLocked(a *agent, now time.Time) {
 			since = now
 		}
 		queue, why := "", reason
-		var details map[string]any
+		var d *details
 		switch state {
 		case StateRinging, StateOnCall, StateOnHold:
 			queue, why = reason, ""
@@ -615,14 +614,14 @@ func (s *Service) commitLocked(a *agent, now time.Time) {
 				c = a.ring
 			}
 			if c != nil {
-				details = map[string]any{"uniqueid": c.UniqueID, "caller": c.Caller}
+				d = &details{UniqueID: c.UniqueID, Caller: c.Caller}
 			}
 		case StateWrapUp:
 			queue, why = reason, ""
-			details = map[string]any{"until": a.wrapUntil.UTC()}
+			d = &details{Until: a.wrapUntil}
 		}
 		a.state, a.reason, a.since = state, reason, since
-		s.recordLocked(a, queue, state, why, now, details)
+		s.recordLocked(a, queue, state, why, now, d)
 		a.changed = true
 	}
 	if !a.changed {
@@ -633,17 +632,11 @@ func (s *Service) commitLocked(a *agent, now time.Time) {
 }
 
 // recordLocked queues one history row.
-func (s *Service) recordLocked(a *agent, queue, state, reason string, at time.Time, details map[string]any) {
-	r := historyRow{AgentID: a.id, State: state, Reason: truncate(reason, 255), At: at.UTC().Truncate(time.Microsecond)}
+func (s *Service) recordLocked(a *agent, queue, state, reason string, at time.Time, d *details) {
+	r := historyRow{AgentID: a.id, State: state, Reason: truncate(reason, 255), At: at.UTC().Truncate(time.Microsecond), Details: d.encode()}
 	if queue != "" {
 		q := queue
 		r.Queue = &q
-	}
-	if len(details) > 0 {
-		if b, err := json.Marshal(details); err == nil {
-			d := string(b)
-			r.Details = &d
-		}
 	}
 	s.hist.add(r, s.opts.MaxPendingHistory, s.log)
 }
@@ -693,7 +686,6 @@ func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 		t := a.wrapUntil.UTC()
 		st.WrapUpUntil = &t
 	}
-	seen := make(map[string]bool, len(a.members))
 	for _, q := range a.assigned {
 		if q.channel != ChannelVoice {
 			continue
@@ -708,14 +700,22 @@ func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 		if !found {
 			st.Queues = append(st.Queues, QueueState{Queue: q.queue, State: StateLoggedOut, Penalty: q.penalty})
 		}
-		seen[q.queue] = true
 	}
 	for _, m := range a.members {
-		if !seen[m.queue] {
+		if !a.assignedVoice(m.queue) {
 			st.Queues = append(st.Queues, a.memberState(m, now))
 		}
 	}
 	return st
+}
+
+func (a *agent) assignedVoice(queue string) bool {
+	for _, q := range a.assigned {
+		if q.channel == ChannelVoice && q.queue == queue {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *agent) memberState(m *member, now time.Time) QueueState {
