@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"omnicc/ami"
 	"omnicc/ami/amitest"
 	"omnicc/api"
@@ -205,6 +207,8 @@ func errMessage(out map[string]any) string {
 // The voice routes over one API and one fake Asterisk: the subtests run in
 // this order because later ones script errors into the fake Asterisk.
 func TestVoiceControls(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	db := storetest.SQLite(t)
 	ve := newVoiceEnv(t, db, nil)
 	t.Run("actions", func(t *testing.T) { testVoiceActions(t, ve) })

@@ -57,8 +57,10 @@ type wsEnv struct {
 // then checks that no goroutine is left behind.
 func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
 	t.Helper()
-	// Registered first, so it runs last, after every other cleanup.
-	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	// Registered first, so it runs last, after every other cleanup; what
+	// ran before this test (other tests' idle HTTP clients) is ignored.
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 	opts := api.HubOptions{Auth: wsUsers, AllowedOrigins: []string{"https://desk.example.com"}}
 	if mod != nil {
 		mod(&opts)
