@@ -263,7 +263,7 @@ func (v *Voice) fail(c *gin.Context, err error) {
 		case "timeout":
 			writeError(c, http.StatusGatewayTimeout, "asterisk_timeout", err.Error(), "")
 		default:
-			v.log.Error("voice action not sent", "path", c.FullPath(), "err", err)
+			v.log.Warn("voice action not sent", "path", c.FullPath(), "err", err)
 			writeError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "")
 		}
 		return
@@ -673,7 +673,9 @@ func (v *Voice) startMixMonitor(ctx context.Context, r *Recording, firstOnly boo
 		}
 		return err
 	}
-	if err := v.recs.started(ctx, r.ID, box, mixID); err != nil {
+	// Asterisk is recording now: the row must say so even if the caller
+	// has gone away meanwhile.
+	if err := v.recs.started(context.WithoutCancel(ctx), r.ID, box, mixID); err != nil {
 		return err
 	}
 	r.Box, r.MixMonitorID, r.State = box, mixID, RecordingRecording
@@ -818,12 +820,13 @@ func (v *Voice) recordingAction(action string) gin.HandlerFunc {
 				}
 			}
 			if err == nil {
-				err = v.recs.stop(ctx, r.ID, v.now(), p.UserID, p.Username)
+				// Done in Asterisk: record it even if the client left.
+				err = v.recs.stop(context.WithoutCancel(ctx), r.ID, v.now(), p.UserID, p.Username)
 			}
 		case "pause", "resume":
 			err = v.opts.Control.MixMonitorMute(ctx, r.Box, r.Channel, action == "pause")
 			if err == nil {
-				err = v.recs.setPaused(ctx, r.Box, r.UniqueID, action == "pause")
+				err = v.recs.setPaused(context.WithoutCancel(ctx), r.Box, r.UniqueID, action == "pause")
 			}
 		}
 		if err != nil {
