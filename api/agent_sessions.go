@@ -175,7 +175,7 @@ func (a *AgentSessions) pause(s *Server, c *gin.Context) {
 	if !s.decode(c, &body) {
 		return
 	}
-	if body.Reason == nil {
+	if body.Reason == nil || strings.TrimSpace(string(*body.Reason)) == "" {
 		writeError(c, http.StatusUnprocessableEntity, "invalid", "reason: give a pause type name or id (GET /api/v1/pause-types lists them)", "reason")
 		return
 	}

@@ -647,3 +647,39 @@ func TestReconcilePlan(t *testing.T) {
 		t.Fatalf("plan\n got %q\nwant %q", lines, want)
 	}
 }
+
+func TestPhonePIN(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db)
+		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, PINCost: 4, FlushDelay: -1})
+		a := r.agent("frank", "phonebar", func(in *directory.AgentInput) { in.Extension = ptr("1042") })
+		r.load()
+		var fe *directory.FieldError
+		for _, bad := range []string{"12", "12345678901234", "12a4", " 1234"} {
+			if err := r.svc.SetPIN(t.Context(), a.ID, bad); !errors.As(err, &fe) || fe.Field != "pin" {
+				t.Fatalf("PIN %q: %v", bad, err)
+			}
+		}
+		if err := r.svc.SetPIN(t.Context(), a.ID, "0042"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.svc.SetPIN(t.Context(), a.ID, "0043"); err != nil { // changed again: an update
+			t.Fatal(err)
+		}
+		for _, c := range [][2]string{{"1042", "0042"}, {"1042", "43"}, {"9999", "0043"}} {
+			if _, err := r.svc.AgentByPIN(t.Context(), c[0], c[1]); !errors.Is(err, presence.ErrBadCredentials) {
+				t.Fatalf("%v: %v", c, err)
+			}
+		}
+		id, in, _, err := r.svc.ToggleLogin(t.Context(), "1042", "0043")
+		if err != nil || id != a.ID || !in {
+			t.Fatalf("toggle in: %d %t %v", id, in, err)
+		}
+		if got, ok := r.svc.AgentIDByChannel("PJSIP/frank-0000002a"); !ok || got != a.ID {
+			t.Fatalf("channel lookup %d %t", got, ok)
+		}
+		if _, in, _, err = r.svc.ToggleLogin(t.Context(), "1042", "0043"); err != nil || in {
+			t.Fatalf("toggle out: %t %v", in, err)
+		}
+	})
+}

@@ -190,7 +190,7 @@ func (s *Service) Logout(ctx context.Context, agentID int64, source string) (Res
 }
 
 // Pause pauses the agent on channels (all when empty) for reason, a pause
-// type's name or id. Voice is paused in Asterisk (QueuePause without Queue:
+// type's name or id ("" pauses without a type). Voice is paused in Asterisk (QueuePause without Queue:
 // every queue); digital channels are only recorded, for the router. A pause
 // with another reason replaces the current one on every paused channel.
 func (s *Service) Pause(ctx context.Context, agentID int64, reason string, channels []string) (Result, error) {
@@ -361,7 +361,9 @@ func (s *Service) result(a *agent, asterisk string) Result {
 func (s *Service) pauseTypeLocked(reason string) (string, *int64, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
-		return "", nil, &directory.FieldError{Field: "reason", Message: "give a pause type name or id (GET /api/v1/pause-types lists them)"}
+		// A pause without a type: what a phone's bare pause feature code
+		// asks for. The REST API requires a reason itself.
+		return "", nil, nil
 	}
 	if id, err := strconv.ParseInt(reason, 10, 64); err == nil {
 		if name, ok := s.pauseIDs[id]; ok {
@@ -471,4 +473,15 @@ func (s *Service) Available(agentID int64, channel string) bool {
 	defer s.mu.Unlock()
 	a := s.agents[agentID]
 	return a != nil && a.sess != nil && !a.sess.PausedOn(channel)
+}
+
+// AgentIDByChannel finds the agent whose endpoint or Local interface a
+// channel belongs to (PJSIP/alice-0000001a is alice's).
+func (s *Service) AgentIDByChannel(channel string) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.agentByDeviceLocked(deviceOf(channel)); a != nil {
+		return a.id, true
+	}
+	return 0, false
 }
