@@ -38,6 +38,10 @@
 //   - Config.OnConnect runs after every login, concurrently with the event
 //     flow, for the resync and reconciliation.
 //   - Pool runs one Client per OMNICC_AMI entry (ParseBoxes).
+//   - Tracker (tracker.go) turns queue, call and device events into
+//     presence.VoiceEvents, resyncs and reconciles each box from its
+//     OnConnect, and is presence's QueueController (QueueAdd, QueueRemove,
+//     QueuePause on every connected box).
 //
 // Package ami/amitest is an AMI server for tests that replays the captured
 // Asterisk traffic.

@@ -257,6 +257,9 @@ func (s *Service) requestFlush() {
 // synchronously, so none is lost at shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	s.hist.open()
+	// One timer across iterations: under a steady flow of flushes a timer
+	// made anew each time round would never fire.
+	tick := s.clock.After(s.opts.Tick)
 	for {
 		select {
 		case <-ctx.Done():
@@ -294,8 +297,9 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				s.requestReload()
 			}
-		case <-s.clock.After(s.opts.Tick):
+		case <-tick:
 			s.Tick()
+			tick = s.clock.After(s.opts.Tick)
 		}
 	}
 }
