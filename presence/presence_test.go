@@ -683,3 +683,26 @@ func TestPhonePIN(t *testing.T) {
 		}
 	})
 }
+
+// Changes made after Run has stopped (an HTTP request still draining, the
+// last events) are written at once: nothing is lost at shutdown.
+func TestChangesAfterShutdownAreWritten(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t))
+	a := r.agent("gina", "webrtc", nil)
+	r.link(a, r.queue("sales", "voice", 0), 0, false)
+	r.load()
+	stop := r.run()
+	if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Interface: "PJSIP/gina", UniqueID: "u1"})
+	if _, err := r.svc.Logout(t.Context(), a.ID, presence.SourceAPI); err != nil {
+		t.Fatal(err)
+	}
+	got := r.history(a.ID)
+	want := []string{"login(api)", "ready", "ringing@sales", "logout(api)", "logged_out"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("history\n got %v\nwant %v", got, want)
+	}
+}

@@ -54,7 +54,6 @@ func (s *Service) Resync(snap *Snapshot) {
 		at = s.clock.Now()
 	}
 	s.mu.Lock()
-	s.boxes[snap.Box] = true
 	touched := map[*agent]bool{}
 	if snap.MembersKnown {
 		for _, a := range s.agents {

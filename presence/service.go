@@ -147,7 +147,6 @@ type Service struct {
 	queues   map[string]queueConfig
 	pauses   map[string]int64 // pause type name (lower-cased) -> id
 	pauseIDs map[int64]string // id -> name
-	boxes    map[string]bool  // boxes whose membership is known (resynced)
 	hist     historyBuffer
 	// outbox holds agent_state events until the lock is released; pubMu
 	// keeps their order when several goroutines publish.
@@ -205,7 +204,6 @@ func New(opts Options) *Service {
 		queues:   make(map[string]queueConfig),
 		pauses:   make(map[string]int64),
 		pauseIDs: make(map[int64]string),
-		boxes:    make(map[string]bool),
 		reload:   make(chan struct{}, 1),
 		flush:    make(chan struct{}, 1),
 	}

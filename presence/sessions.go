@@ -317,7 +317,6 @@ func (s *Service) act(ctx context.Context, ctrl QueueController, fn func(context
 // it with the write-behind writer.
 func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now time.Time, row historyRow) error {
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	row.AgentID = a.id
 	row.At = row.At.UTC().Truncate(time.Microsecond)
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -327,6 +326,7 @@ func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now 
 		return insertHistory(ctx, tx, []historyRow{row})
 	})
 	if err != nil {
+		s.writeMu.Unlock()
 		return fmt.Errorf("presence: store the session of agent %d: %w", a.id, err)
 	}
 	s.mu.Lock()
@@ -345,6 +345,9 @@ func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now 
 	a.changed = true
 	s.commitLocked(a, now)
 	s.mu.Unlock()
+	// Released before afterChange: after shutdown it flushes synchronously,
+	// which takes writeMu itself.
+	s.writeMu.Unlock()
 	s.afterChange()
 	return nil
 }
