@@ -120,6 +120,30 @@ type Options struct {
 
 // Service is the live state of every agent. Create it with New, call Load
 // before serving, and run Run for the history writer and timers.
+//
+// Sessions. The agent_sessions table is the truth for who is logged in and
+// paused on which channels. Login, Logout, Pause and Unpause write it first
+// (synchronously, with a history row) and then ask Asterisk through the
+// QueueController: Asterisk refusing undoes the change and returns its
+// message; Asterisk unreachable keeps the change ("pending") and the
+// reconcile after the next AMI connect applies it (ReconcilePlan: missing
+// members added back with their pause, dynamic members no session explains
+// removed, pauses aligned; static and realtime members and queues omniccd
+// does not manage are never touched). Changes made inside Asterisk while
+// omniccd watches are carried into the session: a dynamic member added by
+// the dialplan or CLI is a login (source "asterisk"), the removal of an
+// agent's last dynamic member a logout, a pause of all its dynamic
+// memberships a pause (and any unpause an unpause).
+//
+// Identity. An agent's member interface is PJSIP/<username>, its state
+// interface the same; an external agent's is Local/<number>@<context>/n
+// with the Local channel as state interface (see interfaceFor). Events are
+// matched to agents by those names, by the StateInterface Asterisk reports
+// for them, and channels by their device (PJSIP/alice-0000001a is alice's).
+//
+// State. ApplyVoice and Resync feed the voice state; the history rows and
+// the sessions and counters changed by events are written behind by Run,
+// batched; every change publishes an agent_state Event carrying AgentState.
 type Service struct {
 	db    *store.DB
 	dir   *directory.Directory
