@@ -218,6 +218,7 @@ var files = []struct {
 	{"queuerules.conf", []Mode{Curl, ODBC}},
 	{"logger.conf", []Mode{Curl, ODBC}},
 	{"extensions.conf", []Mode{Curl, ODBC}},
+	{"features.conf", []Mode{Curl, ODBC}},
 }
 
 // view is what a template sees: the parameters, the mode, and helpers.

@@ -109,7 +109,7 @@ func TestContents(t *testing.T) {
 	for _, m := range []string{"curl", "odbc"} {
 		has(m+"/pjsip.conf", "[transport-udp]", "[transport-tcp]", "[transport-wss]", "protocol = wss")
 		has(m+"/sorcery.conf", "endpoint = realtime,ps_endpoints", "contact = realtime,ps_contacts", "identify = realtime,ps_endpoint_id_ips")
-		has(m+"/manager.conf", "[omnicc]", "secret = ami-secret", "permit = 127.0.0.1/255.255.255.255", "read = system,call,agent", "write = call,agent,originate,reporting")
+		has(m+"/manager.conf", "[omnicc]", "secret = ami-secret", "permit = 127.0.0.1/255.255.255.255", "read = system,call,agent", "write = call,system,agent,originate,reporting")
 		has(m+"/extensions.conf", "OMNICC_AGI = agi://127.0.0.1:4573", "${OMNICC_AGI}/inbound", "${OMNICC_AGI}/outbound", "${OMNICC_AGI}/agent-login",
 			`"${AGISTATUS}" != "SUCCESS"`, "switch => Realtime/omnicc-agents@extensions")
 		has(m+"/logger.conf", "queue_log = yes", "queue_log_name = queue_log")
