@@ -518,6 +518,9 @@ func (s *Service) derive(a *agent, now time.Time) (state, reason string, since t
 	switch {
 	case a.call != nil && a.held:
 		return StateOnHold, a.call.Queue, a.heldSince
+	case a.call != nil && a.device == "ONHOLD":
+		// The phone's own hold (PJSIP reports ONHOLD) without a Hold event.
+		return StateOnHold, a.call.Queue, a.deviceSince
 	case a.call != nil:
 		return StateOnCall, a.call.Queue, a.call.Since
 	case a.ring != nil:
@@ -568,7 +571,7 @@ func (a *agent) queueState(m *member, now time.Time) string {
 	case m == nil:
 		return StateLoggedOut
 	case a.call != nil && a.call.Queue == m.queue:
-		if a.held {
+		if a.held || a.device == "ONHOLD" {
 			return StateOnHold
 		}
 		return StateOnCall
