@@ -1,0 +1,4 @@
+package contacts
+
+// CallerQuery lets the tests look at the lookup's query plan.
+const CallerQuery = callerQuery
