@@ -15,10 +15,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"omnicc/agi"
+	"omnicc/ami"
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/config"
 	"omnicc/directory"
+	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/store"
 )
@@ -94,7 +97,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "applied %d migrations; schema version %d (%s)\n", n, v, db.Dialect)
 		return nil
 	}
-	return serve(ctx, cfg, db, log, stdout)
+	err = serve(ctx, cfg, db, log, stdout)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// A SIGTERM during start-up is a normal stop, not a failure.
+		return nil
+	}
+	return err
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -140,18 +148,67 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	authn := auth.New(db, dir, auth.Options{
 		LockoutThreshold: cfg.LockoutThreshold, TokenTTL: cfg.TokenTTL, InvitationTTL: cfg.InvitationTTL,
 	})
+
+	// Agents' desktops: the websocket hub is where presence publishes.
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
+	if err != nil {
+		return err
+	}
+	// The database is the truth for who is logged in; sessions are loaded
+	// before AMI connects because the first reconcile compares against them.
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
+	if err := sessions.Load(ctx); err != nil {
+		return fmt.Errorf("load agent sessions: %w", err)
+	}
+	boxes, err := ami.ParseBoxes(cfg.AMI)
+	if err != nil {
+		return err
+	}
+	var tracker *ami.Tracker // the pool's OnConnect needs it, and it needs the pool
+	pool, err := ami.NewPool(boxes, ami.Config{
+		Logger:    log.With("component", "ami"),
+		OnConnect: func(ctx context.Context, c *ami.Client) error { return tracker.OnConnect(ctx, c) },
+	})
+	if err != nil {
+		return err
+	}
+	tracker = ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami")})
+	sessions.SetController(tracker)
+	voice, err := api.NewVoice(api.VoiceOptions{
+		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Directory: dir, Events: hub,
+		Logger: log.With("component", "voice"),
+	})
+	if err != nil {
+		return err
+	}
+
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
+		Mounts: []func(*api.Router){api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount},
 	})
+	if err != nil {
+		return err
+	}
+
+	agiRouter := agi.NewRouter()
+	agiRouter.Handle("/agent-login", agi.AgentLogin(sessions))
+	agiSrv, err := agi.NewServer(agi.Config{Addr: cfg.AGIAddr, Logger: log.With("component", "agi")}, agiRouter)
 	if err != nil {
 		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpSrv.Run(gctx) })
-	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "store", db.Dialect)
+	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error { return agiSrv.Run(gctx) })
+	g.Go(func() error { return pool.Run(gctx) })
+	g.Go(func() error { return tracker.Run(gctx) })
+	// The history writer flushes what it holds when gctx ends.
+	g.Go(func() error { return sessions.Run(gctx) })
+	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
+		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"omnicc/ami/amitest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -49,36 +51,32 @@ func (s *syncBuffer) String() string {
 // prints the generated admin password once, answers, and on cancellation
 // (what SIGTERM does) drains and returns with every goroutine gone.
 func TestServeStartsAndStopsCleanly(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	// Registered first so it runs last, after the fake Asterisk is closed.
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	t.Setenv("OMNICC_DATA_DIR", dir)
 	t.Setenv("OMNICC_HTTP_ADDR", addr)
 	t.Setenv("OMNICC_AGI_ADDR", freeAddr(t))
+	asterisk := amitest.NewServer(t, "omnicc", "s3cret")
+	queues := amitest.NewQueues(asterisk, "sales")
+	t.Setenv("OMNICC_AMI", "omnicc:s3cret@"+asterisk.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve"}, &out, &errOut) }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("omniccd never became ready: %v\n%s", err, errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReady(t, addr, &errOut)
 	m := regexp.MustCompile(`created user admin with password (\S+)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("the generated admin password was not printed:\n%s", out.String())
 	}
 	agentReachesAsterisk(t, "http://"+addr, m[1])
+	if err := asterisk.WaitLogins(ctx, 1); err != nil {
+		t.Fatalf("omniccd never logged in to AMI: %v", err)
+	}
+	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	cancel()
 	select {
 	case err := <-done:
@@ -96,13 +94,31 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	out = syncBuffer{}
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() { done <- run(ctx2, []string{"serve"}, &out, &errOut) }()
-	time.Sleep(300 * time.Millisecond)
+	waitReady(t, addr, &errOut)
 	cancel2()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "password") {
 		t.Fatalf("second start printed a password again:\n%s", out.String())
+	}
+}
+
+func waitReady(t *testing.T, addr string, log *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("omniccd never became ready: %v\n%s", err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -138,6 +154,68 @@ func agentReachesAsterisk(t *testing.T, base, adminPassword string) {
 	if st != 200 || !strings.Contains(body, "webrtc=yes") || !strings.Contains(body, "transport=transport-wss") {
 		t.Fatalf("res_config_curl lookup of the new agent: %d %q", st, body)
 	}
+}
+
+// agentLogsInOverAMI assigns the agent to a voice queue and logs it in over
+// REST: Asterisk must receive the QueueAdd that makes it a dynamic member.
+func agentLogsInOverAMI(t *testing.T, base, adminPassword string, queues *amitest.Queues) {
+	t.Helper()
+	c := &client{t: t, base: base}
+	c.token = c.expect("POST", "/api/v1/auth/login", `{"username":"admin","password":"`+adminPassword+`"}`, 200, `"token":"([^"]+)"`)
+	agentID := c.expect("GET", "/api/v1/agents?q=web.agent", "", 200, `"id":(\d+)`)
+	queueID := c.expect("POST", "/api/v1/queues", `{"name":"sales","channel":"voice"}`, 201, `"id":(\d+)`)
+	c.expect("POST", "/api/v1/queues/"+queueID+"/agents", `{"agent_id":`+agentID+`,"penalty":3}`, 200, ``)
+	c.expect("POST", "/api/v1/agents/"+agentID+"/login", `{}`, 200, ``)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m, ok := queues.Member("sales", "PJSIP/web.agent"); ok {
+			if m.Penalty != 3 || m.Membership != "dynamic" || m.MemberName != "Web Agent" {
+				t.Fatalf("Asterisk's member: %+v", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no QueueAdd reached Asterisk; members: %+v", queues.Members())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	state := c.expect("GET", "/api/v1/agents/"+agentID+"/state", "", 200, `"state":"([a-z_]+)"`)
+	if state != "ready" {
+		t.Fatalf("state after login = %q, want ready", state)
+	}
+}
+
+type client struct {
+	t           *testing.T
+	base, token string
+}
+
+// expect sends a JSON request, checks the status and returns the first
+// group of re (or "" when re is empty).
+func (c *client) expect(method, path, body string, status int, re string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if res.StatusCode != status {
+		c.t.Fatalf("%s %s: %d, want %d: %s", method, path, res.StatusCode, status, raw)
+	}
+	if re == "" {
+		return ""
+	}
+	m := regexp.MustCompile(re).FindSubmatch(raw)
+	if m == nil {
+		c.t.Fatalf("%s %s: %s does not match %s", method, path, raw, re)
+	}
+	return string(m[1])
 }
 
 func TestAsteriskConfRenders(t *testing.T) {
