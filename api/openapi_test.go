@@ -83,6 +83,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(presence.New(presence.Options{DB: db, Directory: dir})).Mount,
+			routingMount(db),
 			hub.Mount,
 			voice.Mount,
 		}})

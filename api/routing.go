@@ -1,0 +1,252 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"omnicc/calllog"
+	"omnicc/contacts"
+	"omnicc/directory"
+)
+
+// CallLogReader lists routing decisions: *calllog.Log.
+type CallLogReader interface {
+	List(ctx context.Context, f calllog.Filter) ([]calllog.Entry, int, error)
+}
+
+// ContactLists are the lists unknown callers can be added to:
+// *contacts.Manager.
+type ContactLists interface {
+	Lists(ctx context.Context) ([]*contacts.List, error)
+	CreateList(ctx context.Context, in contacts.ListInput) (*contacts.List, error)
+}
+
+// Routing serves what FastAGI routes calls by — inbound and outbound
+// routes, business-hours calendars, the contact lists unknown callers go
+// to — and the call log of its decisions. Changes apply to the next call:
+// the route table FastAGI reads is rebuilt after each one.
+type Routing struct {
+	calls CallLogReader
+	lists ContactLists
+}
+
+// NewRouting builds the routes; mount them with
+// Options.Mounts = append(..., routing.Mount).
+func NewRouting(calls CallLogReader, lists ContactLists) *Routing {
+	return &Routing{calls: calls, lists: lists}
+}
+
+// Mount registers the routes. Admins change the configuration;
+// supervisors may read it and the call log.
+func (rt *Routing) Mount(r *Router) {
+	s := r.s
+	d := func() *directory.Directory { return s.dir() }
+
+	r.Handle("GET", "/inbound-routes", staff, func(c *gin.Context) {
+		f, ok := routeFilter(c)
+		if !ok {
+			return
+		}
+		items, total, err := d().ListInboundRoutes(c.Request.Context(), f)
+		respondList(s, c, items, total, err)
+	})
+	r.Handle("POST", "/inbound-routes", adminOnly, func(c *gin.Context) {
+		var in directory.InboundRouteInput
+		if s.decode(c, &in) {
+			respond(s, c, http.StatusCreated)(d().CreateInboundRoute(c.Request.Context(), in))
+		}
+	})
+	r.Handle("GET", "/inbound-routes/:id", staff, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respond(s, c, http.StatusOK)(d().InboundRoute(c.Request.Context(), id))
+		}
+	})
+	r.Handle("PATCH", "/inbound-routes/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		var in directory.InboundRouteInput
+		if ok && s.decode(c, &in) {
+			respond(s, c, http.StatusOK)(d().UpdateInboundRoute(c.Request.Context(), id, in))
+		}
+	})
+	r.Handle("DELETE", "/inbound-routes/:id", adminOnly, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respondDeleted(s, c, d().DeleteInboundRoute(c.Request.Context(), id))
+		}
+	})
+
+	r.Handle("GET", "/outbound-routes", staff, func(c *gin.Context) {
+		f, ok := routeFilter(c)
+		if !ok {
+			return
+		}
+		items, total, err := d().ListOutboundRoutes(c.Request.Context(), f)
+		respondList(s, c, items, total, err)
+	})
+	r.Handle("POST", "/outbound-routes", adminOnly, func(c *gin.Context) {
+		var in directory.OutboundRouteInput
+		if s.decode(c, &in) {
+			respond(s, c, http.StatusCreated)(d().CreateOutboundRoute(c.Request.Context(), in))
+		}
+	})
+	r.Handle("GET", "/outbound-routes/:id", staff, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respond(s, c, http.StatusOK)(d().OutboundRoute(c.Request.Context(), id))
+		}
+	})
+	r.Handle("PATCH", "/outbound-routes/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		var in directory.OutboundRouteInput
+		if ok && s.decode(c, &in) {
+			respond(s, c, http.StatusOK)(d().UpdateOutboundRoute(c.Request.Context(), id, in))
+		}
+	})
+	r.Handle("DELETE", "/outbound-routes/:id", adminOnly, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respondDeleted(s, c, d().DeleteOutboundRoute(c.Request.Context(), id))
+		}
+	})
+
+	r.Handle("GET", "/calendars", staff, func(c *gin.Context) {
+		page, ok1 := queryInt(c, "page")
+		per, ok2 := queryInt(c, "per_page")
+		if !ok1 || !ok2 {
+			return
+		}
+		items, total, err := d().ListCalendars(c.Request.Context(), directory.CalendarFilter{Q: c.Query("q"), Sort: c.Query("sort"), Page: page, PerPage: per})
+		respondList(s, c, items, total, err)
+	})
+	r.Handle("POST", "/calendars", adminOnly, func(c *gin.Context) {
+		var in directory.CalendarInput
+		if s.decode(c, &in) {
+			respond(s, c, http.StatusCreated)(d().CreateCalendar(c.Request.Context(), in))
+		}
+	})
+	r.Handle("GET", "/calendars/:id", staff, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respond(s, c, http.StatusOK)(d().Calendar(c.Request.Context(), id))
+		}
+	})
+	r.Handle("PATCH", "/calendars/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		var in directory.CalendarInput
+		if ok && s.decode(c, &in) {
+			respond(s, c, http.StatusOK)(d().UpdateCalendar(c.Request.Context(), id, in))
+		}
+	})
+	r.Handle("DELETE", "/calendars/:id", adminOnly, func(c *gin.Context) {
+		if id, ok := pathID(c, "id"); ok {
+			respondDeleted(s, c, d().DeleteCalendar(c.Request.Context(), id))
+		}
+	})
+
+	r.Handle("GET", "/contact-lists", staff, func(c *gin.Context) {
+		items, err := rt.lists.Lists(c.Request.Context())
+		respondList(s, c, items, len(items), err)
+	})
+	r.Handle("POST", "/contact-lists", adminOnly, func(c *gin.Context) {
+		var in contacts.ListInput
+		if s.decode(c, &in) {
+			respond(s, c, http.StatusCreated)(rt.lists.CreateList(c.Request.Context(), in))
+		}
+	})
+
+	r.Handle("GET", "/call-log", staff, func(c *gin.Context) { rt.callLog(s, c) })
+}
+
+// callLog answers GET /call-log?did=&caller=&from=&to=&direction=&page=&per_page=.
+func (rt *Routing) callLog(s *Server, c *gin.Context) {
+	f := calllog.Filter{DID: c.Query("did"), Caller: c.Query("caller"), Direction: c.Query("direction")}
+	var ok bool
+	if f.Page, ok = queryInt(c, "page"); !ok {
+		return
+	}
+	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+		return
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		v := c.Query(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+
+				" is not an RFC 3339 time such as 2026-03-30T09:00:00+02:00 or 2026-03-30T07:00:00Z", p.name)
+			return
+		}
+		*p.dst = t
+	}
+	items, total, err := rt.calls.List(c.Request.Context(), f)
+	respondList(s, c, items, total, err)
+}
+
+func routeFilter(c *gin.Context) (directory.RouteFilter, bool) {
+	f := directory.RouteFilter{Q: c.Query("q"), Sort: c.Query("sort")}
+	var ok bool
+	if f.Page, ok = queryInt(c, "page"); !ok {
+		return f, false
+	}
+	f.PerPage, ok = queryInt(c, "per_page")
+	return f, ok
+}
+
+// respond writes v with status, or the error's answer. It returns a
+// function so that a (value, error) call can be passed to it whole.
+func respond(s *Server, c *gin.Context, status int) func(v any, err error) {
+	return func(v any, err error) {
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
+		c.JSON(status, v)
+	}
+}
+
+func respondList[T any](s *Server, c *gin.Context, items []T, total int, err error) {
+	if err != nil {
+		routingFail(s, c, err)
+		return
+	}
+	c.JSON(http.StatusOK, list[T]{Items: items, Total: total})
+}
+
+func respondDeleted(s *Server, c *gin.Context, err error) {
+	if err != nil {
+		routingFail(s, c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// routingFail answers the errors of the packages these routes use besides
+// the directory's, which fail handles.
+func routingFail(s *Server, c *gin.Context, err error) {
+	var (
+		inUse *directory.InUseError
+		logFe *calllog.FieldError
+		cFe   *contacts.FieldError
+		cCe   *contacts.ConflictError
+	)
+	switch {
+	case errors.As(err, &inUse):
+		writeError(c, http.StatusConflict, "in_use", err.Error(), "")
+	case errors.As(err, &logFe):
+		writeError(c, http.StatusBadRequest, "bad_query", logFe.Error(), logFe.Field)
+	case errors.As(err, &cFe):
+		writeError(c, http.StatusUnprocessableEntity, "invalid", cFe.Error(), cFe.Field)
+	case errors.As(err, &cCe):
+		writeError(c, http.StatusConflict, "conflict", cCe.Error(), cCe.Field)
+	case errors.Is(err, contacts.ErrNotFound):
+		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
+	default:
+		s.fail(c, err)
+	}
+}
