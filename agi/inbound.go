@@ -52,10 +52,6 @@ type InboundOptions struct {
 	CallLog DecisionLog
 	// Now is the clock business hours are checked against (time.Now).
 	Now func() time.Time
-	// ContactTimeout bounds the caller lookup and creation (default
-	// 500ms): past it the call is routed without the contact, since a slow
-	// database must not hold callers in silence.
-	ContactTimeout time.Duration
 	// NoLinkedIDFetch: when the dialplan does not pass
 	// ?linkedid=${CHANNEL(linkedid)} in the AGI URL, log the decision
 	// without it instead of asking Asterisk (GET VARIABLE, one more round
@@ -79,12 +75,11 @@ type InboundOptions struct {
 // are left alone for an unknown caller: the dialplan must clear them before
 // the AGI when a channel may come back through it.
 type Inbound struct {
-	routes         InboundRoutes
-	contacts       CallerDirectory
-	calls          DecisionLog
-	now            func() time.Time
-	contactTimeout time.Duration
-	fetchLinkedID  bool
+	routes        InboundRoutes
+	contacts      CallerDirectory
+	calls         DecisionLog
+	now           func() time.Time
+	fetchLinkedID bool
 }
 
 // NewInbound builds the /inbound script; register it with
@@ -96,11 +91,8 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.ContactTimeout <= 0 {
-		opts.ContactTimeout = 500 * time.Millisecond
-	}
 	return &Inbound{routes: opts.Routes, contacts: opts.Contacts, calls: opts.CallLog, now: opts.Now,
-		contactTimeout: opts.ContactTimeout, fetchLinkedID: !opts.NoLinkedIDFetch}, nil
+		fetchLinkedID: !opts.NoLinkedIDFetch}, nil
 }
 
 // ServeAGI routes one inbound call.
@@ -164,11 +156,10 @@ func (h *Inbound) set(s *Session, dec directory.InboundDecision, c contacts.Call
 }
 
 // caller finds the caller's contact, creating it when the route asks for
-// it. Failures are logged and the call is routed without a contact: the
-// contact is a courtesy, the destination is not.
+// it. Failures (contacts.Options.CallerTimeout bounds them) are logged and
+// the call is routed without a contact: the contact is a courtesy, the
+// destination is not.
 func (h *Inbound) caller(ctx context.Context, s *Session, number, name string, listID int64) (c contacts.Caller, known, created bool) {
-	ctx, cancel := context.WithTimeout(ctx, h.contactTimeout)
-	defer cancel()
 	c, known, err := h.contacts.LookupCaller(ctx, number)
 	if err != nil {
 		s.Logger().Warn("agi inbound: caller lookup failed; routing without the contact", "caller", number, "err", err)

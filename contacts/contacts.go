@@ -61,6 +61,10 @@ type Options struct {
 	// CacheSize bounds the remembered lookups (default 50,000, two
 	// generations of it at most).
 	CacheSize int
+	// CallerTimeout bounds the database work of LookupCaller and
+	// CreateUnknownCaller (default 500ms): they run while a caller waits
+	// in silence, and routing goes on without the contact past it.
+	CallerTimeout time.Duration
 }
 
 // Manager reads and writes contacts.
@@ -70,6 +74,8 @@ type Manager struct {
 	now   func() time.Time
 	plan  NumberPlan
 	cache *callerCache // nil when off
+
+	callerTimeout time.Duration
 }
 
 // New builds a Manager over an open, migrated store.
@@ -89,7 +95,10 @@ func New(db *store.DB, opts Options) (*Manager, error) {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 50000
 	}
-	m := &Manager{db: db, log: opts.Logger, now: opts.Now, plan: opts.Numbers.withDefaults()}
+	if opts.CallerTimeout <= 0 {
+		opts.CallerTimeout = 500 * time.Millisecond
+	}
+	m := &Manager{db: db, log: opts.Logger, now: opts.Now, plan: opts.Numbers.withDefaults(), callerTimeout: opts.CallerTimeout}
 	if opts.CacheTTL > 0 {
 		m.cache = newCallerCache(opts.CacheSize, opts.CacheTTL, opts.Now)
 	}
@@ -295,6 +304,10 @@ func (m *Manager) LookupCaller(ctx context.Context, number string) (c Caller, fo
 			return c, found, nil
 		}
 	}
+	// The timeout only on the way to the database: a cache hit should cost
+	// no timer.
+	ctx, cancel := context.WithTimeout(ctx, m.callerTimeout)
+	defer cancel()
 	var row struct {
 		ID        int64  `db:"id"`
 		FirstName string `db:"first_name"`
@@ -329,6 +342,8 @@ func (m *Manager) CreateUnknownCaller(ctx context.Context, listID int64, number,
 	if name == number || strings.EqualFold(name, "unknown") || len(name) > 128 {
 		name = ""
 	}
+	ctx, cancel := context.WithTimeout(ctx, m.callerTimeout)
+	defer cancel()
 	now := m.stamp()
 	res, err := m.db.ExecContext(ctx, `INSERT INTO contacts (list_id, first_name, phone, mobile, phone_norm, mobile_norm,
 		auto_number, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
