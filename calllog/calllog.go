@@ -5,6 +5,7 @@ package calllog
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,6 +119,12 @@ type Log struct {
 	mu      sync.RWMutex // state changes; Record holds it shared
 	stopped bool
 	started bool
+
+	// full is the INSERT of a whole batch, prepared once: parsing a
+	// statement of BatchSize rows is a good part of running it.
+	stmtMu     sync.Mutex
+	full       *sql.Stmt
+	stmtClosed bool
 }
 
 // New returns a Log over an open, migrated store.
@@ -213,6 +220,7 @@ func (l *Log) Run(ctx context.Context) error {
 		batch = batch[:0]
 		return nil
 	}
+	defer l.closeStmt()
 	for {
 		queue := l.queue
 		if len(batch) >= l.opts.BatchSize*8 {
@@ -314,19 +322,55 @@ var insertHead, insertRow = func() (string, string) {
 		"(" + strings.TrimSuffix(strings.Repeat("?, ", len(columns)), ", ") + ")"
 }()
 
-func (l *Log) insertRows(ctx context.Context, entries []Entry) error {
+// insertSQL is the INSERT of n rows.
+func insertSQL(n int) string {
 	var q strings.Builder
 	q.WriteString(insertHead)
-	args := make([]any, 0, len(entries)*len(columns))
-	for i := range entries {
+	for i := range n {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		q.WriteString(insertRow)
+	}
+	return q.String()
+}
+
+func (l *Log) insertRows(ctx context.Context, entries []Entry) error {
+	args := make([]any, 0, len(entries)*len(columns))
+	for i := range entries {
 		args = append(args, entries[i].values()...)
 	}
-	_, err := l.db.ExecContext(ctx, q.String(), args...)
+	if len(entries) == l.opts.BatchSize {
+		if stmt := l.fullBatchStmt(ctx); stmt != nil {
+			_, err := stmt.ExecContext(ctx, args...)
+			return err
+		}
+	}
+	_, err := l.db.ExecContext(ctx, insertSQL(len(entries)), args...)
 	return err
+}
+
+// fullBatchStmt prepares the full-batch INSERT on first use; nil when it
+// cannot (the plain statement then does the work) or after Run.
+func (l *Log) fullBatchStmt(ctx context.Context) *sql.Stmt {
+	l.stmtMu.Lock()
+	defer l.stmtMu.Unlock()
+	if l.full == nil && !l.stmtClosed {
+		if st, err := l.db.PrepareContext(ctx, insertSQL(l.opts.BatchSize)); err == nil {
+			l.full = st
+		}
+	}
+	return l.full
+}
+
+func (l *Log) closeStmt() {
+	l.stmtMu.Lock()
+	defer l.stmtMu.Unlock()
+	if l.full != nil {
+		l.full.Close()
+		l.full = nil
+	}
+	l.stmtClosed = true
 }
 
 // Filter selects entries for a list; zero fields select everything.
