@@ -365,3 +365,30 @@ func agentID(t *testing.T, d *directory.Directory, username string) int64 {
 	}
 	return a.ID
 }
+
+// When the database cannot be read, the last table keeps answering; a table
+// that never loaded says the routes are unavailable.
+func TestRouteTableSurvivesTheDatabase(t *testing.T) {
+	db := storetest.SQLite(t)
+	r := newRouting(t, db)
+	now := utc("2026-03-30T08:00:00Z")
+	table := directory.NewRouteTable(r.d, directory.RouteTableOptions{Now: func() time.Time { return now }, RetryAfter: time.Minute})
+	ctx := context.Background()
+	if _, err := table.Inbound(ctx, "1", "", now); !errors.Is(err, directory.ErrNoRoute) {
+		t.Fatalf("empty table: %v", err)
+	}
+	r.create(in("main", "_X.", "queue", "sales"))
+	db.Close()
+	for range 3 {
+		if _, err := table.Inbound(ctx, "1", "", now); !errors.Is(err, directory.ErrNoRoute) {
+			t.Fatalf("with the database gone the last table answers: %v", err)
+		}
+	}
+	if err := table.Refresh(ctx); err == nil {
+		t.Fatal("Refresh with the database closed succeeded")
+	}
+	fresh := directory.NewRouteTable(r.d, directory.RouteTableOptions{})
+	if _, err := fresh.Inbound(ctx, "1", "", now); !errors.Is(err, directory.ErrRoutesUnavailable) {
+		t.Fatalf("a table never loaded: %v", err)
+	}
+}
