@@ -120,6 +120,7 @@ func (ib *inboundBench) run(b *testing.B, server string, conc, rate int) {
 	b.ReportMetric(float64(res.p99.Microseconds()), "p99-µs")
 	b.ReportMetric(float64(serverCPU.Microseconds())/float64(b.N), "server-cpu-µs/session")
 	b.ReportMetric(float64(res.clientCPU.Microseconds())/float64(b.N), "client-cpu-µs/session")
+	b.ReportMetric(float64(res.noContact), "no-contact-sessions")
 }
 
 // benchDID is the number the benchmark calls.
@@ -250,7 +251,15 @@ func startBareExchange(b *testing.B, vars [][2]string) (string, func()) {
 // closed loop) and the header file.
 const inboundPeerEnv = "AGI_INBOUND_BENCH_PEER"
 
-func runInboundPeer(b *testing.B, addr, header string, commands, conc, n, rate int) clientResult {
+// inboundPeerResult is what the fake Asterisk reports.
+type inboundPeerResult struct {
+	clientResult
+	// noContact counts sessions routed without the caller's contact: its
+	// lookup failed or ran past contacts.Options.CallerTimeout.
+	noContact int
+}
+
+func runInboundPeer(b *testing.B, addr, header string, commands, conc, n, rate int) inboundPeerResult {
 	f := b.TempDir() + "/header"
 	if err := os.WriteFile(f, []byte(header), 0o600); err != nil {
 		b.Fatal(err)
@@ -262,16 +271,18 @@ func runInboundPeer(b *testing.B, addr, header string, commands, conc, n, rate i
 	if err != nil {
 		b.Fatalf("fake Asterisk process: %v (%s)", err, out)
 	}
-	var d [4]int64
-	if _, err := fmt.Sscan(string(out), &d[0], &d[1], &d[2], &d[3]); err != nil {
+	var d [5]int64
+	if _, err := fmt.Sscan(string(out), &d[0], &d[1], &d[2], &d[3], &d[4]); err != nil {
 		b.Fatalf("fake Asterisk process said %q", out)
 	}
-	return clientResult{elapsed: time.Duration(d[0]), p50: time.Duration(d[1]), p99: time.Duration(d[2]), clientCPU: time.Duration(d[3])}
+	return inboundPeerResult{clientResult{elapsed: time.Duration(d[0]), p50: time.Duration(d[1]), p99: time.Duration(d[2]),
+		clientCPU: time.Duration(d[3])}, int(d[4])}
 }
 
 // TestInboundBenchPeer is BenchmarkInbound's fake Asterisk when run as its
 // child process (the os/exec helper-process pattern); otherwise it does
-// nothing. It prints elapsed, p50, p99 and its CPU time in nanoseconds.
+// nothing. It prints elapsed, p50, p99 and its CPU time in nanoseconds,
+// and the number of sessions that came without the contact variables.
 func TestInboundBenchPeer(t *testing.T) {
 	params := os.Getenv(inboundPeerEnv)
 	if params == "" {
@@ -294,7 +305,7 @@ func TestInboundBenchPeer(t *testing.T) {
 		os.Exit(2)
 	}
 	latencies := make([]time.Duration, n)
-	var next atomic.Int64
+	var next, noContact atomic.Int64
 	var firstErr atomic.Pointer[error]
 	cpu0 := processCPU()
 	start := time.Now()
@@ -312,7 +323,15 @@ func TestInboundBenchPeer(t *testing.T) {
 					t0 = start.Add(time.Duration(i) * time.Second / time.Duration(rate))
 					time.Sleep(time.Until(t0))
 				}
-				if err := inboundPeerSession(raddr, header, buf, commands); err != nil {
+				got, err := inboundPeerSession(raddr, header, buf)
+				switch {
+				case err != nil:
+				case got == commands-2: // OMNICC_CONTACT_ID and _NAME missing
+					noContact.Add(1)
+				case got != commands:
+					err = fmt.Errorf("session ended after %d commands, want %d", got, commands)
+				}
+				if err != nil {
 					firstErr.CompareAndSwap(nil, &err)
 					return
 				}
@@ -328,20 +347,20 @@ func TestInboundBenchPeer(t *testing.T) {
 		os.Exit(1)
 	}
 	slices.Sort(latencies)
-	fmt.Println(int64(elapsed), int64(latencies[n/2]), int64(latencies[n*99/100]), int64(cpu))
+	fmt.Println(int64(elapsed), int64(latencies[n/2]), int64(latencies[n*99/100]), int64(cpu), noContact.Load())
 	os.Exit(0) // before the test framework prints anything of its own
 }
 
 // inboundPeerSession is one call: header out, `200 result=1` for each
-// command, and exactly `commands` of them before the server closes.
-func inboundPeerSession(raddr *net.TCPAddr, header, buf []byte, commands int) error {
+// command until the server closes; it returns how many commands came.
+func inboundPeerSession(raddr *net.TCPAddr, header, buf []byte) (int, error) {
 	conn, err := net.DialTCP("tcp", nil, raddr)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	if _, err := conn.Write(header); err != nil {
-		return err
+		return 0, err
 	}
 	reply := []byte("200 result=1\n")
 	seen, pending := 0, 0
@@ -353,23 +372,23 @@ func inboundPeerSession(raddr *net.TCPAddr, header, buf []byte, commands int) er
 			pending++
 			if c == '\n' {
 				if strings.HasPrefix(string(last), "SET VARIABLE OMNICC_ERROR") {
-					return fmt.Errorf("server refused the call: %q", last)
+					return seen, fmt.Errorf("server refused the call: %q", last)
 				}
 				seen++
 				pending = 0
 				if _, err := conn.Write(reply); err != nil {
-					return err
+					return seen, err
 				}
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			if seen != commands || pending != 0 {
-				return fmt.Errorf("session ended after %d commands, want %d", seen, commands)
+			if pending != 0 {
+				return seen, fmt.Errorf("session ended in the middle of a command line %q", last)
 			}
-			return nil
+			return seen, nil
 		}
 		if err != nil {
-			return err
+			return seen, err
 		}
 	}
 }

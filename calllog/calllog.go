@@ -89,7 +89,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps entries recorded without a time (default time.Now).
 	Now func() time.Time
-	// BatchSize is the most rows one INSERT writes (default 200).
+	// BatchSize is the most rows one INSERT writes (default 50). Larger
+	// batches cost little less per row (prepared, SQLite: ~15µs a row
+	// either way) but hold a core longer: on a small box shared with the
+	// calls, short writes keep the calls' tail latency down.
 	BatchSize int
 	// FlushEvery is the longest an entry waits before it is written
 	// (default 250ms).
@@ -136,7 +139,7 @@ func New(db *store.DB, opts Options) *Log {
 		opts.Now = time.Now
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 200
+		opts.BatchSize = 50
 	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = 250 * time.Millisecond

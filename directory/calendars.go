@@ -468,7 +468,7 @@ func (d *Directory) UpdateCalendar(ctx context.Context, id int64, in CalendarInp
 		return saveCalendarRows(ctx, tx, c)
 	})
 	if store.IsUniqueViolation(err) {
-		return nil, &ConflictError{Field: "name", Value: *in.Name}
+		return nil, &ConflictError{Field: "name", Value: deref(in.Name)}
 	}
 	if err != nil {
 		return nil, err
@@ -512,6 +512,15 @@ func (d *Directory) DeleteCalendar(ctx context.Context, id int64) error {
 	}
 	d.notify(Change{Entity: "calendar", Op: "delete", ID: id})
 	return nil
+}
+
+// deref is *p, or "" for nil: a unique clash on update names the value
+// given, and only a given name can clash.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func prefixAll(prefix string, names []string) []string {

@@ -620,7 +620,7 @@ func (d *Directory) UpdateInboundRoute(ctx context.Context, id int64, in Inbound
 		return nil
 	})
 	if store.IsUniqueViolation(err) {
-		return nil, &ConflictError{Field: "name", Value: *in.Name}
+		return nil, &ConflictError{Field: "name", Value: deref(in.Name)}
 	}
 	if err != nil {
 		return nil, err
@@ -937,7 +937,7 @@ func (d *Directory) UpdateOutboundRoute(ctx context.Context, id int64, in Outbou
 		return nil
 	})
 	if store.IsUniqueViolation(err) {
-		return nil, &ConflictError{Field: "name", Value: *in.Name}
+		return nil, &ConflictError{Field: "name", Value: deref(in.Name)}
 	}
 	if err != nil {
 		return nil, err
