@@ -3,6 +3,7 @@ package contacts_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -175,5 +176,42 @@ func TestCallerQueryUsesIndexes(t *testing.T) {
 	}
 	if strings.Contains(all, "SCAN contacts") {
 		t.Errorf("plan scans contacts:\n%s", all)
+	}
+}
+
+// BenchmarkLookupCaller is the caller lookup of every inbound call, from
+// the cache and from SQLite (two index searches), among 10,000 contacts.
+//
+//	go test -run='^$' -bench=BenchmarkLookupCaller ./contacts/
+func BenchmarkLookupCaller(b *testing.B) {
+	db := storetest.SQLite(b)
+	ctx := context.Background()
+	seed, err := contacts.New(db, contacts.Options{Numbers: contacts.NumberPlan{CountryCode: "39"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	list, err := seed.CreateList(ctx, contacts.ListInput{Name: "customers"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10000 {
+		if _, err := seed.Create(ctx, contacts.ContactInput{ListID: list.ID, FirstName: "c", Phone: fmt.Sprintf("06%08d", i),
+			Mobile: fmt.Sprintf("3%09d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for name, ttl := range map[string]time.Duration{"cache": 0, "query": -1} {
+		b.Run(name, func(b *testing.B) {
+			m, err := contacts.New(db, contacts.Options{Numbers: contacts.NumberPlan{CountryCode: "39"}, CacheTTL: ttl})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, found, err := m.LookupCaller(ctx, "+39 3000005000"); err != nil || !found {
+					b.Fatal(found, err)
+				}
+			}
+		})
 	}
 }
