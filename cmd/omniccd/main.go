@@ -19,7 +19,9 @@ import (
 	"omnicc/ami"
 	"omnicc/api"
 	"omnicc/auth"
+	"omnicc/calllog"
 	"omnicc/config"
+	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/realtime"
@@ -182,17 +184,41 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// Routing: the compiled route table follows directory changes; caller
+	// lookups are cached; decisions are logged in batches by calls.Run.
+	routes := directory.NewRouteTable(dir, directory.RouteTableOptions{Logger: log.With("component", "routes")})
+	if err := routes.Refresh(ctx); err != nil {
+		return fmt.Errorf("load the inbound and outbound routes: %w", err)
+	}
+	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts")})
+	if err != nil {
+		return err
+	}
+	calls := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
+	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: calls})
+	if err != nil {
+		return err
+	}
+	outbound, err := agi.NewOutbound(agi.OutboundOptions{Routes: routes, CallLog: calls})
+	if err != nil {
+		return err
+	}
+
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
-		Mounts: []func(*api.Router){api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount},
+		Mounts: []func(*api.Router){
+			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
+		},
 	})
 	if err != nil {
 		return err
 	}
 
 	agiRouter := agi.NewRouter()
+	agiRouter.Handle("/inbound", inbound)
+	agiRouter.Handle("/outbound", outbound)
 	agiRouter.Handle("/agent-login", agi.AgentLogin(sessions))
 	agiSrv, err := agi.NewServer(agi.Config{Addr: cfg.AGIAddr, Logger: log.With("component", "agi")}, agiRouter)
 	if err != nil {
@@ -205,8 +231,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
 	g.Go(func() error { return tracker.Run(gctx) })
-	// The history writer flushes what it holds when gctx ends.
+	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
+	g.Go(func() error { return calls.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"go.uber.org/goleak"
 
 	"omnicc/ami/amitest"
+	"omnicc/api"
 )
 
 func freeAddr(t *testing.T) string {
@@ -58,7 +62,8 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	addr := freeAddr(t)
 	t.Setenv("OMNICC_DATA_DIR", dir)
 	t.Setenv("OMNICC_HTTP_ADDR", addr)
-	t.Setenv("OMNICC_AGI_ADDR", freeAddr(t))
+	agiAddr := freeAddr(t)
+	t.Setenv("OMNICC_AGI_ADDR", agiAddr)
 	asterisk := amitest.NewServer(t, "omnicc", "s3cret")
 	queues := amitest.NewQueues(asterisk, "sales")
 	t.Setenv("OMNICC_AMI", "omnicc:s3cret@"+asterisk.Addr())
@@ -77,6 +82,8 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 		t.Fatalf("omniccd never logged in to AMI: %v", err)
 	}
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
+	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
+	everyScriptIsKnown(t, agiAddr)
 	cancel()
 	select {
 	case err := <-done:
@@ -182,6 +189,69 @@ func agentLogsInOverAMI(t *testing.T, base, adminPassword string, queues *amites
 	state := c.expect("GET", "/api/v1/agents/"+agentID+"/state", "", 200, `"state":"([a-z_]+)"`)
 	if state != "ready" {
 		t.Fatalf("state after login = %q, want ready", state)
+	}
+}
+
+// everyDocumentedRouteIsServed: the assembled daemon must serve every path
+// of openapi.yaml — a component built but not mounted answers "no such route".
+func everyDocumentedRouteIsServed(t *testing.T, base, adminPassword string) {
+	t.Helper()
+	c := &client{t: t, base: base}
+	c.token = c.expect("POST", "/api/v1/auth/login", `{"username":"admin","password":"`+adminPassword+`"}`, 200, `"token":"([^"]+)"`)
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method == "parameters" || path == "/ws" {
+				continue
+			}
+			req, _ := http.NewRequest(strings.ToUpper(method), base+"/api/v1"+param.ReplaceAllString(path, "999999"), strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+c.token)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if strings.Contains(string(raw), "no such route") {
+				t.Errorf("%s %s is documented but not served by omniccd", strings.ToUpper(method), path)
+			}
+		}
+	}
+}
+
+// everyScriptIsKnown opens a FastAGI session per script of SPEC.md, answering
+// every command with success, and fails when omniccd says it does not know it.
+func everyScriptIsKnown(t *testing.T, agiAddr string) {
+	t.Helper()
+	for _, script := range []string{"inbound", "outbound", "agent-login"} {
+		conn, err := net.Dial("tcp", agiAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "agi_network: yes\nagi_network_script: %s\nagi_request: agi://127.0.0.1/%s\n"+
+			"agi_channel: PJSIP/web.agent-00000001\nagi_uniqueid: 1700000000.1\nagi_callerid: 5551234\n"+
+			"agi_dnid: 5550100\nagi_context: from-sip\nagi_extension: 5550100\nagi_priority: 1\n\n", script, script)
+		var sent strings.Builder
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			sent.WriteString(line)
+			fmt.Fprint(conn, "200 result=1\n")
+		}
+		conn.Close()
+		if strings.Contains(sent.String(), "unknown script") {
+			t.Errorf("FastAGI /%s is not served: %q", script, sent.String())
+		}
 	}
 }
 
