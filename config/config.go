@@ -34,6 +34,14 @@ type Config struct {
 	RealtimeUser     string `env:"OMNICC_REALTIME_USER"`
 	RealtimePassword string `env:"OMNICC_REALTIME_PASSWORD"`
 
+	// CountryCode, TrunkPrefix and InternationalPrefix say how caller
+	// numbers are normalised before they are looked up in the contacts
+	// (e.g. 39, 0, 00: "06 1234567", "+39 06 1234567" and "0039061234567"
+	// are one number). An empty CountryCode keeps numbers as dialled.
+	CountryCode         string `env:"OMNICC_COUNTRY_CODE"`
+	TrunkPrefix         string `env:"OMNICC_TRUNK_PREFIX"`
+	InternationalPrefix string `env:"OMNICC_INTERNATIONAL_PREFIX" envDefault:"00"`
+
 	// LockoutThreshold is how many failed logins in a row lock an account.
 	LockoutThreshold int `env:"OMNICC_LOCKOUT_THRESHOLD" envDefault:"5"`
 	// SecuritySuite turns the password policy on (the seeds' default).
@@ -130,6 +138,12 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("OMNICC_LOG_FORMAT", "%q must be text or json", c.LogFormat)
+	}
+	for _, f := range [][2]string{{"OMNICC_COUNTRY_CODE", c.CountryCode}, {"OMNICC_TRUNK_PREFIX", c.TrunkPrefix},
+		{"OMNICC_INTERNATIONAL_PREFIX", c.InternationalPrefix}} {
+		if strings.Trim(f[1], "0123456789") != "" || len(f[1]) > 4 {
+			bad(f[0], "%q must be up to 4 digits (e.g. 39, 0, 00)", f[1])
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")

@@ -190,7 +190,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := routes.Refresh(ctx); err != nil {
 		return fmt.Errorf("load the inbound and outbound routes: %w", err)
 	}
-	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts")})
+	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts"), Numbers: contacts.NumberPlan{
+		CountryCode: cfg.CountryCode, TrunkPrefix: cfg.TrunkPrefix, InternationalPrefix: cfg.InternationalPrefix,
+	}})
 	if err != nil {
 		return err
 	}
