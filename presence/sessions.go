@@ -209,6 +209,11 @@ func (s *Service) Pause(ctx context.Context, agentID int64, reason string, chann
 	prev := a.sess.clone()
 	s.mu.Unlock()
 	if rerr != nil {
+		if n, id, ok := s.pauseTypeFromDB(ctx, reason); ok {
+			name, typeID, rerr = n, id, nil
+		}
+	}
+	if rerr != nil {
 		return Result{}, rerr
 	}
 	if prev == nil {
