@@ -311,22 +311,10 @@ func (d *Directory) ListAgents(ctx context.Context, f AgentFilter) ([]*Agent, in
 			args = append(args, id)
 		}
 	}
-	order, err := orderBy(f.Sort, agentSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(f.Page, f.PerPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	cond := " WHERE " + strings.Join(where, " AND ")
-	var total int
-	if err := d.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM users`+cond, args...); err != nil {
-		return nil, 0, err
-	}
 	var rows []agentRow
-	q := agentSelect + cond + order + ` LIMIT ? OFFSET ?`
-	if err := d.db.SelectContext(ctx, &rows, q, append(args, per, (page-1)*per)...); err != nil {
+	total, err := d.selectPage(ctx, &rows, pageQuery{table: "users", selectSQL: agentSelect,
+		where: " WHERE " + strings.Join(where, " AND "), args: args, sort: f.Sort, sorts: agentSorts, page: f.Page, perPage: f.PerPage})
+	if err != nil {
 		return nil, 0, err
 	}
 	out := make([]*Agent, len(rows))
@@ -358,6 +346,33 @@ func orderBy(sort string, allowed map[string]string) (string, error) {
 			strings.Join(slices.Sorted(maps.Keys(allowed)), ", "))
 	}
 	return " ORDER BY " + col + dir + ", id" + dir, nil
+}
+
+// pageQuery is one page of a list: the rows of table matching where (a
+// " WHERE ..." clause with its args), in a whitelisted sort order.
+type pageQuery struct {
+	table, selectSQL, where string
+	args                    []any
+	sort                    string
+	sorts                   map[string]string
+	page, perPage           int
+}
+
+// selectPage counts the rows q matches and selects its page into dest.
+func (d *Directory) selectPage(ctx context.Context, dest any, q pageQuery) (total int, err error) {
+	order, err := orderBy(q.sort, q.sorts)
+	if err != nil {
+		return 0, err
+	}
+	page, per, err := pageBounds(q.page, q.perPage)
+	if err != nil {
+		return 0, err
+	}
+	if err := d.db.GetContext(ctx, &total, "SELECT COUNT(*) FROM "+q.table+q.where, q.args...); err != nil {
+		return 0, err
+	}
+	err = d.db.SelectContext(ctx, dest, q.selectSQL+q.where+order+" LIMIT ? OFFSET ?", slices.Concat(q.args, []any{per, (page - 1) * per})...)
+	return total, err
 }
 
 func pageBounds(page, per int) (int, int, error) {

@@ -426,20 +426,10 @@ func (d *Directory) ListCalendars(ctx context.Context, f CalendarFilter) ([]*Cal
 		where += ` AND (name LIKE ? ESCAPE '!' OR description LIKE ? ESCAPE '!')`
 		args = append(args, like, like)
 	}
-	order, err := orderBy(f.Sort, calendarSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(f.Page, f.PerPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	var total int
-	if err := d.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM calendars`+where, args...); err != nil {
-		return nil, 0, err
-	}
 	var rows []calendarRow
-	if err := d.db.SelectContext(ctx, &rows, calendarSelect+where+order+` LIMIT ? OFFSET ?`, append(args, per, (page-1)*per)...); err != nil {
+	total, err := d.selectPage(ctx, &rows, pageQuery{table: "calendars", selectSQL: calendarSelect,
+		where: where, args: args, sort: f.Sort, sorts: calendarSorts, page: f.Page, perPage: f.PerPage})
+	if err != nil {
 		return nil, 0, err
 	}
 	cs, err := loadCalendars(ctx, d.db, rows)

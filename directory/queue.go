@@ -248,21 +248,10 @@ func (d *Directory) ListQueues(ctx context.Context, f QueueFilter) ([]*Queue, in
 		where = append(where, "channel = ?")
 		args = append(args, f.Channel)
 	}
-	order, err := orderBy(f.Sort, queueSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(f.Page, f.PerPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	cond := " WHERE " + strings.Join(where, " AND ")
-	var total int
-	if err := d.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM cc_queues`+cond, args...); err != nil {
-		return nil, 0, err
-	}
 	out := []*Queue{}
-	if err := d.db.SelectContext(ctx, &out, queueSelect+cond+order+` LIMIT ? OFFSET ?`, append(args, per, (page-1)*per)...); err != nil {
+	total, err := d.selectPage(ctx, &out, pageQuery{table: "cc_queues", selectSQL: queueSelect,
+		where: " WHERE " + strings.Join(where, " AND "), args: args, sort: f.Sort, sorts: queueSorts, page: f.Page, perPage: f.PerPage})
+	if err != nil {
 		return nil, 0, err
 	}
 	return out, total, nil

@@ -194,20 +194,9 @@ func (r *Resources[T, PT]) List(ctx context.Context, q, sort string, page, perPa
 		cond = " WHERE name LIKE ? ESCAPE '!' OR description LIKE ? ESCAPE '!'"
 		args = append(args, like, like)
 	}
-	order, err := orderBy(sort, namedSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(page, perPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	var total int
-	if err := r.d.db.GetContext(ctx, &total, "SELECT COUNT(*) FROM "+r.table+cond, args...); err != nil {
-		return nil, 0, err
-	}
 	out := []*T{}
-	err = r.d.db.SelectContext(ctx, &out, "SELECT * FROM "+r.table+cond+order+" LIMIT ? OFFSET ?", append(args, per, (page-1)*per)...)
+	total, err := r.d.selectPage(ctx, &out, pageQuery{table: r.table, selectSQL: "SELECT * FROM " + r.table,
+		where: cond, args: args, sort: sort, sorts: namedSorts, page: page, perPage: perPage})
 	return out, total, err
 }
 

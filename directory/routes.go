@@ -543,20 +543,10 @@ var inboundSorts = map[string]string{"id": "id", "name": "name", "did": "did", "
 // ListInboundRoutes returns a page of inbound routes and the total.
 func (d *Directory) ListInboundRoutes(ctx context.Context, f RouteFilter) ([]*InboundRoute, int, error) {
 	where, args := routeWhere(f.Q, "did")
-	order, err := orderBy(f.Sort, inboundSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(f.Page, f.PerPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	var total int
-	if err := d.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM inbound_routes`+where, args...); err != nil {
-		return nil, 0, err
-	}
 	var rows []inboundRow
-	if err := d.db.SelectContext(ctx, &rows, inboundSelect+where+order+` LIMIT ? OFFSET ?`, append(args, per, (page-1)*per)...); err != nil {
+	total, err := d.selectPage(ctx, &rows, pageQuery{table: "inbound_routes", selectSQL: inboundSelect,
+		where: where, args: args, sort: f.Sort, sorts: inboundSorts, page: f.Page, perPage: f.PerPage})
+	if err != nil {
 		return nil, 0, err
 	}
 	out := make([]*InboundRoute, len(rows))
@@ -892,20 +882,10 @@ var outboundSorts = map[string]string{"id": "id", "name": "name", "pattern": "pa
 // ListOutboundRoutes returns a page of outbound routes and the total.
 func (d *Directory) ListOutboundRoutes(ctx context.Context, f RouteFilter) ([]*OutboundRoute, int, error) {
 	where, args := routeWhere(f.Q, "pattern")
-	order, err := orderBy(f.Sort, outboundSorts)
-	if err != nil {
-		return nil, 0, err
-	}
-	page, per, err := pageBounds(f.Page, f.PerPage)
-	if err != nil {
-		return nil, 0, err
-	}
-	var total int
-	if err := d.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM outbound_routes`+where, args...); err != nil {
-		return nil, 0, err
-	}
 	var rows []outboundRow
-	if err := d.db.SelectContext(ctx, &rows, outboundSelect+where+order+` LIMIT ? OFFSET ?`, append(args, per, (page-1)*per)...); err != nil {
+	total, err := d.selectPage(ctx, &rows, pageQuery{table: "outbound_routes", selectSQL: outboundSelect,
+		where: where, args: args, sort: f.Sort, sorts: outboundSorts, page: f.Page, perPage: f.PerPage})
+	if err != nil {
 		return nil, 0, err
 	}
 	out := make([]*OutboundRoute, len(rows))
