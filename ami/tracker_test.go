@@ -367,7 +367,7 @@ func TestTrackerResyncsAndReconcilesAfterRestart(t *testing.T) {
 				aliceAdd = a
 			}
 		}
-		if aliceAdd.Get("Paused") != "true" || aliceAdd.Get("Reason") != "Lunch" || aliceAdd.Get("MemberName") != "Agent alice" ||
+		if aliceAdd.Get("Paused") != "true" || aliceAdd.Get("Reason") != "Lunch" || aliceAdd.Get("MemberName") != "alice" ||
 			aliceAdd.Get("StateInterface") != "PJSIP/alice" || aliceAdd.Get("Queue") != "sales" {
 			t.Fatalf("alice re-added without her pause: %v", aliceAdd)
 		}

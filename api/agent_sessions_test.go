@@ -143,7 +143,7 @@ func TestAgentSessionsOverREST(t *testing.T) {
 			t.Fatalf("login answer %+v", ans)
 		}
 		want := map[string]string{"Action": "QueueAdd", "Queue": "sales", "Interface": "PJSIP/alice", "Penalty": "2",
-			"Paused": "false", "MemberName": "Agent alice", "StateInterface": "PJSIP/alice"}
+			"Paused": "false", "MemberName": "alice", "StateInterface": "PJSIP/alice"}
 		if got := e.lastAction("QueueAdd"); !sameFields(got, want) {
 			t.Fatalf("QueueAdd sent %v\nwant %v", got, want)
 		}

@@ -105,10 +105,11 @@ func (a *agent) voiceQueues() []assignment {
 	return out
 }
 
+// memberName is QueueAdd's MemberName: the username, which queue_log
+// writes in its agent column (log_membername_as_agent = yes) for every
+// event, so reports join on one stable, unique name rather than a full name
+// that can change or repeat.
 func (a *agent) memberName() string {
-	if a.fullName != "" {
-		return a.fullName
-	}
 	return a.username
 }
 

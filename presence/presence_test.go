@@ -280,7 +280,7 @@ func TestLoginPauseUnpauseLogout(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []call{{Action: "QueueAdd", Member: presence.Member{Queue: "sales", Interface: "PJSIP/alice",
-			MemberName: "Agent alice", StateInterface: "PJSIP/alice", Penalty: 3}}}
+			MemberName: "alice", StateInterface: "PJSIP/alice", Penalty: 3}}}
 		if got := r.ctrl.take(); !slices.Equal(got, want) {
 			t.Fatalf("login sent %+v\nwant %+v", got, want)
 		}
@@ -379,7 +379,7 @@ func TestLoginInPauseAndExternalInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.ctrl.take()
-	want := presence.Member{Queue: "sales", Interface: "Local/+390612345678@outbound/n", MemberName: "Agent bob",
+	want := presence.Member{Queue: "sales", Interface: "Local/+390612345678@outbound/n", MemberName: "bob",
 		StateInterface: "Local/+390612345678@outbound", Paused: true, Reason: presence.LoginInPauseReason}
 	if len(got) != 1 || got[0].Member != want {
 		t.Fatalf("login in pause sent %+v\nwant %+v", got, want)

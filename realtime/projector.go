@@ -500,7 +500,7 @@ func (p *Projector) syncMember(ctx context.Context, tx *sqlx.Tx, l link, a agent
 	}
 	return p.upsert(ctx, tx, row{table: "queue_members",
 		key: []col{{"queue_name", l.QueueName}, {"interface", iface}},
-		set: []col{{"membername", str(a.FullName)}, {"state_interface", iface}, {"penalty", l.Penalty}},
+		set: []col{{"membername", str(a.Username)}, {"state_interface", iface}, {"penalty", l.Penalty}},
 		// app_queue owns the pause from then on.
 		insertOnly: []col{{"paused", 0}},
 	})

@@ -237,7 +237,7 @@ func TestAgentLifecycle(t *testing.T) {
 		if len(members) != 1 {
 			t.Fatalf("members: %v", members)
 		}
-		wantFields(t, "member", members[0], map[string]string{"interface": "PJSIP/ann", "state_interface": "PJSIP/ann", "membername": "Ann Smith", "penalty": "2", "paused": "0"})
+		wantFields(t, "member", members[0], map[string]string{"interface": "PJSIP/ann", "state_interface": "PJSIP/ann", "membername": "ann", "penalty": "2", "paused": "0"})
 		uid := members[0]["uniqueid"]
 		if err := r.dir.AddQueueMember(ctx, directory.MembershipInput{QueueID: chat.ID, AgentID: a.ID}); err != nil {
 			t.Fatal(err)
@@ -372,7 +372,7 @@ func TestExternalPermanentMember(t *testing.T) {
 		if len(m) != 1 {
 			t.Fatalf("members: %v", m)
 		}
-		wantFields(t, "external member", m[0], map[string]string{"interface": "Local/0612345678@from-sip", "state_interface": "Local/0612345678@from-sip", "penalty": "9", "membername": "Over Flow"})
+		wantFields(t, "external member", m[0], map[string]string{"interface": "Local/0612345678@from-sip", "state_interface": "Local/0612345678@from-sip", "penalty": "9", "membername": "overflow"})
 		if _, err := r.dir.UpdateAgent(ctx, a.ID, directory.AgentInput{ExternalNumber: ptr("0698765432")}); err != nil {
 			t.Fatal(err)
 		}

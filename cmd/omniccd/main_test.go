@@ -176,7 +176,7 @@ func agentLogsInOverAMI(t *testing.T, base, adminPassword string, queues *amites
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m, ok := queues.Member("sales", "PJSIP/web.agent"); ok {
-			if m.Penalty != 3 || m.Membership != "dynamic" || m.MemberName != "Web Agent" {
+			if m.Penalty != 3 || m.Membership != "dynamic" || m.MemberName != "web.agent" {
 				t.Fatalf("Asterisk's member: %+v", m)
 			}
 			break
