@@ -139,9 +139,9 @@ func agentLoginError(action string, err error) error {
 	)
 	switch {
 	case errors.As(err, &refused):
-		return &PublicError{Reason: action + ": " + refused.Error(), Err: err}
+		return &toldError{&PublicError{Reason: action + ": " + refused.Error(), Err: err}}
 	case errors.As(err, &fe):
-		return &PublicError{Reason: action + ": " + fe.Error(), Err: err}
+		return &toldError{&PublicError{Reason: action + ": " + fe.Error(), Err: err}}
 	case errors.Is(err, presence.ErrNotLoggedIn):
 		return &PublicError{Reason: action + ": agent is not logged in", Err: err}
 	case errors.Is(err, presence.ErrAgentDisabled):
@@ -151,3 +151,18 @@ func agentLoginError(action string, err error) error {
 	}
 	return err
 }
+
+// toldError is a PublicError whose Reason already is its cause's message
+// (Asterisk's words, a field error): PublicError's text would repeat it after
+// the reason ("pause: reason: … : reason: …"), so it reads as the reason
+// alone. errors.As still finds the PublicError and the cause beneath.
+type toldError struct{ pub *PublicError }
+
+func (e *toldError) Error() string {
+	if strings.Contains(e.pub.Reason, e.pub.Err.Error()) {
+		return e.pub.Reason
+	}
+	return e.pub.Error()
+}
+
+func (e *toldError) Unwrap() error { return e.pub }

@@ -2,10 +2,13 @@ package agi
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"omnicc/directory"
 	"omnicc/presence"
 )
 
@@ -190,4 +193,35 @@ func TestAgentLoginWithExtensionAndPIN(t *testing.T) {
 	p.expect("SET VARIABLE OMNICC_ERROR \"wrong extension or PIN\"\n")
 	p.send("200 result=1\n")
 	p.expectClosed()
+}
+
+// A refusal whose reason is its cause's own message is logged once, not
+// "pause: reason: … : reason: …"; the cause stays reachable.
+func TestAgentLoginErrorSaysTheReasonOnce(t *testing.T) {
+	fe := &directory.FieldError{Field: "reason", Message: `"9" is not a pause type; use one of Lunch (or its id)`}
+	refused := &presence.RefusedError{Action: "QueuePause", Message: "Interface not found"}
+	for _, tt := range []struct {
+		err        error
+		text, told string
+	}{
+		{fe, `pause: reason: "9" is not a pause type; use one of Lunch (or its id)`, `pause: reason: "9" is not a pause type; use one of Lunch (or its id)`},
+		{refused, "pause: Asterisk refused QueuePause: Interface not found", "pause: Asterisk refused QueuePause: Interface not found"},
+		// A cause with more to say than the reason keeps it.
+		{fmt.Errorf("agent 7: %w", presence.ErrNotLoggedIn), "pause: agent is not logged in: agent 7: " + presence.ErrNotLoggedIn.Error(), "pause: agent is not logged in"},
+	} {
+		err := agentLoginError("pause", tt.err)
+		if err.Error() != tt.text {
+			t.Errorf("logged as %q\nwant %q", err.Error(), tt.text)
+		}
+		if got := publicReason(err); got != tt.told {
+			t.Errorf("OMNICC_ERROR %q, want %q", got, tt.told)
+		}
+		if !errors.Is(err, tt.err) {
+			t.Errorf("%v does not wrap its cause", err)
+		}
+	}
+	var ae *presence.RefusedError
+	if !errors.As(agentLoginError("pause", refused), &ae) {
+		t.Error("the RefusedError is not reachable")
+	}
 }
