@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -60,7 +61,9 @@ type Params struct {
 	// HTTPPort is Asterisk's plain HTTP port (default 8088, loopback);
 	// WSSPort its HTTPS port, which carries WebRTC agents' WSS (default 8089).
 	HTTPPort, WSSPort int
-	// TLSCert/TLSKey are the certificate files of the WSS listener.
+	// TLSCert/TLSKey are the certificate and key files of the WSS listener
+	// (default /etc/asterisk/keys/asterisk.crt and .key); http.conf tells
+	// how to make a self-signed pair there.
 	TLSCert, TLSKey string
 	// ExternalAddress and LocalNets fill the transports' NAT settings when
 	// Asterisk is behind NAT.
@@ -231,6 +234,16 @@ func (v view) Families() []string { return families }
 
 // AGIURL is the FastAGI base URL the dialplan appends /inbound etc. to.
 func (v view) AGIURL() string { return "agi://" + v.AGIAddr }
+
+// TLSDirs are the directories of the WSS certificate and key, for the
+// mkdir in http.conf's instructions.
+func (v view) TLSDirs() string {
+	c, k := path.Dir(v.TLSCert), path.Dir(v.TLSKey)
+	if c == k {
+		return c
+	}
+	return c + " " + k
+}
 
 // Driver is the right-hand side of a family's line in extconfig.conf.
 func (v view) Driver(family string) string {

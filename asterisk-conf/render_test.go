@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"omnicc/agi"
 	migrations "omnicc/sql"
 )
 
@@ -113,8 +114,12 @@ func TestContents(t *testing.T) {
 		has(m+"/extensions.conf", "OMNICC_AGI = agi://127.0.0.1:4573", "${OMNICC_AGI}/inbound", "${OMNICC_AGI}/outbound", "${OMNICC_AGI}/agent-login",
 			`"${AGISTATUS}" != "SUCCESS"`, "switch => Realtime/omnicc-agents@extensions")
 		has(m+"/logger.conf", "queue_log = yes", "queue_log_name = queue_log")
-		has(m+"/queues.conf", "persistentmembers = no")
-		has(m+"/http.conf", "tlsbindaddr = 0.0.0.0:8089")
+		has(m+"/queues.conf", "persistentmembers = no", "log_membername_as_agent = yes")
+		has(m+"/http.conf", "tlsbindaddr = 0.0.0.0:8089", "tlscertfile = /etc/asterisk/keys/asterisk.crt",
+			"-keyout /etc/asterisk/keys/asterisk.key -out /etc/asterisk/keys/asterisk.crt")
+		has(m+"/extensions.conf", "AGI(${OMNICC_AGI}/inbound?linkedid=${CHANNEL(linkedid)})",
+			"AGI(${OMNICC_AGI}/outbound?linkedid=${CHANNEL(linkedid)})",
+			"Set(OMNICC_FEATURE=${EXTEN})", "feature code ${OMNICC_FEATURE} from")
 	}
 	for _, f := range families {
 		has("curl/extconfig.conf", f+" ")
@@ -126,6 +131,9 @@ func TestContents(t *testing.T) {
 	has("odbc/modules.conf", "require = res_odbc_transaction.so", "require = res_config_odbc.so")
 	has("odbc/res_odbc.conf", "[omnicc]", "dsn => omnicc", "username => omnicc", "password => db-secret")
 	has("odbc/odbc.ini", "Server      = db.example", "Database    = omnicc", "Option      = 3")
+	if bytes.Contains(out["curl/extensions.conf"], []byte("feature code ${EXTEN}")) {
+		t.Error("the feature-code log names ${EXTEN}, which is s in omnicc-feature-done")
+	}
 	if _, ok := out["curl/res_odbc.conf"]; ok {
 		t.Error("curl mode renders res_odbc.conf")
 	}
@@ -207,6 +215,194 @@ func TestDialplanTargets(t *testing.T) {
 		start := strings.Index(d, "["+m[1]+"]")
 		if start < 0 || !strings.Contains(d[start:start+400], "AGISTATUS") {
 			t.Errorf("[%s], reached after an AGI, does not check AGISTATUS first", m[1])
+		}
+	}
+}
+
+// dialplanLine matches the lines of extensions.conf that hold an application.
+var dialplanLine = regexp.MustCompile(`^\s*(exten|same)\s*=>`)
+
+// quotedInExpression returns the variables a line quotes inside $[...]
+// ("${NAME...}"), other than safeQuoted. A value holding a quote is a syntax
+// error there, and GotoIf then takes the broken expression as true: values from outside must be tested with ISNULL/EXISTS/REGEX.
+func quotedInExpression(line string) []string {
+	var bad []string
+	for i := strings.Index(line, "$["); i >= 0; {
+		depth, end := 0, len(line)
+		for j := i + 1; j < len(line); j++ {
+			if line[j] == '[' {
+				depth++
+			} else if line[j] == ']' {
+				if depth--; depth == 0 {
+					end = j
+					break
+				}
+			}
+		}
+		for _, m := range quotedVar.FindAllStringSubmatch(line[i:end], -1) {
+			if !safeQuoted[m[1]] {
+				bad = append(bad, m[1])
+			}
+		}
+		next := strings.Index(line[i+2:], "$[")
+		if next < 0 {
+			break
+		}
+		i += 2 + next
+	}
+	return bad
+}
+
+var quotedVar = regexp.MustCompile(`"\$\{([A-Za-z0-9_]+)`)
+
+// safeQuoted are variables Asterisk itself sets to one bare word.
+var safeQuoted = map[string]bool{"AGISTATUS": true, "DIALSTATUS": true}
+
+// commentInArguments reports whether a dialplan line has a ';' that is not
+// escaped between its application's '(' and the matching ')': Asterisk
+// would cut the line there. A comment after the ')' is fine.
+func commentInArguments(line string) bool {
+	open := strings.Index(line, "(")
+	if open < 0 {
+		return false
+	}
+	depth := 0
+	for i := open; i < len(line); i++ {
+		switch {
+		case line[i] == '\\':
+			i++ // an escaped character
+		case line[i] == '(':
+			depth++
+		case line[i] == ')':
+			if depth--; depth == 0 {
+				return false
+			}
+		case line[i] == ';':
+			return true
+		}
+	}
+	return false
+}
+
+// TestDialplanCheckers makes sure the checkers below catch the lines a real
+// Asterisk 22 broke on.
+func TestDialplanCheckers(t *testing.T) {
+	for _, l := range []string{
+		` same => n,GotoIf($["${OMNICC_CALLERID}" = ""]?record)`,
+		` same => n,GotoIf($["${AGISTATUS}" != "SUCCESS" | "${OMNICC_ERROR}" != ""]?failed)`,
+		` same => n,GotoIf($["${OMNICC_CONTACT_NAME}" = "" | "${CALLERID(name)}" != ""]?route)`,
+		` same => n,Set(FMT=${IF($["${ARG1}" = "1"]?wav:${ARG1})})`,
+	} {
+		if len(quotedInExpression(l)) == 0 {
+			t.Errorf("quotedInExpression misses %q", l)
+		}
+	}
+	for _, l := range []string{
+		` same => n,GotoIf($["${AGISTATUS}" != "SUCCESS" | ${EXISTS(${OMNICC_ERROR})}]?failed)`,
+		` same => n,GotoIf(${ISNULL(${OMNICC_CALLERID})}?record)`,
+	} {
+		if bad := quotedInExpression(l); len(bad) != 0 {
+			t.Errorf("quotedInExpression flags %v in %q", bad, l)
+		}
+	}
+	if !commentInArguments(`exten => undecided,1,Log(WARNING,omnicc: no route (${OMNICC_ERROR}); inbound call)`) {
+		t.Error("commentInArguments misses a bare ;")
+	}
+	if commentInArguments(`exten => undecided,1,Log(WARNING,a\; b)`) || commentInArguments(`exten => 1,1,NoOp() ; a comment`) {
+		t.Error("commentInArguments flags an escaped ; or a trailing comment")
+	}
+}
+
+// TestDialplanSafeWithOutsideValues: no dialplan line quotes a variable
+// inside $[...] (except Asterisk's own status words), and none has a bare ';'
+// inside an application's arguments.
+func TestDialplanSafeWithOutsideValues(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for name, b := range out {
+		for n, l := range strings.Split(string(b), "\n") {
+			if !dialplanLine.MatchString(l) {
+				continue
+			}
+			lines++
+			if bad := quotedInExpression(l); len(bad) != 0 {
+				t.Errorf("%s:%d: %v quoted inside $[...] (use ISNULL/EXISTS/REGEX): %s", name, n+1, bad, l)
+			}
+			if commentInArguments(l) {
+				t.Errorf("%s:%d: a bare ; inside the arguments starts a comment (write \\;): %s", name, n+1, l)
+			}
+		}
+	}
+	if lines < 50 {
+		t.Fatalf("checked only %d dialplan lines", lines)
+	}
+}
+
+// TestClearForgetsEverything: omnicc-clear empties every variable the AGI
+// scripts set and every other OMNICC_* the dialplan reads that is not a
+// global, so a call that comes back through the dialplan starts clean.
+func TestClearForgetsEverything(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(out["curl/extensions.conf"])
+	start := strings.Index(d, "[omnicc-clear]")
+	if start < 0 {
+		t.Fatal("no [omnicc-clear]")
+	}
+	clear := d[start:]
+	if end := strings.Index(clear[1:], "\n["); end >= 0 {
+		clear = clear[:end+1]
+	}
+	cleared := map[string]bool{}
+	for _, m := range regexp.MustCompile(`Set\((OMNICC_\w+)=\)`).FindAllStringSubmatch(clear, -1) {
+		cleared[m[1]] = true
+	}
+	globals := map[string]bool{}
+	g := d[strings.Index(d, "[globals]"):]
+	g = g[:strings.Index(g, "\n\n")]
+	for _, m := range regexp.MustCompile(`(?m)^(OMNICC_\w+) =`).FindAllStringSubmatch(g, -1) {
+		globals[m[1]] = true
+	}
+	want := []string{agi.VarDestType, agi.VarDest, agi.VarRoute, agi.VarOpen, agi.VarContactID, agi.VarContactName,
+		agi.VarDial, agi.VarCallerID, agi.VarRecord, "OMNICC_ERROR", "OMNICC_AGENT_ID", "OMNICC_AGENT_STATE"}
+	for _, m := range regexp.MustCompile(`\$\{(OMNICC_\w+)`).FindAllStringSubmatch(d, -1) {
+		if !globals[m[1]] {
+			want = append(want, m[1])
+		}
+	}
+	for _, v := range want {
+		if !cleared[v] {
+			t.Errorf("omnicc-clear does not clear %s", v)
+		}
+	}
+	// Every AGI call goes through omnicc-clear first.
+	lines := strings.Split(d, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "AGI(") {
+			continue
+		}
+		if !strings.Contains(strings.Join(lines[max(0, i-2):i], "\n"), "Gosub(omnicc-clear,s,1)") {
+			t.Errorf("line %d: %q is not preceded by Gosub(omnicc-clear,s,1)", i+1, l)
+		}
+	}
+}
+
+func TestTLSPaths(t *testing.T) {
+	p := testParams()
+	p.TLSCert, p.TLSKey = "/etc/ssl/pbx/cert.pem", "/etc/ssl/pbx/key.pem"
+	out, err := Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"tlscertfile = /etc/ssl/pbx/cert.pem", "tlsprivatekey = /etc/ssl/pbx/key.pem",
+		"-keyout /etc/ssl/pbx/key.pem -out /etc/ssl/pbx/cert.pem", "mkdir -p /etc/ssl/pbx\n"} {
+		if !bytes.Contains(out["curl/http.conf"], []byte(s)) {
+			t.Errorf("http.conf lacks %q", s)
 		}
 	}
 }
