@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"omnicc/presence"
@@ -17,8 +18,9 @@ import (
 // its user, so tests can hand in a fake.
 type AgentStates interface {
 	ApplyVoice(ev *presence.VoiceEvent)
+	Mark() uint64
 	Resync(snap *presence.Snapshot)
-	ReconcilePlan(box string, members []presence.Member) []presence.Correction
+	ReconcilePlan(snap *presence.Snapshot) []presence.Correction
 }
 
 // TrackerOptions tune a Tracker; zero values take defaults.
@@ -30,6 +32,13 @@ type TrackerOptions struct {
 	Buffer int
 	// ResyncTimeout bounds each list action of a resync. Default 60s.
 	ResyncTimeout time.Duration
+	// ReconcileEvery is how often every connected box's members are read
+	// again (QueueStatus) and reconciled, without a reconnect: app_queue can
+	// forget a realtime queue and its dynamic members without any event
+	// (seen when one res_config_curl lookup of the queue timed out), and only
+	// a look finds it out. Clock.After times it. Default 60s; negative turns
+	// it off.
+	ReconcileEvery time.Duration
 }
 
 // Tracker turns the manager events of every box into agent state changes
@@ -48,6 +57,13 @@ type Tracker struct {
 
 	mu  sync.Mutex
 	sub *Subscription
+	// boxes serialise the resyncs of one box: the one after a connect, the
+	// periodic one and those Run asks for never interleave their lists and
+	// corrections.
+	boxes map[string]*sync.Mutex
+	// checking is set while a periodic check runs; the next tick skips
+	// rather than overlap it.
+	checking atomic.Bool
 
 	// ev is reused by Apply, which one goroutine calls: a VoiceEvent per
 	// event would be the tracker's biggest allocation.
@@ -71,16 +87,32 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	if opts.ResyncTimeout <= 0 {
 		opts.ResyncTimeout = 60 * time.Second
 	}
+	if opts.ReconcileEvery == 0 {
+		opts.ReconcileEvery = 60 * time.Second
+	}
 	return &Tracker{
 		pool: pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
+		boxes:     make(map[string]*sync.Mutex),
 		reconcile: make(chan struct{}, 1),
 	}
 }
 
+func (t *Tracker) boxLock(box string) *sync.Mutex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.boxes[box]
+	if m == nil {
+		m = new(sync.Mutex)
+		t.boxes[box] = m
+	}
+	return m
+}
+
 // Run applies events until ctx ends. A subscription that overflowed (the
 // tracker fell behind and events were dropped) is replaced and every
-// connected box resynced, since state may have missed changes.
+// connected box resynced, since state may have missed changes. Every
+// ReconcileEvery it checks the members of every connected box (see Check).
 func (t *Tracker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -101,6 +133,10 @@ func (t *Tracker) Run(ctx context.Context) error {
 			}
 		})
 	}
+	var tick <-chan time.Time
+	if t.opts.ReconcileEvery > 0 {
+		tick = t.clk.After(t.opts.ReconcileEvery)
+	}
 	for {
 		t.mu.Lock()
 		sub := t.sub
@@ -111,6 +147,16 @@ func (t *Tracker) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-tick:
+				tick = t.clk.After(t.opts.ReconcileEvery)
+				if !t.checking.CompareAndSwap(false, true) {
+					t.log.Warn("AMI periodic reconcile still running from the last tick; skipped this one")
+					continue
+				}
+				wg.Go(func() {
+					defer t.checking.Store(false)
+					t.checkAll(ctx)
+				})
 			case <-t.reconcile:
 				resyncAll("an action's outcome was unknown")
 			case ev, ok := <-events:
@@ -274,14 +320,56 @@ func atoi(s string) int {
 	return n
 }
 
+// checkAll runs Check on every connected box, one after the other.
+func (t *Tracker) checkAll(ctx context.Context) {
+	for _, c := range t.pool.Clients() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !c.Connected() {
+			continue
+		}
+		if err := t.Check(ctx, c); err != nil && ctx.Err() == nil {
+			t.log.Warn("AMI periodic reconcile failed; it runs again at the next tick", "box", c.Box(), "err", err)
+		}
+	}
+}
+
+// Check is the periodic reconcile of one box: its members are read again
+// (one QueueStatus for all queues), presence is resynced with them and the
+// box reconciled with the database, as after a connect, each correction
+// logged. Channels and devices are left to their events: reading them is
+// the expensive part, and no drift of theirs has been seen. When a resync
+// of the box is under way (a reconnect), Check leaves the box to it.
+func (t *Tracker) Check(ctx context.Context, c *Client) error {
+	mu := t.boxLock(c.Box())
+	if !mu.TryLock() {
+		t.log.Debug("AMI periodic reconcile: a resync of the box is under way; left to it", "box", c.Box())
+		return nil
+	}
+	defer mu.Unlock()
+	return t.sync(ctx, c, false)
+}
+
 // OnConnect resyncs one box and reconciles it with the database. Set it as
 // the clients' Config.OnConnect: it runs after every login, while events
 // flow. A list the box refuses (an old Asterisk without DeviceStateList, a
 // manager user without read=agent) is logged and skipped; a connection
 // failure is returned so the client reconnects and tries again.
 func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
+	mu := t.boxLock(c.Box())
+	mu.Lock()
+	defer mu.Unlock()
+	return t.sync(ctx, c, true)
+}
+
+// sync resyncs and reconciles one box: the members, and with full the
+// channels and device states too.
+func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 	start := t.clk.Now()
-	snap := &presence.Snapshot{Box: c.Box(), At: start}
+	// Taken before the lists: what changes while they are read is not
+	// undone by them.
+	snap := &presence.Snapshot{Box: c.Box(), At: start, Mark: t.states.Mark()}
 
 	items, err := t.list(ctx, c, "QueueStatus")
 	if err != nil {
@@ -294,6 +382,9 @@ func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
 				snap.Members = append(snap.Members, memberFrom(m))
 			}
 		}
+	}
+	if !full {
+		return t.reconcileBox(ctx, c, snap, "periodic")
 	}
 	items, err = t.list(ctx, c, "CoreShowChannels")
 	if err != nil {
@@ -319,17 +410,33 @@ func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
 			}
 		}
 	}
+	return t.reconcileBox(ctx, c, snap, "connect")
+}
+
+// reconcileBox applies what sync read and sends the corrections.
+func (t *Tracker) reconcileBox(ctx context.Context, c *Client, snap *presence.Snapshot, trigger string) error {
 	t.states.Resync(snap)
 	if !snap.MembersKnown {
 		return nil
 	}
-	plan := t.states.ReconcilePlan(c.Box(), snap.Members)
-	fixed, refused, err := t.applyPlan(ctx, c, plan)
+	plan := t.states.ReconcilePlan(snap)
+	fixed, refused, err := t.applyPlan(ctx, c, plan, trigger)
 	if err != nil {
 		return err
 	}
-	t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "channels", len(snap.Channels),
-		"devices", len(snap.Devices), "corrections", fixed, "refused", refused, "took", t.clk.Now().Sub(start))
+	took := t.clk.Now().Sub(snap.At)
+	switch {
+	case trigger == "connect":
+		t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "channels", len(snap.Channels),
+			"devices", len(snap.Devices), "corrections", fixed, "refused", refused, "took", took)
+	case len(plan) > 0:
+		// No reconnect, yet Asterisk was not what omniccd had made it.
+		t.log.Warn("AMI periodic reconcile: Asterisk had drifted from omniccd's sessions without telling; corrected",
+			"box", c.Box(), "members", len(snap.Members), "corrections", fixed, "refused", refused, "took", took,
+			"hint", "app_queue drops a realtime queue and its dynamic members when a lookup of it fails (res_config_curl timeout)")
+	default:
+		t.log.Debug("AMI periodic reconcile: Asterisk matches omniccd's sessions", "box", c.Box(), "members", len(snap.Members), "took", took)
+	}
 	return nil
 }
 
@@ -340,7 +447,7 @@ const reconcileWorkers = 16
 
 // applyPlan sends the corrections, several at once, logging each. A refusal
 // is logged and skipped; a connection failure stops it with the error.
-func (t *Tracker) applyPlan(ctx context.Context, c *Client, plan []presence.Correction) (fixed, refused int, err error) {
+func (t *Tracker) applyPlan(ctx context.Context, c *Client, plan []presence.Correction, trigger string) (fixed, refused int, err error) {
 	var (
 		mu    sync.Mutex
 		first error
@@ -356,11 +463,11 @@ func (t *Tracker) applyPlan(ctx context.Context, c *Client, plan []presence.Corr
 				switch {
 				case err == nil:
 					fixed++
-					t.log.Info("AMI reconcile: corrected Asterisk to match omniccd's sessions", "box", c.Box(),
+					t.log.Info("AMI reconcile: corrected Asterisk to match omniccd's sessions", "box", c.Box(), "trigger", trigger,
 						"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface, "why", fix.Why)
 				case errors.As(err, &ae):
 					refused++
-					t.log.Warn("AMI reconcile: Asterisk refused a correction; check the queue exists in Asterisk", "box", c.Box(),
+					t.log.Warn("AMI reconcile: Asterisk refused a correction; check the queue exists in Asterisk", "box", c.Box(), "trigger", trigger,
 						"action", fix.Action, "agent_id", fix.AgentID, "queue", fix.Member.Queue, "interface", fix.Member.Interface,
 						"why", fix.Why, "asterisk_message", ae.Message)
 				case first == nil:

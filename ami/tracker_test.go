@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +31,44 @@ type trackRig struct {
 	queues  *amitest.Queues
 	pool    *ami.Pool
 	tracker *ami.Tracker
+	clock   *tickClock
+	logs    *syncBuffer // the tracker's log, debug included
 	stop    func()
+}
+
+// tickClock is the tracker's clock in tests: real time, but its timers (the
+// periodic reconcile's) fire only when the test calls Tick.
+type tickClock struct {
+	mu      sync.Mutex
+	pending []chan time.Time
+	armed   int // After calls so far
+}
+
+func (c *tickClock) Now() time.Time { return time.Now() }
+
+func (c *tickClock) After(time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	c.pending = append(c.pending, ch)
+	c.armed++
+	c.mu.Unlock()
+	return ch
+}
+
+// Tick fires every timer set so far.
+func (c *tickClock) Tick() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.pending {
+		ch <- time.Now()
+	}
+	c.pending = nil
+}
+
+func (c *tickClock) timersSet() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.armed
 }
 
 func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
@@ -49,7 +87,9 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker = ami.NewTracker(pool, r.svc, ami.TrackerOptions{Logger: slog.New(slog.DiscardHandler)})
+	r.clock, r.logs = &tickClock{}, &syncBuffer{}
+	tracker = ami.NewTracker(pool, r.svc, ami.TrackerOptions{Clock: r.clock,
+		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.svc.SetController(tracker)
 	r.pool, r.tracker = pool, tracker
 	return r
@@ -69,6 +109,12 @@ func (r *trackRig) start() {
 	var once sync.Once
 	r.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	r.t.Cleanup(r.stop)
+}
+
+// waitResynced waits until the tracker finished n resyncs after a connect.
+func (r *trackRig) waitResynced(n int) {
+	r.t.Helper()
+	r.waitFor("resync after connect done", func() bool { return strings.Count(r.logs.String(), "AMI resync done") >= n })
 }
 
 func (r *trackRig) agent(username, typology string, edit func(*directory.AgentInput)) *directory.Agent {
@@ -483,5 +529,111 @@ func TestTrackerIgnoresWhatIsNotAnAgent(t *testing.T) {
 	}
 	if got := r.svc.States(presence.StateFilter{}); len(got) != 0 {
 		t.Fatalf("states %+v", got)
+	}
+}
+
+// app_queue can forget a realtime queue and its dynamic members without any
+// event (one res_config_curl lookup of the queue timed out against a real
+// Asterisk 22, and the agent stayed "ready" in omniccd): the periodic
+// reconcile reads the members again, finds her missing, adds her back with
+// her pause and says so in the log.
+func TestTrackerPeriodicReconcileRestoresForgottenMembers(t *testing.T) {
+	checkLeaks(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newTrackRig(t, db, "sales")
+		alice := r.agent("alice", "webrtc", nil)
+		r.queue("sales", alice)
+		if err := r.dir.PauseTypes().Create(t.Context(), &directory.PauseType{Base: directory.Base{Name: "Lunch"}}); err != nil {
+			t.Fatal(err)
+		}
+		r.start()
+		r.waitResynced(1)
+		if _, err := r.svc.Login(t.Context(), alice.ID, presence.SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.svc.Pause(t.Context(), alice.ID, "lunch", []string{"voice"}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitState(alice.ID, "paused in sales", func(s presence.AgentState) bool {
+			return s.State == presence.StatePaused && len(s.Queues) == 1 && s.Queues[0].Member && s.Queues[0].Paused
+		})
+		adds, statuses := len(r.srv.Actions("QueueAdd")), len(r.srv.Actions("QueueStatus"))
+
+		if n := r.queues.Forget("sales", ""); n != 1 {
+			t.Fatalf("forgot %d members", n)
+		}
+		if st, _ := r.svc.State(t.Context(), alice.ID); !st.Queues[0].Member {
+			t.Fatal("omniccd learnt of the forgotten member without any event")
+		}
+		r.clock.Tick()
+		r.waitFor("alice back in sales with her pause", func() bool {
+			m, ok := r.queues.Member("sales", "PJSIP/alice")
+			return ok && m.Paused && m.PausedReason == "Lunch"
+		})
+		added := r.srv.Actions("QueueAdd")[adds:]
+		if len(added) != 1 || added[0].Get("Interface") != "PJSIP/alice" || added[0].Get("MemberName") != "alice" ||
+			added[0].Get("Paused") != "true" || added[0].Get("Reason") != "Lunch" {
+			t.Fatalf("periodic reconcile sent %v", added)
+		}
+		if n := len(r.srv.Actions("QueueStatus")) - statuses; n != 1 {
+			t.Fatalf("a periodic check sent %d QueueStatus, want 1 for every queue", n)
+		}
+		for _, a := range []string{"CoreShowChannels", "DeviceStateList"} {
+			if n := len(r.srv.Actions(a)); n != 1 {
+				t.Fatalf("%s sent %d times; the periodic check reads members only", a, n)
+			}
+		}
+		r.waitFor("the correction logged", func() bool {
+			l := r.logs.String()
+			return strings.Contains(l, "drifted from omniccd's sessions") &&
+				strings.Contains(l, "trigger=periodic action=add agent_id="+strconv.FormatInt(alice.ID, 10)+" queue=sales")
+		})
+		r.waitState(alice.ID, "a member again", func(s presence.AgentState) bool {
+			return s.State == presence.StatePaused && s.Queues[0].Member && s.Queues[0].Paused
+		})
+
+		// The next tick finds nothing to correct.
+		r.clock.Tick()
+		r.waitFor("second check done", func() bool {
+			return strings.Contains(r.logs.String(), "Asterisk matches omniccd's sessions")
+		})
+		if n := len(r.srv.Actions("QueueAdd")) - adds; n != 1 {
+			t.Fatalf("%d QueueAdd after the second check", n)
+		}
+	})
+}
+
+// A periodic check that is still running (a slow QueueStatus) is not
+// overlapped by the next ticks.
+func TestTrackerPeriodicReconcileNeverOverlaps(t *testing.T) {
+	checkLeaks(t)
+	r := newTrackRig(t, storetest.SQLite(t), "sales")
+	r.start()
+	r.waitResynced(1)
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	r.srv.Handle("QueueStatus", func(a ami.Message) []ami.Message {
+		<-release
+		return r.queues.Answer(a)
+	})
+	statuses := len(r.srv.Actions("QueueStatus"))
+	armed := r.clock.timersSet()
+	r.clock.Tick()
+	if _, err := r.srv.WaitActions(t.Context(), "QueueStatus", statuses+1); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 4; i++ {
+		r.clock.Tick()
+		r.waitFor("the tick consumed", func() bool { return r.clock.timersSet() >= armed+i })
+	}
+	unblock()
+	r.waitFor("the check done", func() bool { return strings.Contains(r.logs.String(), "Asterisk matches omniccd's sessions") })
+	if n := len(r.srv.Actions("QueueStatus")) - statuses; n != 1 {
+		t.Fatalf("%d QueueStatus: the checks overlapped", n)
+	}
+	if n := strings.Count(r.logs.String(), "still running from the last tick"); n != 3 {
+		t.Fatalf("%d ticks skipped, want 3", n)
 	}
 }

@@ -18,7 +18,11 @@ type agent struct {
 	fullName  string
 	typology  string
 	extension string
-	disabled  bool
+	disabled  bool // disabled or locked: cannot log in
+	// off: an admin disabled the account. Its session is ended and its
+	// members removed; a lock (failed passwords) only stops new logins, so
+	// that guessing at a password cannot throw an agent out of its queues.
+	off bool
 	// loginInPause makes a login start paused on every channel.
 	loginInPause bool
 	iface        string // QueueAdd's Interface
@@ -43,6 +47,14 @@ type agent struct {
 	wrapSince    time.Time
 
 	cnt counterAcc
+
+	// seq is Service.seq when an event or a REST call last changed the
+	// agent's memberships or session: a resync whose lists were read before
+	// that (Snapshot.Mark) leaves the agent as they made it.
+	seq uint64
+	// wake, when set, is closed at the next change of the agent's
+	// memberships: a REST call waits on it for Asterisk's events.
+	wake chan struct{}
 
 	// What was last published, to tell a change from a repeat.
 	state, reason string
@@ -275,6 +287,7 @@ func (s *Service) setConfigLocked(a *agent, r agentRow, assigned []assignment) {
 	}
 	a.username, a.fullName, a.typology, a.extension = r.Username, r.FullName, r.Typology, r.Extension
 	a.disabled = r.Disabled || r.Locked
+	a.off = r.Disabled
 	a.loginInPause = r.LoginInPause
 	a.iface, a.stateIface = interfaceFor(r.Typology, r.Username, r.ExternalNumber, r.Context)
 	a.assigned = assigned

@@ -630,7 +630,7 @@ func TestReconcilePlan(t *testing.T) {
 		dyn("queues-conf-only", "PJSIP/ghost", false, ""),                 // not omniccd's queue: never touched
 		// "in" is missing from sales, "moved" from support: add both.
 	}
-	got := r.svc.ReconcilePlan("b1", members)
+	got := r.svc.ReconcilePlan(&presence.Snapshot{Box: "b1", Members: members})
 	var lines []string
 	for _, c := range got {
 		lines = append(lines, fmt.Sprintf("%s %s %s paused=%t %s", c.Action, c.Member.Queue, c.Member.Interface, c.Member.Paused, c.Member.Reason))
@@ -704,5 +704,58 @@ func TestChangesAfterShutdownAreWritten(t *testing.T) {
 	want := []string{"login(api)", "ready", "ringing@sales", "logout(api)", "logged_out"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("history\n got %v\nwant %v", got, want)
+	}
+}
+
+// A resync whose lists were read before an event (Snapshot.Mark) does not
+// undo it, and its plan leaves that agent alone; a resync without a mark
+// takes the lists as they are.
+func TestResyncLeavesWhatChangedAfterItsMark(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t))
+	hana, ivan := r.agent("hana", "webrtc", nil), r.agent("ivan", "webrtc", nil)
+	sales := r.queue("sales", "voice", 0)
+	r.link(hana, sales, 0, false)
+	r.link(ivan, sales, 0, false)
+	r.load()
+	for _, a := range []*directory.Agent{hana, ivan} {
+		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	added := func(name string) {
+		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: "sales",
+			Interface: "PJSIP/" + name, StateInterface: "PJSIP/" + name, Membership: "dynamic", Status: 1})
+	}
+	added("ivan")
+	mark := r.svc.Mark()
+	// QueueStatus was read here, before Asterisk added hana.
+	added("hana")
+	listed := []presence.Member{{Queue: "sales", Interface: "PJSIP/ivan", Membership: "dynamic", Status: 1}}
+	snap := &presence.Snapshot{Box: "b1", MembersKnown: true, Members: listed, Mark: mark}
+	r.svc.Resync(snap)
+	if st := r.state(hana.ID); len(st.Queues) != 1 || !st.Queues[0].Member {
+		t.Fatalf("a list older than the event removed hana's membership: %+v", st.Queues)
+	}
+	if plan := r.svc.ReconcilePlan(snap); len(plan) != 0 {
+		t.Fatalf("plan from an old list: %+v", plan)
+	}
+	snap.Mark = 0
+	r.svc.Resync(snap)
+	if st := r.state(hana.ID); st.Queues[0].Member {
+		t.Fatalf("a list without a mark is the truth: %+v", st.Queues)
+	}
+	if plan := r.svc.ReconcilePlan(snap); len(plan) != 1 || plan[0].Action != "add" || plan[0].AgentID != hana.ID {
+		t.Fatalf("plan %+v", plan)
+	}
+	// The same list again (a periodic check that finds nothing): nobody is
+	// published anew.
+	r.pub.mu.Lock()
+	published := len(r.pub.events)
+	r.pub.mu.Unlock()
+	r.svc.Resync(snap)
+	r.pub.mu.Lock()
+	defer r.pub.mu.Unlock()
+	if n := len(r.pub.events) - published; n != 0 {
+		t.Fatalf("an unchanged resync published %d states", n)
 	}
 }

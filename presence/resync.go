@@ -29,7 +29,8 @@ type DeviceState struct {
 	State  string
 }
 
-// Snapshot is what a resync read from one box right after connecting. A
+// Snapshot is what a resync read from one box: right after connecting,
+// and every so often to catch what Asterisk changed without an event. A
 // list that could not be read is left nil with its Known flag false, and
 // the state it would have corrected is kept.
 type Snapshot struct {
@@ -41,13 +42,24 @@ type Snapshot struct {
 	ChannelsKnown bool
 	Devices       []DeviceState
 	DevicesKnown  bool
+	// Mark is Service.Mark taken before the lists were read; 0 when none
+	// was. Agents changed since by events or REST calls are left alone: the
+	// lists may predate those changes.
+	Mark uint64
+}
+
+// newer reports whether a changed after the snapshot's lists were read.
+func (snap *Snapshot) newer(a *agent) bool {
+	return snap.Mark != 0 && a.seq > snap.Mark
 }
 
 // Resync replaces what presence knows of one box by what the box says now:
 // memberships, device states and the calls agents are on. It runs after
 // every AMI (re)connect, so state is right after an Asterisk restart even
-// though the events in between were lost. Events that race with it are
-// applied too; the next event about a member corrects any stale detail.
+// though the events in between were lost, and periodically with the
+// members alone. Events that race with it are applied too; the next event
+// about a member corrects any stale detail. Only agents whose state
+// changed are published.
 func (s *Service) Resync(snap *Snapshot) {
 	at := snap.At
 	if at.IsZero() {
@@ -56,12 +68,17 @@ func (s *Service) Resync(snap *Snapshot) {
 	s.mu.Lock()
 	touched := map[*agent]bool{}
 	if snap.MembersKnown {
+		before := map[*agent][]member{}
 		for _, a := range s.agents {
+			if snap.newer(a) {
+				continue
+			}
 			kept := a.members[:0]
 			for _, m := range a.members {
 				if m.box != snap.Box {
 					kept = append(kept, m)
 				} else {
+					before[a] = append(before[a], *m)
 					touched[a] = true
 				}
 			}
@@ -69,7 +86,7 @@ func (s *Service) Resync(snap *Snapshot) {
 		}
 		for _, m := range snap.Members {
 			a := s.agentByDeviceLocked(m.Interface)
-			if a == nil {
+			if a == nil || snap.newer(a) {
 				continue
 			}
 			a.members = append(a.members, &member{
@@ -84,6 +101,12 @@ func (s *Service) Resync(snap *Snapshot) {
 				s.setDeviceLocked(a, statusName(m.Status), at)
 			}
 			touched[a] = true
+		}
+		for a := range touched {
+			if !sameMembers(before[a], a.members, snap.Box) {
+				a.changed = true
+				s.wakeLocked(a)
+			}
 		}
 	}
 	if snap.DevicesKnown {
@@ -100,13 +123,37 @@ func (s *Service) Resync(snap *Snapshot) {
 	if snap.ChannelsKnown {
 		s.resyncCallsLocked(snap, at, touched)
 	}
+	// setDeviceLocked and resyncCallsLocked set a.changed when they changed
+	// something; commitLocked publishes only then (or when the state moved).
 	for a := range touched {
 		s.rollLocked(a, at)
-		a.changed = true
 		s.commitLocked(a, at)
 	}
 	s.mu.Unlock()
 	s.afterChange()
+}
+
+// sameMembers reports whether the members of box in now are those of old,
+// in any order.
+func sameMembers(old []member, now []*member, box string) bool {
+	n := 0
+	for _, m := range now {
+		if m.box != box {
+			continue
+		}
+		n++
+		found := false
+		for i := range old {
+			if old[i] == *m {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return n == len(old)
 }
 
 // resyncCallsLocked rebuilds the rings and calls of the box's agents from
@@ -154,6 +201,7 @@ func (s *Service) resyncCallsLocked(snap *Snapshot, at time.Time, touched map[*a
 		}
 		found[a] = true
 		s.active[a] = struct{}{}
+		a.changed = true
 		touched[a] = true
 	}
 	// Calls on this box that are gone ended while omniccd was away.
@@ -163,10 +211,12 @@ func (s *Service) resyncCallsLocked(snap *Snapshot, at time.Time, touched map[*a
 		}
 		if a.call != nil && a.call.Box == snap.Box {
 			a.call, a.held = nil, false
+			a.changed = true
 			touched[a] = true
 		}
 		if a.ring != nil && a.ring.Box == snap.Box {
 			a.ring = nil
+			a.changed = true
 			touched[a] = true
 		}
 		s.settleActiveLocked(a)
@@ -186,13 +236,15 @@ func (c Correction) String() string {
 }
 
 // ReconcilePlan compares the database's sessions with the members a box
-// reported (its QueueStatus) and says what to change in Asterisk so that
-// the database is true there: logged-in agents missing from a voice queue
-// they are assigned to are added back with their pause; dynamic members of
-// omniccd's voice queues that no session explains are removed; pauses that
-// differ are set. Static and realtime members, and queues omniccd does not
-// manage, are never touched.
-func (s *Service) ReconcilePlan(box string, members []Member) []Correction {
+// reported (snap.Members, its QueueStatus) and says what to change in
+// Asterisk so that the database is true there: logged-in agents missing
+// from a voice queue they are assigned to are added back with their pause;
+// dynamic members of omniccd's voice queues that no session explains (or
+// whose agent an admin disabled) are removed; pauses that differ are set.
+// Static and realtime members, and queues omniccd does not manage, are
+// never touched; nor are agents changed after snap.Mark, whose members the
+// list may show from before the change.
+func (s *Service) ReconcilePlan(snap *Snapshot) []Correction {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	type key struct {
@@ -202,12 +254,15 @@ func (s *Service) ReconcilePlan(box string, members []Member) []Correction {
 	}
 	present := map[key]Member{}
 	static := map[key]bool{}
-	for _, m := range members {
+	for _, m := range snap.Members {
 		if s.queues[m.Queue].channel != ChannelVoice {
 			continue
 		}
 		k := key{queue: m.Queue, iface: m.Interface}
 		if a := s.agentByDeviceLocked(m.Interface); a != nil {
+			if snap.newer(a) {
+				continue
+			}
 			k = key{queue: m.Queue, agent: a.id}
 		}
 		if m.Membership != "dynamic" {
@@ -225,7 +280,7 @@ func (s *Service) ReconcilePlan(box string, members []Member) []Correction {
 	wanted := map[key]bool{}
 	for _, id := range ids {
 		a := s.agents[id]
-		if a.sess == nil {
+		if a.sess == nil || a.off || snap.newer(a) {
 			continue
 		}
 		paused := a.sess.PausedOn(ChannelVoice)
@@ -271,9 +326,12 @@ func (s *Service) ReconcilePlan(box string, members []Member) []Correction {
 		m := present[k]
 		why := "dynamic member that no omniccd session explains"
 		if a := s.agents[k.agent]; a != nil {
-			if a.sess == nil {
+			switch {
+			case a.sess == nil:
 				why = "agent is logged out in omniccd"
-			} else {
+			case a.off:
+				why = "agent is disabled"
+			default:
 				why = "queue is no longer assigned to the agent"
 			}
 		}

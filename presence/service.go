@@ -172,6 +172,10 @@ type Service struct {
 	pauses   map[string]int64 // pause type name (lower-cased) -> id
 	pauseIDs map[int64]string // id -> name
 	hist     historyBuffer
+	// seq counts the changes to memberships and sessions made by events and
+	// REST calls (see Mark); it starts at 1, so that a Snapshot.Mark of 0
+	// means none was taken.
+	seq uint64
 	// outbox holds agent_state events until the lock is released; pubMu
 	// keeps their order when several goroutines publish.
 	outbox []Event
@@ -230,6 +234,7 @@ func New(opts Options) *Service {
 		pauseIDs: make(map[int64]string),
 		reload:   make(chan struct{}, 1),
 		flush:    make(chan struct{}, 1),
+		seq:      1,
 	}
 	if opts.Directory != nil {
 		// OnChange runs on the writer's goroutine and must not block: the
@@ -256,6 +261,33 @@ func (s *Service) controller() QueueController {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ctrl
+}
+
+// Mark is a point in the flow of member events and session changes. A
+// resync takes it before reading a box's lists and passes it in
+// Snapshot.Mark: the lists may predate what changed after it, so Resync and
+// ReconcilePlan leave the agents it concerns as events and REST calls made
+// them (the next resync looks at them again).
+func (s *Service) Mark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// touchLocked records that events or a REST call changed a's memberships or
+// session just now (see Mark), and wakes whoever waits for that.
+func (s *Service) touchLocked(a *agent) {
+	s.seq++
+	a.seq = s.seq
+	s.wakeLocked(a)
+}
+
+// wakeLocked wakes a REST call waiting for a's memberships to change.
+func (s *Service) wakeLocked(a *agent) {
+	if a.wake != nil {
+		close(a.wake)
+		a.wake = nil
+	}
 }
 
 func (s *Service) requestReload() {

@@ -348,6 +348,7 @@ func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now 
 		a.sess = sess.clone()
 	}
 	a.changed = true
+	s.touchLocked(a)
 	s.commitLocked(a, now)
 	s.mu.Unlock()
 	// Released before afterChange: after shutdown it flushes synchronously,

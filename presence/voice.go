@@ -118,6 +118,7 @@ func (s *Service) applyLocked(ev *VoiceEvent, at time.Time) bool {
 		}
 		s.rollLocked(a, at)
 		s.applyMemberLocked(a, ev, at)
+		s.touchLocked(a)
 		s.commitLocked(a, at)
 		return true
 	case VoiceRinging, VoiceRingNoAnswer, VoiceConnected, VoiceCompleted, VoiceDumped:

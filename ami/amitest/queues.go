@@ -121,6 +121,48 @@ func (q *Queues) Restart() {
 	q.channels, q.devices = nil, nil
 }
 
+// Forget removes a dynamic member without any event, as app_queue does
+// when it drops a realtime queue whose lookup failed (a res_config_curl
+// timeout) together with its dynamic members; iface "" forgets every
+// dynamic member of the queue. It returns how many were forgotten.
+func (q *Queues) Forget(queue, iface string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	kept := q.members[:0]
+	for _, m := range q.members {
+		if m.Queue == queue && m.Membership == "dynamic" && (iface == "" || m.Interface == iface) {
+			n++
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(q.members[len(kept):])
+	q.members = kept
+	return n
+}
+
+// Answer is the model's answer to one of the actions it handles, for a test
+// that installs its own Handler around it (to hold a QueueStatus, count
+// them…). Other actions answer "Invalid/unknown command".
+func (q *Queues) Answer(action ami.Message) []ami.Message {
+	switch strings.ToLower(action.Get("Action")) {
+	case "queueadd":
+		return q.queueAdd(action)
+	case "queueremove":
+		return q.queueRemove(action)
+	case "queuepause":
+		return q.queuePause(action)
+	case "queuestatus":
+		return q.queueStatus(action)
+	case "coreshowchannels":
+		return q.coreShowChannels(action)
+	case "devicestatelist":
+		return q.deviceStateList(action)
+	}
+	return []ami.Message{Error("Invalid/unknown command: " + action.Get("Action"))}
+}
+
 // SetChannels sets what CoreShowChannels lists (CoreShowChannel events, any
 // ActionID field is filled in).
 func (q *Queues) SetChannels(items ...ami.Message) {
