@@ -75,7 +75,9 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	t.Helper()
 	r := &trackRig{t: t, db: db}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4})
-	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Logger: slog.New(slog.DiscardHandler)})
+	r.logs = &syncBuffer{}
+	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir,
+		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.srv = amitest.NewServer(t, testUser, testSecret)
 	r.queues = amitest.NewQueues(r.srv, queues...)
 	var tracker *ami.Tracker
@@ -87,7 +89,7 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.clock, r.logs = &tickClock{}, &syncBuffer{}
+	r.clock = &tickClock{}
 	tracker = ami.NewTracker(pool, r.svc, ami.TrackerOptions{Clock: r.clock,
 		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.svc.SetController(tracker)
@@ -268,7 +270,8 @@ func TestTrackerReplaysCapturedQueueScenario(t *testing.T) {
 			return s.State == presence.StatePaused && s.Reason == "lunch break" && slices.Equal(s.PausedChannels, []string{"voice"})
 		})
 		events = replay(r.srv, events, isEvent("QueueMemberPause", "Queue", "rtsales"))
-		st = r.waitState(a200.ID, "unpaused", func(s presence.AgentState) bool { return s.State == presence.StateReady })
+		// The sales unpause comes first and makes it ready: wait for rtsales too.
+		st = r.waitState(a200.ID, "unpaused", func(s presence.AgentState) bool { return s.State == presence.StateReady && len(s.Queues) == 2 })
 		if len(st.Queues) != 2 || st.Queues[1].Queue != "rtsales" || st.Queues[1].Membership != "realtime" {
 			t.Fatalf("the realtime membership should show: %+v", st.Queues)
 		}
@@ -636,4 +639,118 @@ func TestTrackerPeriodicReconcileNeverOverlaps(t *testing.T) {
 	if n := strings.Count(r.logs.String(), "still running from the last tick"); n != 3 {
 		t.Fatalf("%d ticks skipped, want 3", n)
 	}
+}
+
+// What an admin changes reaches a logged-in agent in Asterisk: a voice
+// queue unassigned is left, one assigned is joined with the current pause,
+// a new username moves the memberships to the new endpoint, and a disabled
+// or deleted agent is logged out and removed from every queue (Asterisk
+// would otherwise keep ringing an endpoint that is gone).
+func TestTrackerFollowsAdminChanges(t *testing.T) {
+	checkLeaks(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newTrackRig(t, db, "sales", "support", "billing")
+		alice := r.agent("alice", "webrtc", nil)
+		bob := r.agent("bob", "webrtc", nil)
+		r.queue("sales", alice, bob)
+		support := r.queue("support", alice)
+		billing := r.queue("billing")
+		if err := r.dir.PauseTypes().Create(t.Context(), &directory.PauseType{Base: directory.Base{Name: "Lunch"}}); err != nil {
+			t.Fatal(err)
+		}
+		r.start()
+		r.waitResynced(1)
+		for _, a := range []*directory.Agent{alice, bob} {
+			if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.svc.Pause(t.Context(), alice.ID, "Lunch", []string{"voice"}); err != nil {
+			t.Fatal(err)
+		}
+		member := func(queue, iface string) (amitest.QueueMember, bool) { return r.queues.Member(queue, iface) }
+		r.waitFor("alice paused in sales and support", func() bool {
+			s, ok1 := member("sales", "PJSIP/alice")
+			p, ok2 := member("support", "PJSIP/alice")
+			return ok1 && ok2 && s.Paused && p.Paused
+		})
+
+		if err := r.dir.RemoveQueueMember(t.Context(), support.ID, alice.ID); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("alice left support", func() bool { _, ok := member("support", "PJSIP/alice"); return !ok })
+		if _, ok := member("sales", "PJSIP/alice"); !ok || r.svc.Session(alice.ID) == nil {
+			t.Fatal("leaving one queue must not log her out")
+		}
+
+		if err := r.dir.AddQueueMember(t.Context(), directory.MembershipInput{QueueID: billing.ID, AgentID: alice.ID, Penalty: 4}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("alice joined billing with her pause", func() bool {
+			m, ok := member("billing", "PJSIP/alice")
+			return ok && m.Paused && m.PausedReason == "Lunch" && m.Penalty == 4 && m.MemberName == "alice"
+		})
+		r.waitState(alice.ID, "billing shown", func(s presence.AgentState) bool {
+			return s.State == presence.StatePaused && len(s.Queues) == 2 && s.Queues[0].Queue == "billing" && s.Queues[0].Member
+		})
+
+		newName := "alice.b"
+		if _, err := r.dir.UpdateAgent(t.Context(), alice.ID, directory.AgentInput{Username: &newName}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("alice's memberships moved to her new endpoint", func() bool {
+			_, old1 := member("sales", "PJSIP/alice")
+			_, old2 := member("billing", "PJSIP/alice")
+			n1, new1 := member("sales", "PJSIP/alice.b")
+			_, new2 := member("billing", "PJSIP/alice.b")
+			return !old1 && !old2 && new1 && new2 && n1.Paused && n1.MemberName == "alice.b"
+		})
+		r.waitState(alice.ID, "only the new memberships shown", func(s presence.AgentState) bool {
+			return len(s.Queues) == 2 && s.Queues[0].Member && s.Queues[1].Member && s.State == presence.StatePaused
+		})
+
+		disabled := true
+		if _, err := r.dir.UpdateAgent(t.Context(), alice.ID, directory.AgentInput{Disabled: &disabled}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("disabled alice removed from every queue", func() bool {
+			for _, m := range r.queues.Members() {
+				if strings.HasPrefix(m.Interface, "PJSIP/alice") {
+					return false
+				}
+			}
+			return true
+		})
+		r.waitState(alice.ID, "alice logged out", func(s presence.AgentState) bool { return s.State == presence.StateLoggedOut && !s.LoggedIn })
+		var n int
+		if err := r.db.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM agent_sessions WHERE agent_id = ?`, alice.ID); err != nil || n != 0 {
+			t.Fatalf("disabled alice's session row: %d %v", n, err)
+		}
+
+		if err := r.dir.DeleteAgents(t.Context(), bob.ID); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("deleted bob removed from sales", func() bool { _, ok := member("sales", "PJSIP/bob"); return !ok })
+
+		r.stop()
+		if h := r.history(alice.ID); !slices.Contains(h, "logout(disabled)") {
+			t.Errorf("alice's history lacks the logout: %v", h)
+		}
+		if h := r.history(bob.ID); !slices.Contains(h, "logout(deleted)") {
+			t.Errorf("bob's history lacks the logout: %v", h)
+		}
+		removes := 0
+		for _, a := range r.srv.Actions("QueueRemove") {
+			if strings.HasPrefix(a.Get("Interface"), "PJSIP/alice") || a.Get("Interface") == "PJSIP/bob" {
+				removes++
+			}
+		}
+		// support; sales and billing on the old endpoint; both on the new one; bob's sales.
+		if removes != 6 {
+			t.Errorf("%d QueueRemove sent, want 6: %v", removes, r.srv.Actions("QueueRemove"))
+		}
+		if l := r.logs.String(); strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Errorf("warnings:\n%s", l)
+		}
+	})
 }

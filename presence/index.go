@@ -260,6 +260,10 @@ func (s *Service) Load(ctx context.Context) error {
 		// so a reload must not put an older row back.
 		if old[r.ID] == nil {
 			a.sess = sessByAgent[r.ID]
+			if a.sess != nil && a.off {
+				// Disabled while omniccd was not running.
+				s.noteConfigLocked(a, a.configState())
+			}
 		}
 		s.agents[r.ID] = a
 		if old[r.ID] == nil {
@@ -267,8 +271,14 @@ func (s *Service) Load(ctx context.Context) error {
 		}
 		s.commitLocked(a, now)
 	}
-	// Memberships of deleted agents are forgotten with them; the reconcile
-	// removes their dynamic members from Asterisk.
+	// Memberships of deleted agents are forgotten with them; a logged-in
+	// one is logged out and removed from its queues (admin.go), and the
+	// reconcile removes any dynamic member left.
+	for id, a := range old {
+		if s.agents[id] != a {
+			s.noteGoneLocked(a)
+		}
+	}
 	for a := range s.active {
 		if s.agents[a.id] != a {
 			delete(s.active, a)
@@ -280,6 +290,8 @@ func (s *Service) Load(ctx context.Context) error {
 // setConfigLocked applies an agent's directory row and rebuilds its index
 // entries.
 func (s *Service) setConfigLocked(a *agent, r agentRow, assigned []assignment) {
+	before := a.configState()
+	defer s.noteConfigLocked(a, before)
 	for _, d := range a.devices {
 		if s.byIface[d] == a {
 			delete(s.byIface, d)

@@ -759,3 +759,91 @@ func TestResyncLeavesWhatChangedAfterItsMark(t *testing.T) {
 		t.Fatalf("an unchanged resync published %d states", n)
 	}
 }
+
+// waitCalls waits until the controller received n actions and returns them.
+func (r *rig) waitCalls(n int) []call {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got []call
+	for {
+		got = append(got, r.ctrl.take()...)
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("controller received %+v, want %d actions", got, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Admin changes reach logged-in agents: a lock keeps the session, a queue
+// made permanent drops the dynamic member (the realtime one takes over), a
+// digital queue is none of Asterisk's business, and an agent disabled while
+// omniccd was not running is logged out when it starts.
+func TestAdminChangesReachLoggedInAgents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db)
+		kim, leo := r.agent("kim", "webrtc", nil), r.agent("leo", "webrtc", nil)
+		sales, web := r.queue("sales", "voice", 0), r.queue("web", "chat", 0)
+		r.link(kim, sales, 2, false)
+		r.link(kim, web, 0, false)
+		r.link(leo, sales, 0, false)
+		r.load()
+		for _, a := range []*directory.Agent{kim, leo} {
+			if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.ctrl.take()
+		stop := r.run()
+
+		if _, err := r.dir.UpdateAgent(t.Context(), kim.ID, directory.AgentInput{Locked: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.dir.RemoveQueueMember(t.Context(), web.ID, kim.ID); err != nil {
+			t.Fatal(err)
+		}
+		r.link(kim, sales, 2, true)
+		got := r.waitCalls(1)
+		if want := (call{Action: "QueueRemove", Member: presence.Member{Queue: "sales", Interface: "PJSIP/kim"}}); len(got) != 1 || got[0] != want {
+			t.Fatalf("queue made permanent: %+v", got)
+		}
+		if r.svc.Session(kim.ID) == nil {
+			t.Fatal("a locked agent must stay logged in: a lock only refuses new logins")
+		}
+		r.link(kim, sales, 2, false)
+		got = r.waitCalls(1)
+		if want := (call{Action: "QueueAdd", Member: presence.Member{Queue: "sales", Interface: "PJSIP/kim", MemberName: "kim",
+			StateInterface: "PJSIP/kim", Penalty: 2}}); len(got) != 1 || got[0] != want {
+			t.Fatalf("queue dynamic again: %+v", got)
+		}
+		stop()
+
+		if _, err := r.dir.UpdateAgent(t.Context(), leo.ID, directory.AgentInput{Disabled: ptr(true)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.ctrl.take(); len(got) != 0 {
+			t.Fatalf("Run stopped, yet %+v", got)
+		}
+		r2 := newRig(t, db)
+		r2.load()
+		r2.run()
+		got = r2.waitCalls(1)
+		if want := (call{Action: "QueueRemove", Member: presence.Member{Queue: "sales", Interface: "PJSIP/leo"}}); len(got) != 1 || got[0] != want {
+			t.Fatalf("disabled at start: %+v", got)
+		}
+		if r2.svc.Session(leo.ID) != nil {
+			t.Fatal("disabled leo still logged in")
+		}
+		if _, _, ok := r2.sessionRow(leo.ID); ok {
+			t.Fatal("disabled leo's session row kept")
+		}
+		if h := r2.history(leo.ID); !slices.Contains(h, "logout(disabled)") {
+			t.Fatalf("history %v", h)
+		}
+		if r2.svc.Session(kim.ID) == nil {
+			t.Fatal("kim lost her session across the restart")
+		}
+	})
+}

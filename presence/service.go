@@ -183,6 +183,12 @@ type Service struct {
 
 	reload chan struct{}
 	flush  chan struct{}
+
+	// adminWork is what admins changed for logged-in agents and Asterisk
+	// has yet to follow, one entry per agent (admin.go); adminKick wakes
+	// Run's goroutine that carries it out.
+	adminWork map[int64]*adminChange
+	adminKick chan struct{}
 }
 
 type queueConfig struct {
@@ -218,27 +224,30 @@ func New(opts Options) *Service {
 		opts.Publisher = PublisherFunc(func(Event) {})
 	}
 	s := &Service{
-		db:       opts.DB,
-		dir:      opts.Directory,
-		pub:      opts.Publisher,
-		ctrl:     opts.Controller,
-		log:      opts.Logger,
-		clock:    opts.Clock,
-		loc:      opts.Location,
-		opts:     opts,
-		agents:   make(map[int64]*agent),
-		byIface:  make(map[string]*agent),
-		active:   make(map[*agent]struct{}),
-		queues:   make(map[string]queueConfig),
-		pauses:   make(map[string]int64),
-		pauseIDs: make(map[int64]string),
-		reload:   make(chan struct{}, 1),
-		flush:    make(chan struct{}, 1),
-		seq:      1,
+		db:        opts.DB,
+		dir:       opts.Directory,
+		pub:       opts.Publisher,
+		ctrl:      opts.Controller,
+		log:       opts.Logger,
+		clock:     opts.Clock,
+		loc:       opts.Location,
+		opts:      opts,
+		agents:    make(map[int64]*agent),
+		byIface:   make(map[string]*agent),
+		active:    make(map[*agent]struct{}),
+		queues:    make(map[string]queueConfig),
+		pauses:    make(map[string]int64),
+		pauseIDs:  make(map[int64]string),
+		reload:    make(chan struct{}, 1),
+		flush:     make(chan struct{}, 1),
+		seq:       1,
+		adminWork: make(map[int64]*adminChange),
+		adminKick: make(chan struct{}, 1),
 	}
 	if opts.Directory != nil {
 		// OnChange runs on the writer's goroutine and must not block: the
-		// reload itself happens in Run.
+		// reload itself happens in Run, and what it means for logged-in
+		// agents' memberships in a goroutine of Run's (admin.go).
 		opts.Directory.OnChange(func(c directory.Change) {
 			switch c.Entity {
 			case "agent", "queue", "membership", "pause_type", "user":
@@ -305,18 +314,22 @@ func (s *Service) requestFlush() {
 }
 
 // Run writes the history and write-behind session and counter changes,
-// ends wrap-ups, rolls the counters over at midnight and reloads the agent
-// index after directory changes, until ctx ends. It flushes everything
-// pending before returning; changes recorded after that are written
-// synchronously, so none is lost at shutdown.
+// ends wrap-ups, rolls the counters over at midnight, reloads the agent
+// index after directory changes and carries those changes to logged-in
+// agents' sessions and memberships (admin.go), until ctx ends. It flushes
+// everything pending before returning; changes recorded after that are
+// written synchronously, so none is lost at shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	s.hist.open()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runAdminWork(ctx) })
 	// One timer across iterations: under a steady flow of flushes a timer
 	// made anew each time round would never fire.
 	tick := s.clock.After(s.opts.Tick)
 	for {
 		select {
 		case <-ctx.Done():
+			wg.Wait()
 			s.hist.close()
 			// A final flush with its own deadline: ctx is already over.
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -150,6 +150,13 @@ func (s *Service) Logout(ctx context.Context, agentID int64, source string) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	return s.logout(ctx, a, source)
+}
+
+// logout is Logout of an agent already locked and refreshed (or deleted:
+// then its last known queues are left). reason goes in the history row.
+func (s *Service) logout(ctx context.Context, a *agent, reason string) (Result, error) {
+	agentID := a.id
 	now := s.clock.Now()
 	s.mu.Lock()
 	had := a.sess != nil
@@ -164,7 +171,7 @@ func (s *Service) Logout(ctx context.Context, agentID int64, source string) (Res
 	}
 	s.mu.Unlock()
 	if had {
-		if err := s.saveSession(ctx, a, nil, now, historyRow{State: "logout", Reason: source, At: now}); err != nil {
+		if err := s.saveSession(ctx, a, nil, now, historyRow{State: "logout", Reason: reason, At: now}); err != nil {
 			return Result{}, err
 		}
 	}
