@@ -754,3 +754,41 @@ func TestTrackerFollowsAdminChanges(t *testing.T) {
 		}
 	})
 }
+
+// Asterisk answers QueueAdd and QueuePause before it sends their events:
+// the answers of login, pause, unpause and logout wait for them, so that the
+// state and the queues they show agree (against Asterisk 22, /unpause said
+// "state":"ready" beside "queues":[{"paused":true}]).
+func TestTrackerAnswersReflectAsterisk(t *testing.T) {
+	checkLeaks(t)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newTrackRig(t, db, "sales")
+		alice := r.agent("alice", "webrtc", nil)
+		r.queue("sales", alice)
+		if err := r.dir.PauseTypes().Create(t.Context(), &directory.PauseType{Base: directory.Base{Name: "Lunch"}}); err != nil {
+			t.Fatal(err)
+		}
+		r.start()
+		r.waitResynced(1)
+		r.queues.DelayEvents(60 * time.Millisecond)
+		check := func(what string, res presence.Result, err error, state string, member, paused bool) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			st := res.State
+			if res.Asterisk != presence.AsteriskSynced || st.State != state || len(st.Queues) != 1 ||
+				st.Queues[0].Member != member || st.Queues[0].Paused != paused {
+				t.Fatalf("%s answered %+v", what, res)
+			}
+		}
+		res, err := r.svc.Login(t.Context(), alice.ID, presence.SourceAPI)
+		check("login", res, err, presence.StateReady, true, false)
+		res, err = r.svc.Pause(t.Context(), alice.ID, "Lunch", nil)
+		check("pause", res, err, presence.StatePaused, true, true)
+		res, err = r.svc.Unpause(t.Context(), alice.ID, nil)
+		check("unpause", res, err, presence.StateReady, true, false)
+		res, err = r.svc.Logout(t.Context(), alice.ID, presence.SourceAPI)
+		check("logout", res, err, presence.StateLoggedOut, false, false)
+	})
+}

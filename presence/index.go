@@ -94,6 +94,22 @@ func (a *agent) member(box, queue string) *member {
 	return nil
 }
 
+// membersAre reports whether a is a member of queue on some box and ok
+// holds for each of those memberships.
+func (a *agent) membersAre(queue string, ok func(*member) bool) bool {
+	found := false
+	for _, m := range a.members {
+		if m.queue != queue {
+			continue
+		}
+		if !ok(m) {
+			return false
+		}
+		found = true
+	}
+	return found
+}
+
 func (a *agent) removeMember(box, queue string) *member {
 	for i, m := range a.members {
 		if m.box == box && m.queue == queue {

@@ -131,8 +131,9 @@ func newRig(t *testing.T, db *store.DB) *rig {
 	t.Helper()
 	r := &rig{t: t, db: db, clock: &fakeClock{now: day0}, ctrl: &fakeController{}, pub: &recorder{}}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4, Now: r.clock.Now})
+	// The fake controller raises no events: nothing to wait for.
 	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl,
-		Clock: r.clock, Location: time.UTC, FlushDelay: -1})
+		Clock: r.clock, Location: time.UTC, FlushDelay: -1, EventWait: -1})
 	return r
 }
 
@@ -651,7 +652,7 @@ func TestReconcilePlan(t *testing.T) {
 func TestPhonePIN(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		r := newRig(t, db)
-		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, PINCost: 4, FlushDelay: -1})
+		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, PINCost: 4, FlushDelay: -1, EventWait: -1})
 		a := r.agent("frank", "phonebar", func(in *directory.AgentInput) { in.Extension = ptr("1042") })
 		r.load()
 		var fe *directory.FieldError
@@ -846,4 +847,111 @@ func TestAdminChangesReachLoggedInAgents(t *testing.T) {
 			t.Fatal("kim lost her session across the restart")
 		}
 	})
+}
+
+// lateAsterisk is a controller that behaves like Asterisk: it accepts each
+// action at once and raises its QueueMember events a moment later, on
+// another goroutine (as the tracker applies them).
+type lateAsterisk struct {
+	svc   *presence.Service
+	delay time.Duration
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	members map[string]*presence.VoiceEvent // by queue
+}
+
+func (l *lateAsterisk) later(evs ...presence.VoiceEvent) {
+	l.wg.Go(func() {
+		time.Sleep(l.delay)
+		for i := range evs {
+			l.svc.ApplyVoice(&evs[i])
+		}
+	})
+}
+
+func (l *lateAsterisk) QueueAdd(_ context.Context, m presence.Member) error {
+	ev := presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: m.Queue, Interface: m.Interface,
+		StateInterface: m.StateInterface, MemberName: m.MemberName, Membership: "dynamic", Status: 1, Paused: m.Paused, Reason: m.Reason}
+	l.mu.Lock()
+	l.members[m.Queue] = &ev
+	l.mu.Unlock()
+	l.later(ev)
+	return nil
+}
+
+func (l *lateAsterisk) QueueRemove(_ context.Context, queue, _ string) error {
+	l.mu.Lock()
+	ev := *l.members[queue]
+	delete(l.members, queue)
+	l.mu.Unlock()
+	ev.Kind = presence.VoiceMemberRemoved
+	l.later(ev)
+	return nil
+}
+
+func (l *lateAsterisk) QueuePause(_ context.Context, _, _ string, paused bool, reason string) error {
+	l.mu.Lock()
+	var evs []presence.VoiceEvent
+	for _, m := range l.members {
+		m.Kind, m.Paused, m.Reason = presence.VoiceMemberPaused, paused, reason
+		evs = append(evs, *m)
+	}
+	l.mu.Unlock()
+	l.later(evs...)
+	return nil
+}
+
+// The answers of login, pause, unpause and logout show Asterisk's
+// memberships in line with the session although Asterisk sends its events
+// after accepting the action; when they do not come, the answer still comes
+// after EventWait.
+func TestAnswersWaitForAsteriskEvents(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t))
+	late := &lateAsterisk{delay: 50 * time.Millisecond, members: map[string]*presence.VoiceEvent{}}
+	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: late, Clock: r.clock, FlushDelay: -1})
+	late.svc = r.svc
+	defer late.wg.Wait()
+	a := r.agent("mia", "webrtc", nil)
+	r.link(a, r.queue("sales", "voice", 0), 0, false)
+	r.link(a, r.queue("support", "voice", 0), 0, false)
+	r.pauseType("Lunch")
+	r.load()
+
+	consistent := func(what string, res presence.Result, err error, state string, member, paused bool) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		st := res.State
+		if res.Asterisk != presence.AsteriskSynced || st.State != state || len(st.Queues) != 2 {
+			t.Fatalf("%s: %+v", what, res)
+		}
+		for _, q := range st.Queues {
+			if q.Member != member || q.Paused != paused {
+				t.Fatalf("%s answered state %q beside queue %+v", what, st.State, q)
+			}
+		}
+	}
+	res, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
+	consistent("login", res, err, presence.StateReady, true, false)
+	res, err = r.svc.Pause(t.Context(), a.ID, "Lunch", nil)
+	consistent("pause", res, err, presence.StatePaused, true, true)
+	if q := res.State.Queues[0]; q.Reason != "Lunch" {
+		t.Fatalf("pause reason in the queue: %+v", q)
+	}
+	res, err = r.svc.Unpause(t.Context(), a.ID, nil)
+	consistent("unpause", res, err, presence.StateReady, true, false)
+	res, err = r.svc.Logout(t.Context(), a.ID, presence.SourceAPI)
+	consistent("logout", res, err, presence.StateLoggedOut, false, false)
+
+	// Events that never come: answered after EventWait with the session.
+	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, FlushDelay: -1,
+		EventWait: 30 * time.Millisecond})
+	r.load()
+	start := time.Now()
+	res, err = r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
+	if took := time.Since(start); err != nil || took < 30*time.Millisecond || took > 5*time.Second || res.State.State != presence.StateReady {
+		t.Fatalf("login without events: %+v %v after %s", res, err, took)
+	}
 }

@@ -116,6 +116,12 @@ type Options struct {
 	// PINCost is the bcrypt cost of phone login PINs; 0 means bcrypt's
 	// default. Tests lower it.
 	PINCost int
+	// EventWait bounds how long Login, Logout, Pause and Unpause wait, once
+	// Asterisk accepted their actions, for the QueueMember events that
+	// follow, so that their answer shows Asterisk's memberships in line
+	// with the session (see awaitAsterisk). Wall-clock time whatever Clock
+	// says. Default 1s; negative answers at once.
+	EventWait time.Duration
 }
 
 // Service is the live state of every agent. Create it with New, call Load
@@ -219,6 +225,9 @@ func New(opts Options) *Service {
 	}
 	if opts.ActionTimeout <= 0 {
 		opts.ActionTimeout = 5 * time.Second
+	}
+	if opts.EventWait == 0 {
+		opts.EventWait = time.Second
 	}
 	if opts.Publisher == nil {
 		opts.Publisher = PublisherFunc(func(Event) {})

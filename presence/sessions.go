@@ -116,6 +116,14 @@ func (s *Service) Login(ctx context.Context, agentID int64, source string) (Resu
 		}
 		added = append(added, q.queue)
 	}
+	s.awaitAsterisk(ctx, a, "login", func() bool {
+		for _, q := range queues {
+			if !a.membersAre(q.queue, func(m *member) bool { return m.paused == sess.PausedOn(ChannelVoice) }) {
+				return false
+			}
+		}
+		return true
+	})
 	return s.result(a, AsteriskSynced), nil
 }
 
@@ -193,6 +201,14 @@ func (s *Service) logout(ctx context.Context, a *agent, reason string) (Result, 
 			return Result{}, err
 		}
 	}
+	s.awaitAsterisk(ctx, a, "logout", func() bool {
+		for _, m := range a.members {
+			if m.membership == "dynamic" && queues[m.queue] {
+				return false
+			}
+		}
+		return true
+	})
 	return s.result(a, status), nil
 }
 
@@ -303,7 +319,58 @@ func (s *Service) applyVoicePause(ctx context.Context, a *agent, prev *Session, 
 		}
 		return Result{}, err
 	}
+	s.awaitAsterisk(ctx, a, "pause", func() bool {
+		for _, m := range a.members {
+			if m.paused != paused || (paused && m.reason != reason) {
+				return false
+			}
+		}
+		return true
+	})
 	return s.result(a, AsteriskSynced), nil
+}
+
+// awaitAsterisk waits until done (called under s.mu) reports that the
+// QueueMember events of the actions Asterisk just accepted have been
+// applied, or Options.EventWait passed, or ctx ended.
+//
+// Why the answers wait: Asterisk answers QueueAdd, QueueRemove and
+// QueuePause before it sends their events, and the answer's state mixes the
+// session (the database, just written) with each queue's membership as
+// Asterisk last reported it; built at once it said "state":"ready" beside
+// "queues":[{"paused":true}]. Waiting (a few milliseconds as a rule) makes
+// the two agree and the queues show what Asterisk did. Should the events
+// not come in time, the answer is built anyway: the session is the truth,
+// the queues show Asterisk's last report, and the events, when they come,
+// reach the websocket.
+func (s *Service) awaitAsterisk(ctx context.Context, a *agent, action string, done func() bool) {
+	if s.opts.EventWait < 0 {
+		return
+	}
+	// A request's latency bound: wall-clock time, not the service's clock.
+	timer := time.NewTimer(s.opts.EventWait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if done() {
+			s.mu.Unlock()
+			return
+		}
+		if a.wake == nil {
+			a.wake = make(chan struct{})
+		}
+		wake := a.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			s.log.Info("presence: Asterisk accepted the change but its events did not come in time; answering with its last report",
+				"agent_id", a.id, "action", action, "waited", s.opts.EventWait)
+			return
+		}
+	}
 }
 
 // act runs one Asterisk action with the configured timeout; no controller

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"omnicc/ami"
 )
@@ -36,7 +37,13 @@ type QueueMember struct {
 type Queues struct {
 	srv *Server
 
+	// late holds the event batches DelayEvents postponed, oldest first;
+	// pushMu keeps them in order on the wire.
+	pushMu sync.Mutex
+	late   [][]ami.Message
+
 	mu       sync.Mutex
+	delay    time.Duration
 	queues   map[string]bool
 	members  []*QueueMember
 	channels []ami.Message
@@ -51,9 +58,9 @@ func NewQueues(srv *Server, queues ...string) *Queues {
 	for _, name := range queues {
 		q.queues[name] = true
 	}
-	srv.Handle("QueueAdd", q.queueAdd)
-	srv.Handle("QueueRemove", q.queueRemove)
-	srv.Handle("QueuePause", q.queuePause)
+	srv.Handle("QueueAdd", q.eventsLater(q.queueAdd))
+	srv.Handle("QueueRemove", q.eventsLater(q.queueRemove))
+	srv.Handle("QueuePause", q.eventsLater(q.queuePause))
 	srv.Handle("QueueStatus", q.queueStatus)
 	srv.Handle("CoreShowChannels", q.coreShowChannels)
 	srv.Handle("DeviceStateList", q.deviceStateList)
@@ -119,6 +126,42 @@ func (q *Queues) Restart() {
 	}
 	q.members = kept
 	q.channels, q.devices = nil, nil
+}
+
+// DelayEvents makes QueueAdd, QueueRemove and QueuePause answer at once and
+// raise their events d later, on every connection, as a real Asterisk does:
+// app_queue publishes them through stasis, and the manager writes them
+// after the response. 0 sends them right after the response again.
+func (q *Queues) DelayEvents(d time.Duration) {
+	q.mu.Lock()
+	q.delay = d
+	q.mu.Unlock()
+}
+
+// eventsLater wraps an action's handler for DelayEvents.
+func (q *Queues) eventsLater(h Handler) Handler {
+	return func(a ami.Message) []ami.Message {
+		out := h(a)
+		q.mu.Lock()
+		d := q.delay
+		q.mu.Unlock()
+		if d <= 0 || len(out) < 2 {
+			return out
+		}
+		q.pushMu.Lock()
+		q.late = append(q.late, out[1:])
+		q.pushMu.Unlock()
+		time.AfterFunc(d, func() {
+			// Every timer pushes the oldest batch: the order holds even
+			// when timers fire out of order.
+			q.pushMu.Lock()
+			defer q.pushMu.Unlock()
+			batch := q.late[0]
+			q.late = q.late[1:]
+			q.srv.Push(batch...)
+		})
+		return out[:1]
+	}
 }
 
 // Forget removes a dynamic member without any event, as app_queue does
