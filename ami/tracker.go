@@ -57,10 +57,10 @@ type Tracker struct {
 
 	mu  sync.Mutex
 	sub *Subscription
-	// boxes serialise the resyncs of one box: the one after a connect, the
-	// periodic one and those Run asks for never interleave their lists and
-	// corrections.
-	boxes map[string]*sync.Mutex
+	// boxes serialise the resyncs of one box (a one-slot semaphore each):
+	// the one after a connect, the periodic one and those Run asks for never
+	// interleave their lists and corrections.
+	boxes map[string]chan struct{}
 	// checking is set while a periodic check runs; the next tick skips
 	// rather than overlap it.
 	checking atomic.Bool
@@ -93,17 +93,17 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	return &Tracker{
 		pool: pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
-		boxes:     make(map[string]*sync.Mutex),
+		boxes:     make(map[string]chan struct{}),
 		reconcile: make(chan struct{}, 1),
 	}
 }
 
-func (t *Tracker) boxLock(box string) *sync.Mutex {
+func (t *Tracker) boxLock(box string) chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m := t.boxes[box]
 	if m == nil {
-		m = new(sync.Mutex)
+		m = make(chan struct{}, 1)
 		t.boxes[box] = m
 	}
 	return m
@@ -342,12 +342,14 @@ func (t *Tracker) checkAll(ctx context.Context) {
 // the expensive part, and no drift of theirs has been seen. When a resync
 // of the box is under way (a reconnect), Check leaves the box to it.
 func (t *Tracker) Check(ctx context.Context, c *Client) error {
-	mu := t.boxLock(c.Box())
-	if !mu.TryLock() {
+	lock := t.boxLock(c.Box())
+	select {
+	case lock <- struct{}{}:
+	default:
 		t.log.Debug("AMI periodic reconcile: a resync of the box is under way; left to it", "box", c.Box())
 		return nil
 	}
-	defer mu.Unlock()
+	defer func() { <-lock }()
 	return t.sync(ctx, c, false)
 }
 
@@ -357,9 +359,13 @@ func (t *Tracker) Check(ctx context.Context, c *Client) error {
 // manager user without read=agent) is logged and skipped; a connection
 // failure is returned so the client reconnects and tries again.
 func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
-	mu := t.boxLock(c.Box())
-	mu.Lock()
-	defer mu.Unlock()
+	lock := t.boxLock(c.Box())
+	select {
+	case lock <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-lock }()
 	return t.sync(ctx, c, true)
 }
 
