@@ -36,7 +36,9 @@
 //     falls behind is ended with ErrOverflow and must resync (see
 //     Subscription for why this policy).
 //   - Config.OnConnect runs after every login, concurrently with the event
-//     flow, for the resync and reconciliation.
+//     flow, for the resync and reconciliation; the Tracker repeats the
+//     membership check every TrackerOptions.ReconcileEvery, because app_queue
+//     can drop a realtime queue's dynamic members without an event.
 //   - Pool runs one Client per OMNICC_AMI entry (ParseBoxes).
 //   - Tracker (tracker.go) turns queue, call and device events into
 //     presence.VoiceEvents, resyncs and reconciles each box from its
