@@ -253,22 +253,29 @@ func TestAgentSessionsOverREST(t *testing.T) {
 			Items []presence.HistoryEvent
 		}
 		from := url(time.Now().Add(-time.Hour))
+		wantStates := []string{"login", "pause", "paused", "unpause", "ready", "logout", "logged_out"}
+		// The writer batches rows (up to FlushDelay late): wait until every
+		// expected state has landed, not merely until some rows have.
+		var states2, missing []string
 		deadline = time.Now().Add(10 * time.Second)
 		for {
 			e.must(e.call("GET", base+"/events?from="+from, aliceTok, nil, &hist), 200)
-			if len(hist.Items) >= 10 || time.Now().After(deadline) {
+			states2, missing = states2[:0], missing[:0]
+			for _, h := range hist.Items {
+				states2 = append(states2, h.State)
+			}
+			for _, w := range wantStates {
+				if !slices.Contains(states2, w) {
+					missing = append(missing, w)
+				}
+			}
+			if len(missing) == 0 || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		var states2 []string
-		for _, h := range hist.Items {
-			states2 = append(states2, h.State)
-		}
-		for _, w := range []string{"login", "pause", "paused", "unpause", "ready", "logout", "logged_out"} {
-			if !slices.Contains(states2, w) {
-				t.Errorf("history lacks %s: %v", w, states2)
-			}
+		if len(missing) > 0 {
+			t.Errorf("history lacks %v: %v", missing, states2)
 		}
 		e.must(e.call("GET", base+"/events?from=yesterday", aliceTok, nil, nil), 400)
 

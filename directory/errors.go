@@ -5,8 +5,12 @@
 package directory
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // ErrNotFound is returned when an id names no row.
@@ -32,4 +36,14 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s: %q is already taken", e.Field, e.Value)
+}
+
+// getByID scans the row query finds for id into dest; no row is ErrNotFound
+// naming what was looked for ("queue 7: not found").
+func getByID(ctx context.Context, q sqlx.QueryerContext, dest any, query string, id int64, what string) error {
+	err := sqlx.GetContext(ctx, q, dest, query, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
+	}
+	return err
 }

@@ -2,9 +2,6 @@ package directory
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -211,10 +208,7 @@ func (d *Directory) Queue(ctx context.Context, id int64) (*Queue, error) {
 
 func (d *Directory) queue(ctx context.Context, q sqlx.QueryerContext, id int64) (*Queue, error) {
 	var out Queue
-	if err := sqlx.GetContext(ctx, q, &out, queueSelect+` WHERE id = ?`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("queue %d: %w", id, ErrNotFound)
-		}
+	if err := getByID(ctx, q, &out, queueSelect+` WHERE id = ?`, id, "queue"); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -2,8 +2,6 @@ package directory
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -175,10 +173,7 @@ func (r *Resources[T, PT]) Get(ctx context.Context, id int64) (*T, error) {
 
 func (r *Resources[T, PT]) get(ctx context.Context, q sqlx.QueryerContext, id int64) (*T, error) {
 	v := new(T)
-	if err := sqlx.GetContext(ctx, q, v, "SELECT * FROM "+r.table+" WHERE id = ?", id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("%s %d: %w", r.entity, id, ErrNotFound)
-		}
+	if err := getByID(ctx, q, v, "SELECT * FROM "+r.table+" WHERE id = ?", id, r.entity); err != nil {
 		return nil, err
 	}
 	return v, nil

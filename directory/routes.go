@@ -520,10 +520,7 @@ func (d *Directory) InboundRoute(ctx context.Context, id int64) (*InboundRoute, 
 
 func (d *Directory) inboundRoute(ctx context.Context, q sqlx.QueryerContext, id int64) (*InboundRoute, error) {
 	var row inboundRow
-	if err := sqlx.GetContext(ctx, q, &row, inboundSelect+` WHERE id = ?`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("inbound route %d: %w", id, ErrNotFound)
-		}
+	if err := getByID(ctx, q, &row, inboundSelect+` WHERE id = ?`, id, "inbound route"); err != nil {
 		return nil, err
 	}
 	return row.route(), nil
@@ -867,10 +864,7 @@ func (d *Directory) OutboundRoute(ctx context.Context, id int64) (*OutboundRoute
 
 func (d *Directory) outboundRoute(ctx context.Context, q sqlx.QueryerContext, id int64) (*OutboundRoute, error) {
 	var row outboundRow
-	if err := sqlx.GetContext(ctx, q, &row, outboundSelect+` WHERE id = ?`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("outbound route %d: %w", id, ErrNotFound)
-		}
+	if err := getByID(ctx, q, &row, outboundSelect+` WHERE id = ?`, id, "outbound route"); err != nil {
 		return nil, err
 	}
 	return row.route(), nil

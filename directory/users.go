@@ -133,10 +133,7 @@ func (d *Directory) EnsureAdmin(ctx context.Context, password string) (created b
 // User returns one account of any role.
 func (d *Directory) User(ctx context.Context, id int64) (*User, error) {
 	var u User
-	if err := d.db.GetContext(ctx, &u, userSelect+` WHERE id = ?`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("user %d: %w", id, ErrNotFound)
-		}
+	if err := getByID(ctx, d.db, &u, userSelect+` WHERE id = ?`, id, "user"); err != nil {
 		return nil, err
 	}
 	return &u, nil
