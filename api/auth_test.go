@@ -124,6 +124,16 @@ func TestAPIKeys(t *testing.T) {
 	}
 	e.must(e.call("GET", "/api/v1/agents", created.Key, nil, nil), 200)
 	e.must(e.call("POST", "/api/v1/agents", created.Key, agent("k", "webrtc"), nil), 403)
+	var keys struct {
+		Items []struct {
+			Prefix     string  `json:"prefix"`
+			LastUsedAt *string `json:"last_used_at"`
+		}
+	}
+	e.must(e.call("GET", "/api/v1/api-keys", e.admin, nil, &keys), 200)
+	if len(keys.Items) != 1 || keys.Items[0].LastUsedAt == nil || !strings.HasPrefix(created.Key, keys.Items[0].Prefix) {
+		t.Fatalf("the key list must show its prefix and when it was last used: %+v", keys.Items)
+	}
 	var bad apiErr
 	if st := e.call("POST", "/api/v1/api-keys", e.admin, map[string]any{"name": "x", "role": "root"}, &bad); st != 422 || bad.Error.Field != "role" {
 		t.Fatalf("bad role: %d %+v", st, bad)

@@ -187,6 +187,13 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		if err != nil {
 			return Principal{}, err
 		}
+		// Admins look at last use to retire keys; once a minute is precise
+		// enough and keeps integrations' requests from each writing a row.
+		if now := s.now(); k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > time.Minute {
+			if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, now, k.ID); err != nil {
+				return Principal{}, err
+			}
+		}
 		return Principal{Role: k.Role, Username: "api-key:" + k.Name, APIKeyID: k.ID}, nil
 	}
 	return Principal{}, ErrUnauthenticated
