@@ -128,49 +128,7 @@ func startBenchAGI(b *testing.B) (string, func()) {
 // startBareServer speaks the same bytes with nothing but a bufio.Reader:
 // the floor the agi server is measured against.
 func startBareServer(b *testing.B) (string, func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var cmds [len(benchVariables)][]byte
-	for i, v := range benchVariables {
-		cmds[i] = appendArg([]byte("SET VARIABLE "+v[0]+" "), v[1])
-		cmds[i] = append(cmds[i], '\n')
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				r := bufio.NewReader(conn)
-				for {
-					line, err := r.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					if len(line) == 1 {
-						break
-					}
-				}
-				for _, c := range cmds {
-					if _, err := conn.Write(c); err != nil {
-						return
-					}
-					if _, err := r.ReadSlice('\n'); err != nil {
-						return
-					}
-				}
-			})
-		}
-	})
-	return ln.Addr().String(), func() {
-		ln.Close()
-		wg.Wait()
-	}
+	return startBareExchange(b, benchVariables[:])
 }
 
 // clientResult is what the fake Asterisk process reports.
