@@ -39,15 +39,18 @@ func WriteError(c *gin.Context, status int, code, msg, field string) {
 // fail turns a domain error into its HTTP answer.
 func (s *Server) fail(c *gin.Context, err error) {
 	var (
-		fe *directory.FieldError
-		ce *directory.ConflictError
-		me *http.MaxBytesError
+		fe    *directory.FieldError
+		ce    *directory.ConflictError
+		me    *http.MaxBytesError
+		inUse *directory.InUseError
 	)
 	switch {
 	case errors.As(err, &fe):
 		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
 	case errors.As(err, &ce):
 		writeError(c, http.StatusConflict, "conflict", ce.Error(), ce.Field)
+	case errors.As(err, &inUse):
+		writeError(c, http.StatusConflict, "in_use", err.Error(), "")
 	case errors.Is(err, directory.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, auth.ErrInvalidCredentials):

@@ -230,14 +230,11 @@ func respondDeleted(s *Server, c *gin.Context, err error) {
 // the directory's, which fail handles.
 func routingFail(s *Server, c *gin.Context, err error) {
 	var (
-		inUse *directory.InUseError
 		logFe *calllog.FieldError
 		cFe   *contacts.FieldError
 		cCe   *contacts.ConflictError
 	)
 	switch {
-	case errors.As(err, &inUse):
-		writeError(c, http.StatusConflict, "in_use", err.Error(), "")
 	case errors.As(err, &logFe):
 		writeError(c, http.StatusBadRequest, "bad_query", logFe.Error(), logFe.Field)
 	case errors.As(err, &cFe):

@@ -441,6 +441,9 @@ func (d *Directory) UpdateAgent(ctx context.Context, id int64, in AgentInput) (*
 				return err
 			}
 		}
+		if err := retarget(ctx, tx, DestAgent, before.Extension, a.Extension); err != nil {
+			return err
+		}
 		after = &a
 		return d.opts.Projector.AgentSaved(ctx, tx, before, &a)
 	})
@@ -471,6 +474,9 @@ func (d *Directory) DeleteAgents(ctx context.Context, ids ...int64) error {
 		for _, id := range ids {
 			a, err := d.agent(ctx, tx, id)
 			if err != nil {
+				return err
+			}
+			if err := refuseIfRouted(ctx, tx, DestAgent, a.Extension, "agent "+a.Username+" (extension "+a.Extension+")"); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {

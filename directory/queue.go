@@ -273,6 +273,9 @@ func (d *Directory) UpdateQueue(ctx context.Context, id int64, in QueueInput) (*
 			append(queueValues(&q), id)...); err != nil {
 			return err
 		}
+		if err := retarget(ctx, tx, DestQueue, before.Name, q.Name); err != nil {
+			return err
+		}
 		after = &q
 		return d.opts.Projector.QueueSaved(ctx, tx, before, &q)
 	})
@@ -291,6 +294,9 @@ func (d *Directory) DeleteQueue(ctx context.Context, id int64) error {
 	err := d.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		q, err := d.queue(ctx, tx, id)
 		if err != nil {
+			return err
+		}
+		if err := refuseIfRouted(ctx, tx, DestQueue, q.Name, "queue "+q.Name); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM cc_queues WHERE id = ?`, id); err != nil {

@@ -617,16 +617,49 @@ func (d *Directory) UpdateInboundRoute(ctx context.Context, id int64, in Inbound
 }
 
 // DeleteInboundRoute removes a route no other route chains to.
+// routesNaming lists the inbound routes (other than exceptID) whose open or
+// closed destination is target of the given type.
+func routesNaming(ctx context.Context, tx *sqlx.Tx, destType, target string, exceptID int64) ([]string, error) {
+	var names []string
+	err := tx.SelectContext(ctx, &names, `SELECT name FROM inbound_routes
+		WHERE id <> ? AND ((open_type = ? AND open_target = ?) OR (closed_type = ? AND closed_target = ?)) ORDER BY name`,
+		exceptID, destType, target, destType, target)
+	return names, err
+}
+
+// refuseIfRouted refuses to remove what an inbound route still sends calls to.
+func refuseIfRouted(ctx context.Context, tx *sqlx.Tx, destType, target, what string) error {
+	users, err := routesNaming(ctx, tx, destType, target, 0)
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	return &InUseError{What: what, UsedBy: prefixAll("inbound route ", users),
+		Fix: "point their open/closed destinations elsewhere first"}
+}
+
+// retarget carries a renamed queue or a changed extension into the routes
+// that name it, so their calls keep reaching the same place.
+func retarget(ctx context.Context, tx *sqlx.Tx, destType, from, to string) error {
+	if from == to || from == "" {
+		return nil
+	}
+	for _, side := range []string{"open", "closed"} {
+		if _, err := tx.ExecContext(ctx, `UPDATE inbound_routes SET `+side+`_target = ? WHERE `+side+`_type = ? AND `+side+`_target = ?`,
+			to, destType, from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (d *Directory) DeleteInboundRoute(ctx context.Context, id int64) error {
 	err := d.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		r, err := d.inboundRoute(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		var users []string
-		if err := tx.SelectContext(ctx, &users, `SELECT name FROM inbound_routes
-			WHERE id <> ? AND ((open_type = ? AND open_target = ?) OR (closed_type = ? AND closed_target = ?)) ORDER BY name`,
-			id, DestRoute, r.Name, DestRoute, r.Name); err != nil {
+		users, err := routesNaming(ctx, tx, DestRoute, r.Name, id)
+		if err != nil {
 			return err
 		}
 		if len(users) > 0 {
