@@ -3,6 +3,7 @@ package agi
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -420,8 +421,17 @@ func TestInboundChangesAndFailures(t *testing.T) {
 	}
 	dial(t, ts.addr, h, "", 0).want(t, VarDestType, "queue", VarDest, "support", VarRoute, "direct", VarOpen, "1")
 
+	// The directory refuses to delete a queue a route uses; a queue removed
+	// behind its back (by hand in SQL, say) still gives a clear error.
 	qs, _, _ := e.dir.ListQueues(ctx, directory.QueueFilter{Q: "support"})
-	if err := e.dir.DeleteQueue(ctx, qs[0].ID); err != nil {
+	var inUse *directory.InUseError
+	if err := e.dir.DeleteQueue(ctx, qs[0].ID); !errors.As(err, &inUse) {
+		t.Fatalf("deleting a routed queue: %v, want InUseError", err)
+	}
+	if _, err := e.db.ExecContext(ctx, `DELETE FROM cc_queues WHERE id = ?`, qs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.table.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	dial(t, ts.addr, h, "", 0).want(t, "OMNICC_ERROR", "route broken: route direct sends calls to queue support, which no longer exists")
