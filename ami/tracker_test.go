@@ -731,6 +731,11 @@ func TestTrackerFollowsAdminChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.waitFor("deleted bob removed from sales", func() bool { _, ok := member("sales", "PJSIP/bob"); return !ok })
+		// The fake Asterisk applies the QueueRemove before omniccd reads its
+		// reply: stopping now would abandon the action, so wait for the end.
+		r.waitFor("bob's logout finished", func() bool {
+			return strings.Contains(r.logs.String(), "agent deleted by an admin while logged in")
+		})
 
 		r.stop()
 		if h := r.history(alice.ID); !slices.Contains(h, "logout(disabled)") {
