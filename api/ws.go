@@ -69,6 +69,10 @@ type HubOptions struct {
 	// PingInterval is how often the server pings [25s]; a client that does
 	// not answer (pong or any message) within PongWait is dropped [60s].
 	PingInterval, PongWait time.Duration
+	// RecheckEvery is how often an open connection's token or API key is
+	// checked again [1m]: a logout, a revoked key or a locked or disabled
+	// account ends the connection (close code 1008) within that time.
+	RecheckEvery time.Duration
 	// WriteTimeout bounds one write to a client [10s].
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message accepted from a client [4096 bytes];
@@ -100,6 +104,7 @@ func (o HubOptions) withDefaults() HubOptions {
 	def(&o.PingInterval, 25*time.Second)
 	def(&o.PongWait, 60*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.RecheckEvery, time.Minute)
 	def(&o.CloseGrace, 2*time.Second)
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 4096
@@ -459,7 +464,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 
 	// Reserve the slot before upgrading, so the per-user limit holds under
 	// concurrent connects and a refusal is still a readable HTTP answer.
-	cl := &wsClient{hub: h, p: p, remote: c.ClientIP(), send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer), done: make(chan struct{})}
+	cl := &wsClient{hub: h, p: p, secret: token, remote: c.ClientIP(), send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer), done: make(chan struct{})}
 	// hello goes first, before the client can receive any event.
 	hello, _ := encodeEvent(presence.Event{Type: "hello", Payload: helloPayload{
 		UserID: p.UserID, Username: p.Username, Role: string(p.Role), ServerTime: time.Now().UTC()}})
@@ -535,6 +540,7 @@ type wsClient struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	p      auth.Principal
+	secret string // re-checked every RecheckEvery
 	remote string
 	send   chan *websocket.PreparedMessage
 
@@ -556,8 +562,10 @@ func (c *wsClient) stop(code int, text string) {
 func (c *wsClient) writeLoop() {
 	o := &c.hub.opts
 	ping := time.NewTicker(o.PingInterval)
+	recheck := time.NewTicker(o.RecheckEvery)
 	defer func() {
 		ping.Stop()
+		recheck.Stop()
 		// Closing the socket ends the reader's blocked read.
 		c.conn.Close()
 	}()
@@ -580,8 +588,30 @@ func (c *wsClient) writeLoop() {
 				c.stop(0, "")
 				return
 			}
+		case <-recheck.C:
+			if reason := c.credentialGone(); reason != "" {
+				c.stop(websocket.ClosePolicyViolation, reason)
+			}
 		}
 	}
+}
+
+// credentialGone checks the connection's token again and says why it no
+// longer holds ("" while it does). Only an answer about the credential
+// counts: a database that does not answer must not drop every desktop.
+func (c *wsClient) credentialGone() string {
+	ctx, cancel := context.WithTimeout(context.Background(), c.hub.opts.WriteTimeout)
+	defer cancel()
+	_, err := c.hub.opts.Auth.Authenticate(ctx, c.secret)
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return "token expired or revoked: log in again"
+	case errors.Is(err, auth.ErrLocked):
+		return "account locked"
+	case errors.Is(err, auth.ErrDisabled):
+		return "account disabled"
+	}
+	return ""
 }
 
 func (c *wsClient) readLoop() {
