@@ -84,6 +84,10 @@ type recordingStore struct {
 const recordingColumns = `id, call_id, slot, box, channel, uniqueid, linkedid, agent_id, file, format, mixmonitor_id,
 	state, source, started_at, stopped_at, started_by, started_by_name, stopped_by, stopped_by_name`
 
+// staleStartingAfter is how old a "starting" reservation must be to be taken
+// for a leftover: far past VoiceOptions.ActionTimeout.
+const staleStartingAfter = time.Minute
+
 // reserve inserts r (state starting) into the first free slot of its call,
 // trying only slot 1 when firstOnly is set, and returns errRecordingLimit when
 // none is free. file names the recording for a slot. The unique key decides,
@@ -92,6 +96,13 @@ func (s *recordingStore) reserve(ctx context.Context, r *Recording, firstOnly bo
 	last := MaxRecordingsPerCall
 	if firstOnly {
 		last = 1
+	}
+	// A slot still "starting" long after any MixMonitor answer could come
+	// (a crash between reserving and the answer) is freed, or it would
+	// count against the call's two recordings forever.
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM recordings WHERE call_id = ? AND state = ? AND started_at < ?`,
+		r.CallID, RecordingStarting, r.StartedAt.Add(-staleStartingAfter)); err != nil {
+		return fmt.Errorf("free stale recording slots of call %s: %w", r.CallID, err)
 	}
 	for slot := 1; slot <= last; slot++ {
 		r.Slot, r.File, r.State = slot, file(slot), RecordingStarting
