@@ -1,0 +1,194 @@
+package auth_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
+
+	"omnicc/auth"
+	"omnicc/directory"
+	"omnicc/store"
+	"omnicc/storetest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+
+// fakeClock moves only when the test says so. Each After hands its timer to
+// the test through waits, which tells the test that Run is between purges
+// and lets it fire the timer.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits chan timer
+}
+
+type timer struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{now: t0, waits: make(chan timer, 4)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	tm := timer{d: d, fire: make(chan time.Time, 1)}
+	c.waits <- tm
+	return tm.fire
+}
+
+type rig struct {
+	t     *testing.T
+	db    *store.DB
+	clock *fakeClock
+	dir   *directory.Directory
+	auth  *auth.Service
+}
+
+const goodPassword = "Str0ng-Pass"
+
+func newRig(t *testing.T, db *store.DB, suite bool, opts auth.Options) *rig {
+	t.Helper()
+	r := &rig{t: t, db: db, clock: newClock()}
+	r.dir = directory.New(db, directory.Options{SecuritySuite: suite, BcryptCost: 4, Now: r.clock.Now})
+	opts.Clock = r.clock
+	r.auth = auth.New(db, r.dir, opts)
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (r *rig) user(name string) int64 {
+	r.t.Helper()
+	u, err := r.dir.CreateUser(r.t.Context(), directory.UserInput{Role: ptr(string(directory.RoleSupervisor)),
+		Username: ptr(name), FullName: ptr("User " + name), Password: ptr(goodPassword)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return u.ID
+}
+
+func (r *rig) login(name, password string) (string, error) {
+	r.t.Helper()
+	token, _, _, err := r.auth.Login(r.t.Context(), name, password)
+	return token, err
+}
+
+func (r *rig) invite(userID int64) (string, time.Time) {
+	r.t.Helper()
+	token, exp, err := r.auth.CreateInvitation(r.t.Context(), userID)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return token, exp
+}
+
+func (r *rig) count(table string) int {
+	r.t.Helper()
+	var n int
+	// table is one of the test's constants, never input.
+	if err := r.db.GetContext(r.t.Context(), &n, `SELECT COUNT(*) FROM `+table); err != nil {
+		r.t.Fatal(err)
+	}
+	return n
+}
+
+func TestTokenExpiresAndLogoutRevokes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{TokenTTL: time.Hour})
+		id := r.user("sue")
+		token, exp, p, err := r.auth.Login(t.Context(), "sue", goodPassword)
+		if err != nil || p.UserID != id || !exp.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("login: %v %v %+v", err, exp, p)
+		}
+		r.clock.Set(exp.Add(-time.Second))
+		if got, err := r.auth.Authenticate(t.Context(), token); err != nil || got.Username != "sue" {
+			t.Fatalf("a second before expiry: %+v %v", got, err)
+		}
+		r.clock.Set(exp)
+		if _, err := r.auth.Authenticate(t.Context(), token); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("at expiry: %v", err)
+		}
+
+		token, err = r.login("sue", goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.auth.Logout(t.Context(), token); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.auth.Authenticate(t.Context(), token); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("after logout: %v", err)
+		}
+		if _, err := r.auth.Authenticate(t.Context(), "omt_not-issued"); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Fatalf("unknown token: %v", err)
+		}
+	})
+}
+
+// Failed logins in a row lock the account at the threshold; a good login in
+// between starts the count again; a locked account's open tokens stop
+// working at once and its right password is refused.
+func TestLoginLockout(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{LockoutThreshold: 3})
+		r.user("sue")
+		if _, err := r.login("nobody", goodPassword); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("unknown user: %v", err)
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := r.login("sue", "wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+				t.Fatalf("wrong password %d: %v", i+1, err)
+			}
+		}
+		open, err := r.login("sue", goodPassword) // resets the count
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := r.login("sue", "wrong"); !errors.Is(err, auth.ErrInvalidCredentials) {
+				t.Fatalf("wrong password %d after a good login: %v", i+1, err)
+			}
+		}
+		if _, err := r.login("sue", "wrong"); !errors.Is(err, auth.ErrLocked) {
+			t.Fatalf("third wrong password in a row: %v", err)
+		}
+		if _, err := r.login("sue", goodPassword); !errors.Is(err, auth.ErrLocked) {
+			t.Fatalf("right password on a locked account: %v", err)
+		}
+		if _, err := r.auth.Authenticate(t.Context(), open); !errors.Is(err, auth.ErrLocked) {
+			t.Fatalf("token of a locked account: %v", err)
+		}
+	})
+}
+
+// An unknown username is compared against a hash of the cost real ones
+// have, so that it is refused as slowly as a wrong password.
+func TestUnknownUserHashHasThePasswordCost(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t), true, auth.Options{})
+	r.user("sue")
+	c, err := r.dir.Credentials(t.Context(), "sue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := bcrypt.Cost([]byte(c.PasswordHash))
+	if got, err := bcrypt.Cost([]byte(r.auth.UnknownUserHash())); err != nil || got != want {
+		t.Fatalf("unknown users checked against cost %d (%v), passwords hashed at %d", got, err, want)
+	}
+}
