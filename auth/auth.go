@@ -294,7 +294,9 @@ func (s *Service) CreateInvitation(ctx context.Context, userID int64) (string, t
 	return token, exp, err
 }
 
-// AcceptInvitation sets the invited user's password and spends the token.
+// AcceptInvitation sets the invited user's password and spends the token,
+// both in one transaction: a password the policy (OMNICC_SECURITY_SUITE)
+// refuses, or a failed write, leaves the link usable for another try.
 func (s *Service) AcceptInvitation(ctx context.Context, token, password string) (int64, error) {
 	var inv struct {
 		ID        int64      `db:"id"`
@@ -307,26 +309,33 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 		return 0, ErrInvitation
 	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("auth: read the invitation: %w", err)
 	}
 	if inv.UsedAt != nil || !s.now().Before(inv.ExpiresAt) {
 		return 0, ErrInvitation
 	}
-	if err := directory.CheckPasswordPolicy("password", password, true); err != nil {
+	// Hashed before the transaction: bcrypt is slow by design, and SQLite
+	// holds its write lock for the whole of one.
+	hash, err := s.dir.NewPasswordHash("password", password)
+	if err != nil {
 		return 0, err
 	}
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = ? WHERE id = ? AND used_at IS NULL`, s.now(), inv.ID)
+		// The conditions are checked again here: a concurrent accept of the
+		// same link, or its expiry while the password was hashed, loses.
+		now := s.now()
+		res, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?`,
+			now, inv.ID, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("auth: spend the invitation: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrInvitation
 		}
-		return nil
+		return s.dir.StorePasswordHash(ctx, tx, inv.UserID, hash)
 	})
 	if err != nil {
 		return 0, err
 	}
-	return inv.UserID, s.dir.SetPassword(ctx, inv.UserID, password)
+	return inv.UserID, nil
 }

@@ -192,3 +192,102 @@ func TestUnknownUserHashHasThePasswordCost(t *testing.T) {
 		t.Fatalf("unknown users checked against cost %d (%v), passwords hashed at %d", got, err, want)
 	}
 }
+
+// The password set through an invitation obeys OMNICC_SECURITY_SUITE like
+// every other, and a refused one leaves the link usable.
+func TestInvitationPasswordFollowsSecuritySuite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for _, c := range []struct {
+			name   string
+			suite  bool
+			weakOK bool
+		}{{"suite on", true, false}, {"suite off", false, true}} {
+			t.Run(c.name, func(t *testing.T) {
+				r := newRig(t, db, c.suite, auth.Options{})
+				name := map[bool]string{true: "on", false: "off"}[c.suite]
+				id := r.user(name)
+				token, _ := r.invite(id)
+				got, err := r.auth.AcceptInvitation(t.Context(), token, "weak")
+				if c.weakOK {
+					if err != nil || got != id {
+						t.Fatalf("weak password with the suite off: %d %v", got, err)
+					}
+					if _, err := r.login(name, "weak"); err != nil {
+						t.Fatalf("login with the invitation's password: %v", err)
+					}
+					return
+				}
+				var fe *directory.FieldError
+				if !errors.As(err, &fe) || fe.Field != "password" {
+					t.Fatalf("weak password with the suite on: %v", err)
+				}
+				if got, err := r.auth.AcceptInvitation(t.Context(), token, "N3w-Password"); err != nil || got != id {
+					t.Fatalf("the link after a refused password: %d %v", got, err)
+				}
+				if _, err := r.login(name, "N3w-Password"); err != nil {
+					t.Fatalf("login with the invitation's password: %v", err)
+				}
+				if _, err := r.auth.AcceptInvitation(t.Context(), token, "0th3r-Password"); !errors.Is(err, auth.ErrInvitation) {
+					t.Fatalf("the link used twice: %v", err)
+				}
+			})
+		}
+	})
+}
+
+func TestInvitationExpiresAndIsSuperseded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{InvitationTTL: time.Hour})
+		id := r.user("sue")
+		old, _ := r.invite(id)
+		token, exp := r.invite(id)
+		if !exp.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("expires %v", exp)
+		}
+		if _, err := r.auth.AcceptInvitation(t.Context(), old, "N3w-Password"); !errors.Is(err, auth.ErrInvitation) {
+			t.Fatalf("a superseded link: %v", err)
+		}
+		if _, err := r.auth.AcceptInvitation(t.Context(), "omi_never-issued", "N3w-Password"); !errors.Is(err, auth.ErrInvitation) {
+			t.Fatalf("an unknown link: %v", err)
+		}
+		r.clock.Set(exp)
+		if _, err := r.auth.AcceptInvitation(t.Context(), token, "N3w-Password"); !errors.Is(err, auth.ErrInvitation) {
+			t.Fatalf("at expiry: %v", err)
+		}
+		r.clock.Set(exp.Add(-time.Second))
+		if got, err := r.auth.AcceptInvitation(t.Context(), token, "N3w-Password"); err != nil || got != id {
+			t.Fatalf("a second before expiry: %d %v", got, err)
+		}
+	})
+}
+
+// The invitation is spent in the transaction that sets the password: when
+// the password cannot be written, the link still works afterwards.
+func TestInvitationNotBurnedByAFailedPasswordWrite(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{})
+		id := r.user("sue")
+		token, _ := r.invite(id)
+		// A trigger stands in for any failure of the write (a lost
+		// connection, a full disk): each engine has its own syntax.
+		refuse := map[store.Dialect]string{
+			store.SQLite: `CREATE TRIGGER users_read_only BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'users are read-only in this test'); END`,
+			store.MySQL:  `CREATE TRIGGER users_read_only BEFORE UPDATE ON users FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'users are read-only in this test'`,
+		}[db.Dialect]
+		if _, err := db.ExecContext(t.Context(), refuse); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.auth.AcceptInvitation(t.Context(), token, "N3w-Password"); err == nil || errors.Is(err, auth.ErrInvitation) {
+			t.Fatalf("accept while the password cannot be written: %v", err)
+		}
+		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER users_read_only`); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.auth.AcceptInvitation(t.Context(), token, "N3w-Password"); err != nil || got != id {
+			t.Fatalf("the link after the failed write: %d %v", got, err)
+		}
+		if _, err := r.login("sue", "N3w-Password"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
