@@ -48,8 +48,8 @@ type Principal struct {
 	APIKeyID int64 `json:"api_key_id,omitempty"`
 }
 
-// Clock is the time source: token and invitation expiry follow it, so
-// tests move time instead of sleeping.
+// Clock is the time source: token and invitation expiry and the purge's
+// interval follow it, so tests move time instead of sleeping.
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time
@@ -67,8 +67,11 @@ type Options struct {
 	LockoutThreshold int
 	TokenTTL         time.Duration
 	InvitationTTL    time.Duration
-	Clock            Clock
-	Logger           *slog.Logger
+	// PurgeInterval is how often Run deletes expired tokens and spent or
+	// expired invitations. Default 1h.
+	PurgeInterval time.Duration
+	Clock         Clock
+	Logger        *slog.Logger
 }
 
 // Service issues and checks credentials.
@@ -87,6 +90,9 @@ func New(db *store.DB, dir *directory.Directory, opts Options) *Service {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PurgeInterval <= 0 {
+		opts.PurgeInterval = time.Hour
 	}
 	if opts.LockoutThreshold == 0 {
 		opts.LockoutThreshold = 5
@@ -338,4 +344,44 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 		return 0, err
 	}
 	return inv.UserID, nil
+}
+
+// Purge deletes what can no longer be used: tokens past their expiry
+// (revoked ones included, once expired) and invitations spent, superseded
+// or expired. Either answers "unknown" afterwards, exactly as before.
+func (s *Service) Purge(ctx context.Context) (tokens, invitations int64, err error) {
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM auth_tokens WHERE expires_at <= ?`, now)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auth: purge expired tokens: %w", err)
+	}
+	tokens, _ = res.RowsAffected()
+	res, err = s.db.ExecContext(ctx, `DELETE FROM invitations WHERE used_at IS NOT NULL OR expires_at <= ?`, now)
+	if err != nil {
+		return tokens, 0, fmt.Errorf("auth: purge spent and expired invitations: %w", err)
+	}
+	invitations, _ = res.RowsAffected()
+	return tokens, invitations, nil
+}
+
+// Run purges at once and then every PurgeInterval until ctx ends. A failed
+// purge is logged and tried again at the next interval: stale rows are
+// harmless for a while, and a database blip must not stop the daemon.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		tokens, invitations, err := s.Purge(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("purge of expired credentials failed; retrying later", "err", err, "retry_in", s.opts.PurgeInterval)
+		case tokens+invitations > 0:
+			s.log.Info("purged expired credentials", "tokens", tokens, "invitations", invitations)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.opts.Clock.After(s.opts.PurgeInterval):
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -288,6 +289,82 @@ func TestInvitationNotBurnedByAFailedPasswordWrite(t *testing.T) {
 		}
 		if _, err := r.login("sue", "N3w-Password"); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+func TestPurge(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{TokenTTL: 12 * time.Hour, InvitationTTL: 72 * time.Hour, PurgeInterval: 6 * time.Hour})
+		ann, bob, cat := r.user("ann"), r.user("bob"), r.user("cat")
+		if _, err := r.login("ann", goodPassword); err != nil { // expires at t0+12h
+			t.Fatal(err)
+		}
+		revoked, err := r.login("bob", goodPassword) // revoked, expires at t0+12h too
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.auth.Logout(t.Context(), revoked); err != nil {
+			t.Fatal(err)
+		}
+		r.invite(ann) // superseded by the next
+		live, _ := r.invite(ann)
+		spent, _ := r.invite(bob)
+		if _, err := r.auth.AcceptInvitation(t.Context(), spent, "N3w-Password"); err != nil {
+			t.Fatal(err)
+		}
+		r.clock.Set(t0.Add(6 * time.Hour))
+		late, _ := r.invite(cat)                                // expires at t0+78h
+		if _, err := r.login("cat", goodPassword); err != nil { // expires at t0+18h
+			t.Fatal(err)
+		}
+
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.auth.Run(ctx) }()
+		// Each purge is followed by a wait: receiving it means the purge is done.
+		next := func() timer {
+			tm := <-r.clock.waits
+			if tm.d != 6*time.Hour {
+				t.Errorf("Run waits %v between purges, want PurgeInterval 6h", tm.d)
+			}
+			return tm
+		}
+		check := func(when string, tokens, invitations int) {
+			t.Helper()
+			if got := r.count("auth_tokens"); got != tokens {
+				t.Errorf("%s: %d tokens, want %d", when, got, tokens)
+			}
+			if got := r.count("invitations"); got != invitations {
+				t.Errorf("%s: %d invitations, want %d", when, got, invitations)
+			}
+		}
+		tm := next()
+		check("at start (superseded and spent invitations go)", 3, 2)
+
+		r.clock.Set(t0.Add(12 * time.Hour))
+		tm.fire <- r.clock.Now()
+		tm = next()
+		check("at t0+12h (ann's and bob's revoked token expired)", 1, 2)
+
+		r.clock.Set(t0.Add(72 * time.Hour))
+		tm.fire <- r.clock.Now()
+		next()
+		check("at t0+72h (cat's token and ann's invitation expired)", 0, 1)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+
+		r.clock.Set(t0.Add(72*time.Hour - time.Second))
+		if _, err := r.auth.AcceptInvitation(t.Context(), live, "N3w-Password"); !errors.Is(err, auth.ErrInvitation) {
+			t.Fatalf("a purged link: %v", err)
+		}
+		if got, err := r.auth.AcceptInvitation(t.Context(), late, "N3w-Password"); err != nil || got != cat {
+			t.Fatalf("the link that outlived the purges: %d %v", got, err)
+		}
+		if n, m, err := r.auth.Purge(t.Context()); err != nil || n != 0 || m != 1 {
+			t.Fatalf("Purge after accepting: %d tokens, %d invitations, %v; want 0, 1", n, m, err)
 		}
 	})
 }
