@@ -368,3 +368,38 @@ func TestPurge(t *testing.T) {
 		}
 	})
 }
+
+// Two accepts of one link at once: the transaction re-checks that it is
+// unspent, so exactly one sets its password.
+func TestInvitationAcceptedOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db, true, auth.Options{})
+		id := r.user("sue")
+		token, _ := r.invite(id)
+		passwords := []string{"F1rst-Password", "S3cond-Password"}
+		errs := make([]error, len(passwords))
+		var wg sync.WaitGroup
+		for i, pw := range passwords {
+			wg.Go(func() { _, errs[i] = r.auth.AcceptInvitation(t.Context(), token, pw) })
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && won < 0:
+				won = i
+			case !errors.Is(err, auth.ErrInvitation):
+				t.Fatalf("accept %d: %v (all: %v)", i, err, errs)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("no accept won: %v", errs)
+		}
+		if _, err := r.login("sue", passwords[won]); err != nil {
+			t.Fatalf("login with the winner's password: %v", err)
+		}
+		if _, err := r.login("sue", passwords[1-won]); !errors.Is(err, auth.ErrInvalidCredentials) {
+			t.Fatalf("login with the loser's password: %v", err)
+		}
+	})
+}
