@@ -19,8 +19,12 @@ build:
 ## test: go vet, then every test with the race detector on SQLite and MariaDB
 test: vet mariadb unit
 
+## vet: go vet, and go.mod/go.sum must be what `go mod tidy` writes (a direct
+## dependency left "// indirect" hides what the code really imports)
 vet:
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; \
+	  echo 'go.mod/go.sum are not tidy: run go mod tidy and commit the result' >&2; exit 1; }
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -47,12 +48,30 @@ type Principal struct {
 	APIKeyID int64 `json:"api_key_id,omitempty"`
 }
 
-// Options are the auth rules from configuration.
+// Clock is the time source: token and invitation expiry and the purge's
+// interval follow it, so tests move time instead of sleeping.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Options are the auth rules from configuration. The password policy
+// (OMNICC_SECURITY_SUITE) is the directory's, so that one rule applies to
+// every way a password is set.
 type Options struct {
 	LockoutThreshold int
 	TokenTTL         time.Duration
 	InvitationTTL    time.Duration
-	Now              func() time.Time
+	// PurgeInterval is how often Run deletes expired tokens and spent or
+	// expired invitations. Default 1h.
+	PurgeInterval time.Duration
+	Clock         Clock
+	Logger        *slog.Logger
 }
 
 // Service issues and checks credentials.
@@ -60,13 +79,20 @@ type Service struct {
 	db    *store.DB
 	dir   *directory.Directory
 	opts  Options
+	log   *slog.Logger
 	dummy string
 }
 
 // New builds the service.
 func New(db *store.DB, dir *directory.Directory, opts Options) *Service {
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = wallClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PurgeInterval <= 0 {
+		opts.PurgeInterval = time.Hour
 	}
 	if opts.LockoutThreshold == 0 {
 		opts.LockoutThreshold = 5
@@ -78,12 +104,13 @@ func New(db *store.DB, dir *directory.Directory, opts Options) *Service {
 		opts.InvitationTTL = 72 * time.Hour
 	}
 	// Comparing against a real hash for unknown users keeps their answer as
-	// slow as a wrong password's.
-	dummy, _ := directory.HashPassword("not-a-real-password-0A!", 0)
-	return &Service{db: db, dir: dir, opts: opts, dummy: dummy}
+	// slow as a wrong password's; the directory makes it so that it has the
+	// cost real passwords are hashed with. It meets the security suite.
+	dummy, _ := dir.NewPasswordHash("dummy", "not-a-real-password-0A!")
+	return &Service{db: db, dir: dir, opts: opts, log: opts.Logger, dummy: dummy}
 }
 
-func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Microsecond) }
+func (s *Service) now() time.Time { return s.opts.Clock.Now().UTC().Truncate(time.Microsecond) }
 
 func newSecret(prefix string) (secret, hash string) {
 	b := make([]byte, 32)
@@ -273,7 +300,9 @@ func (s *Service) CreateInvitation(ctx context.Context, userID int64) (string, t
 	return token, exp, err
 }
 
-// AcceptInvitation sets the invited user's password and spends the token.
+// AcceptInvitation sets the invited user's password and spends the token,
+// both in one transaction: a password the policy (OMNICC_SECURITY_SUITE)
+// refuses, or a failed write, leaves the link usable for another try.
 func (s *Service) AcceptInvitation(ctx context.Context, token, password string) (int64, error) {
 	var inv struct {
 		ID        int64      `db:"id"`
@@ -286,26 +315,73 @@ func (s *Service) AcceptInvitation(ctx context.Context, token, password string) 
 		return 0, ErrInvitation
 	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("auth: read the invitation: %w", err)
 	}
 	if inv.UsedAt != nil || !s.now().Before(inv.ExpiresAt) {
 		return 0, ErrInvitation
 	}
-	if err := directory.CheckPasswordPolicy("password", password, true); err != nil {
+	// Hashed before the transaction: bcrypt is slow by design, and SQLite
+	// holds its write lock for the whole of one.
+	hash, err := s.dir.NewPasswordHash("password", password)
+	if err != nil {
 		return 0, err
 	}
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = ? WHERE id = ? AND used_at IS NULL`, s.now(), inv.ID)
+		// The conditions are checked again here: a concurrent accept of the
+		// same link, or its expiry while the password was hashed, loses.
+		now := s.now()
+		res, err := tx.ExecContext(ctx, `UPDATE invitations SET used_at = ? WHERE id = ? AND used_at IS NULL AND expires_at > ?`,
+			now, inv.ID, now)
 		if err != nil {
-			return err
+			return fmt.Errorf("auth: spend the invitation: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrInvitation
 		}
-		return nil
+		return s.dir.StorePasswordHash(ctx, tx, inv.UserID, hash)
 	})
 	if err != nil {
 		return 0, err
 	}
-	return inv.UserID, s.dir.SetPassword(ctx, inv.UserID, password)
+	return inv.UserID, nil
+}
+
+// Purge deletes what can no longer be used: tokens past their expiry
+// (revoked ones included, once expired) and invitations spent, superseded
+// or expired. Either answers "unknown" afterwards, exactly as before.
+func (s *Service) Purge(ctx context.Context) (tokens, invitations int64, err error) {
+	now := s.now()
+	res, err := s.db.ExecContext(ctx, `DELETE FROM auth_tokens WHERE expires_at <= ?`, now)
+	if err != nil {
+		return 0, 0, fmt.Errorf("auth: purge expired tokens: %w", err)
+	}
+	tokens, _ = res.RowsAffected()
+	res, err = s.db.ExecContext(ctx, `DELETE FROM invitations WHERE used_at IS NOT NULL OR expires_at <= ?`, now)
+	if err != nil {
+		return tokens, 0, fmt.Errorf("auth: purge spent and expired invitations: %w", err)
+	}
+	invitations, _ = res.RowsAffected()
+	return tokens, invitations, nil
+}
+
+// Run purges at once and then every PurgeInterval until ctx ends. A failed
+// purge is logged and tried again at the next interval: stale rows are
+// harmless for a while, and a database blip must not stop the daemon.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		tokens, invitations, err := s.Purge(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			s.log.Warn("purge of expired credentials failed; retrying later", "err", err, "retry_in", s.opts.PurgeInterval)
+		case tokens+invitations > 0:
+			s.log.Info("purged expired credentials", "tokens", tokens, "invitations", invitations)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.opts.Clock.After(s.opts.PurgeInterval):
+		}
+	}
 }

@@ -254,16 +254,38 @@ func (d *Directory) DeleteUser(ctx context.Context, id int64) error {
 }
 
 func (d *Directory) setPassword(ctx context.Context, tx *sqlx.Tx, id int64, pw string) error {
-	if err := CheckPasswordPolicy("password", pw, d.opts.SecuritySuite); err != nil {
-		return err
-	}
-	hash, err := HashPassword(pw, d.opts.BcryptCost)
+	hash, err := d.NewPasswordHash("password", pw)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, last_password_reset = ?, updated_at = ? WHERE id = ?`,
-		hash, d.now(), d.now(), id)
-	return err
+	return d.StorePasswordHash(ctx, tx, id, hash)
+}
+
+// NewPasswordHash checks pw against the password policy that
+// OMNICC_SECURITY_SUITE selects, naming field in its error, and hashes it.
+// Hashing is slow by design, so a caller that stores the hash as part of a
+// larger transaction makes it before beginning (see StorePasswordHash).
+func (d *Directory) NewPasswordHash(field, pw string) (string, error) {
+	if err := CheckPasswordPolicy(field, pw, d.opts.SecuritySuite); err != nil {
+		return "", err
+	}
+	return HashPassword(pw, d.opts.BcryptCost)
+}
+
+// StorePasswordHash makes hash, from NewPasswordHash, the password of user
+// id within tx, so that it commits or rolls back with the caller's change
+// (an invitation spent by it).
+func (d *Directory) StorePasswordHash(ctx context.Context, tx *sqlx.Tx, id int64, hash string) error {
+	now := d.now()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = ?, last_password_reset = ?, updated_at = ? WHERE id = ?`,
+		hash, now, now, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %d: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 // SetPassword replaces a user's password (invitation acceptance, resets).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -56,12 +57,44 @@ func (s *Service) pinCost() int {
 	return bcrypt.DefaultCost
 }
 
-// dummyPINHash is compared against when the extension is unknown, so that
-// the answer takes as long as for a wrong PIN.
-var dummyPINHash, _ = bcrypt.GenerateFromPassword([]byte("0000"), bcrypt.MinCost)
+// unknownExtensionHash is what a PIN typed for an unknown extension is
+// compared against. bcrypt's work doubles with each cost step, so the hash
+// must have the cost real PINs are set with: a cheaper one answers unknown
+// extensions many times faster than wrong PINs, and timing then tells which
+// extensions exist.
+func (s *Service) unknownExtensionHash() []byte { return dummyPINHashes.forCost(s.pinCost()) }
+
+// dummyPINHashes holds one dummy hash per cost, made on first use: a hash of
+// a constant is the same for every Service, and making it costs as much as
+// checking a PIN.
+var dummyPINHashes = &dummyHashCache{byCost: map[int][]byte{}}
+
+type dummyHashCache struct {
+	mu     sync.Mutex
+	byCost map[int][]byte
+}
+
+func (c *dummyHashCache) forCost(cost int) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.byCost[cost]
+	if !ok {
+		// Only a cost above bcrypt's maximum fails, and SetPIN then fails
+		// too; the MinCost fallback keeps the comparison running.
+		var err error
+		if h, err = bcrypt.GenerateFromPassword([]byte("not-a-pin"), cost); err != nil {
+			h, _ = bcrypt.GenerateFromPassword([]byte("not-a-pin"), bcrypt.MinCost)
+		}
+		c.byCost[cost] = h
+	}
+	return h
+}
 
 // AgentByPIN finds the agent with this internal extension and PIN.
 func (s *Service) AgentByPIN(ctx context.Context, extension, pin string) (int64, error) {
+	// Taken before the lookup so that the one call that makes it, known
+	// extension or not, is not told apart by its time either.
+	dummy := s.unknownExtensionHash()
 	var row struct {
 		ID   int64  `db:"id"`
 		Hash string `db:"pin_hash"`
@@ -69,7 +102,7 @@ func (s *Service) AgentByPIN(ctx context.Context, extension, pin string) (int64,
 	err := s.db.GetContext(ctx, &row, `SELECT u.id, p.pin_hash FROM users u JOIN agent_pins p ON p.agent_id = u.id
  WHERE u.role = 'agent' AND u.extension = ?`, extension)
 	if errors.Is(err, sql.ErrNoRows) {
-		_ = bcrypt.CompareHashAndPassword(dummyPINHash, []byte(pin))
+		_ = bcrypt.CompareHashAndPassword(dummy, []byte(pin))
 		return 0, ErrBadCredentials
 	}
 	if err != nil {

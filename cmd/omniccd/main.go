@@ -149,6 +149,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	authn := auth.New(db, dir, auth.Options{
 		LockoutThreshold: cfg.LockoutThreshold, TokenTTL: cfg.TokenTTL, InvitationTTL: cfg.InvitationTTL,
+		Logger: log.With("component", "auth"),
 	})
 
 	// Agents' desktops: the websocket hub is where presence publishes.
@@ -236,6 +237,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return calls.Run(gctx) })
+	g.Go(func() error { return authn.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
