@@ -2,12 +2,14 @@ package directory_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"omnicc/directory"
 	"omnicc/store"
@@ -92,4 +94,84 @@ func TestRouteChangesAreSeenByTheNextCall(t *testing.T) {
 			t.Errorf("after the last change: %+v, %v", dec, err)
 		}
 	})
+}
+
+// While a rebuild is held up by the database, a lookup that knows of a
+// newer change waits for it instead of answering from the table it
+// replaces, and a lookup whose call has ended stops waiting with its
+// context's error. MariaDB holds the rebuild: a table lock blocks the
+// rebuild's read of inbound_routes until it is released.
+func TestRouteLookupWaitsForTheRebuildUnderWay(t *testing.T) {
+	db := storetest.MariaDB(t)
+	r := newRouting(t, db)
+	ctx := context.Background()
+	at := utc("2026-03-30T08:00:00Z")
+	// LoadTimeout is a hang guard here: the rebuild must wait for the lock.
+	table := directory.NewRouteTable(r.d, directory.RouteTableOptions{LoadTimeout: time.Minute})
+	if _, err := table.Inbound(ctx, "12345", "", at); !errors.Is(err, directory.ErrNoRoute) {
+		t.Fatalf("empty table: %v", err)
+	}
+	r.create(in("main", "_X.", "queue", "sales"))
+
+	locker, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	if _, err := locker.ExecContext(ctx, `LOCK TABLES inbound_routes WRITE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		dec directory.InboundDecision
+		err error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() {
+		dec, err := table.Inbound(ctx, "12345", "", at)
+		first <- result{dec, err}
+	}()
+	waitForLockWait(t, db)
+
+	// The rebuild is under way and blocked: a call that has ended gets
+	// its context's error, never the old table's "no route".
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := table.Inbound(ended, "12345", "", at); !errors.Is(err, context.Canceled) {
+		t.Errorf("an ended call during the rebuild: %v, want context.Canceled", err)
+	}
+	go func() {
+		dec, err := table.Inbound(ctx, "12345", "", at)
+		second <- result{dec, err}
+	}()
+
+	if _, err := locker.ExecContext(ctx, `UNLOCK TABLES`); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []chan result{first, second} {
+		if res := <-ch; res.err != nil || res.dec.Route != "main" {
+			t.Errorf("a call during the rebuild: %+v, %v; want route main", res.dec, res.err)
+		}
+	}
+}
+
+// waitForLockWait returns once a query of this test's database is waiting
+// for a table lock.
+func waitForLockWait(t *testing.T, db *store.DB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // a hang guard
+	for {
+		var n int
+		err := db.Get(&n, `SELECT COUNT(*) FROM information_schema.PROCESSLIST
+			WHERE DB = DATABASE() AND STATE LIKE 'Waiting for table%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rebuild never waited for the table lock")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
