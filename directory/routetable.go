@@ -82,8 +82,9 @@ type RouteTableOptions struct {
 	Now func() time.Time
 	// RetryAfter is the pause between rebuilds after one failed (1s).
 	RetryAfter time.Duration
-	// LoadTimeout bounds one rebuild (2s): a lookup that triggers it waits
-	// at most this long before falling back to the table it had.
+	// LoadTimeout bounds one rebuild (2s): a lookup that runs or waits for
+	// it waits at most about this long before falling back to the table it
+	// had, and then the database counts as failing.
 	LoadTimeout time.Duration
 }
 
