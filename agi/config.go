@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults for Config fields left at their zero value.
@@ -57,6 +59,9 @@ type Config struct {
 
 	// Logger receives the server's log lines; nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the session metrics (omnicc_agi_sessions_*);
+	// nil keeps them unexported.
+	Registerer prometheus.Registerer
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -33,7 +33,7 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("%d arguments", len(req.Args))
 		}
 		for k, v := range req.Env {
-			if !validKey(k) || strings.ContainsAny(k+v, "\n") {
+			if !validKey(k) || strings.ContainsAny(k+v, "\n") || strings.HasSuffix(v, "\r") {
 				t.Fatalf("bad entry %q: %q", k, v)
 			}
 		}
@@ -42,7 +42,7 @@ func FuzzParseHeader(f *testing.F) {
 		}
 		// Parsing is deterministic and independent of the line endings.
 		again, err := parseTestHeader(strings.ReplaceAll(string(data), "\r\n", "\n"), 256, 4096)
-		if err == nil && (again.Script != req.Script || !reflect.DeepEqual(again.Args, req.Args)) {
+		if err == nil && (again.Script != req.Script || !reflect.DeepEqual(again.Args, req.Args) || !reflect.DeepEqual(again.Env, req.Env)) {
 			t.Fatalf("CRLF and LF headers parse differently: %+v vs %+v", req, again)
 		}
 	})

@@ -79,8 +79,11 @@ type lineReader struct {
 	r *bufio.Reader // its buffer size is the line cap
 }
 
-// readLine returns the next line without its "\n" or "\r\n". The slice is
-// only valid until the next read.
+// readLine returns the next line without its "\n" and any CRs before it.
+// All of them go, not just one: a line ending "\r\r\n" would otherwise keep
+// a CR in its value ("0\r" for a script name), which no handler expects and
+// which reads differently from the same line sent with "\n" only. The
+// slice is only valid until the next read.
 func (lr *lineReader) readLine() ([]byte, error) {
 	line, err := lr.r.ReadSlice('\n')
 	switch {
@@ -92,11 +95,7 @@ func (lr *lineReader) readLine() ([]byte, error) {
 	default:
 		return nil, err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
+	return bytes.TrimRight(line[:len(line)-1], "\r"), nil
 }
 
 // readHeader reads the header block up to its blank line and parses it.

@@ -129,6 +129,8 @@ func TestParseHeaderVariants(t *testing.T) {
 		{"empty argument", "agi_network_script: s\nagi_arg_1: \nagi_arg_2: b\n\n", "s", nil, []string{"", "b"}},
 		{"arguments out of order", "agi_network_script: s\nagi_arg_2: b\nagi_arg_1: a\n\n", "s", nil, []string{"a", "b"}},
 		{"unknown agi key kept", "agi_network_script: s\nagi_future_field: 1\n\n", "s", nil, nil},
+		{"CRs before the line end (found by FuzzParseHeader)", "agi_network_script:0\r\r\n\n", "0", nil, nil},
+		{"CRs end an argument too", "agi_network_script: s\r\nagi_arg_1: a\r\r\r\n\r\n", "s", nil, []string{"a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

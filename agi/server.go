@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server is the FastAGI listener: one goroutine per Asterisk connection,
@@ -25,6 +27,7 @@ type Server struct {
 	started  atomic.Bool
 	active   atomic.Int64   // sessions running, for the cap
 	sessions sync.WaitGroup // every session goroutine
+	refused  prometheus.Counter
 
 	mu    sync.Mutex
 	addr  net.Addr
@@ -54,9 +57,29 @@ func NewServer(cfg Config, handler Handler) (*Server, error) {
 		handler: handler,
 		log:     cfg.Logger,
 		conns:   make(map[net.Conn]struct{}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omnicc_agi_sessions_refused_total",
+			Help: "FastAGI connections closed unserved because MaxSessions sessions were running.",
+		}),
 	}
 	if cfg.Listener != nil {
 		s.addr = cfg.Listener.Addr()
+	}
+	if cfg.Registerer != nil {
+		active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "omnicc_agi_sessions_active",
+			Help: "FastAGI sessions running, out of omnicc_agi_sessions_max.",
+		}, func() float64 { return float64(s.active.Load()) })
+		limit := prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omnicc_agi_sessions_max",
+			Help: "The FastAGI session cap (MaxSessions): connections beyond it are refused.",
+		})
+		limit.Set(float64(cfg.MaxSessions))
+		for _, c := range []prometheus.Collector{s.refused, active, limit} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("agi: register the session metrics (Config.Registerer; one Server per registry): %w", err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -149,6 +172,7 @@ func (s *Server) accept(ctx, sessCtx context.Context, ln net.Listener) error {
 		// with another admission.
 		if s.active.Load() >= int64(s.cfg.MaxSessions) {
 			conn.Close()
+			s.refused.Inc()
 			// At most one line a second: a flood of calls must not
 			// become a flood of logs.
 			refused++
@@ -204,12 +228,15 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			s.log.Error("agi: panic in session", "remote", conn.RemoteAddr().String(),
 				"panic", p, "stack", string(debug.Stack()))
 		}
-		conn.Close()
 		s.mu.Lock()
 		delete(s.conns, conn)
 		s.mu.Unlock()
 		s.release(sess)
+		// The slot is freed before the close, never after: Asterisk may
+		// reconnect the moment it reads EOF, and with every other slot
+		// busy that next call must find this one free, not be refused.
 		s.active.Add(-1)
+		conn.Close()
 		s.sessions.Done()
 	}()
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
 
@@ -230,7 +231,8 @@ func TestSessionCap(t *testing.T) {
 		return nil
 	})
 	r.HandleFunc("ok", okHandler)
-	ts := startServer(t, Config{MaxSessions: 2}, r)
+	reg := prometheus.NewPedanticRegistry()
+	ts := startServer(t, Config{MaxSessions: 2, Registerer: reg}, r)
 
 	var held []*peer
 	for range 2 {
@@ -239,33 +241,120 @@ func TestSessionCap(t *testing.T) {
 		<-entered
 		held = append(held, p)
 	}
+	wantMetric(t, reg, "omnicc_agi_sessions_active", 2)
+	wantMetric(t, reg, "omnicc_agi_sessions_max", 2)
 	over := dialPeer(t, ts.addr)
 	over.expectClosed() // closed before Asterisk gets to send a byte
 	ts.logs.waitFor(t, "session cap reached")
+	wantMetric(t, reg, "omnicc_agi_sessions_refused_total", 1)
 
 	close(release)
 	for _, p := range held {
 		p.expectClosed()
 	}
-	// The slots are free again. The session goroutines release their slot
-	// just after closing, so retry briefly instead of racing them.
-	deadline := time.Now().Add(waitLimit)
-	for {
-		p := dialPeer(t, ts.addr)
-		p.send(testHeader("ok"))
-		line, err := p.readLine()
-		if err == nil {
-			if line != "SET VARIABLE OMNICC_DEST sales\n" {
-				t.Fatalf("server sent %q", line)
+	// The slots are free again, at once: a session frees its slot before
+	// the peer can see it close.
+	wantMetric(t, reg, "omnicc_agi_sessions_active", 0)
+	okSession(t, ts.addr)
+	okSession(t, ts.addr)
+	wantMetric(t, reg, "omnicc_agi_sessions_refused_total", 1)
+}
+
+// TestSessionCapNeverRefusesWithinIt is the soak's pattern at small scale:
+// as many clients as the cap, each reconnecting the moment its previous
+// session has closed, so every slot is always taken or about to be taken
+// again. A client is never over the cap, so none may be refused — which
+// happened when a session closed its socket before freeing its slot.
+func TestSessionCapNeverRefusesWithinIt(t *testing.T) {
+	const clients, rounds = 8, 400
+	r := NewRouter()
+	r.HandleFunc("ok", okHandler)
+	reg := prometheus.NewPedanticRegistry()
+	ts := startServer(t, Config{MaxSessions: clients, Registerer: reg}, r)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		wg.Go(func() {
+			for round := range rounds {
+				if err := oneSession(ts.addr); err != nil {
+					errs <- fmt.Errorf("client %d, session %d: %w", c, round, err)
+					return
+				}
 			}
-			p.send("200 result=1\n")
-			p.expectClosed()
-			break
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	wantMetric(t, reg, "omnicc_agi_sessions_refused_total", 0)
+}
+
+// oneSession is okSession for a client goroutine: it returns what went
+// wrong instead of failing the test, and returns only once the server has
+// closed the connection.
+func oneSession(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, waitLimit)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := conn.Write([]byte(testHeader("ok"))); err != nil {
+		return err
+	}
+	br := bufio.NewReader(conn)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		if isClosed(err) {
+			return errors.New("refused: closed before any command")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no slot freed after the held sessions ended")
+		return err
+	}
+	if line != "SET VARIABLE OMNICC_DEST sales\n" {
+		return fmt.Errorf("server sent %q", line)
+	}
+	if _, err := conn.Write([]byte("200 result=1\n")); err != nil {
+		return err
+	}
+	if line, err := br.ReadString('\n'); line != "" || !isClosed(err) {
+		return fmt.Errorf("not closed after the session: %q, %v", line, err)
+	}
+	return nil
+}
+
+// wantMetric checks the value of the unlabelled metric name in reg.
+func wantMetric(t *testing.T, reg prometheus.Gatherer, name string, want float64) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
 		}
-		time.Sleep(10 * time.Millisecond)
+		m := f.GetMetric()[0]
+		got := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+		return
+	}
+	t.Errorf("%s is not registered", name)
+}
+
+func TestMetricsRegisterOncePerRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := Config{Addr: "127.0.0.1:0", Registerer: reg}
+	if _, err := NewServer(cfg, NewRouter()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewServer(cfg, NewRouter())
+	if err == nil || !strings.Contains(err.Error(), "Config.Registerer") {
+		t.Fatalf("second server on the same registry: err = %v, want one naming Config.Registerer", err)
 	}
 }
 

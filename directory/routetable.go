@@ -3,12 +3,12 @@ package directory
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -28,11 +28,19 @@ var (
 )
 
 // RouteTable answers FastAGI's routing questions from memory. It is built
-// from the database and rebuilt after any directory change: a change marks
-// it stale, and the next lookup rebuilds it (so a route written through the
-// API applies to the very next call), while lookups running meanwhile use
-// the table they had. When the database cannot be read the last table keeps
-// serving and the rebuild is retried at most every RetryAfter.
+// from the database and rebuilt after any directory change, and versioned
+// by the changes it has seen: each committed change (told by the directory
+// before its write call returns, so before the REST answer) raises the
+// version a lookup needs, and a lookup waits for a table loaded after that
+// change rather than answer from an older one. So a route written through
+// the API applies to the very next call, never to calls before its commit,
+// and no call in between sees a half-built or outdated table: the table is
+// built whole, from one read snapshot, then swapped in. One rebuild runs at
+// a time; lookups that arrive during it wait for it and share its result.
+//
+// When the database cannot be read the last table keeps serving at once
+// (waiting would only add the load timeout to every call), and the rebuild
+// is retried at most every RetryAfter.
 //
 // Inbound routes are tried in this order, the first that matches the DID
 // and the caller ID deciding:
@@ -52,11 +60,19 @@ type RouteTable struct {
 	retry       time.Duration
 	loadTimeout time.Duration
 
-	cur   atomic.Pointer[routeSet]
-	stale atomic.Bool
+	// changes counts the directory changes committed so far. A table
+	// carries the count read before its load began, so it holds every
+	// change up to that count; a lookup that sees a larger count waits
+	// for a newer table.
+	changes atomic.Uint64
+	cur     atomic.Pointer[routeSet]
+	failing atomic.Bool // the last rebuild failed
 
-	mu          sync.Mutex // one rebuild at a time
-	lastFailure time.Time  // under mu
+	// rebuilding is held (a value sent) by the one rebuild in progress: a
+	// channel rather than a mutex so that a waiting lookup can give up
+	// with its call.
+	rebuilding  chan struct{}
+	lastFailure time.Time // while holding rebuilding
 }
 
 // RouteTableOptions configure a RouteTable.
@@ -66,8 +82,9 @@ type RouteTableOptions struct {
 	Now func() time.Time
 	// RetryAfter is the pause between rebuilds after one failed (1s).
 	RetryAfter time.Duration
-	// LoadTimeout bounds one rebuild (2s): a lookup that triggers it waits
-	// at most this long before falling back to the table it had.
+	// LoadTimeout bounds one rebuild (2s): a lookup that runs or waits for
+	// it waits at most about this long before falling back to the table it
+	// had, and then the database counts as failing.
 	LoadTimeout time.Duration
 }
 
@@ -86,63 +103,88 @@ func NewRouteTable(d *Directory, opts RouteTableOptions) *RouteTable {
 	if opts.LoadTimeout == 0 {
 		opts.LoadTimeout = 2 * time.Second
 	}
-	t := &RouteTable{d: d, log: opts.Logger, now: opts.Now, retry: opts.RetryAfter, loadTimeout: opts.LoadTimeout}
-	t.stale.Store(true)
+	t := &RouteTable{d: d, log: opts.Logger, now: opts.Now, retry: opts.RetryAfter, loadTimeout: opts.LoadTimeout,
+		rebuilding: make(chan struct{}, 1)}
 	// Any change may matter: a route, a calendar, a queue or agent that a
 	// route names. Changes are rare; a rebuild is a few small queries.
-	d.OnChange(func(Change) { t.stale.Store(true) })
+	d.OnChange(func(Change) { t.changes.Add(1) })
 	return t
 }
 
 // Refresh rebuilds the table now.
 func (t *RouteTable) Refresh(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	select {
+	case t.rebuilding <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the route table rebuild in progress: %w", ctx.Err())
+	}
+	defer func() { <-t.rebuilding }()
 	return t.rebuild(ctx)
 }
 
-// rebuild loads and swaps in a new table; t.mu is held.
+// rebuild loads and swaps in a new table; the caller holds t.rebuilding.
 func (t *RouteTable) rebuild(ctx context.Context) error {
-	// Cleared before reading, so that a change committed during the read
-	// marks the table stale again instead of being lost.
-	t.stale.Store(false)
+	// Read before the load: a change committed during it may or may not be
+	// in the table, and in both cases leaves t.changes above this version,
+	// so the next lookup loads again instead of missing it.
+	version := t.changes.Load()
 	set, err := loadRouteSet(ctx, t.d, t.log)
 	if err != nil {
-		t.stale.Store(true)
+		t.failing.Store(true)
 		t.lastFailure = t.now()
 		return fmt.Errorf("load the routes: %w", err)
 	}
+	set.version = version
 	t.cur.Store(set)
+	t.failing.Store(false)
+	t.lastFailure = time.Time{}
 	return nil
 }
 
-// table returns the current table, rebuilding it first when stale —
-// unless another goroutine is at it (then the table it had serves), or the
-// last attempt failed a moment ago. Before the first table exists, callers
-// wait for the one being loaded rather than fail.
+// table returns a table that holds every change committed before the call,
+// waiting for the rebuild that loads it when the current one is older.
 func (t *RouteTable) table(ctx context.Context) (*routeSet, error) {
-	if t.stale.Load() {
-		locked := false
-		if t.cur.Load() == nil {
-			t.mu.Lock()
-			locked = true
-		} else {
-			locked = t.mu.TryLock()
+	want := t.changes.Load()
+	if set := t.cur.Load(); set != nil && set.version >= want {
+		return set, nil
+	}
+	return t.catchUp(ctx, want)
+}
+
+// catchUp is table's slow path: rebuild, or wait for the rebuild under
+// way, unless the database is failing.
+func (t *RouteTable) catchUp(ctx context.Context, want uint64) (*routeSet, error) {
+	if set := t.cur.Load(); set != nil && t.failing.Load() {
+		// The database is failing: the table we have serves at once
+		// unless it is this call's turn to retry.
+		select {
+		case t.rebuilding <- struct{}{}:
+		default:
+			return set, nil
 		}
-		if locked {
-			if t.stale.Load() && (t.lastFailure.IsZero() || t.now().Sub(t.lastFailure) >= t.retry) {
-				// Not the call's context: a caller hanging up must not
-				// abort the load every later call needs.
-				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.loadTimeout)
-				if err := t.rebuild(lctx); err != nil {
-					t.log.Error("routing: cannot rebuild the route table; the previous one keeps serving", "err", err, "retry_in", t.retry)
-				}
-				cancel()
-			}
-			t.mu.Unlock()
+	} else {
+		select {
+		case t.rebuilding <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the route table to load the latest change: %w", ctx.Err())
 		}
 	}
+	defer func() { <-t.rebuilding }()
 	set := t.cur.Load()
+	if set != nil && set.version >= want {
+		return set, nil // loaded by the rebuild this call waited for
+	}
+	if t.lastFailure.IsZero() || t.now().Sub(t.lastFailure) >= t.retry {
+		// Not the call's context: a caller hanging up must not abort the
+		// load every later call needs.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.loadTimeout)
+		err := t.rebuild(lctx)
+		cancel()
+		if err == nil {
+			return t.cur.Load(), nil
+		}
+		t.log.Error("routing: cannot rebuild the route table; the previous one keeps serving", "err", err, "retry_in", t.retry)
+	}
 	if set == nil {
 		return nil, fmt.Errorf("%w: the route table could not be loaded from the database", ErrRoutesUnavailable)
 	}
@@ -151,6 +193,8 @@ func (t *RouteTable) table(ctx context.Context) (*routeSet, error) {
 
 // routeSet is one immutable compiled table.
 type routeSet struct {
+	version uint64 // the directory changes it holds (RouteTable.changes)
+
 	exact    map[string][]*inboundEntry // by DID, in table order
 	patterns []*inboundEntry            // in table order
 	byName   map[string]*inboundEntry   // lower-cased name
@@ -200,20 +244,33 @@ func compareInbound(a, b *inboundEntry) int {
 }
 
 func loadRouteSet(ctx context.Context, d *Directory, log *slog.Logger) (*routeSet, error) {
+	// One read-only transaction, so that the five reads see one committed
+	// state: read one by one, a queue renamed between the routes and the
+	// queues would leave its routes pointing at a name the table lacks
+	// ("route broken") until the next rebuild. Read-only also keeps SQLite
+	// from taking the write lock (omniccd's transactions are immediate);
+	// its read transactions are snapshots whatever the isolation asked,
+	// while MariaDB needs REPEATABLE READ, its default unless a server is
+	// set up otherwise.
+	tx, err := d.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() // nothing was written; this only ends the snapshot
 	var inRows []inboundRow
-	if err := d.db.SelectContext(ctx, &inRows, inboundSelect); err != nil {
+	if err := tx.SelectContext(ctx, &inRows, inboundSelect); err != nil {
 		return nil, err
 	}
 	var outRows []outboundRow
-	if err := d.db.SelectContext(ctx, &outRows, outboundSelect); err != nil {
+	if err := tx.SelectContext(ctx, &outRows, outboundSelect); err != nil {
 		return nil, err
 	}
-	cals, err := allCalendars(ctx, d.db)
+	cals, err := allCalendars(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
 	var queues []string
-	if err := d.db.SelectContext(ctx, &queues, `SELECT name FROM cc_queues WHERE channel = ?`, ChannelVoice); err != nil {
+	if err := tx.SelectContext(ctx, &queues, `SELECT name FROM cc_queues WHERE channel = ?`, ChannelVoice); err != nil {
 		return nil, err
 	}
 	var agents []struct {
@@ -221,7 +278,7 @@ func loadRouteSet(ctx context.Context, d *Directory, log *slog.Logger) (*routeSe
 		Extension   *string `db:"extension"`
 		RecordCalls string  `db:"record_calls"`
 	}
-	if err := d.db.SelectContext(ctx, &agents, `SELECT username, extension, record_calls FROM users WHERE role = ?`, RoleAgent); err != nil {
+	if err := tx.SelectContext(ctx, &agents, `SELECT username, extension, record_calls FROM users WHERE role = ?`, RoleAgent); err != nil {
 		return nil, err
 	}
 

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"omnicc/agi"
@@ -207,10 +209,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// One registry, served at /metrics, for every component that counts.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
+		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
 		},
@@ -223,7 +229,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	agiRouter.Handle("/inbound", inbound)
 	agiRouter.Handle("/outbound", outbound)
 	agiRouter.Handle("/agent-login", agi.AgentLogin(sessions))
-	agiSrv, err := agi.NewServer(agi.Config{Addr: cfg.AGIAddr, Logger: log.With("component", "agi")}, agiRouter)
+	agiSrv, err := agi.NewServer(agi.Config{Addr: cfg.AGIAddr, Logger: log.With("component", "agi"), Registerer: metrics}, agiRouter)
 	if err != nil {
 		return err
 	}

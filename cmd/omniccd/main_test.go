@@ -84,6 +84,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
+	agiMetricsAreServed(t, "http://"+addr)
 	cancel()
 	select {
 	case err := <-done:
@@ -251,6 +252,23 @@ func everyScriptIsKnown(t *testing.T, agiAddr string) {
 		conn.Close()
 		if strings.Contains(sent.String(), "unknown script") {
 			t.Errorf("FastAGI /%s is not served: %q", script, sent.String())
+		}
+	}
+}
+
+// agiMetricsAreServed: the FastAGI server's session metrics reach /metrics,
+// so that refusals at the session cap can be alerted on.
+func agiMetricsAreServed(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"\nomnicc_agi_sessions_refused_total 0\n", "\nomnicc_agi_sessions_active ", "\nomnicc_agi_sessions_max 1000\n"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics has no %q", strings.TrimSpace(want))
 		}
 	}
 }
