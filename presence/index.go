@@ -2,8 +2,6 @@ package presence
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,6 +45,10 @@ type agent struct {
 	wrapSince    time.Time
 
 	cnt counterAcc
+
+	// load is the agent's open interactions per digital channel against
+	// its capacity there (load.go).
+	load loads
 
 	// seq is Service.seq when an event or a REST call last changed the
 	// agent's memberships or session: a resync whose lists were read before
@@ -141,26 +143,7 @@ func (a *agent) memberName() string {
 	return a.username
 }
 
-type agentRow struct {
-	ID             int64  `db:"id"`
-	Username       string `db:"username"`
-	FullName       string `db:"full_name"`
-	Typology       string `db:"typology"`
-	Extension      string `db:"extension"`
-	ExternalNumber string `db:"external_number"`
-	Context        string `db:"context"`
-	Disabled       bool   `db:"disabled"`
-	Locked         bool   `db:"locked"`
-	LoginInPause   bool   `db:"login_in_pause"`
-}
-
-type assignmentRow struct {
-	AgentID   int64  `db:"user_id"`
-	Queue     string `db:"name"`
-	Channel   string `db:"channel"`
-	Penalty   int    `db:"penalty"`
-	Permanent bool   `db:"permanent"`
-}
+type agentRow = directory.AgentRef
 
 type sessionRow struct {
 	Session
@@ -189,42 +172,34 @@ func splitList(v string) []string {
 	return out
 }
 
-const agentRowSelect = `SELECT id, username, full_name, typology, COALESCE(extension, '') AS extension,
- external_number, context, disabled, locked, login_in_pause FROM users WHERE role = 'agent'`
-
 // Load (re)reads agents, their queue links, voice queues, pause types and
 // sessions from the database and rebuilds the interface index. Live state
 // (memberships, calls, counters) is kept for agents that still exist. Call
 // it once before serving; Run calls it again after directory changes.
 func (s *Service) Load(ctx context.Context) error {
-	var (
-		agents  []agentRow
-		assigns []assignmentRow
-		queues  []struct {
-			ID         int64  `db:"id"`
-			Name       string `db:"name"`
-			Channel    string `db:"channel"`
-			Wrapuptime int    `db:"wrapuptime"`
-		}
-		pauses []struct {
-			ID   int64  `db:"id"`
-			Name string `db:"name"`
-		}
-		sessions []sessionRow
-	)
-	if err := s.db.SelectContext(ctx, &agents, agentRowSelect); err != nil {
+	// Agents, links, queues and pause types are the directory's: read
+	// through its API, never with SQL on its tables.
+	agents, err := s.dir.AgentRefs(ctx)
+	if err != nil {
 		return fmt.Errorf("presence: load agents: %w", err)
 	}
-	if err := s.db.SelectContext(ctx, &assigns, `SELECT m.user_id, q.name, q.channel, m.penalty, m.permanent
- FROM agent_queues m JOIN cc_queues q ON q.id = m.queue_id ORDER BY q.name`); err != nil {
+	assigns, err := s.dir.QueueLinks(ctx)
+	if err != nil {
 		return fmt.Errorf("presence: load queue links: %w", err)
 	}
-	if err := s.db.SelectContext(ctx, &queues, `SELECT id, name, channel, wrapuptime FROM cc_queues`); err != nil {
+	queues, err := s.dir.QueueRefs(ctx)
+	if err != nil {
 		return fmt.Errorf("presence: load queues: %w", err)
 	}
-	if err := s.db.SelectContext(ctx, &pauses, `SELECT id, name FROM pause_types`); err != nil {
+	pauses, err := s.dir.PauseTypeNames(ctx)
+	if err != nil {
 		return fmt.Errorf("presence: load pause types: %w", err)
 	}
+	capacities, err := s.dir.ChannelCapacities(ctx)
+	if err != nil {
+		return fmt.Errorf("presence: load channel capacities: %w", err)
+	}
+	var sessions []sessionRow
 	if err := s.db.SelectContext(ctx, &sessions, `SELECT agent_id, logged_in_at, source, paused_channels,
  pause_type_id, pause_reason, paused_at, updated_at FROM agent_sessions`); err != nil {
 		return fmt.Errorf("presence: load agent sessions: %w", err)
@@ -235,6 +210,10 @@ func (s *Service) Load(ctx context.Context) error {
 		return err
 	}
 
+	capsByAgent := make(map[int64][]directory.ChannelCapacity)
+	for _, c := range capacities {
+		capsByAgent[c.AgentID] = append(capsByAgent[c.AgentID], c)
+	}
 	byAgent := make(map[int64][]assignment)
 	for _, r := range assigns {
 		byAgent[r.AgentID] = append(byAgent[r.AgentID], assignment{queue: r.Queue, channel: r.Channel, penalty: r.Penalty, permanent: r.Permanent})
@@ -252,9 +231,9 @@ func (s *Service) Load(ctx context.Context) error {
 	}
 	s.pauses = make(map[string]int64, len(pauses))
 	s.pauseIDs = make(map[int64]string, len(pauses))
-	for _, p := range pauses {
-		s.pauses[strings.ToLower(p.Name)] = p.ID
-		s.pauseIDs[p.ID] = p.Name
+	for id, name := range pauses {
+		s.pauses[strings.ToLower(name)] = id
+		s.pauseIDs[id] = name
 	}
 	old := s.agents
 	s.agents = make(map[int64]*agent, len(agents))
@@ -270,6 +249,7 @@ func (s *Service) Load(ctx context.Context) error {
 			}
 		}
 		s.setConfigLocked(a, r, byAgent[r.ID])
+		a.load.setCapacities(capsByAgent[r.ID])
 		// Sessions come from the database for agents memory does not know
 		// yet (the first load, an agent created since). For the others
 		// memory is ahead of the database (its writes may still be queued),
@@ -363,17 +343,17 @@ func (s *Service) agentByDeviceLocked(d string) *agent {
 // refreshAgent re-reads one agent and its queue links, for a REST
 // operation that must not act on a stale index.
 func (s *Service) refreshAgent(ctx context.Context, id int64) (*agent, error) {
-	var r agentRow
-	if err := s.db.GetContext(ctx, &r, agentRowSelect+` AND id = ?`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("agent %d: %w", id, directory.ErrNotFound)
-		}
-		return nil, fmt.Errorf("presence: read agent %d: %w", id, err)
+	r, err := s.dir.AgentRef(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
 	}
-	var assigns []assignmentRow
-	if err := s.db.SelectContext(ctx, &assigns, `SELECT m.user_id, q.name, q.channel, m.penalty, m.permanent
- FROM agent_queues m JOIN cc_queues q ON q.id = m.queue_id WHERE m.user_id = ? ORDER BY q.name`, id); err != nil {
-		return nil, fmt.Errorf("presence: read the queues of agent %d: %w", id, err)
+	assigns, err := s.dir.AgentQueueLinks(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
+	capacities, err := s.dir.AgentChannelCapacities(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
 	}
 	var as []assignment
 	for _, r := range assigns {
@@ -388,5 +368,6 @@ func (s *Service) refreshAgent(ctx context.Context, id int64) (*agent, error) {
 		s.agents[id] = a
 	}
 	s.setConfigLocked(a, r, as)
+	a.load.setCapacities(capacities)
 	return a, nil
 }

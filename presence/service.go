@@ -161,8 +161,9 @@ type Service struct {
 	opts  Options
 
 	// agentLocks serialise REST operations (login, pause…) per agent,
-	// which wait for Asterisk, without serialising all agents.
-	agentLocks [64]sync.Mutex
+	// which wait for Asterisk, without serialising all agents: one lock
+	// per agent, so two agents never wait for each other's actions.
+	agentLocks keyedLocks
 	// writeMu orders synchronous session writes (REST) with the writer's
 	// write-behind ones, so the database always ends with the latest
 	// in-memory session.

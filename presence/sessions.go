@@ -51,11 +51,7 @@ func Channels() []string {
 	return append([]string{ChannelVoice}, directory.DigitalChannels...)
 }
 
-func (s *Service) lockAgent(id int64) func() {
-	m := &s.agentLocks[uint64(id)%uint64(len(s.agentLocks))]
-	m.Lock()
-	return m.Unlock
-}
+func (s *Service) lockAgent(id int64) func() { return s.agentLocks.lock(id) }
 
 // Login starts the agent's session (in the database first: it is the
 // truth) and makes it a dynamic member of each of its voice queues, paused

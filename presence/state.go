@@ -55,6 +55,9 @@ type AgentState struct {
 	// interface (NOT_INUSE, INUSE, RINGING, ONHOLD, UNAVAILABLE, ...), ""
 	// when Asterisk never told.
 	Device string `json:"device"`
+	// Channels is the agent's load on each digital channel: open
+	// interactions against its capacity, and whether it is paused there.
+	Channels []ChannelLoad `json:"channels"`
 }
 
 // QueueState is the agent in one queue it is assigned to or a member of.

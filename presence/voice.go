@@ -660,6 +660,7 @@ func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 		Counters:       a.cnt.counters(a.sess, now),
 		Queues:         []QueueState{},
 		PausedChannels: []string{},
+		Channels:       a.channelLoads(),
 	}
 	if a.sess != nil {
 		st.LoggedIn = true

@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -458,35 +457,38 @@ type link struct {
 }
 
 func agentLinks(ctx context.Context, tx *sqlx.Tx, agentID int64) ([]link, error) {
-	var out []link
-	err := tx.SelectContext(ctx, &out, `SELECT q.name AS queue_name, q.channel, m.penalty, m.permanent, 1 AS present
-		FROM agent_queues m JOIN cc_queues q ON q.id = m.queue_id WHERE m.user_id = ?`, agentID)
-	return out, err
+	ls, err := directory.ReadAgentQueueLinks(ctx, tx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]link, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, link{QueueName: l.Queue, Channel: l.Channel, Penalty: l.Penalty, Permanent: l.Permanent, Present: true})
+	}
+	return out, nil
 }
 
 // MembershipChanged implements directory.Projector: the queue_members row of
 // this agent in this queue exists exactly when the link is permanent, the
 // queue is a voice queue and the agent can be reached.
 func (p *Projector) MembershipChanged(ctx context.Context, tx *sqlx.Tx, queueID, agentID int64) error {
-	var l link
-	err := tx.GetContext(ctx, &l, `SELECT q.name AS queue_name, q.channel, COALESCE(m.penalty, 0) AS penalty,
-		COALESCE(m.permanent, 0) AS permanent, CASE WHEN m.user_id IS NULL THEN 0 ELSE 1 END AS present
-		FROM cc_queues q LEFT JOIN agent_queues m ON m.queue_id = q.id AND m.user_id = ? WHERE q.id = ?`, agentID, queueID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // the queue is gone; QueueDeleted removed its members
-	}
+	ql, present, ok, err := directory.ReadQueueLink(ctx, tx, queueID, agentID)
 	if err != nil {
 		return fmt.Errorf("realtime: membership %d/%d: %w", queueID, agentID, err)
 	}
-	var v agentView
-	err = tx.GetContext(ctx, &v, `SELECT id, username, full_name, typology, COALESCE(extension, '') AS extension,
-		external_number, context, disabled FROM users WHERE id = ?`, agentID)
-	if errors.Is(err, sql.ErrNoRows) {
+	if !ok {
+		return nil // the queue is gone; QueueDeleted removed its members
+	}
+	l := link{QueueName: ql.Queue, Channel: ql.Channel, Penalty: ql.Penalty, Permanent: ql.Permanent, Present: present}
+	r, err := directory.ReadAgentRef(ctx, tx, agentID)
+	if errors.Is(err, directory.ErrNotFound) {
 		return nil // the agent is gone; AgentDeleted removed its members
 	}
 	if err != nil {
 		return fmt.Errorf("realtime: membership %d/%d: %w", queueID, agentID, err)
 	}
+	v := agentView{ID: r.ID, Username: r.Username, FullName: r.FullName, Typology: r.Typology, Extension: r.Extension,
+		ExternalNumber: r.ExternalNumber, Context: r.Context, Disabled: r.Disabled}
 	return p.syncMember(ctx, tx, l, v)
 }
 
