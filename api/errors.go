@@ -11,7 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"omnicc/auth"
-	"omnicc/directory"
+	"omnicc/domain"
 )
 
 // ErrorBody is the JSON of every error answer.
@@ -36,13 +36,15 @@ func WriteError(c *gin.Context, status int, code, msg, field string) {
 	writeError(c, status, code, msg, field)
 }
 
-// fail turns a domain error into its HTTP answer.
+// fail turns a core error into its HTTP answer. The core's error types
+// (package domain) are mapped here and nowhere else: FieldError 422,
+// ConflictError and InUseError 409, ErrNotFound 404.
 func (s *Server) fail(c *gin.Context, err error) {
 	var (
-		fe    *directory.FieldError
-		ce    *directory.ConflictError
+		fe    *domain.FieldError
+		ce    *domain.ConflictError
 		me    *http.MaxBytesError
-		inUse *directory.InUseError
+		inUse *domain.InUseError
 	)
 	switch {
 	case errors.As(err, &fe):
@@ -51,7 +53,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "conflict", ce.Error(), ce.Field)
 	case errors.As(err, &inUse):
 		writeError(c, http.StatusConflict, "in_use", err.Error(), "")
-	case errors.Is(err, directory.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		writeError(c, http.StatusUnauthorized, "invalid_credentials", err.Error(), "")
