@@ -240,3 +240,121 @@ func TestVoiceFindsTheChannelsBox(t *testing.T) {
 		t.Fatal("Originate reached the second box too")
 	}
 }
+
+// The core's agents and numbers become Asterisk's names here, through
+// package asterisk: an external agent is rung as app_queue rings it.
+func TestVoiceTurnsAgentsIntoAsteriskNames(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	srv.Handle("Originate", amitest.Reply(amitest.Success("Message", "ok")))
+	srv.Handle("Getvar", func(a ami.Message) []ami.Message {
+		v := map[string]string{"CHANNEL(uniqueid)": "1795277390.12", "CHANNEL(linkedid)": "1795277390.1", "BRIDGEPEER": "PJSIP/trunk-00000002"}[a.Get("Variable")]
+		return []ami.Message{amitest.Success("Variable", a.Get("Variable"), "Value", v)}
+	})
+	v := ami.NewVoice(startPool(t, srv), nil)
+	ctx := testCtx(t)
+	alice := calls.Agent{ID: 7, Username: "alice", Context: "from-sip"}
+	carol := calls.Agent{ID: 9, Username: "carol", External: true, ExternalNumber: "+3906123", Context: "outside"}
+	ring := calls.Ring{CallerID: "X", Timeout: time.Second}
+
+	tests := []struct {
+		name string
+		run  func() error
+		want []ami.Field
+	}{
+		{"an agent's endpoint", func() error {
+			_, dialled, err := v.RingAgent(ctx, "", alice, "from-sip", "555", ring)
+			if dialled != "PJSIP/alice" {
+				t.Errorf("dialled %q", dialled)
+			}
+			return err
+		}, fields("Action", "Originate", "Channel", "PJSIP/alice", "Context", "from-sip", "Exten", "555", "Priority", "1",
+			"Timeout", "1000", "CallerID", "X", "Async", "true")},
+		{"an external agent's number, kept in the path", func() error {
+			_, _, err := v.RingAgent(ctx, "", carol, "outside", "555", ring)
+			return err
+		}, fields("Action", "Originate", "Channel", "Local/+3906123@outside/n", "Context", "outside", "Exten", "555", "Priority", "1",
+			"Timeout", "1000", "CallerID", "X", "Async", "true")},
+		{"a number into a conference room", func() error {
+			_, err := v.RingNumber(ctx, "", "+3906999", "", "omnicc-conference", "1234567890", ring)
+			return err
+		}, fields("Action", "Originate", "Channel", "Local/+3906999@from-sip/n", "Context", "omnicc-conference", "Exten", "1234567890",
+			"Priority", "1", "Timeout", "1000", "CallerID", "X", "Async", "true")},
+		{"listen to whichever call the agent is on, from the supervisor's endpoint", func() error {
+			_, ep, target, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Agent: alice, Mode: calls.SpyListen, Ring: ring})
+			if ep != "PJSIP/sue" || target != "PJSIP/alice-" {
+				t.Errorf("endpoint %q target %q", ep, target)
+			}
+			return err
+		}, fields("Action", "Originate", "Channel", "PJSIP/sue", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
+			"Timeout", "1000", "CallerID", "X", "Async", "true")},
+		{"barge into an external agent's call", func() error {
+			_, _, _, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "Local/3001@from-sip", Agent: carol, Mode: calls.SpyBarge, Ring: ring})
+			return err
+		}, fields("Action", "Originate", "Channel", "Local/3001@from-sip", "Application", "ChanSpy", "Data", "Local/+3906123@outside-,qEB",
+			"Timeout", "1000", "CallerID", "X", "Async", "true")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err != nil {
+				t.Fatal(err)
+			}
+			if got := sent(t, srv, tt.want[0].Value); !slices.Equal(got, tt.want) {
+				t.Fatalf("sent\n  %v\nwant\n  %v", got, tt.want)
+			}
+		})
+	}
+
+	if box, uid, lid, err := v.CallIDs(ctx, "", "PJSIP/alice-00000001"); err != nil || box != srv.Addr() || uid != "1795277390.12" || lid != "1795277390.1" {
+		t.Fatalf("CallIDs: %q %q %q %v", box, uid, lid, err)
+	}
+	if _, peer, err := v.BridgePeer(ctx, "", "PJSIP/alice-00000001"); err != nil || peer != "PJSIP/trunk-00000002" {
+		t.Fatalf("BridgePeer: %q %v", peer, err)
+	}
+
+	before := len(srv.Actions(""))
+	var fe *domain.FieldError
+	if _, _, _, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "PJSIP/sue,qBw", Agent: alice, Mode: calls.SpyListen}); !errors.As(err, &fe) || fe.Field != "endpoint" {
+		t.Fatalf("ChanSpy options in the endpoint: %v", err)
+	}
+	if _, _, err := v.RingAgent(ctx, "", calls.Agent{Username: "eve", External: true}, "x", "1", ring); !errors.Is(err, calls.ErrNoEndpoint) {
+		t.Fatalf("an external agent without a number: %v", err)
+	}
+	if n := len(srv.Actions("")); n != before {
+		t.Fatalf("refused controls sent %d actions", n-before)
+	}
+}
+
+// Which channels are an agent's: its device's, with Asterisk's sequence —
+// never the bare interface, which as a ChanSpy prefix would match others'.
+func TestVoiceOwnsChannel(t *testing.T) {
+	v := ami.NewVoice(nil, nil)
+	alice := calls.Agent{Username: "alice"}
+	carol := calls.Agent{Username: "carol", External: true, ExternalNumber: "+3906123", Context: "from-sip"}
+	tests := []struct {
+		agent   calls.Agent
+		channel string
+		want    bool
+	}{
+		{alice, "PJSIP/alice-00000001", true},
+		{alice, "PJSIP/alice", false},
+		{alice, "PJSIP/alice2-00000001", false},
+		{alice, "PJSIP/bob-00000001", false},
+		{carol, "Local/+3906123@from-sip-00000001;1", true},
+		{carol, "Local/+3906123@from-sip/n", false},
+		{carol, "Local/+3906123@other-00000001;1", false},
+	}
+	for _, tt := range tests {
+		if got := v.OwnsChannel(tt.agent, tt.channel); got != tt.want {
+			t.Errorf("OwnsChannel(%s, %q) = %v, want %v", tt.agent.Username, tt.channel, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"/.*/", "PJSIP/a-1\r\nAction: Hangup", "PJSIP/a,b", ""} {
+		if v.CheckChannel(bad) == nil {
+			t.Errorf("CheckChannel(%q) accepted it", bad)
+		}
+	}
+	if err := v.CheckChannel("Local/200@ctx-0000000a;1"); err != nil {
+		t.Error(err)
+	}
+}
