@@ -38,7 +38,7 @@ func NewVoice(svc *calls.Service) (*Voice, error) {
 func (v *Voice) Mount(r *Router) {
 	v.srv = r.s
 	r.Handle("POST", "/agents/:id/calls", everyone, v.clickToCall)
-	r.Handle("POST", "/agents/:id/calls/hangup", everyone, v.hangup)
+	r.Handle("POST", "/agents/:id/calls/hangup", everyone, v.onLeg("hung_up", v.calls.Hangup))
 	r.Handle("POST", "/agents/:id/calls/blind-transfer", everyone, v.transfer("transferred", v.calls.BlindTransfer))
 	r.Handle("POST", "/agents/:id/calls/attended-transfer", everyone, v.transfer("consulting", v.calls.AttendedTransfer))
 	r.Handle("POST", "/agents/:id/calls/attended-transfer/complete", everyone, v.onLeg("transfer_completed", v.calls.CompleteTransfer))
@@ -106,10 +106,6 @@ type transferRequest struct {
 	Channel string `json:"channel"`
 	Number  string `json:"number"`
 	Box     string `json:"box"`
-}
-
-func (v *Voice) hangup(c *gin.Context) {
-	v.onLeg("hung_up", v.calls.Hangup)(c)
 }
 
 // onLeg serves a control on one of the agent's legs that answers only its

@@ -90,6 +90,9 @@ type Control interface {
 	// channel to dialContext,exten; CompleteTransfer joins the held party to
 	// that target, CancelTransfer goes back to the held party.
 	AttendedTransfer(ctx context.Context, box, channel, dialContext, exten string) error
+	// CompleteTransfer and CancelTransfer answer ErrNoConsultation when
+	// they can tell no attended transfer is going on (ami cannot yet: a
+	// complete is a hang-up of the transferer).
 	CompleteTransfer(ctx context.Context, box, channel string) error
 	CancelTransfer(ctx context.Context, box, channel string) error
 	// BridgePeer is the channel bridged with channel, "" when none.

@@ -3,6 +3,12 @@
 // them to one HTTP answer (api/errors.go), whichever package returned it.
 package domain
 
+// Not yet converted, in packages other work owns: contacts declares its own
+// ErrNotFound, FieldError and ConflictError (and api/routing.go maps them a
+// second time); calllog its own FieldError (a bad query, answered 400). Each
+// should alias these, as directory/errors.go does, and api/routing.go then
+// drop its copies of the mapping.
+
 import (
 	"errors"
 	"fmt"
