@@ -30,7 +30,8 @@ import (
 // connected box in OMNICC_AMI order until one does not answer "no such
 // channel" — a channel lives on exactly one box, and with one box (the common
 // case) this is a single action. Methods that start something the caller
-// must find again later (MixMonitor, Getvar) return the box that answered.
+// must find again later (StartRecording, Getvar) return the box that
+// answered.
 type Voice struct {
 	pool *Pool
 	log  *slog.Logger
@@ -44,10 +45,11 @@ func NewVoice(pool *Pool, log *slog.Logger) *Voice {
 	return &Voice{pool: pool, log: log}
 }
 
-// VoiceError is a control that did not happen, classified for the API:
-// AsteriskOutcome says whether Asterisk refused it (with its Message), could
-// not be reached, or did not answer in time. Unwrap gives the client's error
-// (an *ActionError, ErrNotConnected, ErrTimeout…) for errors.Is/As.
+// VoiceError is a control that did not happen, classified for the core:
+// Outcome says whether Asterisk refused it (with its Message), could not be
+// reached, or did not answer in time, and Is matches it against calls'
+// outcomes. Unwrap gives the client's error (an *ActionError,
+// ErrNotConnected, ErrTimeout…) for errors.Is/As.
 type VoiceError struct {
 	Action  string // e.g. "Hangup"
 	Box     string // the box that answered, "" when none did
