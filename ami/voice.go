@@ -5,25 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"omnicc/asterisk"
+	"omnicc/calls"
+	"omnicc/domain"
 )
 
-// Voice drives calls for agents and supervisors over a Pool: click-to-call,
-// hang-up, transfers, conference, recording and ChanSpy. Each method builds
-// exactly one manager action, so what reaches Asterisk can be read here.
+// Voice is calls.Control over a Pool: it turns the core's call controls
+// (click-to-call, hang-up, transfers, conference, recording, ChanSpy) into
+// manager actions, and the core's agents into Asterisk's names through
+// package asterisk. Each method builds exactly one manager action (CallIDs
+// two), so what reaches Asterisk can be read here.
 //
-// Its methods take only plain values and return *VoiceError, so the REST API
-// can declare the interface it needs without importing this package
-// (adapters never import each other; cmd/omniccd hands Voice to the API).
+// Failures are *VoiceError, which errors.Is matches against the outcomes
+// calls declares (calls.ErrRefused, ErrNoSuchChannel, ErrUnavailable,
+// ErrTimeout, ErrNotSent).
 //
 // Box selection: box "" means "wherever it works". Originate goes to the
 // first connected box. An action on an existing channel is tried on every
 // connected box in OMNICC_AMI order until one does not answer "no such
 // channel" — a channel lives on exactly one box, and with one box (the common
 // case) this is a single action. Methods that start something the caller
-// must find again later (MixMonitor, Getvar) return the box that answered.
+// must find again later (StartRecording, Getvar) return the box that
+// answered.
 type Voice struct {
 	pool *Pool
 	log  *slog.Logger
@@ -37,10 +45,11 @@ func NewVoice(pool *Pool, log *slog.Logger) *Voice {
 	return &Voice{pool: pool, log: log}
 }
 
-// VoiceError is a control that did not happen, classified for the API:
-// AsteriskOutcome says whether Asterisk refused it (with its Message), could
-// not be reached, or did not answer in time. Unwrap gives the client's error
-// (an *ActionError, ErrNotConnected, ErrTimeout…) for errors.Is/As.
+// VoiceError is a control that did not happen, classified for the core:
+// Outcome says whether Asterisk refused it (with its Message), could not be
+// reached, or did not answer in time, and Is matches it against calls'
+// outcomes. Unwrap gives the client's error (an *ActionError,
+// ErrNotConnected, ErrTimeout…) for errors.Is/As.
 type VoiceError struct {
 	Action  string // e.g. "Hangup"
 	Box     string // the box that answered, "" when none did
@@ -71,9 +80,23 @@ func (e *VoiceError) Error() string {
 
 func (e *VoiceError) Unwrap() error { return e.Err }
 
-// AsteriskOutcome reports the class of failure and, when refused, Asterisk's
-// own words; the API matches it through an interface of its own.
-func (e *VoiceError) AsteriskOutcome() (outcome, message string) { return e.Outcome, e.Message }
+// Is matches the outcome against the core's: a refusal is calls.ErrRefused,
+// and also calls.ErrNoSuchChannel when Asterisk said the channel is not there.
+func (e *VoiceError) Is(target error) bool {
+	switch e.Outcome {
+	case OutcomeRefused:
+		return target == calls.ErrRefused || target == calls.ErrNoSuchChannel && missingChannel(e.Err)
+	case OutcomeUnavailable:
+		return target == calls.ErrUnavailable
+	case OutcomeTimeout:
+		return target == calls.ErrTimeout
+	case OutcomeInvalid:
+		return target == calls.ErrNotSent
+	}
+	return false
+}
+
+var _ calls.Control = (*Voice)(nil)
 
 func classify(action, box string, err error) *VoiceError {
 	ve := &VoiceError{Action: action, Box: box, Err: err}
@@ -102,7 +125,7 @@ func (v *Voice) targets(action, box string) ([]*Client, error) {
 		c := v.pool.Client(box)
 		if c == nil {
 			return nil, &VoiceError{Action: action, Outcome: OutcomeInvalid,
-				Err: fmt.Errorf("box %q is not in OMNICC_AMI; use one of its host:port entries or leave box empty", box)}
+				Err: domain.FieldErrorf("box", "%q is not in OMNICC_AMI; use one of its host:port entries or leave box empty", box)}
 		}
 		return []*Client{c}, nil
 	}
@@ -205,33 +228,33 @@ func (v *Voice) BlindTransfer(ctx context.Context, box, channel, dialContext, ex
 	return err
 }
 
-// Atxfer starts an attended transfer from the transferer's channel: the
-// other party is held while the transferer talks to dialContext,exten.
-// CancelAtxfer goes back to the held party; hanging the transferer up
-// completes the transfer (see AttendedTransferComplete).
-func (v *Voice) Atxfer(ctx context.Context, box, channel, dialContext, exten string) error {
+// AttendedTransfer starts an attended transfer (Atxfer) from the
+// transferer's channel: the other party is held while the transferer talks to
+// dialContext,exten. CancelTransfer goes back to the held party; hanging the
+// transferer up completes the transfer (see CompleteTransfer).
+func (v *Voice) AttendedTransfer(ctx context.Context, box, channel, dialContext, exten string) error {
 	_, _, err := v.do(ctx, box, NewAction("Atxfer",
 		"Channel", channel, "Exten", exten, "Context", dialContext), true)
 	return err
 }
 
-// CancelAtxfer aborts the attended transfer channel started: the target is
+// CancelTransfer (CancelAtxfer) aborts the attended transfer channel started: the target is
 // hung up and the transferer is back with the held party. It exists since
 // Asterisk 13.18/15.1 (we support 18–22) and works by the atxferabort
 // feature, so features.conf must keep one (the default is *1); when none is
 // set Asterisk refuses and the API shows its message.
-func (v *Voice) CancelAtxfer(ctx context.Context, box, channel string) error {
+func (v *Voice) CancelTransfer(ctx context.Context, box, channel string) error {
 	_, _, err := v.do(ctx, box, NewAction("CancelAtxfer", "Channel", channel), true)
 	return err
 }
 
-// AttendedTransferComplete completes the attended transfer channel started.
+// CompleteTransfer completes the attended transfer channel started.
 // Since Asterisk 12 the bridging core completes an attended transfer when
 // the transferer hangs up (a ringing target is handled as features.conf's
 // atxferdropcall says), which is what a phone does; pressing the
 // atxfercomplete DTMF cannot be done over the AMI (PlayDTMF plays digits to
 // the phone, not from it). So completing is a Hangup of the transferer.
-func (v *Voice) AttendedTransferComplete(ctx context.Context, box, channel string) error {
+func (v *Voice) CompleteTransfer(ctx context.Context, box, channel string) error {
 	_, _, err := v.do(ctx, box, NewAction("Hangup", "Channel", channel, "Cause", "16"), true)
 	return err
 }
@@ -249,23 +272,25 @@ func (v *Voice) Redirect(ctx context.Context, box, channel, extraChannel, dialCo
 	return err
 }
 
-// MixMonitor starts recording channel into file (relative to Asterisk's
-// monitor directory; the extension picks the format) and returns the box and
-// the MixMonitorID that StopMixMonitor needs to stop this recording and no
-// other. The ID comes from the i() option: Asterisk stores it in the named
-// channel variable and copies it into the response.
-func (v *Voice) MixMonitor(ctx context.Context, box, channel, file, options string) (usedBox, mixMonitorID string, err error) {
-	b, resp, err := v.do(ctx, box, NewAction("MixMonitor", "Channel", channel, "File", file, "Options", options), true)
+// StartRecording runs MixMonitor on channel into file (relative to
+// Asterisk's monitor directory; the extension picks the format) and returns
+// the box and the MixMonitorID that StopRecording needs to stop this
+// recording and no other. The ID comes from the i() option: Asterisk stores
+// it in the channel variable OMNICC_MIXMON_<slot> and copies it into the
+// response, so each of two recordings on one channel can be stopped alone.
+func (v *Voice) StartRecording(ctx context.Context, box, channel, file string, slot int) (usedBox, mixMonitorID string, err error) {
+	b, resp, err := v.do(ctx, box, NewAction("MixMonitor", "Channel", channel, "File", file,
+		"Options", fmt.Sprintf("i(OMNICC_MIXMON_%d)", slot)), true)
 	if err != nil {
 		return "", "", err
 	}
 	return b, resp.Get("MixMonitorID"), nil
 }
 
-// StopMixMonitor stops the recording mixMonitorID on channel; an empty id
-// stops the channel's first recording, so always pass one when there may be
-// two.
-func (v *Voice) StopMixMonitor(ctx context.Context, box, channel, mixMonitorID string) error {
+// StopRecording (StopMixMonitor) stops the recording mixMonitorID on
+// channel; an empty id stops the channel's first recording, so always pass
+// one when there may be two.
+func (v *Voice) StopRecording(ctx context.Context, box, channel, mixMonitorID string) error {
 	kv := []string{"Channel", channel}
 	if mixMonitorID != "" {
 		kv = append(kv, "MixMonitorID", mixMonitorID)
@@ -274,10 +299,11 @@ func (v *Voice) StopMixMonitor(ctx context.Context, box, channel, mixMonitorID s
 	return err
 }
 
-// MixMonitorMute mutes (pauses) or unmutes (resumes) recording on channel,
-// both directions. Asterisk 18–22 have no per-recording mute: it applies to
-// every MixMonitor on the channel, and the API records it that way.
-func (v *Voice) MixMonitorMute(ctx context.Context, box, channel string, mute bool) error {
+// MuteRecording (MixMonitorMute) mutes (pauses) or unmutes (resumes)
+// recording on channel, both directions. Asterisk 18–22 have no
+// per-recording mute: it applies to every MixMonitor on the channel, and the
+// core records it that way.
+func (v *Voice) MuteRecording(ctx context.Context, box, channel string, mute bool) error {
 	state := "0"
 	if mute {
 		state = "1"
@@ -295,4 +321,107 @@ func (v *Voice) Getvar(ctx context.Context, box, channel, variable string) (used
 		return "", "", err
 	}
 	return b, resp.Get("Value"), nil
+}
+
+// BridgePeer is the channel bridged with channel (BRIDGEPEER), "" when none.
+func (v *Voice) BridgePeer(ctx context.Context, box, channel string) (usedBox, peer string, err error) {
+	return v.Getvar(ctx, box, channel, "BRIDGEPEER")
+}
+
+// CallIDs are channel's uniqueid and its call's linkedid, both read from the
+// box that has the channel.
+func (v *Voice) CallIDs(ctx context.Context, box, channel string) (usedBox, uniqueID, linkedID string, err error) {
+	usedBox, uniqueID, err = v.Getvar(ctx, box, channel, "CHANNEL(uniqueid)")
+	if err != nil {
+		return "", "", "", err
+	}
+	_, linkedID, err = v.Getvar(ctx, usedBox, channel, "CHANNEL(linkedid)")
+	if err != nil {
+		return "", "", "", err
+	}
+	return usedBox, uniqueID, linkedID, nil
+}
+
+// What may reach an AMI header as a channel or a phone. The writer refuses
+// CR/LF anyway, but a channel such as "/.*/" would make Hangup hang up every
+// channel, and a ',' would add ChanSpy options.
+var (
+	// Asterisk channel names: PJSIP/alice-00000001, Local/200@ctx-0000000a;1.
+	channelRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9._@+#*:;=~-]{1,111}$`)
+	// A supervisor's phone: an endpoint, or a number reached through a
+	// dialplan context.
+	spyEndpointRe = regexp.MustCompile(`^(PJSIP/[A-Za-z0-9._]{1,64}|Local/\+?[0-9*#]{1,32}@[A-Za-z0-9_-]{1,79})$`)
+)
+
+// CheckChannel returns nil when channel is a plain Asterisk channel name.
+func (v *Voice) CheckChannel(channel string) error {
+	if !channelRe.MatchString(channel) {
+		return fmt.Errorf("%q is not an Asterisk channel name such as PJSIP/alice-00000001 (letters, digits and ._@+#*:;=~- only, at most 128 characters)", channel)
+	}
+	return nil
+}
+
+func asteriskAgent(a calls.Agent) asterisk.Agent {
+	return asterisk.Agent{Username: a.Username, External: a.External, ExternalNumber: a.ExternalNumber, Context: a.Context}
+}
+
+// OwnsChannel reports whether channel is a call leg of the agent: a channel
+// of its device with Asterisk's sequence after it, never the bare interface
+// (as a ChanSpy prefix "PJSIP/alice" would also match PJSIP/alice2-…).
+func (v *Voice) OwnsChannel(a calls.Agent, channel string) bool {
+	m := asterisk.MemberOf(asteriskAgent(a))
+	return channel != m.Interface && channel != m.StateInterface && asterisk.OwnsChannel(asteriskAgent(a), channel)
+}
+
+// RingAgent originates a call to the agent's member interface (the path
+// app_queue takes too) and sends it to dialContext,exten once answered.
+func (v *Voice) RingAgent(ctx context.Context, box string, a calls.Agent, dialContext, exten string, r calls.Ring) (usedBox, dialled string, err error) {
+	dialled = asterisk.Dial(asteriskAgent(a))
+	if dialled == "" {
+		return "", "", &calls.Refusal{Err: calls.ErrNoEndpoint, Field: "external_number",
+			Message: "agent " + a.Username + " has no phone to ring: give it an external_number"}
+	}
+	usedBox, err = v.Originate(ctx, box, dialled, dialContext, exten, r.CallerID, r.Timeout, r.Vars)
+	return usedBox, dialled, err
+}
+
+// RingNumber originates a call to number through numberContext, kept in the
+// path as a Local channel, and sends it to dialContext,exten once answered.
+func (v *Voice) RingNumber(ctx context.Context, box, number, numberContext, dialContext, exten string, r calls.Ring) (string, error) {
+	return v.Originate(ctx, box, asterisk.LocalDial(number, numberContext), dialContext, exten, r.CallerID, r.Timeout, r.Vars)
+}
+
+// ChanSpy options: q quiet (no channel name announced to the supervisor), E
+// exit when the spied-on channel hangs up, w whisper (the agent hears the
+// supervisor), B barge (both parties hear the supervisor).
+var spyOptions = map[string]string{calls.SpyListen: "qE", calls.SpyWhisper: "qEw", calls.SpyBarge: "qEB"}
+
+// Spy rings the supervisor's endpoint (PJSIP/<username> when none is given)
+// and runs ChanSpy on it: on the agent's channel when one is named, else on
+// whichever channel of the agent's device is up (a ChanSpy prefix).
+func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, endpoint, target string, err error) {
+	opts, ok := spyOptions[s.Mode]
+	if !ok {
+		return "", "", "", domain.FieldErrorf("mode", "%q must be listen, whisper or barge", s.Mode)
+	}
+	endpoint = s.Endpoint
+	if endpoint == "" {
+		endpoint = "PJSIP/" + s.Supervisor
+	}
+	if !spyEndpointRe.MatchString(endpoint) {
+		return "", "", "", domain.FieldErrorf("endpoint", "%q is not the supervisor's phone: give PJSIP/<endpoint> or Local/<number>@<context>", endpoint)
+	}
+	target = s.Channel
+	if target == "" {
+		dev := asterisk.MemberOf(asteriskAgent(s.Agent)).StateInterface
+		if dev == "" {
+			return "", "", "", &calls.Refusal{Err: calls.ErrNoEndpoint, Field: "external_number",
+				Message: "agent " + s.Agent.Username + " has no phone, so no call to spy on"}
+		}
+		target = dev + "-"
+	} else if err := v.CheckChannel(target); err != nil {
+		return "", "", "", &domain.FieldError{Field: "channel", Message: err.Error()}
+	}
+	usedBox, err = v.OriginateApp(ctx, box, endpoint, "ChanSpy", target+","+opts, s.Ring.CallerID, s.Ring.Timeout, s.Ring.Vars)
+	return usedBox, endpoint, target, err
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"omnicc/auth"
-	"omnicc/directory"
+	"omnicc/calls"
+	"omnicc/domain"
 )
 
 // ErrorBody is the JSON of every error answer.
@@ -36,14 +37,19 @@ func WriteError(c *gin.Context, status int, code, msg, field string) {
 	writeError(c, status, code, msg, field)
 }
 
-// fail turns a domain error into its HTTP answer.
+// fail turns a core error into its HTTP answer. The core's error types
+// (package domain) are mapped here and nowhere else: FieldError 422,
+// ConflictError and InUseError 409, ErrNotFound 404.
 func (s *Server) fail(c *gin.Context, err error) {
 	var (
-		fe    *directory.FieldError
-		ce    *directory.ConflictError
+		fe    *domain.FieldError
+		ce    *domain.ConflictError
 		me    *http.MaxBytesError
-		inUse *directory.InUseError
+		inUse *domain.InUseError
 	)
+	if s.failCalls(c, err) {
+		return
+	}
 	switch {
 	case errors.As(err, &fe):
 		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
@@ -51,7 +57,7 @@ func (s *Server) fail(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "conflict", ce.Error(), ce.Field)
 	case errors.As(err, &inUse):
 		writeError(c, http.StatusConflict, "in_use", err.Error(), "")
-	case errors.Is(err, directory.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound):
 		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		writeError(c, http.StatusUnauthorized, "invalid_credentials", err.Error(), "")
@@ -69,6 +75,57 @@ func (s *Server) fail(c *gin.Context, err error) {
 		s.log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
 		writeError(c, http.StatusInternalServerError, "internal", "internal error; the server log has the details", "")
 	}
+}
+
+// callOutcomes are the answers to what calls returns: its rules' refusals
+// (a *calls.Refusal naming the field at fault) and what Asterisk did.
+var callOutcomes = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{calls.ErrAgentDisabled, http.StatusConflict, "agent_disabled"},
+	{calls.ErrNoEndpoint, http.StatusConflict, "no_endpoint"},
+	{calls.ErrNotAgentsChannel, http.StatusForbidden, "not_agents_channel"},
+	{calls.ErrNotBridged, http.StatusConflict, "not_bridged"},
+	{calls.ErrNoConsultation, http.StatusConflict, "no_consultation"},
+	{calls.ErrChanspyNotAllowed, http.StatusForbidden, "chanspy_not_allowed"},
+	{calls.ErrRecordingNotAllowed, http.StatusForbidden, "recording_not_allowed"},
+	{calls.ErrCallMismatch, http.StatusConflict, "call_mismatch"},
+	{calls.ErrSlotsFull, http.StatusConflict, "recording_limit"},
+	{calls.ErrRecordingStopped, http.StatusConflict, "recording_stopped"},
+	{calls.ErrRecordingStarting, http.StatusConflict, "recording_starting"},
+	{calls.ErrRefused, http.StatusBadGateway, "asterisk_error"},
+	{calls.ErrBadAnswer, http.StatusBadGateway, "asterisk_error"},
+	{calls.ErrUnavailable, http.StatusServiceUnavailable, "asterisk_unavailable"},
+	{calls.ErrTimeout, http.StatusGatewayTimeout, "asterisk_timeout"},
+}
+
+// failCalls answers the errors of package calls; false when err is none of
+// them. Input an adapter could not name (a *domain.FieldError, e.g. an
+// unknown box) is left to fail's 422.
+func (s *Server) failCalls(c *gin.Context, err error) bool {
+	var fe *domain.FieldError
+	if errors.As(err, &fe) {
+		return false
+	}
+	for _, o := range callOutcomes {
+		if errors.Is(err, o.err) {
+			var r *calls.Refusal
+			field := ""
+			if errors.As(err, &r) {
+				field = r.Field
+			}
+			writeError(c, o.status, o.code, err.Error(), field)
+			return true
+		}
+	}
+	if errors.Is(err, calls.ErrNotSent) {
+		s.log.Warn("call control not sent", "path", c.FullPath(), "err", err)
+		writeError(c, http.StatusUnprocessableEntity, "invalid", err.Error(), "")
+		return true
+	}
+	return false
 }
 
 // decode reads a JSON body strictly: unknown fields and trailing data are

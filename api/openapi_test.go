@@ -11,6 +11,7 @@ import (
 	"omnicc/ami"
 	"omnicc/api"
 	"omnicc/auth"
+	"omnicc/calls"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/storetest"
@@ -76,7 +77,11 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	voice, err := api.NewVoice(api.VoiceOptions{Control: ami.NewVoice(noAMI, nil), DB: db, Directory: dir})
+	callSvc, err := calls.New(calls.Options{Control: ami.NewVoice(noAMI, nil), DB: db, Agents: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice, err := api.NewVoice(callSvc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func registerResource[T any](r *Router, path string, st resourceStore[T], links 
 			}
 			return nil
 		})
-		if err == errAnswered {
+		if errors.Is(err, errAnswered) {
 			return
 		}
 		if err != nil {

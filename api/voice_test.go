@@ -19,6 +19,7 @@ import (
 	"omnicc/ami/amitest"
 	"omnicc/api"
 	"omnicc/auth"
+	"omnicc/calls"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/store"
@@ -32,7 +33,7 @@ const amiUser, amiSecret = "omnicc", "s3cret"
 type voiceEnv struct {
 	*env
 	ami    *amitest.Server
-	voice  *api.Voice
+	calls  *calls.Service
 	authn  *auth.Service
 	events *eventLog
 	ids    map[string]int64  // username -> agent id
@@ -64,7 +65,7 @@ func (l *eventLog) all() []presence.Event {
 // recording enabled), bob (phonebar, chanspy off, record_calls wav49) and
 // carol (external), a supervisor sue, and an Asterisk that accepts
 // everything. control replaces the AMI side when not nil.
-func newVoiceEnv(t *testing.T, db *store.DB, control api.VoiceControl) *voiceEnv {
+func newVoiceEnv(t *testing.T, db *store.DB, control calls.Control) *voiceEnv {
 	t.Helper()
 	dir := directory.New(db, directory.Options{ExtensionLow: 1000, ExtensionHigh: 1999, SecuritySuite: true, BcryptCost: 4})
 	if _, _, err := dir.EnsureAdmin(t.Context(), adminPassword); err != nil {
@@ -82,13 +83,17 @@ func newVoiceEnv(t *testing.T, db *store.DB, control api.VoiceControl) *voiceEnv
 		ve.ami.Handle("Getvar", ve.getvar)
 		control = ami.NewVoice(startVoicePool(t, ve.ami), slog.New(slog.NewTextHandler(t.Output(), nil)))
 	}
-	voice, err := api.NewVoice(api.VoiceOptions{Control: control, DB: db, Directory: dir, Events: ve.events,
+	svc, err := calls.New(calls.Options{Control: control, DB: db, Agents: dir, Events: ve.events,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		Now:    func() time.Time { return time.Date(2026, 1, 2, 9, 30, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ve.voice = voice
+	ve.calls = svc
+	voice, err := api.NewVoice(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	authn := auth.New(db, dir, auth.Options{LockoutThreshold: 5})
 	ve.authn = authn
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, MaxBodyBytes: 64 << 10,
@@ -243,7 +248,7 @@ func testVoiceActions(t *testing.T, ve *voiceEnv) {
 		{"click-to-call of an external agent rings its number through a Local channel", "sue", ve.agentPath("carol", "/calls"),
 			map[string]any{"number": "1001", "caller_id": `"Help desk" <555>`}, 202, "Originate",
 			func(out map[string]any) []ami.Field {
-				return amiFields("Action", "Originate", "Channel", "Local/+390612345678@from-sip", "Context", "from-sip", "Exten", "1001",
+				return amiFields("Action", "Originate", "Channel", "Local/+390612345678@from-sip/n", "Context", "from-sip", "Exten", "1001",
 					"Priority", "1", "Timeout", "30000", "CallerID", `"Help desk" <555>`, "Async", "true",
 					"Variable", fmt.Sprintf("OMNICC_AGENT_ID=%d", ve.ids["carol"]), "Variable", "OMNICC_ORIGINATE_ID="+out["originate_id"].(string),
 					"Variable", "OMNICC_ORIGIN=click-to-call")
@@ -283,7 +288,7 @@ func testVoiceActions(t *testing.T, ve *voiceEnv) {
 			map[string]any{"channel": "PJSIP/alice-00000001", "number": "+3906999"}, 200, "Originate",
 			func(out map[string]any) []ami.Field {
 				room := out["room"].(string)
-				return amiFields("Action", "Originate", "Channel", "Local/+3906999@from-sip", "Context", "omnicc-conference", "Exten", room,
+				return amiFields("Action", "Originate", "Channel", "Local/+3906999@from-sip/n", "Context", "omnicc-conference", "Exten", room,
 					"Priority", "1", "Timeout", "30000", "CallerID", `"Sales" <+390611111>`, "Async", "true",
 					"Variable", "OMNICC_AGENT_ID="+alice, "Variable", "OMNICC_ORIGIN=conference", "Variable", "OMNICC_CONFERENCE="+room)
 			}},
@@ -409,7 +414,11 @@ func testVoiceAsteriskErrors(t *testing.T, ve *voiceEnv, db *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	voice, err := api.NewVoice(api.VoiceOptions{Control: ami.NewVoice(empty, nil), DB: db, Directory: ve.dir})
+	svc, err := calls.New(calls.Options{Control: ami.NewVoice(empty, nil), DB: db, Agents: ve.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice, err := api.NewVoice(svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +481,7 @@ func testVoiceRecordingLifecycle(t *testing.T, ve *voiceEnv) {
 	var states []string
 	for _, e := range ve.events.all()[seen:] {
 		if e.Type == "recording" && e.AgentID == ve.ids["alice"] {
-			states = append(states, e.Payload.(*api.Recording).State)
+			states = append(states, e.Payload.(*calls.Recording).State)
 		}
 	}
 	if strings.Join(states, ",") != "recording,paused,recording,stopped" {
@@ -580,8 +589,8 @@ func TestVoiceRecordingsList(t *testing.T) {
 			t.Fatalf("%d %v", st, out)
 		}
 		type page struct {
-			Items []api.Recording `json:"items"`
-			Total int             `json:"total"`
+			Items []calls.Recording `json:"items"`
+			Total int               `json:"total"`
 		}
 		list := func(user, query string) (int, page) {
 			var p page
@@ -617,7 +626,7 @@ func TestVoiceRecordingsList(t *testing.T) {
 		if st, _ := list("alice", fmt.Sprintf("?agent_id=%d", ve.ids["bob"])); st != 403 {
 			t.Fatalf("alice listed bob's recordings: %d", st)
 		}
-		var one api.Recording
+		var one calls.Recording
 		_, p := list("sue", "?uniqueid=1795277500.7")
 		if st := ve.call("GET", fmt.Sprintf("/api/v1/recordings/%d", p.Items[0].ID), ve.tokens["alice"], nil, &one); st != 403 {
 			t.Fatalf("alice read bob's recording: %d", st)
@@ -635,41 +644,41 @@ func testVoiceAutoRecord(t *testing.T, ve *voiceEnv) {
 	bob := ve.ids["bob"]
 	mixBefore := len(ve.ami.Actions("MixMonitor"))
 
-	r, err := ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/bob-00000001", UniqueID: "1795277600.1", AgentID: bob})
+	r, err := ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/bob-00000001", UniqueID: "1795277600.1", AgentID: bob})
 	if err != nil || r == nil {
 		t.Fatalf("agent auto-record: %v %v", r, err)
 	}
 	if r.Source != "agent" || r.Format != "wav49" || r.File != "omnicc/2026/01/02/1795277600.1-1.WAV" || r.StartedByName != "auto:agent" || r.StartedBy != nil {
 		t.Fatalf("recording %+v", r)
 	}
-	if r2, err := ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/bob-00000001", UniqueID: "1795277600.1", AgentID: bob}); r2 != nil || err != nil {
+	if r2, err := ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/bob-00000001", UniqueID: "1795277600.1", AgentID: bob}); r2 != nil || err != nil {
 		t.Fatalf("second auto-record of the same call: %v %v, want nothing", r2, err)
 	}
 	if n := len(ve.ami.Actions("MixMonitor")) - mixBefore; n != 1 {
 		t.Fatalf("%d MixMonitor, want 1", n)
 	}
-	r, err = ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/bob-00000002", UniqueID: "1795277600.3", LinkedID: "1795277600.2",
+	r, err = ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/bob-00000002", UniqueID: "1795277600.3", LinkedID: "1795277600.2",
 		AgentID: bob, QueueFormat: "gsm"})
 	if err != nil || r.Source != "queue" || r.Format != "gsm" || r.CallID != "1795277600.2" {
 		t.Fatalf("queue auto-record: %+v %v", r, err)
 	}
-	r, err = ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/alice-00000004", UniqueID: "1795277600.4", AgentID: ve.ids["alice"],
+	r, err = ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/alice-00000004", UniqueID: "1795277600.4", AgentID: ve.ids["alice"],
 		QueueFormat: "gsm", RouteFormat: "yes"})
 	if err != nil || r.Source != "route" || r.Format != "wav" {
 		t.Fatalf("route auto-record: %+v %v", r, err)
 	}
-	if r, err := ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/alice-00000005", UniqueID: "1795277600.5", AgentID: ve.ids["alice"]}); r != nil || err != nil {
+	if r, err := ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/alice-00000005", UniqueID: "1795277600.5", AgentID: ve.ids["alice"]}); r != nil || err != nil {
 		t.Fatalf("alice records nothing automatically: %v %v", r, err)
 	}
-	if _, err := ve.voice.AutoRecord(ctx, api.AnsweredCall{Channel: "PJSIP/x-1\r\nAction: Hangup", UniqueID: "1.1"}); err == nil {
+	if _, err := ve.calls.AutoRecord(ctx, calls.AnsweredCall{Channel: "PJSIP/x-1\r\nAction: Hangup", UniqueID: "1.1"}); err == nil {
 		t.Fatal("a channel with CR/LF was accepted")
 	}
 
-	if err := ve.voice.ChannelHungUp(ctx, "1795277600.1"); err != nil {
+	if err := ve.calls.ChannelHungUp(ctx, "1795277600.1"); err != nil {
 		t.Fatal(err)
 	}
 	var p struct {
-		Items []api.Recording `json:"items"`
+		Items []calls.Recording `json:"items"`
 	}
 	ve.call("GET", "/api/v1/recordings?uniqueid=1795277600.1", ve.tokens["sue"], nil, &p)
 	if len(p.Items) != 1 {

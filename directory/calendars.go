@@ -467,18 +467,6 @@ func (d *Directory) UpdateCalendar(ctx context.Context, id int64, in CalendarInp
 	return after, nil
 }
 
-// InUseError refuses to delete something other configuration still names
-// (HTTP 409): the message says who uses it and what to change first.
-type InUseError struct {
-	What   string // "calendar office"
-	UsedBy []string
-	Fix    string
-}
-
-func (e *InUseError) Error() string {
-	return fmt.Sprintf("%s is used by %s: %s", e.What, strings.Join(e.UsedBy, ", "), e.Fix)
-}
-
 // DeleteCalendar removes a calendar no route uses.
 func (d *Directory) DeleteCalendar(ctx context.Context, id int64) error {
 	err := d.db.InTx(ctx, func(tx *sqlx.Tx) error {

@@ -11,32 +11,21 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"omnicc/domain"
 )
 
-// ErrNotFound is returned when an id names no row.
-var ErrNotFound = errors.New("not found")
+// The core's error types live in domain so that every core package answers
+// the same way; these names keep the directory's callers unchanged.
+var ErrNotFound = domain.ErrNotFound
 
-// FieldError is input that breaks a rule; Field is the JSON field at fault.
-type FieldError struct {
-	Field   string
-	Message string
-}
+type (
+	FieldError    = domain.FieldError
+	ConflictError = domain.ConflictError
+	InUseError    = domain.InUseError
+)
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, a ...any) error {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
-}
-
-// ConflictError is a unique value already taken (HTTP 409).
-type ConflictError struct {
-	Field string
-	Value string
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s: %q is already taken", e.Field, e.Value)
-}
+func fieldErr(field, format string, a ...any) error { return domain.FieldErrorf(field, format, a...) }
 
 // getByID scans the row query finds for id into dest; no row is ErrNotFound
 // naming what was looked for ("queue 7: not found").

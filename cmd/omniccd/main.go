@@ -22,6 +22,7 @@ import (
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/calllog"
+	"omnicc/calls"
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
@@ -179,16 +180,20 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	tracker = ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami")})
 	sessions.SetController(tracker)
-	voice, err := api.NewVoice(api.VoiceOptions{
-		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Directory: dir, Events: hub,
-		Logger: log.With("component", "voice"),
+	callControl, err := calls.New(calls.Options{
+		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: hub,
+		Logger: log.With("component", "calls"),
 	})
+	if err != nil {
+		return err
+	}
+	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
 	}
 
 	// Routing: the compiled route table follows directory changes; caller
-	// lookups are cached; decisions are logged in batches by calls.Run.
+	// lookups are cached; decisions are logged in batches by callLog.Run.
 	routes := directory.NewRouteTable(dir, directory.RouteTableOptions{Logger: log.With("component", "routes")})
 	if err := routes.Refresh(ctx); err != nil {
 		return fmt.Errorf("load the inbound and outbound routes: %w", err)
@@ -199,12 +204,12 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	calls := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
-	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: calls})
+	callLog := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
+	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: callLog})
 	if err != nil {
 		return err
 	}
-	outbound, err := agi.NewOutbound(agi.OutboundOptions{Routes: routes, CallLog: calls})
+	outbound, err := agi.NewOutbound(agi.OutboundOptions{Routes: routes, CallLog: callLog})
 	if err != nil {
 		return err
 	}
@@ -218,7 +223,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
-			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
+			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 		},
 	})
 	if err != nil {
@@ -242,7 +247,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return tracker.Run(gctx) })
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
-	g.Go(func() error { return calls.Run(gctx) })
+	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))

@@ -1,4 +1,4 @@
-package api
+package calls
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func TestStaleStartingSlotIsReclaimed(t *testing.T) {
 		if err := rs.reserve(ctx, next, false, file); err != nil || next.Slot != 2 {
 			t.Fatalf("a start after a crash: slot %d %v, want the stale slot 2", next.Slot, err)
 		}
-		if err := rs.reserve(ctx, rec(now), false, file); !errors.Is(err, errRecordingLimit) {
+		if err := rs.reserve(ctx, rec(now), false, file); !errors.Is(err, ErrSlotsFull) {
 			t.Fatalf("a third live recording: %v, want the limit", err)
 		}
 	})

@@ -1,4 +1,4 @@
-package api
+package calls
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"omnicc/directory"
+	"omnicc/domain"
 	"omnicc/store"
 )
 
@@ -33,9 +33,6 @@ const (
 // MaxRecordingsPerCall is the agent bar's rule: "Each call can contain a
 // maximum of two voice recordings." The database enforces it (slots 1 and 2).
 const MaxRecordingsPerCall = 2
-
-// errRecordingLimit: both slots of the call are taken.
-var errRecordingLimit = errors.New("this call already has two recordings, the most a call may have (stopped ones count); pause and resume an existing one instead")
 
 // Recording is one MixMonitor recording of a call, as listed at
 // GET /api/v1/recordings.
@@ -74,9 +71,9 @@ type RecordingFilter struct {
 	PerPage  int
 }
 
-// recordingStore keeps the recordings table. It lives beside the voice
-// routes because nothing else writes it; move it to a core package if
-// reports start reading it.
+// recordingStore keeps the recordings table: the database decides the slot
+// rules (its unique key on call and slot), so two instances or two requests
+// racing for the last slot cannot both win.
 type recordingStore struct {
 	db *store.DB
 }
@@ -85,11 +82,11 @@ const recordingColumns = `id, call_id, slot, box, channel, uniqueid, linkedid, a
 	state, source, started_at, stopped_at, started_by, started_by_name, stopped_by, stopped_by_name`
 
 // staleStartingAfter is how old a "starting" reservation must be to be taken
-// for a leftover: far past VoiceOptions.ActionTimeout.
+// for a leftover: far past Options.ActionTimeout.
 const staleStartingAfter = time.Minute
 
 // reserve inserts r (state starting) into the first free slot of its call,
-// trying only slot 1 when firstOnly is set, and returns errRecordingLimit when
+// trying only slot 1 when firstOnly is set, and returns ErrSlotsFull when
 // none is free. file names the recording for a slot. The unique key decides,
 // so two requests racing for the last slot cannot both win.
 func (s *recordingStore) reserve(ctx context.Context, r *Recording, firstOnly bool, file func(slot int) string) error {
@@ -119,7 +116,7 @@ func (s *recordingStore) reserve(ctx context.Context, r *Recording, firstOnly bo
 			return fmt.Errorf("reserve a recording slot for call %s: %w", r.CallID, err)
 		}
 	}
-	return errRecordingLimit
+	return ErrSlotsFull
 }
 
 // release frees the slot of a recording that never started.
@@ -138,7 +135,7 @@ func (s *recordingStore) get(ctx context.Context, id int64) (*Recording, error) 
 	var r Recording
 	err := s.db.GetContext(ctx, &r, `SELECT `+recordingColumns+` FROM recordings WHERE id = ?`, id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("recording %d: %w", id, directory.ErrNotFound)
+		return nil, fmt.Errorf("recording %d: %w", id, domain.ErrNotFound)
 	}
 	return &r, err
 }
