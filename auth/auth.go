@@ -18,6 +18,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"omnicc/clock"
 	"omnicc/directory"
 	"omnicc/store"
 )
@@ -50,15 +51,7 @@ type Principal struct {
 
 // Clock is the time source: token and invitation expiry and the purge's
 // interval follow it, so tests move time instead of sleeping.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // Options are the auth rules from configuration. The password policy
 // (OMNICC_SECURITY_SUITE) is the directory's, so that one rule applies to
@@ -86,7 +79,7 @@ type Service struct {
 // New builds the service.
 func New(db *store.DB, dir *directory.Directory, opts Options) *Service {
 	if opts.Clock == nil {
-		opts.Clock = wallClock{}
+		opts.Clock = clock.Wall
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
