@@ -76,7 +76,7 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	r := &trackRig{t: t, db: db}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4})
 	r.logs = &syncBuffer{}
-	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir,
+	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Names: ami.Names{},
 		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.srv = amitest.NewServer(t, testUser, testSecret)
 	r.queues = amitest.NewQueues(r.srv, queues...)

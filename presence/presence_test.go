@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"omnicc/asterisk"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/store"
@@ -40,6 +41,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+// names names agents as the ami adapter does (ami.Names), from the one rule
+// in package asterisk; presence itself never imports it.
+type names struct{}
+
+func (names) Member(id presence.Identity) (string, string) {
+	m := asterisk.MemberOf(asterisk.Agent{Username: id.Username, External: id.External, ExternalNumber: id.ExternalNumber, Context: id.Context})
+	return m.Interface, m.StateInterface
+}
+
+func (names) Device(leg string) string { return asterisk.DeviceOf(leg) }
 
 // call is one queue action the fake controller received.
 type call struct {
@@ -132,7 +144,7 @@ func newRig(t *testing.T, db *store.DB) *rig {
 	r := &rig{t: t, db: db, clock: &fakeClock{now: day0}, ctrl: &fakeController{}, pub: &recorder{}}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4, Now: r.clock.Now})
 	// The fake controller raises no events: nothing to wait for.
-	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl,
+	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl, Names: names{},
 		Clock: r.clock, Location: time.UTC, FlushDelay: -1, EventWait: -1})
 	return r
 }
@@ -479,29 +491,29 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
 			t.Fatal(err)
 		}
-		apply := func(ev presence.VoiceEvent) {
-			ev.Box, ev.Interface, ev.Queue = "b1", "PJSIP/dave", "sales"
+		apply := func(ev presence.VoiceFact) {
+			ev.Box, ev.Agent, ev.Queue = "b1", "PJSIP/dave", "sales"
 			r.svc.ApplyVoice(&ev)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Membership: "dynamic", Status: 1, StateInterface: "PJSIP/dave"})
-		apply(presence.VoiceEvent{Kind: presence.VoiceRinging, UniqueID: "c1", CallerNum: "5551", Channel: "PJSIP/dave-01"})
+		apply(presence.VoiceFact{Kind: presence.VoiceMemberAdded, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, StateDevice: "PJSIP/dave"})
+		apply(presence.VoiceFact{Kind: presence.VoiceRinging, CallID: "c1", CallerNum: "5551", Leg: "PJSIP/dave-01"})
 		if st := r.state(a.ID); st.State != presence.StateRinging || st.Call == nil || st.Call.Caller != "5551" || st.Queues[0].State != presence.StateRinging {
 			t.Fatalf("ringing %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceRingNoAnswer, UniqueID: "c1", RingTime: 15000})
-		apply(presence.VoiceEvent{Kind: presence.VoiceRinging, UniqueID: "c2", CallerNum: "5552"})
-		apply(presence.VoiceEvent{Kind: presence.VoiceConnected, UniqueID: "c2", CallerNum: "5552", AgentUniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceRingMissed, CallID: "c1", RingTime: 15000})
+		apply(presence.VoiceFact{Kind: presence.VoiceRinging, CallID: "c2", CallerNum: "5552"})
+		apply(presence.VoiceFact{Kind: presence.VoiceAnswered, CallID: "c2", CallerNum: "5552", LegID: "a2"})
 		st := r.state(a.ID)
 		if st.State != presence.StateOnCall || st.Reason != "sales" || st.Call.UniqueID != "c2" {
 			t.Fatalf("on call %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceHold, UniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceHeld, LegID: "a2"})
 		if st := r.state(a.ID); st.State != presence.StateOnHold {
 			t.Fatalf("hold %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceUnhold, UniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceResumed, LegID: "a2"})
 		r.clock.Advance(90 * time.Second)
-		apply(presence.VoiceEvent{Kind: presence.VoiceCompleted, UniqueID: "c2", TalkTime: 90, Reason: "caller"})
+		apply(presence.VoiceFact{Kind: presence.VoiceCallEnded, CallID: "c2", TalkTime: 90, EndedBy: "caller"})
 		st = r.state(a.ID)
 		if st.State != presence.StateWrapUp || st.WrapUpUntil == nil || !st.WrapUpUntil.Equal(r.clock.Now().Add(30*time.Second)) {
 			t.Fatalf("wrap-up %+v", st)
@@ -512,12 +524,12 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 			t.Fatalf("after wrap-up %+v", st)
 		}
 		// Device unregistered, then back.
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "PJSIP/dave", DeviceState: "UNAVAILABLE"})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/dave", Device: presence.DeviceUnavailable})
 		if st := r.state(a.ID); st.State != presence.StateUnavailable {
 			t.Fatalf("unregistered %+v", st)
 		}
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "Queue:sales_pause_PJSIP/dave", DeviceState: "INUSE"})
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "PJSIP/dave", DeviceState: "NOT_INUSE"})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/someone-else", Device: presence.DeviceInUse})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/dave", Device: presence.DeviceIdle})
 		st = r.state(a.ID)
 		if st.State != presence.StateReady || st.Counters.Answered != 1 || st.Counters.Missed != 1 || st.Counters.TalkSeconds != 90 {
 			t.Fatalf("counters %+v", st)
@@ -570,8 +582,8 @@ func TestAsteriskSideChangesReflected(t *testing.T) {
 		r.load()
 		stop := r.run()
 		member := func(kind presence.VoiceKind, paused bool, reason string) {
-			r.svc.ApplyVoice(&presence.VoiceEvent{Kind: kind, Box: "b1", Queue: "sales", Interface: "PJSIP/erin",
-				StateInterface: "PJSIP/erin", Membership: "dynamic", Status: 1, Paused: paused, Reason: reason})
+			r.svc.ApplyVoice(&presence.VoiceFact{Kind: kind, Box: "b1", Queue: "sales", Agent: "PJSIP/erin",
+				StateDevice: "PJSIP/erin", Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, Paused: paused, Reason: reason})
 		}
 		member(presence.VoiceMemberAdded, false, "")
 		if s := r.svc.Session(a.ID); s == nil || s.Source != presence.SourceAsterisk {
@@ -652,7 +664,7 @@ func TestReconcilePlan(t *testing.T) {
 func TestPhonePIN(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		r := newRig(t, db)
-		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, PINCost: 4, FlushDelay: -1, EventWait: -1})
+		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Names: names{}, Clock: r.clock, PINCost: 4, FlushDelay: -1, EventWait: -1})
 		a := r.agent("frank", "phonebar", func(in *directory.AgentInput) { in.Extension = ptr("1042") })
 		r.load()
 		var fe *directory.FieldError
@@ -697,7 +709,7 @@ func TestChangesAfterShutdownAreWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Interface: "PJSIP/gina", UniqueID: "u1"})
+	r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Agent: "PJSIP/gina", CallID: "u1"})
 	if _, err := r.svc.Logout(t.Context(), a.ID, presence.SourceAPI); err != nil {
 		t.Fatal(err)
 	}
@@ -724,14 +736,14 @@ func TestResyncLeavesWhatChangedAfterItsMark(t *testing.T) {
 		}
 	}
 	added := func(name string) {
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: "sales",
-			Interface: "PJSIP/" + name, StateInterface: "PJSIP/" + name, Membership: "dynamic", Status: 1})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: "sales",
+			Agent: "PJSIP/" + name, StateDevice: "PJSIP/" + name, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1})
 	}
 	added("ivan")
 	mark := r.svc.Mark()
 	// QueueStatus was read here, before Asterisk added hana.
 	added("hana")
-	listed := []presence.Member{{Queue: "sales", Interface: "PJSIP/ivan", Membership: "dynamic", Status: 1}}
+	listed := []presence.Member{{Queue: "sales", Interface: "PJSIP/ivan", Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}}
 	snap := &presence.Snapshot{Box: "b1", MembersKnown: true, Members: listed, Mark: mark}
 	r.svc.Resync(snap)
 	if st := r.state(hana.ID); len(st.Queues) != 1 || !st.Queues[0].Member {
@@ -858,10 +870,10 @@ type lateAsterisk struct {
 	wg    sync.WaitGroup
 
 	mu      sync.Mutex
-	members map[string]*presence.VoiceEvent // by queue
+	members map[string]*presence.VoiceFact // by queue
 }
 
-func (l *lateAsterisk) later(evs ...presence.VoiceEvent) {
+func (l *lateAsterisk) later(evs ...presence.VoiceFact) {
 	l.wg.Go(func() {
 		time.Sleep(l.delay)
 		for i := range evs {
@@ -871,8 +883,8 @@ func (l *lateAsterisk) later(evs ...presence.VoiceEvent) {
 }
 
 func (l *lateAsterisk) QueueAdd(_ context.Context, m presence.Member) error {
-	ev := presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: m.Queue, Interface: m.Interface,
-		StateInterface: m.StateInterface, MemberName: m.MemberName, Membership: "dynamic", Status: 1, Paused: m.Paused, Reason: m.Reason}
+	ev := presence.VoiceFact{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: m.Queue, Agent: m.Interface,
+		StateDevice: m.StateInterface, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, Paused: m.Paused, Reason: m.Reason}
 	l.mu.Lock()
 	l.members[m.Queue] = &ev
 	l.mu.Unlock()
@@ -892,7 +904,7 @@ func (l *lateAsterisk) QueueRemove(_ context.Context, queue, _ string) error {
 
 func (l *lateAsterisk) QueuePause(_ context.Context, _, _ string, paused bool, reason string) error {
 	l.mu.Lock()
-	var evs []presence.VoiceEvent
+	var evs []presence.VoiceFact
 	for _, m := range l.members {
 		m.Kind, m.Paused, m.Reason = presence.VoiceMemberPaused, paused, reason
 		evs = append(evs, *m)
@@ -908,8 +920,8 @@ func (l *lateAsterisk) QueuePause(_ context.Context, _, _ string, paused bool, r
 // after EventWait.
 func TestAnswersWaitForAsteriskEvents(t *testing.T) {
 	r := newRig(t, storetest.SQLite(t))
-	late := &lateAsterisk{delay: 50 * time.Millisecond, members: map[string]*presence.VoiceEvent{}}
-	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: late, Clock: r.clock, FlushDelay: -1})
+	late := &lateAsterisk{delay: 50 * time.Millisecond, members: map[string]*presence.VoiceFact{}}
+	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: late, Names: names{}, Clock: r.clock, FlushDelay: -1})
 	late.svc = r.svc
 	defer late.wg.Wait()
 	a := r.agent("mia", "webrtc", nil)
@@ -946,7 +958,7 @@ func TestAnswersWaitForAsteriskEvents(t *testing.T) {
 	consistent("logout", res, err, presence.StateLoggedOut, false, false)
 
 	// Events that never come: answered after EventWait with the session.
-	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, FlushDelay: -1,
+	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: r.ctrl, Names: names{}, Clock: r.clock, FlushDelay: -1,
 		EventWait: 30 * time.Millisecond})
 	r.load()
 	start := time.Now()

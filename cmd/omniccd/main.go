@@ -158,7 +158,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Names: ami.Names{}, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
