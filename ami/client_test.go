@@ -471,9 +471,12 @@ func TestActionListInterleavedEvents(t *testing.T) {
 		ami.NewMessage("Event", "DeviceStateListComplete", "ActionID", "", "EventList", "Complete", "ListItems", "2"),
 		ev("after"),
 	))
-	c := connected(t, srv, nil)
+	// Subscribed before connecting, so the login's FullyBooted is always
+	// the first event, not one that may or may not be seen.
+	c := newClient(t, srv, nil)
 	sub := c.Subscribe(0)
 	defer sub.Close()
+	startAndWait(t, srv, c)
 	_, items, err := c.ActionList(testCtx(t), ami.NewAction("DeviceStateList"))
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +484,11 @@ func TestActionListInterleavedEvents(t *testing.T) {
 	if len(items) != 2 || items[0].Get("Device") != "PJSIP/alice" || items[1].Get("Device") != "PJSIP/bob" {
 		t.Fatalf("items: %v", items)
 	}
-	got := receive(t, sub, 3)
+	got := receive(t, sub, 4)
+	if got[0].Event() != "FullyBooted" {
+		t.Fatalf("first event %v, want the login's FullyBooted", got[0].Message)
+	}
+	got = got[1:]
 	for i, want := range []string{"before", "between", "after"} {
 		if got[i].Get("Device") != want || got[i].Box != c.Box() || got[i].Received.IsZero() {
 			t.Errorf("event %d: got %v (box %q)", i, got[i].Message, got[i].Box)
