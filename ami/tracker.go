@@ -506,6 +506,11 @@ func (t *Tracker) QueuePause(ctx context.Context, iface, queue string, paused bo
 	return t.everyBox(ctx, "QueuePause", queuePauseAction(iface, queue, paused, reason), nil)
 }
 
+// QueuePenalty sets the penalty of a member on every connected box.
+func (t *Tracker) QueuePenalty(ctx context.Context, queue, iface string, penalty int) error {
+	return t.everyBox(ctx, "QueuePenalty", NewAction("QueuePenalty", "Interface", iface, "Penalty", strconv.Itoa(penalty), "Queue", queue), nil)
+}
+
 // everyBox sends action to every connected box. Asterisk's refusal becomes
 // a *presence.RefusedError (wrapping the *ActionError); no box reachable, a
 // lost connection or a timeout become presence.ErrPending, and a timeout

@@ -693,6 +693,17 @@ func TestTrackerFollowsAdminChanges(t *testing.T) {
 		r.waitState(alice.ID, "billing shown", func(s presence.AgentState) bool {
 			return s.State == presence.StatePaused && len(s.Queues) == 2 && s.Queues[0].Queue == "billing" && s.Queues[0].Member
 		})
+		// A new penalty on a queue she stays in: QueuePenalty.
+		if err := r.dir.AddQueueMember(t.Context(), directory.MembershipInput{QueueID: billing.ID, AgentID: alice.ID, Penalty: 7}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("alice's billing penalty is 7 in Asterisk", func() bool {
+			m, ok := member("billing", "PJSIP/alice")
+			return ok && m.Penalty == 7 && m.Paused
+		})
+		r.waitState(alice.ID, "billing penalty shown", func(s presence.AgentState) bool {
+			return len(s.Queues) == 2 && s.Queues[0].Queue == "billing" && s.Queues[0].Penalty == 7
+		})
 
 		newName := "alice.b"
 		if _, err := r.dir.UpdateAgent(t.Context(), alice.ID, directory.AgentInput{Username: &newName}); err != nil {

@@ -86,6 +86,10 @@ func (f *fakeController) QueuePause(_ context.Context, iface, queue string, paus
 	return f.record(call{Action: "QueuePause", Member: presence.Member{Queue: queue, Interface: iface, Reason: reason}, Paused: paused})
 }
 
+func (f *fakeController) QueuePenalty(_ context.Context, queue, iface string, penalty int) error {
+	return f.record(call{Action: "QueuePenalty", Member: presence.Member{Queue: queue, Interface: iface, Penalty: penalty}})
+}
+
 func (f *fakeController) take() []call {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -831,6 +835,12 @@ func TestAdminChangesReachLoggedInAgents(t *testing.T) {
 			StateInterface: "PJSIP/kim", Penalty: 2}}); len(got) != 1 || got[0] != want {
 			t.Fatalf("queue dynamic again: %+v", got)
 		}
+		// A new penalty on a queue kim stays in reaches Asterisk.
+		r.link(kim, sales, 5, false)
+		got = r.waitCalls(1)
+		if want := (call{Action: "QueuePenalty", Member: presence.Member{Queue: "sales", Interface: "PJSIP/kim", Penalty: 5}}); len(got) != 1 || got[0] != want {
+			t.Fatalf("penalty changed: %+v", got)
+		}
 		stop()
 
 		if _, err := r.dir.UpdateAgent(t.Context(), leo.ID, directory.AgentInput{Disabled: ptr(true)}); err != nil {
@@ -891,6 +901,8 @@ func (l *lateAsterisk) QueueAdd(_ context.Context, m presence.Member) error {
 	l.later(ev)
 	return nil
 }
+
+func (l *lateAsterisk) QueuePenalty(context.Context, string, string, int) error { return nil }
 
 func (l *lateAsterisk) QueueRemove(_ context.Context, queue, _ string) error {
 	l.mu.Lock()

@@ -57,6 +57,8 @@ type QueueController interface {
 	// QueuePause pauses or unpauses iface in queue, or in every queue when
 	// queue is "".
 	QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error
+	// QueuePenalty sets the penalty of iface's membership of queue.
+	QueuePenalty(ctx context.Context, queue, iface string, penalty int) error
 }
 
 // ErrPending is wrapped by QueueController errors when Asterisk could not be
@@ -67,7 +69,7 @@ var ErrPending = errors.New("presence: Asterisk not reachable now; the change is
 // RefusedError is Asterisk refusing a queue action, with its own words
 // ("Unable to add interface to queue: No such queue").
 type RefusedError struct {
-	Action  string // QueueAdd, QueueRemove, QueuePause
+	Action  string // QueueAdd, QueueRemove, QueuePause, QueuePenalty
 	Message string
 	Err     error // the adapter's error (an *ami.ActionError)
 }
