@@ -12,7 +12,9 @@ import (
 // call (a queue call when bridged with a caller in Queue()), ringing a ring,
 // anything else nothing.
 func TestLiveCalls(t *testing.T) {
-	ch := func(kv ...string) channel { return channelFrom(NewMessage(append([]string{"Event", "CoreShowChannel"}, kv...)...)) }
+	ch := func(kv ...string) channel {
+		return channelFrom(NewMessage(append([]string{"Event", "CoreShowChannel"}, kv...)...))
+	}
 	chans := []channel{
 		ch("Channel", "PJSIP/trunk-00000001", "Uniqueid", "c.1", "ChannelState", "6", "BridgeId", "br1",
 			"Application", "Queue", "ApplicationData", "sales,t,,,300", "CallerIDNum", "5551", "CallerIDName", "Ann"),

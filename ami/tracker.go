@@ -39,16 +39,25 @@ type TrackerOptions struct {
 	// a look finds it out. Clock.After times it. Default 60s; negative turns
 	// it off.
 	ReconcileEvery time.Duration
+	// Actions are the queue actions presence was given; a timeout of one of
+	// them makes Run resync every box. Nil: the tracker makes its own.
+	Actions *QueueActions
+	// ResyncOnConnect registers OnConnect with the pool (Pool.OnConnect), so
+	// that every login of every box is followed by a resync.
+	ResyncOnConnect bool
 }
 
 // Tracker turns the manager events of every box into presence's domain
-// facts (presence.VoiceFact, facts.go), resyncs and reconciles a box after each
-// (re)connect, and carries presence's queue actions to Asterisk (it
-// implements presence.QueueController).
+// facts (presence.VoiceFact, facts.go) and resyncs and reconciles a box after
+// each (re)connect. Its QueueActions (embedded) carry presence's queue
+// actions to Asterisk.
 //
-// Wire it as Config.OnConnect of the pool's clients (see OnConnect) and run
-// Run beside the pool.
+// With TrackerOptions.ResyncOnConnect it registers OnConnect with the pool
+// itself; otherwise wire OnConnect as the clients' Config.OnConnect. Run it
+// beside the pool.
 type Tracker struct {
+	*QueueActions
+
 	pool   *Pool
 	states AgentStates
 	log    *slog.Logger
@@ -91,12 +100,20 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	if opts.ReconcileEvery == 0 {
 		opts.ReconcileEvery = 60 * time.Second
 	}
-	return &Tracker{
-		pool: pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
+	if opts.Actions == nil {
+		opts.Actions = NewQueueActions(pool, opts.Logger)
+	}
+	t := &Tracker{
+		QueueActions: opts.Actions,
+		pool:         pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
 		boxes:     make(map[string]chan struct{}),
 		reconcile: make(chan struct{}, 1),
 	}
+	if opts.ResyncOnConnect {
+		pool.OnConnect(t.OnConnect)
+	}
+	return t
 }
 
 func (t *Tracker) boxLock(box string) chan struct{} {
@@ -159,6 +176,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 					t.checkAll(ctx)
 				})
 			case <-t.reconcile:
+				resyncAll("a resync was asked for")
+			case <-t.QueueActions.unknown:
 				resyncAll("an action's outcome was unknown")
 			case ev, ok := <-events:
 				if !ok {
@@ -487,66 +506,4 @@ func queuePauseAction(iface, queue string, paused bool, reason string) Message {
 func alreadyThere(err error) bool {
 	var ae *ActionError
 	return errors.As(err, &ae) && strings.Contains(ae.Message, "Already there")
-}
-
-// QueueAdd adds a dynamic member on every connected box (presence's
-// sessions hold on all of them). A member already there counts as added.
-func (t *Tracker) QueueAdd(ctx context.Context, m presence.Member) error {
-	return t.everyBox(ctx, "QueueAdd", queueAddAction(m), alreadyThere)
-}
-
-// QueueRemove removes a dynamic member on every connected box.
-func (t *Tracker) QueueRemove(ctx context.Context, queue, iface string) error {
-	return t.everyBox(ctx, "QueueRemove", NewAction("QueueRemove", "Queue", queue, "Interface", iface), nil)
-}
-
-// QueuePause pauses or unpauses a member on every connected box, in queue
-// or (queue "") in all its queues.
-func (t *Tracker) QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error {
-	return t.everyBox(ctx, "QueuePause", queuePauseAction(iface, queue, paused, reason), nil)
-}
-
-// QueuePenalty sets the penalty of a member on every connected box.
-func (t *Tracker) QueuePenalty(ctx context.Context, queue, iface string, penalty int) error {
-	return t.everyBox(ctx, "QueuePenalty", NewAction("QueuePenalty", "Interface", iface, "Penalty", strconv.Itoa(penalty), "Queue", queue), nil)
-}
-
-// everyBox sends action to every connected box. Asterisk's refusal becomes
-// a *presence.RefusedError (wrapping the *ActionError); no box reachable, a
-// lost connection or a timeout become presence.ErrPending, and a timeout
-// also schedules a reconcile, since the action may or may not have run.
-// Boxes that are down are brought in line by their reconcile on connect.
-func (t *Tracker) everyBox(ctx context.Context, name string, action Message, fine func(error) bool) error {
-	reached := 0
-	var refused error
-	for _, c := range t.pool.Clients() {
-		if !c.Connected() {
-			continue
-		}
-		_, err := c.Action(ctx, action)
-		var ae *ActionError
-		switch {
-		case err == nil, fine != nil && fine(err):
-			reached++
-		case errors.As(err, &ae):
-			reached++
-			if refused == nil {
-				refused = &presence.RefusedError{Action: name, Message: ae.Message, Err: err}
-			}
-		case errors.Is(err, ErrTimeout):
-			t.RequestReconcile()
-			return fmt.Errorf("%w: %w", presence.ErrPending, err)
-		case errors.Is(err, ErrInvalidAction):
-			return err
-		default:
-			t.log.Warn("AMI action not applied; the reconcile on reconnect applies it", "box", c.Box(), "action", name, "err", err)
-		}
-	}
-	if refused != nil {
-		return refused
-	}
-	if reached == 0 {
-		return fmt.Errorf("%s: %w", name, presence.ErrPending)
-	}
-	return nil
 }
