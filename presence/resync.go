@@ -33,8 +33,8 @@ type DeviceReading struct {
 // list that could not be read is left nil with its Known flag false, and
 // the state it would have corrected is kept.
 type Snapshot struct {
-	Box           string
-	At            time.Time
+	Box          string
+	At           time.Time
 	Members      []Member // every membership of every queue
 	MembersKnown bool
 	// Calls are the agents' legs up in a bridge or ringing, in the box's

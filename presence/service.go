@@ -100,7 +100,7 @@ type Options struct {
 	// (no voice events are matched to agents).
 	Names  Names
 	Logger *slog.Logger
-	Clock      Clock
+	Clock  Clock
 	// Location is the calendar whose days the counters follow; default
 	// time.Local.
 	Location *time.Location
