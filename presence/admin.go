@@ -215,7 +215,7 @@ func (s *Service) applyAdminChange(ctx context.Context, w *adminChange) {
 		err := s.act(ctx, ctrl, func(ctx context.Context) error { return ctrl.QueueRemove(ctx, r.queue, r.iface) })
 		s.logAdminAction(a.id, "QueueRemove", r.queue, r.iface, err)
 		if err == nil && r.iface != now.iface {
-			// Its QueueMemberRemoved names an interface no longer the
+			// Its removal fact names an interface no longer the
 			// agent's: forget the membership here.
 			s.mu.Lock()
 			kept := a.members[:0]

@@ -215,7 +215,7 @@ func (c Correction) String() string {
 }
 
 // ReconcilePlan compares the database's sessions with the members a box
-// reported (snap.Members, its QueueStatus) and says what to change in
+// reported (snap.Members) and says what to change in
 // Asterisk so that the database is true there: logged-in agents missing
 // from a voice queue they are assigned to are added back with their pause;
 // dynamic members of omniccd's voice queues that no session explains (or

@@ -122,7 +122,7 @@ type Options struct {
 	// default. Tests lower it.
 	PINCost int
 	// EventWait bounds how long Login, Logout, Pause and Unpause wait, once
-	// Asterisk accepted their actions, for the QueueMember events that
+	// Asterisk accepted their actions, for the membership facts that
 	// follow, so that their answer shows Asterisk's memberships in line
 	// with the session (see awaitAsterisk). Wall-clock time whatever Clock
 	// says. Default 1s; negative answers at once.
@@ -177,8 +177,8 @@ type Service struct {
 	mu      sync.Mutex
 	agents  map[int64]*agent
 	byIface map[string]*agent // member interface, state interface and device names
-	// active are the agents ringing or on a call: the few that Hangup,
-	// abandon and answer-elsewhere events must be checked against.
+	// active are the agents ringing or on a call: the few that legs gone,
+	// callers leaving and answers elsewhere must be checked against.
 	active   map[*agent]struct{}
 	queues   map[string]queueConfig
 	pauses   map[string]int64 // pause type name (lower-cased) -> id

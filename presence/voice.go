@@ -243,7 +243,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceFact, at time.Time) {
 }
 
 // adoptLoginLocked takes a dynamic member added inside Asterisk (CLI,
-// dialplan AddQueueMember) while omniccd watched as a login, so the
+// dialplan) while omniccd watched as a login, so the
 // database stays the truth. Members found only by a resync after a
 // disconnect are not adopted: the reconcile removes them instead.
 func (s *Service) adoptLoginLocked(a *agent, ev *VoiceFact, at time.Time) {
@@ -259,7 +259,7 @@ func (s *Service) adoptLoginLocked(a *agent, ev *VoiceFact, at time.Time) {
 
 // maybeEndAsteriskLogoutLocked ends the session of an agent whose last
 // dynamic member was removed inside Asterisk. omniccd's own logouts delete
-// the session first, so their QueueMemberRemoved events find none.
+// the session first, so the removals Asterisk reports find none.
 func (s *Service) maybeEndAsteriskLogoutLocked(a *agent, at time.Time) {
 	if a.sess == nil {
 		return
@@ -476,7 +476,7 @@ func (s *Service) hangupLocked(ev *VoiceFact, at time.Time) bool {
 			a.ring = nil
 			changed = true
 		}
-		// The caller's hang-up ends the call; AgentComplete normally came
+		// The caller's hang-up ends the call; VoiceCallEnded normally came
 		// first, so this only matters when it was lost.
 		if a.call != nil && (a.call.UniqueID == ev.LegID || a.call.agentUniqueID == ev.LegID) {
 			a.call, a.held = nil, false
