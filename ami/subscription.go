@@ -1,6 +1,7 @@
 package ami
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -138,7 +139,7 @@ func (h *hub) publish(ev Event) (overflowed int) {
 	}
 	h.mu.RUnlock()
 	for _, s := range dead {
-		if s.Err() == ErrOverflow {
+		if errors.Is(s.Err(), ErrOverflow) {
 			overflowed++
 		}
 		// Leave every hub: a pool subscription that overflowed on one box
