@@ -987,3 +987,56 @@ func TestAnswersWaitForAsteriskEvents(t *testing.T) {
 		}
 	})
 }
+
+// A resync takes the calls a box has up as domain facts: a talking leg is a
+// call (its queue and caller kept), a ringing one a ring, a leg of no agent
+// nothing, and a call of the box that is gone ends. The phone states read
+// with it win over the members' own.
+func TestResyncRebuildsCallsAndDevices(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t))
+	nina, omar, pia := r.agent("nina", "webrtc", nil), r.agent("omar", "webrtc", nil), r.agent("pia", "external",
+		func(in *directory.AgentInput) { in.ExternalNumber = ptr("0612345678") })
+	sales := r.queue("sales", "voice", 0)
+	for _, a := range []*directory.Agent{nina, omar, pia} {
+		r.link(a, sales, 0, false)
+	}
+	r.load()
+	for _, a := range []*directory.Agent{nina, omar, pia} {
+		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := func(name string) presence.Member {
+		return presence.Member{Queue: "sales", Interface: "PJSIP/" + name, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}
+	}
+	external := presence.Member{Queue: "sales", Interface: "Local/0612345678@from-sip/n", StateInterface: "Local/0612345678@from-sip",
+		Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}
+	// pia was on a call of this box that ended while omniccd was away.
+	r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceAnswered, Box: "b1", Queue: "sales", Agent: external.Interface,
+		CallID: "old.1", Leg: "Local/0612345678@from-sip-00000009;1", LegID: "old.2"})
+	if st := r.state(pia.ID); st.State != presence.StateOnCall {
+		t.Fatalf("pia before the resync: %+v", st)
+	}
+	r.svc.Resync(&presence.Snapshot{Box: "b1", MembersKnown: true, CallsKnown: true, DevicesKnown: true,
+		Members: []presence.Member{member("nina"), member("omar"), external},
+		Calls: []presence.LiveCall{
+			{Agent: "PJSIP/trunk", Leg: "PJSIP/trunk-00000001", LegID: "c.1", CallID: "c.1"},
+			{Agent: "PJSIP/nina", Leg: "PJSIP/nina-00000002", LegID: "a.2", CallID: "c.1", Queue: "sales",
+				CallerNum: "5551", CallerName: "Ann", Duration: time.Minute},
+			{Agent: "PJSIP/omar", Leg: "PJSIP/omar-00000003", LegID: "b.3", CallID: "b.3", CallerNum: "200", Ringing: true},
+		},
+		Devices: []presence.DeviceReading{{Device: "PJSIP/nina", State: presence.DeviceInUse}, {Device: "PJSIP/omar", State: presence.DeviceRinging},
+			{Device: "Local/0612345678@from-sip", State: presence.DeviceIdle}},
+	})
+	st := r.state(nina.ID)
+	if st.State != presence.StateOnCall || st.Call == nil || st.Call.UniqueID != "c.1" || st.Call.Queue != "sales" ||
+		st.Call.Caller != "5551" || st.Call.Channel != "PJSIP/nina-00000002" || !st.Call.Since.Equal(r.clock.Now().Add(-time.Minute)) || st.Device != "INUSE" {
+		t.Fatalf("nina: %+v %+v", st, st.Call)
+	}
+	if st := r.state(omar.ID); st.State != presence.StateRinging || st.Call == nil || st.Call.UniqueID != "b.3" || st.Call.Queue != "" {
+		t.Fatalf("omar: %+v %+v", st, st.Call)
+	}
+	if st := r.state(pia.ID); st.State != presence.StateReady || st.Call != nil || st.Device != "NOT_INUSE" {
+		t.Fatalf("pia after the resync: %+v %+v", st, st.Call)
+	}
+}
