@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"omnicc/asterisk"
 	"omnicc/calllog"
 	"omnicc/directory"
 )
@@ -12,7 +13,7 @@ import (
 // OutboundRoutes decides how an outgoing call is dialled:
 // *directory.RouteTable.
 type OutboundRoutes interface {
-	Outbound(ctx context.Context, number, dialplanContext, channel string) (directory.OutboundDecision, error)
+	Outbound(ctx context.Context, number, dialplanContext, endpoint string) (directory.OutboundDecision, error)
 }
 
 // OutboundOptions configure the /outbound script.
@@ -60,7 +61,7 @@ func (h *Outbound) ServeAGI(ctx context.Context, s *Session) error {
 	number := req.DID()
 	entry := calllog.Entry{At: h.now(), Direction: calllog.Outbound, UniqueID: req.UniqueID, Channel: req.Channel,
 		Caller: callerNumber(req.CallerID), CallerName: callerName(req.CallerIDName), DID: number, Open: true}
-	dec, err := h.routes.Outbound(ctx, number, req.Context, req.Channel)
+	dec, err := h.routes.Outbound(ctx, number, req.Context, asterisk.EndpointOf(req.Channel))
 	if err != nil {
 		pub := publicRoutingError(err)
 		entry.Error = pub.Reason
@@ -71,8 +72,9 @@ func (h *Outbound) ServeAGI(ctx context.Context, s *Session) error {
 	if record == "" {
 		record = "0"
 	}
-	entry.Route, entry.Chain, entry.DestType, entry.Dest = dec.Route, []string{dec.Route}, directory.DestExternal, dec.Dial
-	for _, v := range [...][2]string{{VarDial, dec.Dial}, {VarCallerID, dec.CallerID}, {VarRecord, record}} {
+	dial := asterisk.TrunkDial(dec.Trunk, dec.Number)
+	entry.Route, entry.Chain, entry.DestType, entry.Dest = dec.Route, []string{dec.Route}, directory.DestExternal, dial
+	for _, v := range [...][2]string{{VarDial, dial}, {VarCallerID, dec.CallerID}, {VarRecord, record}} {
 		if err = s.SetVariable(v[0], v[1]); err != nil {
 			entry.Error = "decision not delivered: " + err.Error()
 			break

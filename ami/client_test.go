@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -471,9 +472,12 @@ func TestActionListInterleavedEvents(t *testing.T) {
 		ami.NewMessage("Event", "DeviceStateListComplete", "ActionID", "", "EventList", "Complete", "ListItems", "2"),
 		ev("after"),
 	))
-	c := connected(t, srv, nil)
+	// Subscribed before connecting, so the login's FullyBooted is always
+	// the first event, not one that may or may not be seen.
+	c := newClient(t, srv, nil)
 	sub := c.Subscribe(0)
 	defer sub.Close()
+	startAndWait(t, srv, c)
 	_, items, err := c.ActionList(testCtx(t), ami.NewAction("DeviceStateList"))
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +485,11 @@ func TestActionListInterleavedEvents(t *testing.T) {
 	if len(items) != 2 || items[0].Get("Device") != "PJSIP/alice" || items[1].Get("Device") != "PJSIP/bob" {
 		t.Fatalf("items: %v", items)
 	}
-	got := receive(t, sub, 3)
+	got := receive(t, sub, 4)
+	if got[0].Event() != "FullyBooted" {
+		t.Fatalf("first event %v, want the login's FullyBooted", got[0].Message)
+	}
+	got = got[1:]
 	for i, want := range []string{"before", "between", "after"} {
 		if got[i].Get("Device") != want || got[i].Box != c.Box() || got[i].Received.IsZero() {
 			t.Errorf("event %d: got %v (box %q)", i, got[i].Message, got[i].Box)
@@ -564,29 +572,37 @@ func TestActionErrorTyped(t *testing.T) {
 
 func TestActionTimeout(t *testing.T) {
 	checkLeaks(t)
-	srv := amitest.NewServer(t, testUser, testSecret)
-	srv.Handle("QueueStatus", amitest.NoReply)
-	c := connected(t, srv, func(cfg *ami.Config) { cfg.ActionTimeout = 100 * time.Millisecond })
+	// On synctest's clock over in-memory connections: the timeouts take no
+	// test time and cannot be flaky on a loaded machine.
+	synctest.Test(t, func(t *testing.T) {
+		srv := amitest.NewPipeServer(t, testUser, testSecret)
+		srv.Handle("QueueStatus", amitest.NoReply)
+		c := connected(t, srv, func(cfg *ami.Config) { cfg.ActionTimeout = 100 * time.Millisecond; cfg.Dial = srv.Dial })
 
-	if _, err := c.Action(context.Background(), ami.NewAction("QueueStatus")); !errors.Is(err, ami.ErrTimeout) {
-		t.Fatalf("Config.ActionTimeout: got %v, want ErrTimeout", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, _, err := c.ActionList(ctx, ami.NewAction("QueueStatus")); !errors.Is(err, ami.ErrTimeout) {
-		t.Fatalf("context deadline: got %v, want ErrTimeout", err)
-	}
-	ctx, cancel = context.WithCancel(context.Background())
-	cancel()
-	if _, err := c.Action(ctx, ami.NewAction("QueueStatus")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled context: got %v, want context.Canceled", err)
-	}
-	// The connection is still fine: a late reply for a forgotten action is
-	// dropped and the next action works.
-	srv.Push(amitest.Success("ActionID", srv.Actions("QueueStatus")[0].ActionID()))
-	if _, err := c.Action(context.Background(), ami.NewAction("Ping")); err != nil {
-		t.Fatalf("Ping after timeouts: %v", err)
-	}
+		start := time.Now()
+		if _, err := c.Action(context.Background(), ami.NewAction("QueueStatus")); !errors.Is(err, ami.ErrTimeout) {
+			t.Fatalf("Config.ActionTimeout: got %v, want ErrTimeout", err)
+		}
+		if took := time.Since(start); took != 100*time.Millisecond {
+			t.Errorf("Config.ActionTimeout: the action failed after %s, want 100ms", took)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, _, err := c.ActionList(ctx, ami.NewAction("QueueStatus")); !errors.Is(err, ami.ErrTimeout) {
+			t.Fatalf("context deadline: got %v, want ErrTimeout", err)
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		cancel()
+		if _, err := c.Action(ctx, ami.NewAction("QueueStatus")); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled context: got %v, want context.Canceled", err)
+		}
+		// The connection is still fine: a late reply for a forgotten action is
+		// dropped and the next action works.
+		srv.Push(amitest.Success("ActionID", srv.Actions("QueueStatus")[0].ActionID()))
+		if _, err := c.Action(context.Background(), ami.NewAction("Ping")); err != nil {
+			t.Fatalf("Ping after timeouts: %v", err)
+		}
+	})
 }
 
 // The server drops the connection mid-stream — half a message on the wire,
@@ -690,28 +706,37 @@ func TestReconnectAfterRestart(t *testing.T) {
 // drops the connection and the client logs in again.
 func TestMissedPongReconnects(t *testing.T) {
 	checkLeaks(t)
-	srv := amitest.NewServer(t, testUser, testSecret)
-	disconnects := make(chan error, 8)
-	connected(t, srv, func(cfg *ami.Config) {
-		cfg.PingInterval = 20 * time.Millisecond
-		cfg.ActionTimeout = 100 * time.Millisecond
-		cfg.OnDisconnect = func(c *ami.Client, err error) { disconnects <- err }
-	})
-	if _, err := srv.WaitActions(testCtx(t), "Ping", 2); err != nil {
-		t.Fatal("no keepalive:", err)
-	}
-	srv.Handle("Ping", amitest.NoReply)
-	select {
-	case err := <-disconnects:
-		if !errors.Is(err, ami.ErrTimeout) || !strings.Contains(err.Error(), "keepalive") {
-			t.Fatalf("disconnect reason: %v", err)
+	synctest.Test(t, func(t *testing.T) {
+		srv := amitest.NewPipeServer(t, testUser, testSecret)
+		disconnects := make(chan error, 8)
+		connected(t, srv, func(cfg *ami.Config) {
+			cfg.PingInterval = 20 * time.Millisecond
+			cfg.ActionTimeout = 100 * time.Millisecond
+			cfg.OnDisconnect = func(c *ami.Client, err error) { disconnects <- err }
+			cfg.Dial = srv.Dial
+		})
+		if _, err := srv.WaitActions(testCtx(t), "Ping", 2); err != nil {
+			t.Fatal("no keepalive:", err)
 		}
-	case <-time.After(wait):
-		t.Fatal("missed pong did not drop the connection")
-	}
-	if err := srv.WaitLogins(testCtx(t), 2); err != nil {
-		t.Fatal("no reconnect:", err)
-	}
+		srv.Handle("Ping", amitest.NoReply)
+		start := time.Now()
+		select {
+		case err := <-disconnects:
+			if !errors.Is(err, ami.ErrTimeout) || !strings.Contains(err.Error(), "keepalive") {
+				t.Fatalf("disconnect reason: %v", err)
+			}
+			// The next ping is due within PingInterval, and times out
+			// ActionTimeout after it.
+			if took := time.Since(start); took > 120*time.Millisecond {
+				t.Errorf("the missed pong dropped the connection after %s", took)
+			}
+		case <-time.After(wait):
+			t.Fatal("missed pong did not drop the connection")
+		}
+		if err := srv.WaitLogins(testCtx(t), 2); err != nil {
+			t.Fatal("no reconnect:", err)
+		}
+	})
 }
 
 // A subscriber that never reads neither blocks the reader nor delays action

@@ -35,15 +35,20 @@
 //   - Subscriptions receive events without ever blocking the reader; one that
 //     falls behind is ended with ErrOverflow and must resync (see
 //     Subscription for why this policy).
-//   - Config.OnConnect runs after every login, concurrently with the event
-//     flow, for the resync and reconciliation; the Tracker repeats the
+//   - Config.OnConnect (and the hooks added with Pool.OnConnect) run after
+//     every login, concurrently with the event flow, for the resync and
+//     reconciliation; the Tracker repeats the
 //     membership check every TrackerOptions.ReconcileEvery, because app_queue
 //     can drop a realtime queue's dynamic members without an event.
 //   - Pool runs one Client per OMNICC_AMI entry (ParseBoxes).
-//   - Tracker (tracker.go) turns queue, call and device events into
-//     presence.VoiceEvents, resyncs and reconciles each box from its
-//     OnConnect, and is presence's QueueController (QueueAdd, QueueRemove,
-//     QueuePause on every connected box).
+//   - facts.go is the one place manager vocabulary (event and field names,
+//     member status numbers, device state names, channel states) is read:
+//     it turns events into presence.VoiceFacts and resync lists into a
+//     presence.Snapshot. Names names agents for presence (package asterisk).
+//   - Tracker (tracker.go) feeds presence those facts and resyncs and
+//     reconciles each box after its logins; QueueActions (queueactions.go)
+//     is presence's QueueController (QueueAdd, QueueRemove, QueuePause,
+//     QueuePenalty on every connected box), built before presence.
 //
 // Package ami/amitest is an AMI server for tests that replays the captured
 // Asterisk traffic.

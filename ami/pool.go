@@ -123,6 +123,9 @@ func maskEntry(entry string) string {
 type Pool struct {
 	clients []*Client
 	byBox   map[string]*Client
+
+	mu    sync.Mutex
+	hooks []func(ctx context.Context, c *Client) error
 }
 
 // NewPool builds a client per box; base supplies everything but the address
@@ -130,8 +133,12 @@ type Pool struct {
 // box's host:port.
 func NewPool(boxes []BoxConfig, base Config) (*Pool, error) {
 	p := &Pool{byBox: make(map[string]*Client, len(boxes))}
+	if base.OnConnect != nil {
+		p.hooks = append(p.hooks, base.OnConnect)
+	}
 	for _, b := range boxes {
 		cfg := base
+		cfg.OnConnect = p.connected
 		cfg.Addr, cfg.Username, cfg.Secret, cfg.Box = b.Addr, b.Username, b.Secret, b.Addr
 		c, err := NewClient(cfg)
 		if err != nil {
@@ -144,6 +151,30 @@ func NewPool(boxes []BoxConfig, base Config) (*Pool, error) {
 		p.byBox[c.Box()] = c
 	}
 	return p, nil
+}
+
+// OnConnect adds hook to what runs after every login of every client, as
+// Config.OnConnect does (its error drops the connection, which is reopened).
+// Components built after the pool register here — the Tracker its resync —
+// so the pool needs none of them to be built. Call it before Run.
+func (p *Pool) OnConnect(hook func(ctx context.Context, c *Client) error) {
+	p.mu.Lock()
+	p.hooks = append(p.hooks, hook)
+	p.mu.Unlock()
+}
+
+// connected runs the hooks in the order they were added; the first error
+// stops them.
+func (p *Pool) connected(ctx context.Context, c *Client) error {
+	p.mu.Lock()
+	hooks := p.hooks
+	p.mu.Unlock()
+	for _, h := range hooks {
+		if err := h(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run runs every client until ctx ends and returns once all have stopped.

@@ -17,7 +17,7 @@ import (
 // AgentStates is what the tracker feeds: presence.Service. Declared here, by
 // its user, so tests can hand in a fake.
 type AgentStates interface {
-	ApplyVoice(ev *presence.VoiceEvent)
+	ApplyVoice(f *presence.VoiceFact)
 	Mark() uint64
 	Resync(snap *presence.Snapshot)
 	ReconcilePlan(snap *presence.Snapshot) []presence.Correction
@@ -39,16 +39,25 @@ type TrackerOptions struct {
 	// a look finds it out. Clock.After times it. Default 60s; negative turns
 	// it off.
 	ReconcileEvery time.Duration
+	// Actions are the queue actions presence was given; a timeout of one of
+	// them makes Run resync every box. Nil: the tracker makes its own.
+	Actions *QueueActions
+	// ResyncOnConnect registers OnConnect with the pool (Pool.OnConnect), so
+	// that every login of every box is followed by a resync.
+	ResyncOnConnect bool
 }
 
-// Tracker turns the manager events of every box into agent state changes
-// (presence.VoiceEvent), resyncs and reconciles a box after each
-// (re)connect, and carries presence's queue actions to Asterisk (it
-// implements presence.QueueController).
+// Tracker turns the manager events of every box into presence's domain
+// facts (presence.VoiceFact, facts.go) and resyncs and reconciles a box after
+// each (re)connect. Its QueueActions (embedded) carry presence's queue
+// actions to Asterisk.
 //
-// Wire it as Config.OnConnect of the pool's clients (see OnConnect) and run
-// Run beside the pool.
+// With TrackerOptions.ResyncOnConnect it registers OnConnect with the pool
+// itself; otherwise wire OnConnect as the clients' Config.OnConnect. Run it
+// beside the pool.
 type Tracker struct {
+	*QueueActions
+
 	pool   *Pool
 	states AgentStates
 	log    *slog.Logger
@@ -65,9 +74,10 @@ type Tracker struct {
 	// rather than overlap it.
 	checking atomic.Bool
 
-	// ev is reused by Apply, which one goroutine calls: a VoiceEvent per
-	// event would be the tracker's biggest allocation.
-	ev presence.VoiceEvent
+	// w and fact are reused by Apply, which one goroutine calls: a fact
+	// per event would be the tracker's biggest allocation.
+	w    wire
+	fact presence.VoiceFact
 
 	reconcile chan struct{}
 }
@@ -90,12 +100,20 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	if opts.ReconcileEvery == 0 {
 		opts.ReconcileEvery = 60 * time.Second
 	}
-	return &Tracker{
-		pool: pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
+	if opts.Actions == nil {
+		opts.Actions = NewQueueActions(pool, opts.Logger)
+	}
+	t := &Tracker{
+		QueueActions: opts.Actions,
+		pool:         pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
 		boxes:     make(map[string]chan struct{}),
 		reconcile: make(chan struct{}, 1),
 	}
+	if opts.ResyncOnConnect {
+		pool.OnConnect(t.OnConnect)
+	}
+	return t
 }
 
 func (t *Tracker) boxLock(box string) chan struct{} {
@@ -158,6 +176,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 					t.checkAll(ctx)
 				})
 			case <-t.reconcile:
+				resyncAll("a resync was asked for")
+			case <-t.QueueActions.unknown:
 				resyncAll("an action's outcome was unknown")
 			case ev, ok := <-events:
 				if !ok {
@@ -198,108 +218,17 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	if k := m.Field(0).Key; k != "Event" {
 		name = m.Event()
 	}
-	ev := &t.ev
-	*ev = presence.VoiceEvent{}
-	switch name {
-	case "QueueMemberAdded":
-		ev.Kind = presence.VoiceMemberAdded
-	case "QueueMemberRemoved":
-		ev.Kind = presence.VoiceMemberRemoved
-	case "QueueMemberPause", "QueueMemberPaused":
-		ev.Kind = presence.VoiceMemberPaused
-	case "QueueMemberStatus", "QueueMemberPenalty", "QueueMemberRinginuse":
-		ev.Kind = presence.VoiceMemberStatus
-	case "AgentCalled":
-		ev.Kind = presence.VoiceRinging
-	case "AgentRingNoAnswer":
-		ev.Kind = presence.VoiceRingNoAnswer
-	case "AgentConnect":
-		ev.Kind = presence.VoiceConnected
-	case "AgentComplete":
-		ev.Kind = presence.VoiceCompleted
-	case "AgentDump":
-		ev.Kind = presence.VoiceDumped
-	case "QueueCallerAbandon":
-		ev.Kind = presence.VoiceCallerLeft
-	case "DeviceStateChange":
-		ev.Kind = presence.VoiceDeviceState
-	case "Hold":
-		ev.Kind = presence.VoiceHold
-	case "Unhold":
-		ev.Kind = presence.VoiceUnhold
-	case "Hangup":
-		ev.Kind = presence.VoiceHangup
-	default:
+	kind, ok := kinds[name]
+	if !ok {
 		return
 	}
-	ev.Box, ev.At = box, at
-	fillVoiceEvent(ev, m)
-	if ev.Kind == presence.VoiceDeviceState && strings.HasPrefix(ev.Device, "Queue:") {
-		return // app_queue's pause and availability pseudo-devices
+	t.w.read(m)
+	f := &t.fact
+	*f = presence.VoiceFact{Box: box, At: at}
+	if !t.w.fact(kind, f) {
+		return
 	}
-	t.states.ApplyVoice(ev)
-}
-
-// fillVoiceEvent copies the fields presence uses in one pass over the
-// message. Asterisk writes field names in one case, so exact matches do.
-func fillVoiceEvent(ev *presence.VoiceEvent, m Message) {
-	for i := 1; i < m.Len(); i++ {
-		f := m.Field(i)
-		switch f.Key {
-		case "Queue":
-			ev.Queue = f.Value
-		case "Interface", "Location":
-			ev.Interface = f.Value
-		case "StateInterface":
-			ev.StateInterface = f.Value
-		case "MemberName", "Name":
-			ev.MemberName = f.Value
-		case "Membership":
-			ev.Membership = f.Value
-		case "Paused":
-			ev.Paused = f.Value == "1"
-		case "PausedReason":
-			ev.Reason = f.Value
-		case "Reason": // AgentComplete: caller, agent, transfer
-			if ev.Reason == "" {
-				ev.Reason = f.Value
-			}
-		case "Status":
-			ev.Status = atoi(f.Value)
-		case "Penalty":
-			ev.Penalty = atoi(f.Value)
-		case "CallsTaken":
-			ev.CallsTaken = atoi(f.Value)
-		case "Wrapuptime":
-			ev.Wrapuptime = atoi(f.Value)
-		case "InCall":
-			ev.InCall = f.Value == "1"
-		case "Uniqueid":
-			ev.UniqueID = f.Value
-		case "Channel":
-			ev.Channel = f.Value
-		case "DestChannel":
-			ev.Channel = f.Value
-		case "DestUniqueid":
-			ev.AgentUniqueID = f.Value
-		case "CallerIDNum":
-			ev.CallerNum = f.Value
-		case "CallerIDName":
-			ev.CallerName = f.Value
-		case "TalkTime":
-			ev.TalkTime = atoi(f.Value)
-		case "HoldTime":
-			ev.HoldTime = atoi(f.Value)
-		case "RingTime":
-			ev.RingTime = atoi(f.Value)
-		case "Device":
-			ev.Device = f.Value
-		case "State":
-			ev.DeviceState = f.Value
-		}
-	}
-	// Agent* events carry the caller's Channel and then the agent's
-	// DestChannel; keep the agent's.
+	t.states.ApplyVoice(f)
 }
 
 // atoi parses a small non-negative decimal; anything else is 0, which is
@@ -397,12 +326,14 @@ func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 		return err
 	}
 	if items != nil {
-		snap.ChannelsKnown = true
+		snap.CallsKnown = true
+		var chans []channel
 		for _, m := range items {
 			if m.Event() == "CoreShowChannel" {
-				snap.Channels = append(snap.Channels, channelFrom(m))
+				chans = append(chans, channelFrom(m))
 			}
 		}
+		snap.Calls = liveCalls(chans)
 	}
 	items, err = t.list(ctx, c, "DeviceStateList")
 	if err != nil {
@@ -411,8 +342,8 @@ func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 	if items != nil {
 		snap.DevicesKnown = true
 		for _, m := range items {
-			if d := m.Get("Device"); d != "" {
-				snap.Devices = append(snap.Devices, presence.DeviceState{Device: d, State: m.Get("State")})
+			if d, ok := deviceReading(m); ok {
+				snap.Devices = append(snap.Devices, d)
 			}
 		}
 	}
@@ -433,7 +364,7 @@ func (t *Tracker) reconcileBox(ctx context.Context, c *Client, snap *presence.Sn
 	took := t.clk.Now().Sub(snap.At)
 	switch {
 	case trigger == "connect":
-		t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "channels", len(snap.Channels),
+		t.log.Info("AMI resync done", "box", c.Box(), "members", len(snap.Members), "calls", len(snap.Calls),
 			"devices", len(snap.Devices), "corrections", fixed, "refused", refused, "took", took)
 	case len(plan) > 0:
 		// No reconnect, yet Asterisk was not what omniccd had made it.
@@ -575,87 +506,4 @@ func queuePauseAction(iface, queue string, paused bool, reason string) Message {
 func alreadyThere(err error) bool {
 	var ae *ActionError
 	return errors.As(err, &ae) && strings.Contains(ae.Message, "Already there")
-}
-
-func memberFrom(m Message) presence.Member {
-	var ev presence.VoiceEvent
-	fillVoiceEvent(&ev, m)
-	return presence.Member{
-		Queue: ev.Queue, Interface: ev.Interface, MemberName: ev.MemberName, StateInterface: ev.StateInterface,
-		Penalty: ev.Penalty, Paused: ev.Paused, Reason: ev.Reason, Membership: ev.Membership, Status: ev.Status,
-		InCall: ev.InCall, CallsTaken: ev.CallsTaken, Wrapuptime: ev.Wrapuptime,
-	}
-}
-
-func channelFrom(m Message) presence.Channel {
-	c := presence.Channel{
-		Name: m.Get("Channel"), UniqueID: m.Get("Uniqueid"), LinkedID: m.Get("Linkedid"), BridgeID: m.Get("BridgeId"),
-		State: atoi(m.Get("ChannelState")), Application: m.Get("Application"), ApplicationData: m.Get("ApplicationData"),
-		CallerNum: m.Get("CallerIDNum"), CallerName: m.Get("CallerIDName"),
-		ConnectedNum: m.Get("ConnectedLineNum"), ConnectedName: m.Get("ConnectedLineName"),
-	}
-	// Duration is HH:MM:SS.
-	if h, rest, ok := strings.Cut(m.Get("Duration"), ":"); ok {
-		if mm, ss, ok := strings.Cut(rest, ":"); ok {
-			c.Duration = time.Duration(atoi(h))*time.Hour + time.Duration(atoi(mm))*time.Minute + time.Duration(atoi(ss))*time.Second
-		}
-	}
-	return c
-}
-
-// QueueAdd adds a dynamic member on every connected box (presence's
-// sessions hold on all of them). A member already there counts as added.
-func (t *Tracker) QueueAdd(ctx context.Context, m presence.Member) error {
-	return t.everyBox(ctx, "QueueAdd", queueAddAction(m), alreadyThere)
-}
-
-// QueueRemove removes a dynamic member on every connected box.
-func (t *Tracker) QueueRemove(ctx context.Context, queue, iface string) error {
-	return t.everyBox(ctx, "QueueRemove", NewAction("QueueRemove", "Queue", queue, "Interface", iface), nil)
-}
-
-// QueuePause pauses or unpauses a member on every connected box, in queue
-// or (queue "") in all its queues.
-func (t *Tracker) QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error {
-	return t.everyBox(ctx, "QueuePause", queuePauseAction(iface, queue, paused, reason), nil)
-}
-
-// everyBox sends action to every connected box. Asterisk's refusal becomes
-// a *presence.RefusedError (wrapping the *ActionError); no box reachable, a
-// lost connection or a timeout become presence.ErrPending, and a timeout
-// also schedules a reconcile, since the action may or may not have run.
-// Boxes that are down are brought in line by their reconcile on connect.
-func (t *Tracker) everyBox(ctx context.Context, name string, action Message, fine func(error) bool) error {
-	reached := 0
-	var refused error
-	for _, c := range t.pool.Clients() {
-		if !c.Connected() {
-			continue
-		}
-		_, err := c.Action(ctx, action)
-		var ae *ActionError
-		switch {
-		case err == nil, fine != nil && fine(err):
-			reached++
-		case errors.As(err, &ae):
-			reached++
-			if refused == nil {
-				refused = &presence.RefusedError{Action: name, Message: ae.Message, Err: err}
-			}
-		case errors.Is(err, ErrTimeout):
-			t.RequestReconcile()
-			return fmt.Errorf("%w: %v", presence.ErrPending, err)
-		case errors.Is(err, ErrInvalidAction):
-			return err
-		default:
-			t.log.Warn("AMI action not applied; the reconcile on reconnect applies it", "box", c.Box(), "action", name, "err", err)
-		}
-	}
-	if refused != nil {
-		return refused
-	}
-	if reached == 0 {
-		return fmt.Errorf("%s: %w", name, presence.ErrPending)
-	}
-	return nil
 }

@@ -30,7 +30,7 @@ func BenchmarkApplyEvents(b *testing.B) {
 	db := storetest.SQLite(b)
 	dir := directory.New(db, directory.Options{BcryptCost: 4})
 	var published int
-	svc := presence.New(presence.Options{DB: db, Directory: dir, Logger: slog.New(slog.DiscardHandler),
+	svc := presence.New(presence.Options{DB: db, Directory: dir, Names: ami.Names{}, Logger: slog.New(slog.DiscardHandler),
 		Publisher: presence.PublisherFunc(func(presence.Event) { published++ })})
 	s := func(v string) *string { return &v }
 	var ids []int64
@@ -109,7 +109,7 @@ func BenchmarkResync2000(b *testing.B) {
 	db := storetest.SQLite(b)
 	ifaces := seedAgents(b, db, agents)
 	dir := directory.New(db, directory.Options{})
-	svc := presence.New(presence.Options{DB: db, Directory: dir, Logger: slog.New(slog.DiscardHandler)})
+	svc := presence.New(presence.Options{DB: db, Directory: dir, Names: ami.Names{}, Logger: slog.New(slog.DiscardHandler)})
 	if err := svc.Load(b.Context()); err != nil {
 		b.Fatal(err)
 	}

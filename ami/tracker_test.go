@@ -76,23 +76,21 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	r := &trackRig{t: t, db: db}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4})
 	r.logs = &syncBuffer{}
-	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir,
-		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.srv = amitest.NewServer(t, testUser, testSecret)
 	r.queues = amitest.NewQueues(r.srv, queues...)
-	var tracker *ami.Tracker
+	// Built as cmd/omniccd builds it: pool, queue actions, presence, tracker.
 	pool, err := ami.NewPool([]ami.BoxConfig{{Addr: r.srv.Addr(), Username: testUser, Secret: testSecret}}, ami.Config{
 		PingInterval: time.Hour, BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
-		Logger:    slog.New(slog.DiscardHandler),
-		OnConnect: func(ctx context.Context, c *ami.Client) error { return tracker.OnConnect(ctx, c) },
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	actions := ami.NewQueueActions(pool, logger)
+	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Names: ami.Names{}, Controller: actions, Logger: logger})
 	r.clock = &tickClock{}
-	tracker = ami.NewTracker(pool, r.svc, ami.TrackerOptions{Clock: r.clock,
-		Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	r.svc.SetController(tracker)
+	tracker := ami.NewTracker(pool, r.svc, ami.TrackerOptions{Clock: r.clock, Logger: logger, Actions: actions, ResyncOnConnect: true})
 	r.pool, r.tracker = pool, tracker
 	return r
 }
@@ -692,6 +690,17 @@ func TestTrackerFollowsAdminChanges(t *testing.T) {
 		})
 		r.waitState(alice.ID, "billing shown", func(s presence.AgentState) bool {
 			return s.State == presence.StatePaused && len(s.Queues) == 2 && s.Queues[0].Queue == "billing" && s.Queues[0].Member
+		})
+		// A new penalty on a queue she stays in: QueuePenalty.
+		if err := r.dir.AddQueueMember(t.Context(), directory.MembershipInput{QueueID: billing.ID, AgentID: alice.ID, Penalty: 7}); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor("alice's billing penalty is 7 in Asterisk", func() bool {
+			m, ok := member("billing", "PJSIP/alice")
+			return ok && m.Penalty == 7 && m.Paused
+		})
+		r.waitState(alice.ID, "billing penalty shown", func(s presence.AgentState) bool {
+			return len(s.Queues) == 2 && s.Queues[0].Queue == "billing" && s.Queues[0].Penalty == 7
 		})
 
 		newName := "alice.b"

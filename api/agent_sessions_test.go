@@ -40,7 +40,7 @@ func newSessionEnv(t *testing.T, db *store.DB) *sessionEnv {
 		t.Fatal(err)
 	}
 	authn := auth.New(db, dir, auth.Options{LockoutThreshold: 5})
-	svc := presence.New(presence.Options{DB: db, Directory: dir, Logger: quiet, PINCost: 4, ActionTimeout: 2 * time.Second})
+	svc := presence.New(presence.Options{DB: db, Directory: dir, Names: ami.Names{}, Logger: quiet, PINCost: 4, ActionTimeout: 2 * time.Second})
 	srv := amitest.NewServer(t, "omnicc", "secret")
 	queues := amitest.NewQueues(srv, "sales", "support")
 	var tracker *ami.Tracker

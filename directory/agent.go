@@ -123,9 +123,15 @@ type Agent struct {
 	LastPasswordReset *time.Time `json:"last_password_reset" db:"last_password_reset"`
 	MaskSensitiveData bool       `json:"mask_sensitive_data" db:"mask_sensitive_data"`
 
-	Host          string     `json:"host" db:"sip_host"`
-	NAT           string     `json:"nat" db:"sip_nat"`
-	SIPType       string     `json:"type" db:"sip_type"`
+	// Host is where the phone is: "dynamic" (it registers) or a fixed
+	// address, the endpoint's static contact.
+	Host string `json:"host" db:"sip_host"`
+	// NAT is the NAT traversal the endpoint gets (force_rport,
+	// rewrite_contact, rtp_symmetric), named as the SPEC's values.
+	NAT string `json:"nat" db:"sip_nat"`
+	// sipType is the deprecated "type" of the input being applied, kept
+	// only to be checked (AgentInput.SIPType).
+	sipType       string
 	AllowedCodecs StringList `json:"allowed_codecs" db:"allowed_codecs"`
 	CallerID      string     `json:"caller_id" db:"caller_id"`
 	Context       string     `json:"context" db:"context"`
@@ -149,37 +155,40 @@ type Agent struct {
 
 // AgentInput is a create or a partial update: nil fields are left as they are.
 type AgentInput struct {
-	FullName          *string                 `json:"full_name"`
-	Username          *string                 `json:"username"`
-	Alias             *string                 `json:"alias"`
-	Typology          *string                 `json:"typology"`
-	Email             *string                 `json:"email"`
-	Password          *string                 `json:"password"`
-	Extension         *string                 `json:"extension"`
-	Description       *string                 `json:"description"`
-	Voicemail         *bool                   `json:"voicemail"`
-	RemoteControl     *bool                   `json:"remote_control"`
-	RemoteControlPort *int                    `json:"remote_control_port"`
-	PushGatewayURL    *string                 `json:"push_gateway_url"`
-	ExternalNumber    *string                 `json:"external_number"`
-	LoginInPause      *bool                   `json:"login_in_pause"`
-	Disabled          *bool                   `json:"disabled"`
-	Locked            *bool                   `json:"locked"`
-	MaskSensitiveData *bool                   `json:"mask_sensitive_data"`
-	Host              *string                 `json:"host"`
-	NAT               *string                 `json:"nat"`
-	SIPType           *string                 `json:"type"`
-	AllowedCodecs     *[]string               `json:"allowed_codecs"`
-	CallerID          *string                 `json:"caller_id"`
-	Context           *string                 `json:"context"`
-	CallGroup         *string                 `json:"call_group"`
-	PickupGroup       *string                 `json:"pickup_group"`
-	Chanspy           *bool                   `json:"chanspy"`
-	Video             *bool                   `json:"video"`
-	RecordCalls       *string                 `json:"record_calls"`
-	Encryption        *bool                   `json:"encryption"`
-	WebRTC            *WebRTCInput            `json:"webrtc"`
-	Channels          map[string]ChannelInput `json:"channels"`
+	FullName          *string `json:"full_name"`
+	Username          *string `json:"username"`
+	Alias             *string `json:"alias"`
+	Typology          *string `json:"typology"`
+	Email             *string `json:"email"`
+	Password          *string `json:"password"`
+	Extension         *string `json:"extension"`
+	Description       *string `json:"description"`
+	Voicemail         *bool   `json:"voicemail"`
+	RemoteControl     *bool   `json:"remote_control"`
+	RemoteControlPort *int    `json:"remote_control_port"`
+	PushGatewayURL    *string `json:"push_gateway_url"`
+	ExternalNumber    *string `json:"external_number"`
+	LoginInPause      *bool   `json:"login_in_pause"`
+	Disabled          *bool   `json:"disabled"`
+	Locked            *bool   `json:"locked"`
+	MaskSensitiveData *bool   `json:"mask_sensitive_data"`
+	Host              *string `json:"host"`
+	NAT               *string `json:"nat"`
+	// SIPType is chan_sip's type= (user, peer, friend). PJSIP has no such
+	// setting: it is accepted and checked for compatibility, and ignored
+	// (neither stored nor returned).
+	SIPType       *string                 `json:"type"`
+	AllowedCodecs *[]string               `json:"allowed_codecs"`
+	CallerID      *string                 `json:"caller_id"`
+	Context       *string                 `json:"context"`
+	CallGroup     *string                 `json:"call_group"`
+	PickupGroup   *string                 `json:"pickup_group"`
+	Chanspy       *bool                   `json:"chanspy"`
+	Video         *bool                   `json:"video"`
+	RecordCalls   *string                 `json:"record_calls"`
+	Encryption    *bool                   `json:"encryption"`
+	WebRTC        *WebRTCInput            `json:"webrtc"`
+	Channels      map[string]ChannelInput `json:"channels"`
 }
 
 // WebRTCInput updates some WebRTC settings.
@@ -232,7 +241,7 @@ func (in *AgentInput) apply(a *Agent) {
 	set(&a.MaskSensitiveData, in.MaskSensitiveData)
 	set(&a.Host, in.Host)
 	set(&a.NAT, in.NAT)
-	set(&a.SIPType, in.SIPType)
+	set(&a.sipType, in.SIPType)
 	if in.AllowedCodecs != nil {
 		a.AllowedCodecs = append(StringList(nil), (*in.AllowedCodecs)...)
 	}
@@ -271,7 +280,7 @@ func (in *AgentInput) apply(a *Agent) {
 // newAgentDefaults is an agent before the create input is applied.
 func newAgentDefaults() Agent {
 	a := Agent{
-		Host: "dynamic", NAT: "no", SIPType: "friend", Context: "from-sip", RecordCalls: "inactive",
+		Host: "dynamic", NAT: "no", Context: "from-sip", RecordCalls: "inactive",
 		Channels: map[string]ChannelSettings{},
 	}
 	for _, ch := range DigitalChannels {
@@ -366,8 +375,8 @@ func (a *Agent) validate() error {
 	if !slices.Contains(natValues, a.NAT) {
 		add(fieldErr("nat", "%q must be one of %s", a.NAT, strings.Join(natValues, ", ")))
 	}
-	if !slices.Contains(sipTypes, a.SIPType) {
-		add(fieldErr("type", "%q must be one of %s", a.SIPType, strings.Join(sipTypes, ", ")))
+	if a.sipType != "" && !slices.Contains(sipTypes, a.sipType) {
+		add(fieldErr("type", "%q must be one of %s (it has no effect: PJSIP has no type)", a.sipType, strings.Join(sipTypes, ", ")))
 	}
 	if len(a.AllowedCodecs) == 0 {
 		add(fieldErr("allowed_codecs", "needs at least one codec among %s", strings.Join(codecs, " ")))

@@ -324,17 +324,17 @@ func TestOutboundRoutes(t *testing.T) {
 			}
 		}
 		for _, c := range []struct {
-			number, context, channel string
-			want                     directory.OutboundDecision
+			number, context, endpoint string
+			want                      directory.OutboundDecision
 		}{
-			{"00390612345678", "from-sip", "PJSIP/bob-00000001", directory.OutboundDecision{Route: "international", Number: "+390612345678",
-				Dial: "PJSIP/+390612345678@provider-a", Record: "wav49"}},
-			{"0612345678", "from-sip", "PJSIP/ann-0000002a", directory.OutboundDecision{Route: "national", Number: "0612345678",
-				Dial: "PJSIP/0612345678@provider-b", CallerID: `"Sales" <0612345678>`, Record: ""}},
-			{"3331234567", "from-sip", "PJSIP/bob-00000001", directory.OutboundDecision{Route: "mobile", Number: "3331234567", Dial: "DAHDI/g0/3331234567"}},
-			{"3331234567", "omnicc-outbound", "Local/x@y-1;2", directory.OutboundDecision{Route: "all", Number: "3331234567", Dial: "PJSIP/3331234567@provider-c"}},
+			{"00390612345678", "from-sip", "bob", directory.OutboundDecision{Route: "international", Number: "+390612345678",
+				Trunk: "provider-a", Record: "wav49"}},
+			{"0612345678", "from-sip", "ann", directory.OutboundDecision{Route: "national", Number: "0612345678",
+				Trunk: "PJSIP/{number}@provider-b", CallerID: `"Sales" <0612345678>`, Record: ""}},
+			{"3331234567", "from-sip", "bob", directory.OutboundDecision{Route: "mobile", Number: "3331234567", Trunk: "DAHDI/g0/"}},
+			{"3331234567", "omnicc-outbound", "", directory.OutboundDecision{Route: "all", Number: "3331234567", Trunk: "provider-c"}},
 		} {
-			got, err := r.table.Outbound(ctx, c.number, c.context, c.channel)
+			got, err := r.table.Outbound(ctx, c.number, c.context, c.endpoint)
 			got.RouteID = 0
 			if err != nil || got != c.want {
 				t.Errorf("%s from %s: got %+v, %v; want %+v", c.number, c.context, got, err, c.want)
@@ -344,7 +344,7 @@ func TestOutboundRoutes(t *testing.T) {
 		if _, err := r.d.UpdateAgent(ctx, agentID(t, r.d, "ann"), directory.AgentInput{RecordCalls: strp("gsm")}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := r.table.Outbound(ctx, "0612345678", "from-sip", "PJSIP/ann-0000002b"); got.Record != "gsm" {
+		if got, _ := r.table.Outbound(ctx, "0612345678", "from-sip", "ann"); got.Record != "gsm" {
 			t.Errorf("agent recording: %+v", got)
 		}
 		if _, err := r.table.Outbound(ctx, "*21", "from-sip", ""); !errors.Is(err, directory.ErrNoRoute) {

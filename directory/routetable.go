@@ -472,8 +472,10 @@ type OutboundDecision struct {
 	RouteID int64
 	// Number is the dialled number after strip and prepend.
 	Number string
-	// Dial is the Dial() target (OMNICC_DIAL).
-	Dial string
+	// Trunk is the route's trunk: a PJSIP endpoint name, or a dial string
+	// with {number} in it or the number to append. The agi adapter builds
+	// the Dial() target from it and Number (asterisk.TrunkDial).
+	Trunk string
 	// CallerID replaces the caller's (OMNICC_CALLERID); empty keeps it.
 	CallerID string
 	// Record is the recording format (OMNICC_RECORD), empty for none: the
@@ -481,9 +483,9 @@ type OutboundDecision struct {
 	Record string
 }
 
-// Outbound decides how number, dialled from dialplan context ctxName on
-// channel (its PJSIP endpoint names the agent), goes out.
-func (t *RouteTable) Outbound(ctx context.Context, number, ctxName, channel string) (OutboundDecision, error) {
+// Outbound decides how number, dialled from dialplan context ctxName by
+// endpoint (the calling agent's username, "" when no agent's), goes out.
+func (t *RouteTable) Outbound(ctx context.Context, number, ctxName, endpoint string) (OutboundDecision, error) {
 	s, err := t.table(ctx)
 	if err != nil {
 		return OutboundDecision{}, err
@@ -500,39 +502,14 @@ func (t *RouteTable) Outbound(ctx context.Context, number, ctxName, channel stri
 			return OutboundDecision{}, fmt.Errorf("%w: route %s strips %d digits from %s, leaving nothing to dial", ErrRouteBroken, r.Name, r.Strip, number)
 		}
 		out := r.Prepend + number[r.Strip:]
-		dec := OutboundDecision{Route: r.Name, RouteID: r.ID, Number: out, Dial: dialString(r.Trunk, out), CallerID: r.CallerID}
+		dec := OutboundDecision{Route: r.Name, RouteID: r.ID, Number: out, Trunk: r.Trunk, CallerID: r.CallerID}
 		switch {
 		case r.Record:
 			dec.Record = r.RecordFormat
 		default:
-			dec.Record = s.agentRecord[endpointOf(channel)]
+			dec.Record = s.agentRecord[endpoint]
 		}
 		return dec, nil
 	}
 	return OutboundDecision{}, fmt.Errorf("%w for %s dialled from context %s", ErrNoRoute, number, ctxName)
-}
-
-// dialString builds the Dial() target: PJSIP/<number>@<endpoint>, or the
-// trunk's dial string with the number in place of {number} or appended.
-func dialString(trunk, number string) string {
-	if !strings.Contains(trunk, "/") {
-		return "PJSIP/" + number + "@" + trunk
-	}
-	if strings.Contains(trunk, "{number}") {
-		return strings.Replace(trunk, "{number}", number, 1)
-	}
-	return trunk + number
-}
-
-// endpointOf is the PJSIP endpoint of a channel name, PJSIP/alice-0000002a
-// → alice; "" for other technologies.
-func endpointOf(channel string) string {
-	rest, ok := strings.CutPrefix(channel, "PJSIP/")
-	if !ok {
-		return ""
-	}
-	if i := strings.LastIndexByte(rest, '-'); i > 0 {
-		return rest[:i]
-	}
-	return rest
 }

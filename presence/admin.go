@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"errors"
+	"maps"
 )
 
 // What an admin changes in the directory reaches a logged-in agent's
@@ -17,6 +18,9 @@ import (
 //   - a voice queue unassigned (or made permanent: its realtime member takes
 //     over) is left: QueueRemove from it;
 //   - a voice queue assigned is joined: QueueAdd with the current pause;
+//   - a penalty changed on a voice queue the agent stays in is sent:
+//     QueuePenalty (app_queue keeps a dynamic member's penalty from its
+//     QueueAdd otherwise, until the next login);
 //   - a new interface (username, typology or external number changed) moves
 //     every membership to it.
 //
@@ -39,21 +43,25 @@ type adminChange struct {
 	// left also gathers those assigned at any point since, so that a queue
 	// assigned and unassigned again is left too if a login joined it.
 	queues, left map[string]bool
+	// penalties are the penalties of queues before the first change.
+	penalties map[string]int
 }
 
 // configState is the part of an agent's configuration that its Asterisk
 // memberships follow.
 type configState struct {
-	known  bool // the agent was configured before (not a new object)
-	iface  string
-	queues map[string]bool
-	off    bool
+	known     bool // the agent was configured before (not a new object)
+	iface     string
+	queues    map[string]bool
+	penalties map[string]int
+	off       bool
 }
 
 func (a *agent) configState() configState {
-	c := configState{known: a.iface != "", iface: a.iface, off: a.off, queues: map[string]bool{}}
+	c := configState{known: a.iface != "", iface: a.iface, off: a.off, queues: map[string]bool{}, penalties: map[string]int{}}
 	for _, q := range a.voiceQueues() {
 		c.queues[q.queue] = true
+		c.penalties[q.queue] = q.penalty
 	}
 	return c
 }
@@ -66,12 +74,12 @@ func (s *Service) noteConfigLocked(a *agent, before configState) {
 		return
 	}
 	now := a.configState()
-	if !now.off && now.iface == before.iface && sameSet(now.queues, before.queues) {
+	if !now.off && now.iface == before.iface && sameSet(now.queues, before.queues) && maps.Equal(now.penalties, before.penalties) {
 		return
 	}
 	w := s.adminWork[a.id]
 	if w == nil || w.a != a {
-		w = &adminChange{a: a, iface: before.iface, queues: before.queues, left: map[string]bool{}}
+		w = &adminChange{a: a, iface: before.iface, queues: before.queues, penalties: before.penalties, left: map[string]bool{}}
 		s.adminWork[a.id] = w
 	}
 	for q := range before.queues {
@@ -85,7 +93,7 @@ func (s *Service) noteGoneLocked(a *agent) {
 	if a.sess == nil {
 		return
 	}
-	w := &adminChange{a: a, gone: true, iface: a.iface, queues: map[string]bool{}, left: map[string]bool{}}
+	w := &adminChange{a: a, gone: true, iface: a.iface, queues: map[string]bool{}, penalties: map[string]int{}, left: map[string]bool{}}
 	s.adminWork[a.id] = w
 	s.kickAdminWork()
 }
@@ -193,10 +201,13 @@ func (s *Service) applyAdminChange(ctx context.Context, w *adminChange) {
 			removes = append(removes, move{q, now.iface})
 		}
 	}
-	var adds []string
+	var adds, penalties []string
 	for _, q := range sortedKeys(now.queues) {
-		if !w.queues[q] || w.iface != now.iface {
+		switch {
+		case !w.queues[q] || w.iface != now.iface:
 			adds = append(adds, q)
+		case w.penalties[q] != penalty[q]:
+			penalties = append(penalties, q)
 		}
 	}
 	ctrl := s.controller()
@@ -204,7 +215,7 @@ func (s *Service) applyAdminChange(ctx context.Context, w *adminChange) {
 		err := s.act(ctx, ctrl, func(ctx context.Context) error { return ctrl.QueueRemove(ctx, r.queue, r.iface) })
 		s.logAdminAction(a.id, "QueueRemove", r.queue, r.iface, err)
 		if err == nil && r.iface != now.iface {
-			// Its QueueMemberRemoved names an interface no longer the
+			// Its removal fact names an interface no longer the
 			// agent's: forget the membership here.
 			s.mu.Lock()
 			kept := a.members[:0]
@@ -224,6 +235,11 @@ func (s *Service) applyAdminChange(ctx context.Context, w *adminChange) {
 		m.Queue, m.Penalty = q, penalty[q]
 		err := s.act(ctx, ctrl, func(ctx context.Context) error { return ctrl.QueueAdd(ctx, m) })
 		s.logAdminAction(a.id, "QueueAdd", q, m.Interface, err)
+	}
+	for _, q := range penalties {
+		p := penalty[q]
+		err := s.act(ctx, ctrl, func(ctx context.Context) error { return ctrl.QueuePenalty(ctx, q, m.Interface, p) })
+		s.logAdminAction(a.id, "QueuePenalty", q, m.Interface, err)
 	}
 }
 

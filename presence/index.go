@@ -81,6 +81,7 @@ type member struct {
 	paused     bool
 	reason     string
 	status     int
+	device     DeviceState
 	penalty    int
 	callsTaken int
 	wrapuptime int
@@ -297,7 +298,7 @@ func (s *Service) setConfigLocked(a *agent, r agentRow, assigned []assignment) {
 	a.disabled = r.Disabled || r.Locked
 	a.off = r.Disabled
 	a.loginInPause = r.LoginInPause
-	a.iface, a.stateIface = interfaceFor(r.Typology, r.Username, r.ExternalNumber, r.Context)
+	a.iface, a.stateIface = s.interfaceFor(r.Typology, r.Username, r.ExternalNumber, r.Context)
 	a.assigned = assigned
 	a.devices = a.devices[:0]
 	for _, d := range []string{a.iface, a.stateIface, strings.TrimSuffix(a.iface, "/n")} {

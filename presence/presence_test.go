@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"omnicc/asterisk"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/store"
@@ -40,6 +42,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
 }
+
+// names names agents as the ami adapter does (ami.Names), from the one rule
+// in package asterisk; presence itself never imports it.
+type names struct{}
+
+func (names) Member(id presence.Identity) (string, string) {
+	m := asterisk.MemberOf(asterisk.Agent{Username: id.Username, External: id.External, ExternalNumber: id.ExternalNumber, Context: id.Context})
+	return m.Interface, m.StateInterface
+}
+
+func (names) Device(leg string) string { return asterisk.DeviceOf(leg) }
 
 // call is one queue action the fake controller received.
 type call struct {
@@ -72,6 +85,10 @@ func (f *fakeController) QueueRemove(_ context.Context, queue, iface string) err
 
 func (f *fakeController) QueuePause(_ context.Context, iface, queue string, paused bool, reason string) error {
 	return f.record(call{Action: "QueuePause", Member: presence.Member{Queue: queue, Interface: iface, Reason: reason}, Paused: paused})
+}
+
+func (f *fakeController) QueuePenalty(_ context.Context, queue, iface string, penalty int) error {
+	return f.record(call{Action: "QueuePenalty", Member: presence.Member{Queue: queue, Interface: iface, Penalty: penalty}})
 }
 
 func (f *fakeController) take() []call {
@@ -132,7 +149,7 @@ func newRig(t *testing.T, db *store.DB) *rig {
 	r := &rig{t: t, db: db, clock: &fakeClock{now: day0}, ctrl: &fakeController{}, pub: &recorder{}}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4, Now: r.clock.Now})
 	// The fake controller raises no events: nothing to wait for.
-	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl,
+	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl, Names: names{},
 		Clock: r.clock, Location: time.UTC, FlushDelay: -1, EventWait: -1})
 	return r
 }
@@ -479,29 +496,29 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
 			t.Fatal(err)
 		}
-		apply := func(ev presence.VoiceEvent) {
-			ev.Box, ev.Interface, ev.Queue = "b1", "PJSIP/dave", "sales"
+		apply := func(ev presence.VoiceFact) {
+			ev.Box, ev.Agent, ev.Queue = "b1", "PJSIP/dave", "sales"
 			r.svc.ApplyVoice(&ev)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Membership: "dynamic", Status: 1, StateInterface: "PJSIP/dave"})
-		apply(presence.VoiceEvent{Kind: presence.VoiceRinging, UniqueID: "c1", CallerNum: "5551", Channel: "PJSIP/dave-01"})
+		apply(presence.VoiceFact{Kind: presence.VoiceMemberAdded, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, StateDevice: "PJSIP/dave"})
+		apply(presence.VoiceFact{Kind: presence.VoiceRinging, CallID: "c1", CallerNum: "5551", Leg: "PJSIP/dave-01"})
 		if st := r.state(a.ID); st.State != presence.StateRinging || st.Call == nil || st.Call.Caller != "5551" || st.Queues[0].State != presence.StateRinging {
 			t.Fatalf("ringing %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceRingNoAnswer, UniqueID: "c1", RingTime: 15000})
-		apply(presence.VoiceEvent{Kind: presence.VoiceRinging, UniqueID: "c2", CallerNum: "5552"})
-		apply(presence.VoiceEvent{Kind: presence.VoiceConnected, UniqueID: "c2", CallerNum: "5552", AgentUniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceRingMissed, CallID: "c1", RingTime: 15000})
+		apply(presence.VoiceFact{Kind: presence.VoiceRinging, CallID: "c2", CallerNum: "5552"})
+		apply(presence.VoiceFact{Kind: presence.VoiceAnswered, CallID: "c2", CallerNum: "5552", LegID: "a2"})
 		st := r.state(a.ID)
 		if st.State != presence.StateOnCall || st.Reason != "sales" || st.Call.UniqueID != "c2" {
 			t.Fatalf("on call %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceHold, UniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceHeld, LegID: "a2"})
 		if st := r.state(a.ID); st.State != presence.StateOnHold {
 			t.Fatalf("hold %+v", st)
 		}
-		apply(presence.VoiceEvent{Kind: presence.VoiceUnhold, UniqueID: "a2"})
+		apply(presence.VoiceFact{Kind: presence.VoiceResumed, LegID: "a2"})
 		r.clock.Advance(90 * time.Second)
-		apply(presence.VoiceEvent{Kind: presence.VoiceCompleted, UniqueID: "c2", TalkTime: 90, Reason: "caller"})
+		apply(presence.VoiceFact{Kind: presence.VoiceCallEnded, CallID: "c2", TalkTime: 90, EndedBy: "caller"})
 		st = r.state(a.ID)
 		if st.State != presence.StateWrapUp || st.WrapUpUntil == nil || !st.WrapUpUntil.Equal(r.clock.Now().Add(30*time.Second)) {
 			t.Fatalf("wrap-up %+v", st)
@@ -512,12 +529,12 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 			t.Fatalf("after wrap-up %+v", st)
 		}
 		// Device unregistered, then back.
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "PJSIP/dave", DeviceState: "UNAVAILABLE"})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/dave", Device: presence.DeviceUnavailable})
 		if st := r.state(a.ID); st.State != presence.StateUnavailable {
 			t.Fatalf("unregistered %+v", st)
 		}
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "Queue:sales_pause_PJSIP/dave", DeviceState: "INUSE"})
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceDeviceState, Device: "PJSIP/dave", DeviceState: "NOT_INUSE"})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/someone-else", Device: presence.DeviceInUse})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/dave", Device: presence.DeviceIdle})
 		st = r.state(a.ID)
 		if st.State != presence.StateReady || st.Counters.Answered != 1 || st.Counters.Missed != 1 || st.Counters.TalkSeconds != 90 {
 			t.Fatalf("counters %+v", st)
@@ -570,8 +587,8 @@ func TestAsteriskSideChangesReflected(t *testing.T) {
 		r.load()
 		stop := r.run()
 		member := func(kind presence.VoiceKind, paused bool, reason string) {
-			r.svc.ApplyVoice(&presence.VoiceEvent{Kind: kind, Box: "b1", Queue: "sales", Interface: "PJSIP/erin",
-				StateInterface: "PJSIP/erin", Membership: "dynamic", Status: 1, Paused: paused, Reason: reason})
+			r.svc.ApplyVoice(&presence.VoiceFact{Kind: kind, Box: "b1", Queue: "sales", Agent: "PJSIP/erin",
+				StateDevice: "PJSIP/erin", Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, Paused: paused, Reason: reason})
 		}
 		member(presence.VoiceMemberAdded, false, "")
 		if s := r.svc.Session(a.ID); s == nil || s.Source != presence.SourceAsterisk {
@@ -652,7 +669,7 @@ func TestReconcilePlan(t *testing.T) {
 func TestPhonePIN(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		r := newRig(t, db)
-		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, PINCost: 4, FlushDelay: -1, EventWait: -1})
+		r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Controller: r.ctrl, Names: names{}, Clock: r.clock, PINCost: 4, FlushDelay: -1, EventWait: -1})
 		a := r.agent("frank", "phonebar", func(in *directory.AgentInput) { in.Extension = ptr("1042") })
 		r.load()
 		var fe *directory.FieldError
@@ -697,7 +714,7 @@ func TestChangesAfterShutdownAreWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Interface: "PJSIP/gina", UniqueID: "u1"})
+	r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Agent: "PJSIP/gina", CallID: "u1"})
 	if _, err := r.svc.Logout(t.Context(), a.ID, presence.SourceAPI); err != nil {
 		t.Fatal(err)
 	}
@@ -724,14 +741,14 @@ func TestResyncLeavesWhatChangedAfterItsMark(t *testing.T) {
 		}
 	}
 	added := func(name string) {
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: "sales",
-			Interface: "PJSIP/" + name, StateInterface: "PJSIP/" + name, Membership: "dynamic", Status: 1})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: "sales",
+			Agent: "PJSIP/" + name, StateDevice: "PJSIP/" + name, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1})
 	}
 	added("ivan")
 	mark := r.svc.Mark()
 	// QueueStatus was read here, before Asterisk added hana.
 	added("hana")
-	listed := []presence.Member{{Queue: "sales", Interface: "PJSIP/ivan", Membership: "dynamic", Status: 1}}
+	listed := []presence.Member{{Queue: "sales", Interface: "PJSIP/ivan", Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}}
 	snap := &presence.Snapshot{Box: "b1", MembersKnown: true, Members: listed, Mark: mark}
 	r.svc.Resync(snap)
 	if st := r.state(hana.ID); len(st.Queues) != 1 || !st.Queues[0].Member {
@@ -819,6 +836,12 @@ func TestAdminChangesReachLoggedInAgents(t *testing.T) {
 			StateInterface: "PJSIP/kim", Penalty: 2}}); len(got) != 1 || got[0] != want {
 			t.Fatalf("queue dynamic again: %+v", got)
 		}
+		// A new penalty on a queue kim stays in reaches Asterisk.
+		r.link(kim, sales, 5, false)
+		got = r.waitCalls(1)
+		if want := (call{Action: "QueuePenalty", Member: presence.Member{Queue: "sales", Interface: "PJSIP/kim", Penalty: 5}}); len(got) != 1 || got[0] != want {
+			t.Fatalf("penalty changed: %+v", got)
+		}
 		stop()
 
 		if _, err := r.dir.UpdateAgent(t.Context(), leo.ID, directory.AgentInput{Disabled: ptr(true)}); err != nil {
@@ -858,10 +881,10 @@ type lateAsterisk struct {
 	wg    sync.WaitGroup
 
 	mu      sync.Mutex
-	members map[string]*presence.VoiceEvent // by queue
+	members map[string]*presence.VoiceFact // by queue
 }
 
-func (l *lateAsterisk) later(evs ...presence.VoiceEvent) {
+func (l *lateAsterisk) later(evs ...presence.VoiceFact) {
 	l.wg.Go(func() {
 		time.Sleep(l.delay)
 		for i := range evs {
@@ -871,14 +894,16 @@ func (l *lateAsterisk) later(evs ...presence.VoiceEvent) {
 }
 
 func (l *lateAsterisk) QueueAdd(_ context.Context, m presence.Member) error {
-	ev := presence.VoiceEvent{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: m.Queue, Interface: m.Interface,
-		StateInterface: m.StateInterface, MemberName: m.MemberName, Membership: "dynamic", Status: 1, Paused: m.Paused, Reason: m.Reason}
+	ev := presence.VoiceFact{Kind: presence.VoiceMemberAdded, Box: "b1", Queue: m.Queue, Agent: m.Interface,
+		StateDevice: m.StateInterface, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, Paused: m.Paused, Reason: m.Reason}
 	l.mu.Lock()
 	l.members[m.Queue] = &ev
 	l.mu.Unlock()
 	l.later(ev)
 	return nil
 }
+
+func (l *lateAsterisk) QueuePenalty(context.Context, string, string, int) error { return nil }
 
 func (l *lateAsterisk) QueueRemove(_ context.Context, queue, _ string) error {
 	l.mu.Lock()
@@ -892,7 +917,7 @@ func (l *lateAsterisk) QueueRemove(_ context.Context, queue, _ string) error {
 
 func (l *lateAsterisk) QueuePause(_ context.Context, _, _ string, paused bool, reason string) error {
 	l.mu.Lock()
-	var evs []presence.VoiceEvent
+	var evs []presence.VoiceFact
 	for _, m := range l.members {
 		m.Kind, m.Paused, m.Reason = presence.VoiceMemberPaused, paused, reason
 		evs = append(evs, *m)
@@ -908,50 +933,110 @@ func (l *lateAsterisk) QueuePause(_ context.Context, _, _ string, paused bool, r
 // after EventWait.
 func TestAnswersWaitForAsteriskEvents(t *testing.T) {
 	r := newRig(t, storetest.SQLite(t))
-	late := &lateAsterisk{delay: 50 * time.Millisecond, members: map[string]*presence.VoiceEvent{}}
-	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: late, Clock: r.clock, FlushDelay: -1})
-	late.svc = r.svc
-	defer late.wg.Wait()
 	a := r.agent("mia", "webrtc", nil)
 	r.link(a, r.queue("sales", "voice", 0), 0, false)
 	r.link(a, r.queue("support", "voice", 0), 0, false)
 	r.pauseType("Lunch")
-	r.load()
 
-	consistent := func(what string, res presence.Result, err error, state string, member, paused bool) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		st := res.State
-		if res.Asterisk != presence.AsteriskSynced || st.State != state || len(st.Queues) != 2 {
-			t.Fatalf("%s: %+v", what, res)
-		}
-		for _, q := range st.Queues {
-			if q.Member != member || q.Paused != paused {
-				t.Fatalf("%s answered state %q beside queue %+v", what, st.State, q)
+	// Asterisk's late events and EventWait run on synctest's fake clock:
+	// no test time is spent waiting for them. The database was opened
+	// outside the bubble, and nothing writes the directory inside it.
+	synctest.Test(t, func(t *testing.T) {
+		late := &lateAsterisk{delay: 50 * time.Millisecond, members: map[string]*presence.VoiceFact{}}
+		r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: late, Names: names{}, Clock: r.clock, FlushDelay: -1})
+		late.svc = r.svc
+		defer late.wg.Wait()
+		r.load()
+
+		consistent := func(what string, res presence.Result, err error, state string, member, paused bool) {
+			t.Helper()
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			st := res.State
+			if res.Asterisk != presence.AsteriskSynced || st.State != state || len(st.Queues) != 2 {
+				t.Fatalf("%s: %+v", what, res)
+			}
+			for _, q := range st.Queues {
+				if q.Member != member || q.Paused != paused {
+					t.Fatalf("%s answered state %q beside queue %+v", what, st.State, q)
+				}
 			}
 		}
-	}
-	res, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
-	consistent("login", res, err, presence.StateReady, true, false)
-	res, err = r.svc.Pause(t.Context(), a.ID, "Lunch", nil)
-	consistent("pause", res, err, presence.StatePaused, true, true)
-	if q := res.State.Queues[0]; q.Reason != "Lunch" {
-		t.Fatalf("pause reason in the queue: %+v", q)
-	}
-	res, err = r.svc.Unpause(t.Context(), a.ID, nil)
-	consistent("unpause", res, err, presence.StateReady, true, false)
-	res, err = r.svc.Logout(t.Context(), a.ID, presence.SourceAPI)
-	consistent("logout", res, err, presence.StateLoggedOut, false, false)
+		res, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
+		consistent("login", res, err, presence.StateReady, true, false)
+		res, err = r.svc.Pause(t.Context(), a.ID, "Lunch", nil)
+		consistent("pause", res, err, presence.StatePaused, true, true)
+		if q := res.State.Queues[0]; q.Reason != "Lunch" {
+			t.Fatalf("pause reason in the queue: %+v", q)
+		}
+		res, err = r.svc.Unpause(t.Context(), a.ID, nil)
+		consistent("unpause", res, err, presence.StateReady, true, false)
+		res, err = r.svc.Logout(t.Context(), a.ID, presence.SourceAPI)
+		consistent("logout", res, err, presence.StateLoggedOut, false, false)
 
-	// Events that never come: answered after EventWait with the session.
-	r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: r.ctrl, Clock: r.clock, FlushDelay: -1,
-		EventWait: 30 * time.Millisecond})
+		// Events that never come: answered after EventWait, exactly, with
+		// the session.
+		r.svc = presence.New(presence.Options{DB: r.db, Directory: r.dir, Controller: r.ctrl, Names: names{}, Clock: r.clock, FlushDelay: -1,
+			EventWait: 30 * time.Millisecond})
+		r.load()
+		start := time.Now()
+		res, err = r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
+		if took := time.Since(start); err != nil || took != 30*time.Millisecond || res.State.State != presence.StateReady {
+			t.Fatalf("login without events: %+v %v after %s", res, err, took)
+		}
+	})
+}
+
+// A resync takes the calls a box has up as domain facts: a talking leg is a
+// call (its queue and caller kept), a ringing one a ring, a leg of no agent
+// nothing, and a call of the box that is gone ends. The phone states read
+// with it win over the members' own.
+func TestResyncRebuildsCallsAndDevices(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t))
+	nina, omar, pia := r.agent("nina", "webrtc", nil), r.agent("omar", "webrtc", nil), r.agent("pia", "external",
+		func(in *directory.AgentInput) { in.ExternalNumber = ptr("0612345678") })
+	sales := r.queue("sales", "voice", 0)
+	for _, a := range []*directory.Agent{nina, omar, pia} {
+		r.link(a, sales, 0, false)
+	}
 	r.load()
-	start := time.Now()
-	res, err = r.svc.Login(t.Context(), a.ID, presence.SourceAPI)
-	if took := time.Since(start); err != nil || took < 30*time.Millisecond || took > 5*time.Second || res.State.State != presence.StateReady {
-		t.Fatalf("login without events: %+v %v after %s", res, err, took)
+	for _, a := range []*directory.Agent{nina, omar, pia} {
+		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := func(name string) presence.Member {
+		return presence.Member{Queue: "sales", Interface: "PJSIP/" + name, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}
+	}
+	external := presence.Member{Queue: "sales", Interface: "Local/0612345678@from-sip/n", StateInterface: "Local/0612345678@from-sip",
+		Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1}
+	// pia was on a call of this box that ended while omniccd was away.
+	r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceAnswered, Box: "b1", Queue: "sales", Agent: external.Interface,
+		CallID: "old.1", Leg: "Local/0612345678@from-sip-00000009;1", LegID: "old.2"})
+	if st := r.state(pia.ID); st.State != presence.StateOnCall {
+		t.Fatalf("pia before the resync: %+v", st)
+	}
+	r.svc.Resync(&presence.Snapshot{Box: "b1", MembersKnown: true, CallsKnown: true, DevicesKnown: true,
+		Members: []presence.Member{member("nina"), member("omar"), external},
+		Calls: []presence.LiveCall{
+			{Agent: "PJSIP/trunk", Leg: "PJSIP/trunk-00000001", LegID: "c.1", CallID: "c.1"},
+			{Agent: "PJSIP/nina", Leg: "PJSIP/nina-00000002", LegID: "a.2", CallID: "c.1", Queue: "sales",
+				CallerNum: "5551", CallerName: "Ann", Duration: time.Minute},
+			{Agent: "PJSIP/omar", Leg: "PJSIP/omar-00000003", LegID: "b.3", CallID: "b.3", CallerNum: "200", Ringing: true},
+		},
+		Devices: []presence.DeviceReading{{Device: "PJSIP/nina", State: presence.DeviceInUse}, {Device: "PJSIP/omar", State: presence.DeviceRinging},
+			{Device: "Local/0612345678@from-sip", State: presence.DeviceIdle}},
+	})
+	st := r.state(nina.ID)
+	if st.State != presence.StateOnCall || st.Call == nil || st.Call.UniqueID != "c.1" || st.Call.Queue != "sales" ||
+		st.Call.Caller != "5551" || st.Call.Channel != "PJSIP/nina-00000002" || !st.Call.Since.Equal(r.clock.Now().Add(-time.Minute)) || st.Device != "INUSE" {
+		t.Fatalf("nina: %+v %+v", st, st.Call)
+	}
+	if st := r.state(omar.ID); st.State != presence.StateRinging || st.Call == nil || st.Call.UniqueID != "b.3" || st.Call.Queue != "" {
+		t.Fatalf("omar: %+v %+v", st, st.Call)
+	}
+	if st := r.state(pia.ID); st.State != presence.StateReady || st.Call != nil || st.Device != "NOT_INUSE" {
+		t.Fatalf("pia after the resync: %+v %+v", st, st.Call)
 	}
 }

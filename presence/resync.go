@@ -3,30 +3,29 @@ package presence
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 )
 
-// Channel is one live channel as CoreShowChannels lists it.
-type Channel struct {
-	Name            string
-	UniqueID        string
-	LinkedID        string
-	BridgeID        string
-	State           int // ChannelState: 4 ring, 5 ringing, 6 up
-	Application     string
-	ApplicationData string
-	CallerNum       string
-	CallerName      string
-	ConnectedNum    string
-	ConnectedName   string
-	Duration        time.Duration
+// LiveCall is a call leg of an agent that a box has up or ringing now.
+type LiveCall struct {
+	// Agent is the device the agent's leg belongs to (as Names gives it).
+	Agent string
+	Leg   string // the agent's leg
+	LegID string
+	// CallID is the call: the caller's leg when a queue put the agent on
+	// it, the agent's leg for a direct call.
+	CallID     string
+	Queue      string // "" for a direct call
+	CallerNum  string
+	CallerName string
+	Ringing    bool          // offered, not answered yet
+	Duration   time.Duration // how long the leg has existed
 }
 
-// DeviceState is one device as DeviceStateList lists it.
-type DeviceState struct {
-	Device string
-	State  string
+// DeviceReading is the state of one device at a resync.
+type DeviceReading struct {
+	Device string // as Names gives it
+	State  DeviceState
 }
 
 // Snapshot is what a resync read from one box: right after connecting,
@@ -34,14 +33,16 @@ type DeviceState struct {
 // list that could not be read is left nil with its Known flag false, and
 // the state it would have corrected is kept.
 type Snapshot struct {
-	Box           string
-	At            time.Time
-	Members       []Member // QueueStatus' QueueMember items
-	MembersKnown  bool
-	Channels      []Channel
-	ChannelsKnown bool
-	Devices       []DeviceState
-	DevicesKnown  bool
+	Box          string
+	At           time.Time
+	Members      []Member // every membership of every queue
+	MembersKnown bool
+	// Calls are the agents' legs up in a bridge or ringing, in the box's
+	// order: the first leg of an agent is the one taken.
+	Calls        []LiveCall
+	CallsKnown   bool
+	Devices      []DeviceReading
+	DevicesKnown bool
 	// Mark is Service.Mark taken before the lists were read; 0 when none
 	// was. Agents changed since by events or REST calls are left alone: the
 	// lists may predate those changes.
@@ -91,14 +92,14 @@ func (s *Service) Resync(snap *Snapshot) {
 			}
 			a.members = append(a.members, &member{
 				box: snap.Box, queue: m.Queue, iface: m.Interface, membership: m.Membership,
-				paused: m.Paused, reason: m.Reason, status: m.Status, penalty: m.Penalty,
+				paused: m.Paused, reason: m.Reason, status: m.Status, device: m.Device, penalty: m.Penalty,
 				callsTaken: m.CallsTaken, wrapuptime: m.Wrapuptime, inCall: m.InCall,
 			})
 			if m.StateInterface != "" {
 				s.indexDeviceLocked(a, m.StateInterface)
 			}
 			if !snap.DevicesKnown {
-				s.setDeviceLocked(a, statusName(m.Status), at)
+				s.setDeviceLocked(a, m.Device, at)
 			}
 			touched[a] = true
 		}
@@ -111,16 +112,13 @@ func (s *Service) Resync(snap *Snapshot) {
 	}
 	if snap.DevicesKnown {
 		for _, d := range snap.Devices {
-			if strings.HasPrefix(d.Device, "Queue:") {
-				continue
-			}
 			if a := s.agentByDeviceLocked(d.Device); a != nil {
 				s.setDeviceLocked(a, d.State, at)
 				touched[a] = true
 			}
 		}
 	}
-	if snap.ChannelsKnown {
+	if snap.CallsKnown {
 		s.resyncCallsLocked(snap, at, touched)
 	}
 	// setDeviceLocked and resyncCallsLocked set a.changed when they changed
@@ -157,47 +155,28 @@ func sameMembers(old []member, now []*member, box string) bool {
 }
 
 // resyncCallsLocked rebuilds the rings and calls of the box's agents from
-// its channels: an agent's channel bridged with a caller still in Queue()
-// is a queue call (the queue is Queue's first argument), any other up
-// channel a direct call, a ringing one a ring.
+// its live calls.
 func (s *Service) resyncCallsLocked(snap *Snapshot, at time.Time, touched map[*agent]bool) {
-	byBridge := map[string][]*Channel{}
-	for i := range snap.Channels {
-		c := &snap.Channels[i]
-		if c.BridgeID != "" {
-			byBridge[c.BridgeID] = append(byBridge[c.BridgeID], c)
-		}
-	}
 	found := map[*agent]bool{}
-	for i := range snap.Channels {
-		c := &snap.Channels[i]
-		a := s.agentByDeviceLocked(deviceOf(c.Name))
+	for i := range snap.Calls {
+		c := &snap.Calls[i]
+		a := s.agentByDeviceLocked(c.Agent)
 		if a == nil || found[a] {
 			continue
 		}
-		call := &Call{UniqueID: c.UniqueID, Channel: c.Name, Caller: c.ConnectedNum, CallerName: c.ConnectedName,
-			Since: at.Add(-c.Duration), Box: snap.Box, agentUniqueID: c.UniqueID}
-		for _, peer := range byBridge[c.BridgeID] {
-			if peer != c && strings.EqualFold(peer.Application, "Queue") {
-				queue, _, _ := strings.Cut(peer.ApplicationData, ",")
-				call.UniqueID, call.Queue = peer.UniqueID, queue
-				call.Caller, call.CallerName = peer.CallerNum, peer.CallerName
-			}
-		}
+		call := &Call{UniqueID: c.CallID, Queue: c.Queue, Channel: c.Leg, Caller: c.CallerNum, CallerName: c.CallerName,
+			Since: at.Add(-c.Duration), Box: snap.Box, agentUniqueID: c.LegID}
 		// Keep what the events told when it is the same call: its start
-		// and queue are more precise than a channel's duration.
-		if old := a.call; old != nil && (old.UniqueID == call.UniqueID || old.agentUniqueID == c.UniqueID) {
+		// and queue are more precise than a leg's duration.
+		if old := a.call; old != nil && (old.UniqueID == call.UniqueID || old.agentUniqueID == c.LegID) {
 			call = old
 		}
-		switch {
-		case c.State == 6 && c.BridgeID != "":
-			a.call, a.ring = call, nil
-		case c.State == 5 || c.State == 4:
-			if a.ring == nil || a.ring.agentUniqueID != c.UniqueID {
+		if c.Ringing {
+			if a.ring == nil || a.ring.agentUniqueID != c.LegID {
 				a.ring = call
 			}
-		default:
-			continue
+		} else {
+			a.call, a.ring = call, nil
 		}
 		found[a] = true
 		s.active[a] = struct{}{}
@@ -236,7 +215,7 @@ func (c Correction) String() string {
 }
 
 // ReconcilePlan compares the database's sessions with the members a box
-// reported (snap.Members, its QueueStatus) and says what to change in
+// reported (snap.Members) and says what to change in
 // Asterisk so that the database is true there: logged-in agents missing
 // from a voice queue they are assigned to are added back with their pause;
 // dynamic members of omniccd's voice queues that no session explains (or
@@ -265,7 +244,7 @@ func (s *Service) ReconcilePlan(snap *Snapshot) []Correction {
 			}
 			k = key{queue: m.Queue, agent: a.id}
 		}
-		if m.Membership != "dynamic" {
+		if m.Membership != MembershipDynamic {
 			static[k] = true
 			continue
 		}

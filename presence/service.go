@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +35,10 @@ type Member struct {
 	Paused         bool
 	Reason         string
 
-	// Filled by a resync from QueueStatus.
-	Membership string // dynamic, static or realtime
-	Status     int
+	// Filled by a resync.
+	Membership string      // MembershipDynamic, MembershipStatic or MembershipRealtime
+	Device     DeviceState // the phone's state as the membership reports it
+	Status     int         // the adapter's status code, published as is (QueueState.Status)
 	InCall     bool
 	CallsTaken int
 	Wrapuptime int
@@ -57,6 +57,8 @@ type QueueController interface {
 	// QueuePause pauses or unpauses iface in queue, or in every queue when
 	// queue is "".
 	QueuePause(ctx context.Context, iface, queue string, paused bool, reason string) error
+	// QueuePenalty sets the penalty of iface's membership of queue.
+	QueuePenalty(ctx context.Context, queue, iface string, penalty int) error
 }
 
 // ErrPending is wrapped by QueueController errors when Asterisk could not be
@@ -67,7 +69,7 @@ var ErrPending = errors.New("presence: Asterisk not reachable now; the change is
 // RefusedError is Asterisk refusing a queue action, with its own words
 // ("Unable to add interface to queue: No such queue").
 type RefusedError struct {
-	Action  string // QueueAdd, QueueRemove, QueuePause
+	Action  string // QueueAdd, QueueRemove, QueuePause, QueuePenalty
 	Message string
 	Err     error // the adapter's error (an *ami.ActionError)
 }
@@ -94,8 +96,11 @@ type Options struct {
 	// Controller applies sessions to Asterisk; nil means no Asterisk
 	// (every change is then "pending").
 	Controller QueueController
-	Logger     *slog.Logger
-	Clock      Clock
+	// Names names agents the way the voice adapter does; nil names nobody
+	// (no voice events are matched to agents).
+	Names  Names
+	Logger *slog.Logger
+	Clock  Clock
 	// Location is the calendar whose days the counters follow; default
 	// time.Local.
 	Location *time.Location
@@ -117,7 +122,7 @@ type Options struct {
 	// default. Tests lower it.
 	PINCost int
 	// EventWait bounds how long Login, Logout, Pause and Unpause wait, once
-	// Asterisk accepted their actions, for the QueueMember events that
+	// Asterisk accepted their actions, for the membership facts that
 	// follow, so that their answer shows Asterisk's memberships in line
 	// with the session (see awaitAsterisk). Wall-clock time whatever Clock
 	// says. Default 1s; negative answers at once.
@@ -141,13 +146,13 @@ type Options struct {
 // agent's last dynamic member a logout, a pause of all its dynamic
 // memberships a pause (and any unpause an unpause).
 //
-// Identity. An agent's member interface is PJSIP/<username>, its state
-// interface the same; an external agent's is Local/<number>@<context>/n
-// with the Local channel as state interface (see interfaceFor). Events are
-// matched to agents by those names, by the StateInterface Asterisk reports
-// for them, and channels by their device (PJSIP/alice-0000001a is alice's).
+// Identity. How Asterisk names an agent is the voice adapter's rule
+// (Options.Names): presence keeps the member interface and device it gives
+// as opaque keys, and matches the facts the adapter reports (VoiceFact,
+// Snapshot) to agents by them and by the devices the adapter reports for a
+// membership.
 //
-// State. ApplyVoice and Resync feed the voice state; the history rows and
+// State. ApplyVoice and Resync feed the voice state, as domain facts; the history rows and
 // the sessions and counters changed by events are written behind by Run,
 // batched; every change publishes an agent_state Event carrying AgentState.
 type Service struct {
@@ -155,6 +160,7 @@ type Service struct {
 	dir   *directory.Directory
 	pub   Publisher
 	ctrl  QueueController
+	names Names
 	log   *slog.Logger
 	clock Clock
 	loc   *time.Location
@@ -172,8 +178,8 @@ type Service struct {
 	mu      sync.Mutex
 	agents  map[int64]*agent
 	byIface map[string]*agent // member interface, state interface and device names
-	// active are the agents ringing or on a call: the few that Hangup,
-	// abandon and answer-elsewhere events must be checked against.
+	// active are the agents ringing or on a call: the few that legs gone,
+	// callers leaving and answers elsewhere must be checked against.
 	active   map[*agent]struct{}
 	queues   map[string]queueConfig
 	pauses   map[string]int64 // pause type name (lower-cased) -> id
@@ -233,11 +239,15 @@ func New(opts Options) *Service {
 	if opts.Publisher == nil {
 		opts.Publisher = PublisherFunc(func(Event) {})
 	}
+	if opts.Names == nil {
+		opts.Names = noNames{}
+	}
 	s := &Service{
 		db:        opts.DB,
 		dir:       opts.Directory,
 		pub:       opts.Publisher,
 		ctrl:      opts.Controller,
+		names:     opts.Names,
 		log:       opts.Logger,
 		clock:     opts.Clock,
 		loc:       opts.Location,
@@ -411,39 +421,41 @@ func (s *Service) Tick() {
 	}
 }
 
-// interfaceFor is the Asterisk member interface and state interface of an
-// agent (SPEC.md "Agent identity in Asterisk"): PJSIP/<username> for both;
-// for an external agent Local/<number>@<context>/n, whose state interface is
-// the Local channel itself without /n — chan_local reports it in use while a
-// call to that number through the context is up, and INVALID when the
-// context cannot dial it, so app_queue skips a misconfigured agent instead
-// of ringing nothing. (/n keeps the Local channel in the path, so the queue
-// sees the agent's answer and hang-up.)
-func interfaceFor(typology, username, externalNumber, context string) (iface, stateIface string) {
-	if typology == directory.TypologyExternal {
-		if context == "" {
-			context = "from-sip"
-		}
-		base := "Local/" + externalNumber + "@" + context
-		return base + "/n", base
-	}
-	return "PJSIP/" + username, "PJSIP/" + username
+// Identity is what the voice adapter needs of an agent to name it in
+// Asterisk.
+type Identity struct {
+	Username string
+	// External is the external typology: a phone number reached through a
+	// dialplan context, no endpoint of its own.
+	External       bool
+	ExternalNumber string
+	Context        string
 }
 
-// MemberInterface is interfaceFor for a directory agent.
-func MemberInterface(a *directory.Agent) (iface, stateIface string) {
-	return interfaceFor(a.Typology, a.Username, a.ExternalNumber, a.Context)
+// Names is how the voice adapter names agents. presence does not know the
+// rule: it keeps the names as opaque keys, sends them back in
+// QueueController calls and matches the agent of a VoiceFact by them.
+// cmd/omniccd hands it ami.Names.
+type Names interface {
+	// Member is the agent's member interface and the device whose state
+	// the membership follows ("" when the agent cannot be a member).
+	Member(id Identity) (iface, device string)
+	// Device is the device a call leg (a channel) belongs to.
+	Device(leg string) string
 }
 
-// deviceOf turns a channel name into the device it belongs to:
-// PJSIP/agent200-0000000a → PJSIP/agent200, Local/200@ctx-00000001;1 →
-// Local/200@ctx.
-func deviceOf(channel string) string {
-	if i := strings.LastIndexByte(channel, ';'); i > 0 && strings.HasPrefix(channel, "Local/") {
-		channel = channel[:i]
-	}
-	if i := strings.LastIndexByte(channel, '-'); i > 0 && strings.IndexByte(channel, '/') < i {
-		return channel[:i]
-	}
-	return channel
+// noNames names nobody: a Service without a voice adapter.
+type noNames struct{}
+
+func (noNames) Member(Identity) (string, string) { return "", "" }
+func (noNames) Device(string) string             { return "" }
+
+// interfaceFor is the member interface and device of an agent, as Names
+// gives them.
+func (s *Service) interfaceFor(typology, username, externalNumber, context string) (iface, device string) {
+	return s.names.Member(Identity{Username: username, External: typology == directory.TypologyExternal,
+		ExternalNumber: externalNumber, Context: context})
 }
+
+// deviceOf is the device a call leg belongs to, as Names gives it.
+func (s *Service) deviceOf(leg string) string { return s.names.Device(leg) }

@@ -559,7 +559,7 @@ func (s *Service) Available(agentID int64, channel string) bool {
 func (s *Service) AgentIDByChannel(channel string) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a := s.agentByDeviceLocked(deviceOf(channel)); a != nil {
+	if a := s.agentByDeviceLocked(s.deviceOf(channel)); a != nil {
 		return a.id, true
 	}
 	return 0, false

@@ -5,98 +5,128 @@ import (
 	"time"
 )
 
-// VoiceKind says what a VoiceEvent reports. Each is one AMI event (or one
-// family of them); the ami package does the translation so that presence
-// stays free of the protocol.
+// VoiceKind says what a VoiceFact reports. The voice adapter (ami) turns
+// Asterisk's events into these facts, so that presence stays free of the
+// protocol.
 type VoiceKind uint8
 
 const (
-	// VoiceMemberAdded is QueueMemberAdded.
+	// VoiceMemberAdded: the agent became a member of a queue.
 	VoiceMemberAdded VoiceKind = iota + 1
-	// VoiceMemberRemoved is QueueMemberRemoved.
+	// VoiceMemberRemoved: the agent is no longer a member of the queue.
 	VoiceMemberRemoved
-	// VoiceMemberPaused is QueueMemberPause: a pause or unpause, made by
-	// omniccd or inside Asterisk (CLI, dialplan PauseQueueMember).
+	// VoiceMemberPaused: the membership was paused or unpaused, by omniccd
+	// or inside Asterisk (CLI, dialplan).
 	VoiceMemberPaused
-	// VoiceMemberStatus is QueueMemberStatus (and QueueMemberPenalty,
-	// QueueMemberRinginuse): the member's device status changed.
-	VoiceMemberStatus
-	// VoiceRinging is AgentCalled.
+	// VoiceMemberChanged: the membership's phone state, penalty or
+	// ring-in-use changed.
+	VoiceMemberChanged
+	// VoiceRinging: a queue offers a call to the agent.
 	VoiceRinging
-	// VoiceRingNoAnswer is AgentRingNoAnswer: a missed call.
-	VoiceRingNoAnswer
-	// VoiceConnected is AgentConnect.
-	VoiceConnected
-	// VoiceCompleted is AgentComplete.
-	VoiceCompleted
-	// VoiceDumped is AgentDump: the agent hung up on a ringing caller.
-	VoiceDumped
-	// VoiceCallerLeft is QueueCallerAbandon. A queue timeout looks the same
-	// on AMI (only queue_log says EXITWITHTIMEOUT), so both just end the
-	// ringing of that caller's call; neither counts as missed for the
-	// agents (AgentRingNoAnswer already counted the rings that timed out).
+	// VoiceRingMissed: the agent did not answer the offered call in time.
+	VoiceRingMissed
+	// VoiceAnswered: the agent answered a queue call.
+	VoiceAnswered
+	// VoiceCallEnded: the agent's queue call ended (talk and hold time).
+	VoiceCallEnded
+	// VoiceRingRejected: the agent hung up on a ringing call.
+	VoiceRingRejected
+	// VoiceCallerLeft: the caller left the queue (gave up or the queue
+	// timed out), which ends every ring for that call; neither counts as
+	// missed for the agents (VoiceRingMissed already counted the rings that
+	// timed out).
 	VoiceCallerLeft
-	// VoiceDeviceState is DeviceStateChange (Device, State).
-	VoiceDeviceState
-	// VoiceHold and VoiceUnhold are Hold and Unhold on a channel.
-	VoiceHold
-	VoiceUnhold
-	// VoiceHangup is Hangup: a safety net that ends rings and calls whose
-	// channel is gone when the Agent* event that should have ended them was
-	// lost.
-	VoiceHangup
+	// VoiceDevice: the agent's phone changed state.
+	VoiceDevice
+	// VoiceHeld and VoiceResumed: a call leg went on hold and back.
+	VoiceHeld
+	VoiceResumed
+	// VoiceLegGone: a call leg hung up. A safety net that ends rings and
+	// calls of that leg when the fact that should have ended them was lost.
+	VoiceLegGone
 )
 
-// VoiceEvent is one Asterisk event about agents, in Asterisk's own field
-// names. Only the fields of its Kind are set.
-type VoiceEvent struct {
+// Memberships, as QueueState.Membership publishes them.
+const (
+	// MembershipDynamic is a login: omniccd (or the dialplan, or the CLI)
+	// added the member.
+	MembershipDynamic = "dynamic"
+	// MembershipStatic and MembershipRealtime are permanent members, which
+	// take calls without a login.
+	MembershipStatic   = "static"
+	MembershipRealtime = "realtime"
+)
+
+// DeviceState is the state of an agent's phone. Its values are the
+// spelling AgentState.Device publishes (docs/websocket.md).
+type DeviceState string
+
+const (
+	DeviceUnknown     DeviceState = "UNKNOWN"
+	DeviceIdle        DeviceState = "NOT_INUSE"
+	DeviceInUse       DeviceState = "INUSE"
+	DeviceBusy        DeviceState = "BUSY"
+	DeviceInvalid     DeviceState = "INVALID" // cannot be reached as configured
+	DeviceUnavailable DeviceState = "UNAVAILABLE"
+	DeviceRinging     DeviceState = "RINGING"
+	DeviceRingInUse   DeviceState = "RINGINUSE" // ringing while on a call
+	DeviceOnHold      DeviceState = "ONHOLD"
+)
+
+// busy reports the states that mean a call on the phone.
+func (d DeviceState) busy() bool {
+	switch d {
+	case DeviceInUse, DeviceBusy, DeviceRinging, DeviceRingInUse, DeviceOnHold:
+		return true
+	}
+	return false
+}
+
+// VoiceFact is one thing the voice adapter saw happen to an agent, a
+// membership or a call. Only the fields of its Kind are set.
+type VoiceFact struct {
 	Kind VoiceKind
-	Box  string    // the Asterisk box it came from
+	Box  string    // the Asterisk box it happened on
 	At   time.Time // when it was received; zero means now
 
-	// Queue member fields (QueueMember*, Agent*).
-	Queue          string
-	Interface      string
-	StateInterface string
-	MemberName     string
-	Membership     string
-	Paused         bool
-	Reason         string // PausedReason
-	Status         int
-	Penalty        int
-	CallsTaken     int
-	Wrapuptime     int
-	InCall         bool
+	// Agent is the agent's member interface or device, as Names gives them.
+	Agent string
 
-	// Call fields (Agent*, QueueCallerAbandon, Hold, Hangup).
-	UniqueID      string // the caller's channel uniqueid (Uniqueid)
-	Channel       string // the agent's channel (DestChannel), or Channel for Hold/Hangup
-	AgentUniqueID string // DestUniqueid
-	CallerNum     string
-	CallerName    string
-	TalkTime      int
-	HoldTime      int
-	RingTime      int // milliseconds, as AgentRingNoAnswer sends it
+	// Membership facts (and the queue of call facts).
+	Queue      string
+	Membership string // MembershipDynamic, MembershipStatic or MembershipRealtime
+	Paused     bool
+	Reason     string // why it is paused
+	// Device is the agent's phone state (VoiceDevice, and membership facts
+	// as the membership reports it).
+	Device DeviceState
+	// Status is the adapter's code for the membership's state, published as
+	// is (QueueState.Status); presence does not read it.
+	Status     int
+	Penalty    int
+	CallsTaken int
+	Wrapuptime int // the member's own wrap-up seconds, 0 for the queue's
+	InCall     bool
+	// StateDevice is the device the membership follows, as Asterisk
+	// reports it: facts about that device are the agent's too.
+	StateDevice string
 
-	// DeviceStateChange fields.
-	Device      string
-	DeviceState string
+	// Call facts.
+	CallID     string // the call: the caller's leg for a queue call
+	Leg        string // the agent's leg (the leg held, resumed or gone)
+	LegID      string // the id of Leg
+	CallerNum  string
+	CallerName string
+	EndedBy    string // VoiceCallEnded: caller, agent or transfer
+	TalkTime   int    // seconds
+	HoldTime   int    // seconds the caller waited
+	RingTime   int    // milliseconds the agent rang (VoiceRingMissed)
 }
 
-// deviceStates maps app_queue's member Status to device state names.
-var deviceStates = [...]string{"UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE", "ONHOLD"}
-
-func statusName(st int) string {
-	if st >= 0 && st < len(deviceStates) {
-		return deviceStates[st]
-	}
-	return "UNKNOWN"
-}
-
-// ApplyVoice applies one Asterisk event to the agents it concerns. Events
-// about interfaces that are no agent's are ignored. It never waits for the
+// ApplyVoice applies one fact to the agents it concerns. Facts about no
+// agent's interface or device are ignored. It never waits for the
 // database: history rows are queued for Run's writer.
-func (s *Service) ApplyVoice(ev *VoiceEvent) {
+func (s *Service) ApplyVoice(ev *VoiceFact) {
 	at := ev.At
 	if at.IsZero() {
 		at = s.clock.Now()
@@ -109,10 +139,10 @@ func (s *Service) ApplyVoice(ev *VoiceEvent) {
 	}
 }
 
-func (s *Service) applyLocked(ev *VoiceEvent, at time.Time) bool {
+func (s *Service) applyLocked(ev *VoiceFact, at time.Time) bool {
 	switch ev.Kind {
-	case VoiceMemberAdded, VoiceMemberRemoved, VoiceMemberPaused, VoiceMemberStatus:
-		a := s.agentByDeviceLocked(ev.Interface)
+	case VoiceMemberAdded, VoiceMemberRemoved, VoiceMemberPaused, VoiceMemberChanged:
+		a := s.agentByDeviceLocked(ev.Agent)
 		if a == nil {
 			return false
 		}
@@ -121,8 +151,8 @@ func (s *Service) applyLocked(ev *VoiceEvent, at time.Time) bool {
 		s.touchLocked(a)
 		s.commitLocked(a, at)
 		return true
-	case VoiceRinging, VoiceRingNoAnswer, VoiceConnected, VoiceCompleted, VoiceDumped:
-		a := s.agentByDeviceLocked(ev.Interface)
+	case VoiceRinging, VoiceRingMissed, VoiceAnswered, VoiceCallEnded, VoiceRingRejected:
+		a := s.agentByDeviceLocked(ev.Agent)
 		if a == nil {
 			return false
 		}
@@ -130,24 +160,19 @@ func (s *Service) applyLocked(ev *VoiceEvent, at time.Time) bool {
 		s.applyCallLocked(a, ev, at)
 		return true
 	case VoiceCallerLeft:
-		return s.endRingsLocked(ev.UniqueID, "", at, "ring_cancelled", "caller left the queue (abandon or queue timeout)", nil)
-	case VoiceHangup:
+		return s.endRingsLocked(ev.CallID, "", at, "ring_cancelled", "caller left the queue (abandon or queue timeout)", nil)
+	case VoiceLegGone:
 		return s.hangupLocked(ev, at)
-	case VoiceDeviceState:
-		if strings.HasPrefix(ev.Device, "Queue:") {
-			// app_queue's pseudo-devices (Queue:<q>_pause_<iface>,
-			// Queue:<q>_avail) are not phones.
-			return false
-		}
-		a := s.agentByDeviceLocked(ev.Device)
+	case VoiceDevice:
+		a := s.agentByDeviceLocked(ev.Agent)
 		if a == nil {
 			return false
 		}
 		s.rollLocked(a, at)
-		s.setDeviceLocked(a, ev.DeviceState, at)
+		s.setDeviceLocked(a, ev.Device, at)
 		s.commitLocked(a, at)
 		return true
-	case VoiceHold, VoiceUnhold:
+	case VoiceHeld, VoiceResumed:
 		return s.holdLocked(ev, at)
 	}
 	return false
@@ -160,24 +185,15 @@ func (s *Service) rollLocked(a *agent, at time.Time) {
 	}
 }
 
-func (s *Service) setDeviceLocked(a *agent, state string, at time.Time) {
-	if a.device != state {
-		a.device, a.deviceSince = state, at
+func (s *Service) setDeviceLocked(a *agent, state DeviceState, at time.Time) {
+	if DeviceState(a.device) != state {
+		a.device, a.deviceSince = string(state), at
 		a.deviceByCall = a.ring != nil || a.call != nil
 		a.changed = true
 	}
 }
 
-// busyDevice reports device states that mean a call on the phone.
-func busyDevice(state string) bool {
-	switch state {
-	case "INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD":
-		return true
-	}
-	return false
-}
-
-func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
+func (s *Service) applyMemberLocked(a *agent, ev *VoiceFact, at time.Time) {
 	m := a.member(ev.Box, ev.Queue)
 	switch ev.Kind {
 	case VoiceMemberRemoved:
@@ -186,7 +202,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		}
 		a.removeMember(ev.Box, ev.Queue)
 		a.changed = true
-		s.recordLocked(a, ev.Queue, "member_removed", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Interface})
+		s.recordLocked(a, ev.Queue, "member_removed", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Agent})
 		s.maybeEndAsteriskLogoutLocked(a, at)
 		return
 	case VoiceMemberAdded:
@@ -194,7 +210,7 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 			m = &member{box: ev.Box, queue: ev.Queue}
 			a.members = append(a.members, m)
 		}
-		s.recordLocked(a, ev.Queue, "member_added", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Interface, Paused: &ev.Paused})
+		s.recordLocked(a, ev.Queue, "member_added", ev.Membership, at, &details{Box: ev.Box, Interface: ev.Agent, Paused: &ev.Paused})
 	default:
 		if m == nil {
 			// A member we missed being added (events lost before a
@@ -204,16 +220,16 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		}
 	}
 	wasPaused, oldReason := m.paused, m.reason
-	m.iface, m.membership, m.paused, m.reason = ev.Interface, ev.Membership, ev.Paused, ev.Reason
-	m.status, m.penalty, m.callsTaken, m.wrapuptime, m.inCall = ev.Status, ev.Penalty, ev.CallsTaken, ev.Wrapuptime, ev.InCall
+	m.iface, m.membership, m.paused, m.reason = ev.Agent, ev.Membership, ev.Paused, ev.Reason
+	m.status, m.device, m.penalty, m.callsTaken, m.wrapuptime, m.inCall = ev.Status, ev.Device, ev.Penalty, ev.CallsTaken, ev.Wrapuptime, ev.InCall
 	a.changed = true
-	if ev.StateInterface != "" {
-		s.indexDeviceLocked(a, ev.StateInterface)
+	if ev.StateDevice != "" {
+		s.indexDeviceLocked(a, ev.StateDevice)
 	}
-	if ev.Kind == VoiceMemberStatus || ev.Kind == VoiceMemberAdded {
-		s.setDeviceLocked(a, statusName(ev.Status), at)
+	if ev.Kind == VoiceMemberChanged || ev.Kind == VoiceMemberAdded {
+		s.setDeviceLocked(a, ev.Device, at)
 	}
-	if ev.Kind == VoiceMemberAdded && ev.Membership == "dynamic" && a.sess == nil {
+	if ev.Kind == VoiceMemberAdded && ev.Membership == MembershipDynamic && a.sess == nil {
 		s.adoptLoginLocked(a, ev, at)
 	}
 	if ev.Kind == VoiceMemberPaused && (wasPaused != ev.Paused || oldReason != ev.Reason) {
@@ -227,10 +243,10 @@ func (s *Service) applyMemberLocked(a *agent, ev *VoiceEvent, at time.Time) {
 }
 
 // adoptLoginLocked takes a dynamic member added inside Asterisk (CLI,
-// dialplan AddQueueMember) while omniccd watched as a login, so the
+// dialplan) while omniccd watched as a login, so the
 // database stays the truth. Members found only by a resync after a
 // disconnect are not adopted: the reconcile removes them instead.
-func (s *Service) adoptLoginLocked(a *agent, ev *VoiceEvent, at time.Time) {
+func (s *Service) adoptLoginLocked(a *agent, ev *VoiceFact, at time.Time) {
 	sess := &Session{AgentID: a.id, LoggedInAt: at, Source: "asterisk", UpdatedAt: at}
 	if ev.Paused {
 		s.setPauseLocked(sess, []string{ChannelVoice}, ev.Reason, at)
@@ -243,13 +259,13 @@ func (s *Service) adoptLoginLocked(a *agent, ev *VoiceEvent, at time.Time) {
 
 // maybeEndAsteriskLogoutLocked ends the session of an agent whose last
 // dynamic member was removed inside Asterisk. omniccd's own logouts delete
-// the session first, so their QueueMemberRemoved events find none.
+// the session first, so the removals Asterisk reports find none.
 func (s *Service) maybeEndAsteriskLogoutLocked(a *agent, at time.Time) {
 	if a.sess == nil {
 		return
 	}
 	for _, m := range a.members {
-		if m.membership == "dynamic" {
+		if m.membership == MembershipDynamic {
 			return
 		}
 	}
@@ -265,13 +281,13 @@ func (s *Service) maybeEndAsteriskLogoutLocked(a *agent, at time.Time) {
 // reflectPauseLocked carries a pause made inside Asterisk into the session:
 // paused when every dynamic membership is paused, unpaused as soon as one
 // is not (the agent then takes calls).
-func (s *Service) reflectPauseLocked(a *agent, ev *VoiceEvent, at time.Time) {
+func (s *Service) reflectPauseLocked(a *agent, ev *VoiceFact, at time.Time) {
 	if a.sess == nil {
 		return
 	}
 	if ev.Paused {
 		for _, m := range a.members {
-			if m.membership == "dynamic" && !m.paused {
+			if m.membership == MembershipDynamic && !m.paused {
 				return
 			}
 		}
@@ -335,11 +351,11 @@ func (s *Service) endSessionLocked(a *agent, at time.Time) {
 	a.changed = true
 }
 
-func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
+func (s *Service) applyCallLocked(a *agent, ev *VoiceFact, at time.Time) {
 	call := func() *Call {
 		return &Call{
-			UniqueID: ev.UniqueID, Queue: ev.Queue, Caller: ev.CallerNum, CallerName: ev.CallerName,
-			Channel: ev.Channel, Since: at, Box: ev.Box, agentUniqueID: ev.AgentUniqueID,
+			UniqueID: ev.CallID, Queue: ev.Queue, Caller: ev.CallerNum, CallerName: ev.CallerName,
+			Channel: ev.Leg, Since: at, Box: ev.Box, agentUniqueID: ev.LegID,
 		}
 	}
 	switch ev.Kind {
@@ -348,25 +364,25 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		s.active[a] = struct{}{}
 		a.changed = true
 		s.commitLocked(a, at)
-	case VoiceRingNoAnswer:
+	case VoiceRingMissed:
 		a.cnt.missed++
 		a.cnt.dirty = true
 		s.hist.markCounters(a.id)
-		s.recordLocked(a, ev.Queue, "ring_no_answer", "", at, &details{UniqueID: ev.UniqueID, Caller: ev.CallerNum, RingMS: ev.RingTime})
-		if a.ring != nil && a.ring.UniqueID == ev.UniqueID {
+		s.recordLocked(a, ev.Queue, "ring_no_answer", "", at, &details{UniqueID: ev.CallID, Caller: ev.CallerNum, RingMS: ev.RingTime})
+		if a.ring != nil && a.ring.UniqueID == ev.CallID {
 			a.ring = nil
 		}
 		a.changed = true
 		s.settleActiveLocked(a)
 		s.commitLocked(a, at)
-	case VoiceDumped:
-		if a.ring != nil && a.ring.UniqueID == ev.UniqueID {
+	case VoiceRingRejected:
+		if a.ring != nil && a.ring.UniqueID == ev.CallID {
 			a.ring = nil
 			a.changed = true
 		}
 		s.settleActiveLocked(a)
 		s.commitLocked(a, at)
-	case VoiceConnected:
+	case VoiceAnswered:
 		a.ring = nil
 		a.call = call()
 		a.held = false
@@ -379,14 +395,14 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
 		s.commitLocked(a, at)
 		// With ringall every other agent rang for this caller: their ring
 		// ended without an event of its own.
-		s.endRingsLocked(ev.UniqueID, "", at, "ring_cancelled", "answered by another agent", a)
-	case VoiceCompleted:
+		s.endRingsLocked(ev.CallID, "", at, "ring_cancelled", "answered by another agent", a)
+	case VoiceCallEnded:
 		a.cnt.talk += time.Duration(ev.TalkTime) * time.Second
 		a.cnt.dirty = true
 		s.hist.markCounters(a.id)
-		s.recordLocked(a, ev.Queue, "call_completed", ev.Reason, at, &details{
-			UniqueID: ev.UniqueID, Caller: ev.CallerNum, TalkSeconds: ev.TalkTime, HoldSeconds: ev.HoldTime})
-		if a.call != nil && (a.call.UniqueID == ev.UniqueID || ev.UniqueID == "") {
+		s.recordLocked(a, ev.Queue, "call_completed", ev.EndedBy, at, &details{
+			UniqueID: ev.CallID, Caller: ev.CallerNum, TalkSeconds: ev.TalkTime, HoldSeconds: ev.HoldTime})
+		if a.call != nil && (a.call.UniqueID == ev.CallID || ev.CallID == "") {
 			a.call = nil
 			a.held = false
 		}
@@ -402,7 +418,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceEvent, at time.Time) {
 
 // wrapupLocked is the wrap-up time after a call from ev.Queue: the member's
 // own Wrapuptime when Asterisk has one, else the queue's.
-func (s *Service) wrapupLocked(a *agent, ev *VoiceEvent) int {
+func (s *Service) wrapupLocked(a *agent, ev *VoiceFact) int {
 	if m := a.member(ev.Box, ev.Queue); m != nil && m.wrapuptime > 0 {
 		return m.wrapuptime
 	}
@@ -411,7 +427,7 @@ func (s *Service) wrapupLocked(a *agent, ev *VoiceEvent) int {
 
 // settleActiveLocked runs after a ring or call ended. A busy device state
 // that arrived during the call belonged to it: a Local channel's device
-// stays INUSE, and a phone's until its own event, a little after the
+// stays in use, and a phone's until its own event, a little after the
 // Agent* event that ended the call, which would otherwise show the agent
 // on a direct call for that moment.
 func (s *Service) settleActiveLocked(a *agent) {
@@ -419,8 +435,8 @@ func (s *Service) settleActiveLocked(a *agent) {
 		return
 	}
 	delete(s.active, a)
-	if a.deviceByCall && busyDevice(a.device) {
-		a.device = "NOT_INUSE"
+	if a.deviceByCall && DeviceState(a.device).busy() {
+		a.device = string(DeviceIdle)
 		a.changed = true
 	}
 	a.deviceByCall = false
@@ -448,21 +464,21 @@ func (s *Service) endRingsLocked(uniqueid, _ string, at time.Time, what, why str
 	return touched
 }
 
-// hangupLocked ends rings and calls whose caller or agent channel hung up.
-func (s *Service) hangupLocked(ev *VoiceEvent, at time.Time) bool {
-	if len(s.active) == 0 || ev.UniqueID == "" {
+// hangupLocked ends rings and calls whose caller or agent leg hung up.
+func (s *Service) hangupLocked(ev *VoiceFact, at time.Time) bool {
+	if len(s.active) == 0 || ev.LegID == "" {
 		return false
 	}
 	touched := false
 	for a := range s.active {
 		changed := false
-		if a.ring != nil && (a.ring.UniqueID == ev.UniqueID || a.ring.agentUniqueID == ev.UniqueID) {
+		if a.ring != nil && (a.ring.UniqueID == ev.LegID || a.ring.agentUniqueID == ev.LegID) {
 			a.ring = nil
 			changed = true
 		}
-		// The caller's hang-up ends the call; AgentComplete normally came
+		// The caller's hang-up ends the call; VoiceCallEnded normally came
 		// first, so this only matters when it was lost.
-		if a.call != nil && (a.call.UniqueID == ev.UniqueID || a.call.agentUniqueID == ev.UniqueID) {
+		if a.call != nil && (a.call.UniqueID == ev.LegID || a.call.agentUniqueID == ev.LegID) {
 			a.call, a.held = nil, false
 			changed = true
 		}
@@ -476,20 +492,20 @@ func (s *Service) hangupLocked(ev *VoiceEvent, at time.Time) bool {
 	return touched
 }
 
-// holdLocked puts the agent whose channel (or whose call) went on hold in
-// on_hold, and back on Unhold.
-func (s *Service) holdLocked(ev *VoiceEvent, at time.Time) bool {
-	held := ev.Kind == VoiceHold
+// holdLocked puts the agent whose leg (or whose call) went on hold in
+// on_hold, and back when resumed.
+func (s *Service) holdLocked(ev *VoiceFact, at time.Time) bool {
+	held := ev.Kind == VoiceHeld
 	var target *agent
 	for a := range s.active {
-		if a.call != nil && (a.call.UniqueID == ev.UniqueID || a.call.agentUniqueID == ev.UniqueID || (ev.Channel != "" && a.call.Channel == ev.Channel)) {
+		if a.call != nil && (a.call.UniqueID == ev.LegID || a.call.agentUniqueID == ev.LegID || (ev.Leg != "" && a.call.Channel == ev.Leg)) {
 			target = a
 			break
 		}
 	}
 	if target == nil {
-		// A direct call on the agent's phone: the channel names the device.
-		target = s.agentByDeviceLocked(deviceOf(ev.Channel))
+		// A direct call on the agent's phone: the leg's device is its.
+		target = s.agentByDeviceLocked(ev.Agent)
 	}
 	if target == nil || target.held == held {
 		return false
@@ -507,7 +523,7 @@ func (s *Service) derive(a *agent, now time.Time) (state, reason string, since t
 	loggedIn := a.sess != nil
 	if !loggedIn {
 		for _, m := range a.members {
-			if m.membership != "dynamic" {
+			if m.membership != MembershipDynamic {
 				loggedIn = true // a permanent member takes calls without a login
 				break
 			}
@@ -519,20 +535,20 @@ func (s *Service) derive(a *agent, now time.Time) (state, reason string, since t
 	switch {
 	case a.call != nil && a.held:
 		return StateOnHold, a.call.Queue, a.heldSince
-	case a.call != nil && a.device == "ONHOLD":
-		// The phone's own hold (PJSIP reports ONHOLD) without a Hold event.
+	case a.call != nil && DeviceState(a.device) == DeviceOnHold:
+		// The phone's own hold, without a hold of the leg.
 		return StateOnHold, a.call.Queue, a.deviceSince
 	case a.call != nil:
 		return StateOnCall, a.call.Queue, a.call.Since
 	case a.ring != nil:
 		return StateRinging, a.ring.Queue, a.ring.Since
 	}
-	switch a.device {
-	case "ONHOLD":
+	switch DeviceState(a.device) {
+	case DeviceOnHold:
 		return StateOnHold, "", a.deviceSince
-	case "INUSE", "BUSY":
+	case DeviceInUse, DeviceBusy:
 		return StateOnCall, "", a.deviceSince
-	case "RINGING", "RINGINUSE":
+	case DeviceRinging, DeviceRingInUse:
 		return StateRinging, "", a.deviceSince
 	}
 	if !a.wrapUntil.IsZero() && now.Before(a.wrapUntil) {
@@ -559,8 +575,8 @@ func (s *Service) derive(a *agent, now time.Time) (state, reason string, since t
 			return StatePaused, reason, now
 		}
 	}
-	switch a.device {
-	case "UNAVAILABLE", "INVALID":
+	switch DeviceState(a.device) {
+	case DeviceUnavailable, DeviceInvalid:
 		return StateUnavailable, a.device, a.deviceSince
 	}
 	return StateReady, "", now
@@ -572,19 +588,19 @@ func (a *agent) queueState(m *member, now time.Time) string {
 	case m == nil:
 		return StateLoggedOut
 	case a.call != nil && a.call.Queue == m.queue:
-		if a.held || a.device == "ONHOLD" {
+		if a.held || DeviceState(a.device) == DeviceOnHold {
 			return StateOnHold
 		}
 		return StateOnCall
 	case a.ring != nil && a.ring.Queue == m.queue:
 		return StateRinging
 	}
-	switch m.status {
-	case 8:
+	switch m.device {
+	case DeviceOnHold:
 		return StateOnHold
-	case 6, 7:
+	case DeviceRinging, DeviceRingInUse:
 		return StateRinging
-	case 2, 3:
+	case DeviceInUse, DeviceBusy:
 		return StateOnCall
 	}
 	if a.wrapQueue == m.queue && now.Before(a.wrapUntil) {
@@ -593,7 +609,7 @@ func (a *agent) queueState(m *member, now time.Time) string {
 	if m.paused {
 		return StatePaused
 	}
-	if m.status == 4 || m.status == 5 {
+	if m.device == DeviceInvalid || m.device == DeviceUnavailable {
 		return StateUnavailable
 	}
 	return StateReady

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"omnicc/asterisk"
 	"omnicc/directory"
 	"omnicc/store"
 )
@@ -95,36 +96,28 @@ func (a agentView) hasEndpoint() bool {
 	return !a.Disabled && a.Typology != directory.TypologyExternal && a.Username != ""
 }
 
-// dialString is how Asterisk reaches the agent: its endpoint, or a Local
-// channel to an external agent's number through the agent's own context
-// (and so through the outbound routes). "" when it cannot be reached.
-func (a agentView) dialString() string {
-	switch {
-	case a.Disabled:
-		return ""
-	case a.Typology == directory.TypologyExternal:
-		if a.ExternalNumber == "" {
-			return ""
-		}
-		return "Local/" + a.ExternalNumber + "@" + a.Context
-	case a.Username == "":
-		return ""
-	}
-	return "PJSIP/" + a.Username
+// member is how app_queue knows the agent (asterisk.MemberOf): its
+// interface does not depend on Disabled, so the rows of a disabled agent can
+// be found.
+func (a agentView) member() asterisk.Member {
+	return asterisk.MemberOf(asterisk.Agent{Username: a.Username, External: a.Typology == directory.TypologyExternal,
+		ExternalNumber: a.ExternalNumber, Context: a.Context})
 }
 
-// interfaceOf is the queue-member interface of SPEC "Fixed contracts":
-// PJSIP/<username>, or Local/<number>@<context> for an external agent. It
-// does not depend on Disabled, so the rows of a disabled agent can be found.
-func (a agentView) interfaceOf() string {
-	if a.Typology == directory.TypologyExternal {
-		if a.ExternalNumber == "" {
-			return ""
-		}
-		return "Local/" + a.ExternalNumber + "@" + a.Context
+// dialString is how Asterisk reaches the agent (asterisk.Dial): its
+// endpoint, or a Local channel to an external agent's number through the
+// agent's own context (and so through the outbound routes). "" when it
+// cannot be reached.
+func (a agentView) dialString() string {
+	if a.Disabled {
+		return ""
 	}
-	return "PJSIP/" + a.Username
+	return a.member().Interface
 }
+
+// interfaceOf is the queue-member interface of SPEC "Fixed contracts",
+// asterisk.MemberOf's.
+func (a agentView) interfaceOf() string { return a.member().Interface }
 
 // AgentSaved implements directory.Projector.
 func (p *Projector) AgentSaved(ctx context.Context, tx *sqlx.Tx, before, after *directory.Agent) error {
@@ -187,7 +180,7 @@ func (p *Projector) retireAgent(ctx context.Context, tx *sqlx.Tx, before, after 
 	if oldIf, newIf := bv.interfaceOf(), av.interfaceOf(); oldIf != "" && oldIf != newIf {
 		// Renaming the member keeps its uniqueid and the pause app_queue wrote.
 		q := "UPDATE queue_members SET " + p.b.quote("interface") + " = ?, state_interface = ? WHERE " + p.b.quote("interface") + " = ?"
-		args := []any{newIf, newIf, oldIf}
+		args := []any{newIf, av.member().StateInterface, oldIf}
 		if newIf == "" {
 			q, args = "DELETE FROM queue_members WHERE "+p.b.quote("interface")+" = ?", []any{oldIf}
 		}
@@ -502,7 +495,7 @@ func (p *Projector) syncMember(ctx context.Context, tx *sqlx.Tx, l link, a agent
 	}
 	return p.upsert(ctx, tx, row{table: "queue_members",
 		key: []col{{"queue_name", l.QueueName}, {"interface", iface}},
-		set: []col{{"membername", str(a.Username)}, {"state_interface", iface}, {"penalty", l.Penalty}},
+		set: []col{{"membername", str(a.member().MemberName)}, {"state_interface", a.member().StateInterface}, {"penalty", l.Penalty}},
 		// app_queue owns the pause from then on.
 		insertOnly: []col{{"paused", 0}},
 	})

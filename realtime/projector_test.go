@@ -161,7 +161,7 @@ func TestTypologyRows(t *testing.T) {
 			{
 				name:      "external: no endpoint, reached through a Local channel",
 				in:        directory.AgentInput{FullName: ptr("Ext Ernal"), Username: ptr("ext"), Typology: ptr("external"), Extension: ptr("1006"), ExternalNumber: ptr("+33612345678"), Voicemail: ptr(true)},
-				dial:      "omnicc-dial-agent,s,1(Local/+33612345678@from-sip,1006)",
+				dial:      "omnicc-dial-agent,s,1(Local/+33612345678@from-sip/n,1006)",
 				voicemail: true,
 			},
 			{
@@ -372,12 +372,12 @@ func TestExternalPermanentMember(t *testing.T) {
 		if len(m) != 1 {
 			t.Fatalf("members: %v", m)
 		}
-		wantFields(t, "external member", m[0], map[string]string{"interface": "Local/0612345678@from-sip", "state_interface": "Local/0612345678@from-sip", "penalty": "9", "membername": "overflow"})
+		wantFields(t, "external member", m[0], map[string]string{"interface": "Local/0612345678@from-sip/n", "state_interface": "Local/0612345678@from-sip", "penalty": "9", "membername": "overflow"})
 		if _, err := r.dir.UpdateAgent(ctx, a.ID, directory.AgentInput{ExternalNumber: ptr("0698765432")}); err != nil {
 			t.Fatal(err)
 		}
 		m = r.lookupMulti("queue_members", "interface%20LIKE=%25&queue_name=support")
-		if len(m) != 1 || m[0]["interface"] != "Local/0698765432@from-sip" {
+		if len(m) != 1 || m[0]["interface"] != "Local/0698765432@from-sip/n" || m[0]["state_interface"] != "Local/0698765432@from-sip" {
 			t.Errorf("member after a number change: %v", m)
 		}
 	})

@@ -61,6 +61,7 @@ func NewQueues(srv *Server, queues ...string) *Queues {
 	srv.Handle("QueueAdd", q.eventsLater(q.queueAdd))
 	srv.Handle("QueueRemove", q.eventsLater(q.queueRemove))
 	srv.Handle("QueuePause", q.eventsLater(q.queuePause))
+	srv.Handle("QueuePenalty", q.eventsLater(q.queuePenalty))
 	srv.Handle("QueueStatus", q.queueStatus)
 	srv.Handle("CoreShowChannels", q.coreShowChannels)
 	srv.Handle("DeviceStateList", q.deviceStateList)
@@ -355,6 +356,26 @@ func (q *Queues) queuePause(a ami.Message) []ami.Message {
 		msg = "Interface unpaused successfully"
 	}
 	return append([]ami.Message{Success("Message", msg)}, events...)
+}
+
+// queuePenalty answers as app_queue does: the member's penalty in queue (or
+// in every queue when none is named) is set and QueueMemberPenalty raised.
+func (q *Queues) queuePenalty(a ami.Message) []ami.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	queue, iface := a.Get("Queue"), a.Get("Interface")
+	penalty, err := strconv.Atoi(a.Get("Penalty"))
+	var events []ami.Message
+	for _, m := range q.members {
+		if err == nil && penalty >= 0 && m.Interface == iface && (queue == "" || m.Queue == queue) {
+			m.Penalty = penalty
+			events = append(events, memberEvent("QueueMemberPenalty", m))
+		}
+	}
+	if len(events) == 0 {
+		return []ami.Message{Error("Invalid interface, queuename or penalty")}
+	}
+	return append([]ami.Message{Success("Message", "Interface penalty set successfully")}, events...)
 }
 
 func (q *Queues) queueStatus(a ami.Message) []ami.Message {

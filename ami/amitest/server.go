@@ -17,6 +17,7 @@ package amitest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -98,6 +99,37 @@ func NewServer(tb testing.TB, username, secret string) *Server {
 	s.wg.Go(func() { s.accept(ln) })
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// NewPipeServer is a Server reached through in-memory connections
+// (net.Pipe) instead of a TCP port: set the client's Config.Dial to its Dial.
+// Everything it runs can live in a testing/synctest bubble, so tests of
+// timeouts and keepalives run on the bubble's fake clock; build it inside
+// the bubble.
+func NewPipeServer(tb testing.TB, username, secret string) *Server {
+	tb.Helper()
+	s := &Server{
+		tb:       tb,
+		username: username,
+		secret:   secret,
+		addr:     "amitest.pipe:5038",
+		conns:    make(map[*serverConn]struct{}),
+		handlers: make(map[string]Handler),
+		scripted: make(map[string][][]ami.Message),
+		changed:  make(chan struct{}),
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Dial connects to a NewPipeServer: a Config.Dial.
+func (s *Server) Dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	if !s.serveConn(server) {
+		client.Close()
+		return nil, errors.New("amitest: server closed")
+	}
+	return client, nil
 }
 
 // Addr is host:port to connect to; it stays the same across Restart.
@@ -258,6 +290,13 @@ func (s *Server) Restart() {
 		s.mu.Unlock()
 		return
 	}
+	if s.ln == nil { // a pipe server: cutting the connections is the restart
+		for c := range s.conns {
+			c.conn.Close()
+		}
+		s.mu.Unlock()
+		return
+	}
 	s.ln.Close()
 	for c := range s.conns {
 		c.conn.Close()
@@ -285,7 +324,9 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		s.ln.Close()
+		if s.ln != nil {
+			s.ln.Close()
+		}
 		for c := range s.conns {
 			c.conn.Close()
 		}
@@ -300,25 +341,34 @@ func (s *Server) accept(ln net.Listener) {
 		if err != nil {
 			return
 		}
-		c := &serverConn{conn: conn}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			conn.Close()
+		if !s.serveConn(conn) {
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Go(func() {
-			defer func() {
-				conn.Close()
-				s.mu.Lock()
-				delete(s.conns, c)
-				s.mu.Unlock()
-			}()
-			s.serve(c)
-		})
 	}
+}
+
+// serveConn serves conn in a goroutine of the server's; false when the
+// server is closed (conn is closed then).
+func (s *Server) serveConn(conn net.Conn) bool {
+	c := &serverConn{conn: conn}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Go(func() {
+		defer func() {
+			conn.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+		s.serve(c)
+	})
+	s.mu.Unlock()
+	return true
 }
 
 func (s *Server) notifyLocked() {

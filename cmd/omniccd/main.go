@@ -160,26 +160,27 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	// The database is the truth for who is logged in; sessions are loaded
-	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
-	if err := sessions.Load(ctx); err != nil {
-		return fmt.Errorf("load agent sessions: %w", err)
-	}
+	// The graph has no cycle: the pool needs nobody; presence asks Asterisk
+	// through the queue actions over the pool; the tracker, built last,
+	// feeds presence and registers its resync with the pool.
 	boxes, err := ami.ParseBoxes(cfg.AMI)
 	if err != nil {
 		return err
 	}
-	var tracker *ami.Tracker // the pool's OnConnect needs it, and it needs the pool
-	pool, err := ami.NewPool(boxes, ami.Config{
-		Logger:    log.With("component", "ami"),
-		OnConnect: func(ctx context.Context, c *ami.Client) error { return tracker.OnConnect(ctx, c) },
-	})
+	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami")})
 	if err != nil {
 		return err
 	}
-	tracker = ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami")})
-	sessions.SetController(tracker)
+	queueActions := ami.NewQueueActions(pool, log.With("component", "ami"))
+	// The database is the truth for who is logged in; sessions are loaded
+	// before AMI connects because the first reconcile compares against them.
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Controller: queueActions,
+		Names: ami.Names{}, Logger: log.With("component", "presence")})
+	if err := sessions.Load(ctx); err != nil {
+		return fmt.Errorf("load agent sessions: %w", err)
+	}
+	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
+		Actions: queueActions, ResyncOnConnect: true})
 	callControl, err := calls.New(calls.Options{
 		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: hub,
 		Logger: log.With("component", "calls"),
