@@ -85,7 +85,8 @@ func seed(ctx context.Context, c *client, runID string, agents, wsConns int) (*f
 // reply is one session that received a routing decision.
 type reply struct {
 	Caller  string
-	Decided time.Time
+	Started time.Time // when the session connected: which daemon served it
+	Decided time.Time // when OMNICC_DEST_TYPE arrived
 }
 
 // agiLoad runs n sessions at a time, each with a new caller, until ctx ends.
@@ -123,7 +124,7 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 				res, err := runCall(spec)
 				took := time.Since(start)
 				if !res.Decided.IsZero() {
-					mine = append(mine, reply{Caller: spec.Caller, Decided: res.Decided})
+					mine = append(mine, reply{Caller: spec.Caller, Started: start, Decided: res.Decided})
 				}
 				switch {
 				case err != nil:
@@ -133,7 +134,7 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 						sleepCtx(ctx, 50*time.Millisecond)
 					}
 				case res.Vars["OMNICC_ERROR"] != "":
-					l.stats.Err(kindFastAGI, "omnicc_error")
+					l.stats.Err(kindFastAGI, "OMNICC_ERROR="+errorClass(res.Vars["OMNICC_ERROR"]))
 				case res.Vars["OMNICC_DEST_TYPE"] == "":
 					l.stats.Err(kindFastAGI, "no_decision")
 				default:
@@ -146,6 +147,19 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// errorClass is OMNICC_ERROR without the numbers in it ("no route for DID
+// 7001 from 8001" -> "no route for DID"), so reasons can be counted.
+func errorClass(reason string) string {
+	if i := strings.IndexAny(reason, "0123456789"); i >= 0 {
+		reason = reason[:i]
+	}
+	reason = strings.TrimSpace(reason)
+	if len(reason) > 40 {
+		reason = reason[:40]
+	}
+	return strings.ReplaceAll(reason, " ", "_")
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -343,6 +343,11 @@ func (r *reporter) print(ctx context.Context, note string) {
 	writeFigures(r.out, r.stats.Snapshot(), period)
 }
 
+// fmtOffset prints a signed offset in milliseconds: -19.4ms is before.
+func fmtOffset(d time.Duration) string {
+	return fmt.Sprintf("%+.1fms", float64(d)/float64(time.Millisecond))
+}
+
 func fmtElapsed(d time.Duration) string {
 	d = d.Round(time.Second)
 	return fmt.Sprintf("%02d:%02d", int(d.Minutes()), int(d.Seconds())%60)
@@ -422,16 +427,22 @@ type matchResult struct {
 	Replied    int
 	Found      int
 	Duplicates int // callers with more than one row
-	Unreplied  int // rows whose session saw no decision (cut by the kill, or errors)
-	// Lost decisions, split by the kill when there was one.
-	LostBefore []time.Time // decided before the kill
-	LostAfter  []time.Time // decided after it (or all, without a kill)
+	Unreplied  int // rows whose session saw no decision (cut by the kill, or refusals)
+	Refusals   int // of Unreplied, rows with an error (OMNICC_ERROR was sent)
+	// Lost decisions, split by the kill when there was one: sessions that
+	// connected before the SIGKILL were served by the daemon killed.
+	LostBefore []time.Time // when each was decided
+	LostAfter  []time.Time // served by the restarted daemon (or all, without a kill)
 }
 
 func match(replies []reply, rows []callLogRow, killAt time.Time) matchResult {
 	seen := make(map[string]int, len(rows))
+	refused := map[string]bool{}
 	for _, r := range rows {
 		seen[r.Caller]++
+		if r.Error != "" {
+			refused[r.Caller] = true
+		}
 	}
 	var m matchResult
 	replied := make(map[string]bool, len(replies))
@@ -442,7 +453,7 @@ func match(replies []reply, rows []callLogRow, killAt time.Time) matchResult {
 			m.Found++
 			continue
 		}
-		if !killAt.IsZero() && r.Decided.Before(killAt) {
+		if !killAt.IsZero() && r.Started.Before(killAt) {
 			m.LostBefore = append(m.LostBefore, r.Decided)
 		} else {
 			m.LostAfter = append(m.LostAfter, r.Decided)
@@ -454,6 +465,9 @@ func match(replies []reply, rows []callLogRow, killAt time.Time) matchResult {
 		}
 		if !replied[caller] {
 			m.Unreplied++
+			if refused[caller] {
+				m.Refusals++
+			}
 		}
 	}
 	slices.SortFunc(m.LostBefore, func(a, b time.Time) int { return a.Compare(b) })
@@ -467,21 +481,21 @@ func (m matchResult) write(out io.Writer, k killRecord) {
 	if m.Replied > 0 {
 		pct = 100 * float64(lost) / float64(m.Replied)
 	}
-	fmt.Fprintf(out, "  replied sessions %d, with their row %d, lost %d (%.2f %%); callers with several rows %d; rows without a replied session %d\n",
-		m.Replied, m.Found, lost, pct, m.Duplicates, m.Unreplied)
+	fmt.Fprintf(out, "  replied sessions %d, with their row %d, lost %d (%.2f %%); callers with several rows %d; rows without a replied session %d (%d refusals)\n",
+		m.Replied, m.Found, lost, pct, m.Duplicates, m.Unreplied, m.Refusals)
 	if !k.at.IsZero() {
 		if n := len(m.LostBefore); n > 0 {
-			first, last := k.at.Sub(m.LostBefore[0]), k.at.Sub(m.LostBefore[n-1])
-			in250 := 0
+			first, last := m.LostBefore[0].Sub(k.at), m.LostBefore[n-1].Sub(k.at)
+			older := 0
 			for _, t := range m.LostBefore {
-				if k.at.Sub(t) <= 250*time.Millisecond {
-					in250++
+				if k.at.Sub(t) > 250*time.Millisecond {
+					older++
 				}
 			}
-			fmt.Fprintf(out, "  lost by kill -9: %d decisions replied between %s and %s before the SIGKILL (span %s); %d of them in the last 250 ms\n",
-				n, fmtDur(first), fmtDur(last), fmtDur(first-last), in250)
+			fmt.Fprintf(out, "  lost by kill -9: %d decisions the killed daemon had replied, from %s to %s relative to the SIGKILL (span %s); %d older than 250 ms\n",
+				n, fmtOffset(first), fmtOffset(last), fmtDur(last-first), older)
 		} else {
-			fmt.Fprintln(out, "  lost by kill -9: none of the decisions replied before the SIGKILL")
+			fmt.Fprintln(out, "  lost by kill -9: none of the decisions the killed daemon replied")
 		}
 	}
 	if n := len(m.LostAfter); n > 0 {

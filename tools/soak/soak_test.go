@@ -214,17 +214,25 @@ omnicc_calllog_queue_depth 1.5e+03
 func TestMatch(t *testing.T) {
 	kill := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return kill.Add(time.Duration(ms) * time.Millisecond) }
-	replies := []reply{{"a", at(-900)}, {"b", at(-200)}, {"c", at(-100)}, {"d", at(500)}, {"e", at(600)}}
+	replies := []reply{{"a", at(-901), at(-900)}, {"b", at(-201), at(-200)}, {"c", at(-101), at(-100)},
+		{"c2", at(-1), at(1)}, // connected before the kill, reply read just after it
+		{"d", at(499), at(500)}, {"e", at(599), at(600)}}
 	rows := []callLogRow{{Caller: "a"}, {Caller: "d"}, {Caller: "d"}, {Caller: "z"}}
 	m := match(replies, rows, kill)
-	if m.Replied != 5 || m.Found != 2 || m.Duplicates != 1 || m.Unreplied != 1 ||
-		!slices.Equal(m.LostBefore, []time.Time{at(-200), at(-100)}) || !slices.Equal(m.LostAfter, []time.Time{at(600)}) {
+	if m.Replied != 6 || m.Found != 2 || m.Duplicates != 1 || m.Unreplied != 1 ||
+		!slices.Equal(m.LostBefore, []time.Time{at(-200), at(-100), at(1)}) || !slices.Equal(m.LostAfter, []time.Time{at(600)}) {
 		t.Fatalf("match: %+v", m)
 	}
 	var b strings.Builder
 	m.write(&b, killRecord{at: kill})
-	if !strings.Contains(b.String(), "lost by kill -9: 2 decisions replied between 200.0ms and 100.0ms before the SIGKILL (span 100.0ms); 2 of them in the last 250 ms") {
+	if !strings.Contains(b.String(), "lost by kill -9: 3 decisions the killed daemon had replied, from -200.0ms to +1.0ms relative to the SIGKILL (span 201.0ms); 0 older than 250 ms") {
 		t.Fatalf("report:\n%s", b.String())
+	}
+}
+
+func TestErrorClass(t *testing.T) {
+	if got := errorClass("no route for DID 7796587520 from 858752000000034"); got != "no_route_for_DID" {
+		t.Fatalf("errorClass = %q", got)
 	}
 }
 
