@@ -210,8 +210,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	stats := NewStats()
 	loadStart := time.Now()
-	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
+	// The load is stopped by the reporter after its last figures, taken
+	// while every websocket and session is still going.
+	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
+	loadEndAt := loadStart.Add(o.duration)
 
 	agi := &agiLoad{addr: agiAddr, did: f.DID, prefix: "8" + fmt.Sprintf("%06d", started.Unix()%1_000_000),
 		timeout: o.timeout, stats: stats, runStart: loadStart.Unix()}
@@ -225,7 +228,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { agi.run(loadCtx, o.concurrency) })
 	wg.Go(func() { ws.run(loadCtx, o.ws) })
-	wg.Go(func() { paced(loadCtx, o.realtimeRate, 64, stats, kindRealtime, realtimeLookup(rc, f, stats)) })
+	// As many workers as Asterisk has threads blocked on lookups at worst.
+	wg.Go(func() { paced(loadCtx, o.realtimeRate, 256, stats, kindRealtime, realtimeLookup(rc, f, stats)) })
 	wg.Go(func() { paced(loadCtx, o.restRate, 16, stats, kindREST, restWrite(rc, f, stats)) })
 
 	var kill killRecord
@@ -236,23 +240,34 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	prefixes := splitList(o.metrics)
 	rep := reporter{out: out, c: c, stats: stats, state: &state, ws: ws, agi: agi, prefixes: prefixes, start: loadStart, last: loadStart}
 	tick := time.NewTicker(o.report)
+	end := time.NewTimer(o.duration)
 	func() {
 		defer tick.Stop()
+		defer end.Stop()
 		for {
 			select {
-			case <-loadCtx.Done():
+			case <-ctx.Done():
+				return
+			case <-end.C:
+				rep.print(ctx, " (end of load)")
 				return
 			case <-tick.C:
-				rep.print(ctx, "")
+				// A tick just before the end is left to the final report.
+				if time.Until(loadEndAt) > time.Second {
+					rep.print(ctx, "")
+				}
 			}
 		}
 	}()
+	stopLoad()
 	wg.Wait()
 	loadEnd := time.Now()
+	// Sessions in flight at the stop end now: in the totals, not in the
+	// idle figures below.
+	stats.Snapshot()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	rep.print(ctx, " (end of load)")
 
 	fmt.Fprintf(out, "\n=== totals over %s (%s) ===\n", loadEnd.Sub(loadStart).Round(time.Second), engine)
 	writeFigures(out, stats.Totals(), loadEnd.Sub(loadStart))
