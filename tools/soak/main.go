@@ -265,6 +265,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	// Sessions in flight at the stop end now: in the totals, not in the
 	// idle figures below.
 	stats.Snapshot()
+	// Keep-alive connections of the load would hold the daemon's idle
+	// goroutines and fds up.
+	rc.http.CloseIdleConnections()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
