@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -79,7 +80,7 @@ func main() {
 	flag.StringVar(&o.adminPassword, "admin-password", os.Getenv("OMNICC_ADMIN_PASSWORD"), "with -target (or a -dsn database that already has admin): admin's password")
 	flag.IntVar(&o.pid, "pid", 0, "with -target: omniccd's pid, for RSS and fds from /proc")
 	flag.BoolVar(&o.kill, "kill", false, "SIGKILL the daemon under load at -kill-after, restart it on the same data, and report the decisions lost")
-	flag.DurationVar(&o.killAfter, "kill-after", 0, "when to kill with -kill (default: half of -duration)")
+	flag.DurationVar(&o.killAfter, "kill-after", 0, "when to kill with -kill (default: 55 % of -duration)")
 	flag.BoolVar(&o.match, "match", true, "at the end, match every replied session with its call-log row")
 	flag.DurationVar(&o.timeout, "session-timeout", 10*time.Second, "longest a FastAGI session may take")
 	flag.StringVar(&o.metrics, "metrics", "omnicc_calllog_,omnicc_agi_,omnicc_db_", "comma-separated /metrics name prefixes printed with each report, when present")
@@ -113,7 +114,9 @@ func (o *options) check() error {
 	}
 	if o.kill {
 		if o.killAfter == 0 {
-			o.killAfter = o.duration / 2
+			// Not on a report tick: the figures before the kill come from
+			// a live daemon.
+			o.killAfter = o.duration * 55 / 100
 		}
 		if o.killAfter <= 0 || o.killAfter >= o.duration {
 			return errors.New("-kill-after must be within -duration")
@@ -127,7 +130,8 @@ type runState struct {
 	pid atomic.Int64
 }
 
-func run(ctx context.Context, o options, out io.Writer) error {
+func run(ctx context.Context, o options, w io.Writer) error {
+	out := &lockedWriter{w: w}
 	started := time.Now()
 	runID := strconv.FormatInt(started.Unix()%1_000_000_000, 36)
 	var (
@@ -336,7 +340,26 @@ type reporter struct {
 	last     time.Time
 }
 
+// lockedWriter lets the reporter and the kill goroutine print whole
+// blocks without interleaving.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func (r *reporter) print(ctx context.Context, note string) {
+	var buf bytes.Buffer
+	r.report(ctx, &buf, note)
+	r.out.Write(buf.Bytes())
+}
+
+func (r *reporter) report(ctx context.Context, out io.Writer, note string) {
 	now := time.Now()
 	period := now.Sub(r.last)
 	r.last = now
@@ -353,12 +376,12 @@ func (r *reporter) print(ctx context.Context, note string) {
 	if v, ok := m["go_goroutines"]; mok && ok {
 		gor = strconv.FormatFloat(v, 'f', 0, 64)
 	}
-	fmt.Fprintf(r.out, "\n[%s]%s omniccd pid %d: RSS %s, goroutines %s, fds %s; websockets open %d, events read %d\n",
+	fmt.Fprintf(out, "\n[%s]%s omniccd pid %d: RSS %s, goroutines %s, fds %s; websockets open %d, events read %d\n",
 		fmtElapsed(now.Sub(r.start)), note, pid, rss, gor, fds, r.ws.open.Load(), r.ws.events.Load())
 	if extra := pickMetrics(m, r.prefixes); extra != "" {
-		fmt.Fprintf(r.out, "  metrics: %s\n", extra)
+		fmt.Fprintf(out, "  metrics: %s\n", extra)
 	}
-	writeFigures(r.out, r.stats.Snapshot(), period)
+	writeFigures(out, r.stats.Snapshot(), period)
 }
 
 // fmtOffset prints a signed offset in milliseconds: -19.4ms is before.
