@@ -234,7 +234,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	wg.Go(func() { ws.run(loadCtx, o.ws) })
 	// As many workers as Asterisk has threads blocked on lookups at worst.
 	wg.Go(func() { paced(loadCtx, o.realtimeRate, 256, stats, kindRealtime, realtimeLookup(rc, f, stats)) })
-	wg.Go(func() { paced(loadCtx, o.restRate, 16, stats, kindREST, restWrite(rc, f, stats)) })
+	wg.Go(func() { paced(loadCtx, o.restRate, 64, stats, kindREST, restWrite(rc, f, stats)) })
 
 	var kill killRecord
 	if o.kill {
@@ -566,7 +566,19 @@ func printLogSummary(out io.Writer, path string) {
 		default:
 			continue
 		}
-		counts[level+" "+logMsg(line)]++
+		key := level + " " + logMsg(line)
+		if level == "ERROR" {
+			// What failed and why, numbers folded so that alike errors group.
+			for _, a := range []string{"path", "err"} {
+				if v := logAttr(line, a); v != "" {
+					if len(v) > 120 {
+						v = v[:120] + "…"
+					}
+					key += " " + a + "=" + foldDigits(v)
+				}
+			}
+		}
+		counts[key]++
 	}
 	fmt.Fprintf(out, "\n=== %s: warnings and errors by message ===\n", filepath.Base(path))
 	if len(counts) == 0 {
@@ -589,11 +601,37 @@ func printLogSummary(out io.Writer, path string) {
 
 // logMsg is the msg of a slog text line.
 func logMsg(line string) string {
-	i := strings.Index(line, "msg=")
-	if i < 0 {
-		return "(no msg)"
+	if v := logAttr(line, "msg"); v != "" {
+		return v
 	}
-	s := line[i+4:]
+	return "(no msg)"
+}
+
+// foldDigits replaces each run of digits with N.
+func foldDigits(s string) string {
+	var b strings.Builder
+	digit := false
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if !digit {
+				b.WriteByte('N')
+			}
+			digit = true
+			continue
+		}
+		digit = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// logAttr is the value of key in a slog text line, "" when absent.
+func logAttr(line, key string) string {
+	i := strings.Index(line, " "+key+"=")
+	if i < 0 {
+		return ""
+	}
+	s := line[i+len(key)+2:]
 	if strings.HasPrefix(s, `"`) {
 		if v, err := strconv.QuotedPrefix(s); err == nil {
 			if u, err := strconv.Unquote(v); err == nil {

@@ -236,10 +236,18 @@ func TestErrorClass(t *testing.T) {
 	}
 }
 
+func TestLogAttr(t *testing.T) {
+	line := `time=T level=ERROR msg="request failed" method=GET path=/api/v1/agents/:id err="sql: timeout after 1500ms"`
+	if p, e := logAttr(line, "path"), foldDigits(logAttr(line, "err")); p != "/api/v1/agents/:id" || e != "sql: timeout after Nms" {
+		t.Fatalf("path %q err %q", p, e)
+	}
+}
+
 func TestLogMsg(t *testing.T) {
 	for line, want := range map[string]string{
 		`time=2026-12-06T20:00:00Z level=WARN msg="calllog: queue full (is the database down?)" dropped=3`: "calllog: queue full (is the database down?)",
 		`time=2026-12-06T20:00:00Z level=ERROR msg=boom err=x`:                                             "boom",
+		`time=2026-12-06T20:00:00Z level=ERROR err=x`:                                                      "(no msg)",
 	} {
 		if got := logMsg(line); got != want {
 			t.Errorf("logMsg(%q) = %q, want %q", line, got, want)
