@@ -197,7 +197,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		fmt.Fprintf(out, "ready in %s\n", took.Round(time.Millisecond))
 	}
 	if err := c.login(ctx, "admin", password); err != nil {
-		return err
+		return fmt.Errorf("%w (a database keeps the admin password of its first start: pass -admin-password, or use a new database)", err)
 	}
 	f, err := seed(ctx, c, runID, o.agents, o.ws)
 	if err != nil {
