@@ -213,6 +213,9 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	fmt.Fprintln(out)
 
 	stats := NewStats()
+	// The idle figures the daemon should come back to after the load.
+	idle := reporter{out: out, c: c, stats: NewStats(), state: &state, ws: &wsLoad{}, start: time.Now(), last: time.Now()}
+	idle.print(ctx, " (idle, before the load)", false)
 	loadStart := time.Now()
 	// The load is stopped by the reporter after its last figures, taken
 	// while every websocket and session is still going.
@@ -253,12 +256,12 @@ func run(ctx context.Context, o options, w io.Writer) error {
 			case <-ctx.Done():
 				return
 			case <-end.C:
-				rep.print(ctx, " (end of load)")
+				rep.print(ctx, " (end of load)", true)
 				return
 			case <-tick.C:
 				// A tick just before the end is left to the final report.
 				if time.Until(loadEndAt) > time.Second {
-					rep.print(ctx, "")
+					rep.print(ctx, "", true)
 				}
 			}
 		}
@@ -285,7 +288,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 
 	// Idle figures: the daemon should return to them once the load is gone.
 	sleepCtx(ctx, 5*time.Second)
-	rep.print(ctx, " (idle, 5 s after the load)")
+	rep.print(ctx, " (idle, 5 s after the load)", false)
 
 	if o.match {
 		return matchCallLog(ctx, out, c, f, agi.replies, loadStart, loadEnd, kill)
@@ -353,13 +356,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func (r *reporter) print(ctx context.Context, note string) {
+func (r *reporter) print(ctx context.Context, note string, figures bool) {
 	var buf bytes.Buffer
-	r.report(ctx, &buf, note)
+	r.report(ctx, &buf, note, figures)
 	r.out.Write(buf.Bytes())
 }
 
-func (r *reporter) report(ctx context.Context, out io.Writer, note string) {
+func (r *reporter) report(ctx context.Context, out io.Writer, note string, figures bool) {
 	now := time.Now()
 	period := now.Sub(r.last)
 	r.last = now
@@ -381,7 +384,9 @@ func (r *reporter) report(ctx context.Context, out io.Writer, note string) {
 	if extra := pickMetrics(m, r.prefixes); extra != "" {
 		fmt.Fprintf(out, "  metrics: %s\n", extra)
 	}
-	writeFigures(out, r.stats.Snapshot(), period)
+	if figures {
+		writeFigures(out, r.stats.Snapshot(), period)
+	}
 }
 
 // fmtOffset prints a signed offset in milliseconds: -19.4ms is before.
