@@ -100,6 +100,7 @@ type agiLoad struct {
 	mu       sync.Mutex
 	replies  []reply
 	runStart int64
+	replied  atomic.Int64 // sessions that received a decision so far
 }
 
 func (l *agiLoad) run(ctx context.Context, n int) {
@@ -124,6 +125,7 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 				res, err := runCall(spec)
 				took := time.Since(start)
 				if !res.Decided.IsZero() {
+					l.replied.Add(1)
 					mine = append(mine, reply{Caller: spec.Caller, Started: start, Decided: res.Decided})
 				}
 				switch {

@@ -245,7 +245,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	}
 
 	prefixes := splitList(o.metrics)
-	rep := reporter{out: out, c: c, stats: stats, state: &state, ws: ws, agi: agi, prefixes: prefixes, start: loadStart, last: loadStart}
+	rep := reporter{did: f.DID, out: out, c: c, stats: stats, state: &state, ws: ws, agi: agi, prefixes: prefixes, start: loadStart, last: loadStart}
 	tick := time.NewTicker(o.report)
 	end := time.NewTimer(o.duration)
 	func() {
@@ -332,6 +332,7 @@ func killAndRestart(ctx context.Context, out io.Writer, d *daemon, c *client, st
 }
 
 type reporter struct {
+	did      string // the run's DID, for the call-log count
 	out      io.Writer
 	c        *client
 	stats    *Stats
@@ -381,6 +382,19 @@ func (r *reporter) report(ctx context.Context, out io.Writer, note string, figur
 	}
 	fmt.Fprintf(out, "\n[%s]%s omniccd pid %d: RSS %s, goroutines %s, fds %s; websockets open %d, events read %d\n",
 		fmtElapsed(now.Sub(r.start)), note, pid, rss, gor, fds, r.ws.open.Load(), r.ws.events.Load())
+	if r.did != "" {
+		// How far the call log is behind the decisions Asterisk received
+		// (rows of refused calls included, so it can read a little ahead).
+		replied := r.agi.replied.Load()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rows, err := r.c.callLogTotal(cctx, r.did, r.start.Add(-2*time.Second))
+		cancel()
+		if err != nil {
+			fmt.Fprintf(out, "  call log: %d decisions replied so far; GET /call-log failed: %s\n", replied, httpReason(err))
+		} else {
+			fmt.Fprintf(out, "  call log: %d decisions replied so far, %d rows written (behind by %d)\n", replied, rows, replied-int64(rows))
+		}
+	}
 	if extra := pickMetrics(m, r.prefixes); extra != "" {
 		fmt.Fprintf(out, "  metrics: %s\n", extra)
 	}
