@@ -101,6 +101,7 @@ type agiLoad struct {
 	replies  []reply
 	runStart int64
 	replied  atomic.Int64 // sessions that received a decision so far
+	refused  atomic.Int64 // sessions that received OMNICC_ERROR (they have a row too)
 }
 
 func (l *agiLoad) run(ctx context.Context, n int) {
@@ -136,6 +137,7 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 						sleepCtx(ctx, 50*time.Millisecond)
 					}
 				case res.Vars["OMNICC_ERROR"] != "":
+					l.refused.Add(1)
 					l.stats.Err(kindFastAGI, "OMNICC_ERROR="+errorClass(res.Vars["OMNICC_ERROR"]))
 				case res.Vars["OMNICC_DEST_TYPE"] == "":
 					l.stats.Err(kindFastAGI, "no_decision")

@@ -383,16 +383,17 @@ func (r *reporter) report(ctx context.Context, out io.Writer, note string, figur
 	fmt.Fprintf(out, "\n[%s]%s omniccd pid %d: RSS %s, goroutines %s, fds %s; websockets open %d, events read %d\n",
 		fmtElapsed(now.Sub(r.start)), note, pid, rss, gor, fds, r.ws.open.Load(), r.ws.events.Load())
 	if r.did != "" {
-		// How far the call log is behind the decisions Asterisk received
-		// (rows of refused calls included, so it can read a little ahead).
-		replied := r.agi.replied.Load()
+		// How far the call log is behind what Asterisk received: every
+		// decision and every OMNICC_ERROR refusal has a row.
+		answered := r.agi.replied.Load() + r.agi.refused.Load()
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		rows, err := r.c.callLogTotal(cctx, r.did, r.start.Add(-2*time.Second))
 		cancel()
 		if err != nil {
-			fmt.Fprintf(out, "  call log: %d decisions replied so far; GET /call-log failed: %s\n", replied, httpReason(err))
+			fmt.Fprintf(out, "  call log: %d sessions answered so far; GET /call-log failed: %s\n", answered, httpReason(err))
 		} else {
-			fmt.Fprintf(out, "  call log: %d decisions replied so far, %d rows written (behind by %d)\n", replied, rows, replied-int64(rows))
+			fmt.Fprintf(out, "  call log: %d sessions answered so far (decision or OMNICC_ERROR), %d rows written (behind by %d)\n",
+				answered, rows, answered-int64(rows))
 		}
 	}
 	if extra := pickMetrics(m, r.prefixes); extra != "" {
