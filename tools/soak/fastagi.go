@@ -22,6 +22,11 @@ type callSpec struct {
 	ThreadID  int64  // agi_threadid
 	Deadline  time.Duration
 	DialLimit time.Duration
+	// LinkedIDInURL: the script is inbound?linkedid=<uniqueid>, as the
+	// sample dialplan calls it (asterisk-conf: AGI(${OMNICC_AGI}/inbound?
+	// linkedid=${CHANNEL(linkedid)})); else plain inbound, and omniccd asks
+	// for CHANNEL(linkedid) with GET VARIABLE.
+	LinkedIDInURL bool
 }
 
 // callResult is what omniccd told Asterisk.
@@ -44,9 +49,14 @@ func (c callSpec) header() []byte {
 		b.WriteString(v)
 		b.WriteByte('\n')
 	}
+	script := "inbound"
+	if c.LinkedIDInURL {
+		// A new inbound channel is its own linkedid.
+		script += "?linkedid=" + c.UniqueID
+	}
 	kv("agi_network", "yes")
-	kv("agi_network_script", "inbound")
-	kv("agi_request", "agi://"+c.Addr+"/inbound")
+	kv("agi_network_script", script)
+	kv("agi_request", "agi://"+c.Addr+"/"+script)
 	kv("agi_channel", c.Channel)
 	kv("agi_language", "en")
 	kv("agi_type", "PJSIP")
@@ -60,7 +70,7 @@ func (c callSpec) header() []byte {
 	kv("agi_callingtns", "0")
 	kv("agi_dnid", c.DID)
 	kv("agi_rdnis", "unknown")
-	kv("agi_context", "from-trunk")
+	kv("agi_context", "omnicc-inbound")
 	kv("agi_extension", c.DID)
 	kv("agi_priority", "1")
 	kv("agi_enhanced", "0.0")

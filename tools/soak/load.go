@@ -100,6 +100,7 @@ type agiLoad struct {
 	mu       sync.Mutex
 	replies  []reply
 	runStart int64
+	linkedID bool         // pass ?linkedid= in the AGI URL, as the sample dialplan does
 	replied  atomic.Int64 // sessions that received a decision so far
 	refused  atomic.Int64 // sessions that received OMNICC_ERROR (they have a row too)
 }
@@ -115,12 +116,13 @@ func (l *agiLoad) run(ctx context.Context, n int) {
 				i := l.counter.Add(1)
 				spec := callSpec{
 					Addr: l.addr, DID: l.did,
-					Caller:    l.prefix + fmt.Sprintf("%08d", i),
-					UniqueID:  fmt.Sprintf("%d.%d", l.runStart, i),
-					Channel:   fmt.Sprintf("PJSIP/trunk-%08x", i),
-					ThreadID:  140291969099456 + i,
-					Deadline:  l.timeout,
-					DialLimit: 3 * time.Second,
+					Caller:        l.prefix + fmt.Sprintf("%08d", i),
+					UniqueID:      fmt.Sprintf("%d.%d", l.runStart, i),
+					Channel:       fmt.Sprintf("PJSIP/trunk-%08x", i),
+					ThreadID:      140291969099456 + i,
+					Deadline:      l.timeout,
+					DialLimit:     3 * time.Second,
+					LinkedIDInURL: l.linkedID,
 				}
 				start := time.Now()
 				res, err := runCall(spec)

@@ -60,6 +60,7 @@ type options struct {
 	match     bool
 	timeout   time.Duration
 	metrics   string
+	linkedID  bool
 }
 
 func main() {
@@ -83,6 +84,7 @@ func main() {
 	flag.DurationVar(&o.killAfter, "kill-after", 0, "when to kill with -kill (default: 55 % of -duration)")
 	flag.BoolVar(&o.match, "match", true, "at the end, match every replied session with its call-log row")
 	flag.DurationVar(&o.timeout, "session-timeout", 10*time.Second, "longest a FastAGI session may take")
+	flag.BoolVar(&o.linkedID, "linkedid-url", true, "call agi://…/inbound?linkedid=<id> as the sample dialplan does; false: plain /inbound, omniccd asks GET VARIABLE CHANNEL(linkedid)")
 	flag.StringVar(&o.metrics, "metrics", "omnicc_calllog_,omnicc_agi_,omnicc_db_", "comma-separated /metrics name prefixes printed with each report, when present")
 	flag.Parse()
 	if err := o.check(); err != nil {
@@ -224,7 +226,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	loadEndAt := loadStart.Add(o.duration)
 
 	agi := &agiLoad{addr: agiAddr, did: f.DID, prefix: "8" + fmt.Sprintf("%06d", started.Unix()%1_000_000),
-		timeout: o.timeout, stats: stats, runStart: loadStart.Unix()}
+		timeout: o.timeout, stats: stats, runStart: loadStart.Unix(), linkedID: o.linkedID}
 	wsURL := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/ws"
 	ws := &wsLoad{url: wsURL, keys: f.WSKeys, stats: stats}
 	// A client of its own for the paced loads, so the FastAGI-like traffic

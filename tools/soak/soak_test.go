@@ -113,6 +113,11 @@ func TestHeaderMatchesAsterisk(t *testing.T) {
 	if n := strings.Count(h, "\n"); n != 23 { // 22 variables and the empty line
 		t.Fatalf("header has %d lines, want 23", n)
 	}
+	h = string(callSpec{Addr: "127.0.0.1:4573", UniqueID: "1795277170.120", LinkedIDInURL: true}.header())
+	if !strings.Contains(h, "agi_network_script: inbound?linkedid=1795277170.120\n") ||
+		!strings.Contains(h, "agi_request: agi://127.0.0.1:4573/inbound?linkedid=1795277170.120\n") {
+		t.Fatalf("header with linkedid:\n%s", h)
+	}
 }
 
 // TestRunCall plays omniccd's side of /inbound against runCall: the
