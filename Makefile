@@ -6,8 +6,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BENCH   ?= .
 COUNT   ?= 1
 FUZZTIME ?= 20s
+# Soak: make soak SOAK_ARGS='-duration 60s -concurrency 100 -ws 50' (flags: go run ./tools/soak -h)
+SOAK_ARGS ?=
 
-.PHONY: run build test vet unit mariadb bench fuzz clean
+.PHONY: run build test vet unit mariadb bench fuzz soak clean
 
 ## run: build and start omniccd on the embedded SQLite store (./data)
 run: build
@@ -45,6 +47,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## soak: build omniccd, start it on a temporary SQLite data dir (or -dsn
+## MariaDB) and load it for -duration with FastAGI, websockets, realtime and
+## REST; -kill adds a kill -9 and checks the call log (README "Soak test")
+soak: build
+	$(GO) build -o bin/soak ./tools/soak
+	./bin/soak -bin $(BIN) $(SOAK_ARGS)
 
 clean:
 	rm -rf bin
