@@ -18,6 +18,7 @@ import (
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/directory"
+	"omnicc/events"
 	"omnicc/presence"
 )
 
@@ -45,12 +46,14 @@ var wsUsers = fakeAuth{
 
 // wsEnv is a hub mounted on the real API over a real HTTP listener.
 type wsEnv struct {
-	t      *testing.T
-	hub    *api.Hub
-	srv    *httptest.Server
-	url    string
-	cancel context.CancelFunc
-	done   chan error
+	t       *testing.T
+	bus     *events.Bus
+	hub     *api.Hub
+	srv     *httptest.Server
+	url     string
+	cancel  context.CancelFunc
+	done    chan error
+	busDone chan error
 }
 
 // newWSEnv starts the hub and the server; the test's cleanup stops both and
@@ -61,7 +64,8 @@ func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
 	// ran before this test (other tests' idle HTTP clients) is ignored.
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-	opts := api.HubOptions{Auth: wsUsers, AllowedOrigins: []string{"https://desk.example.com"}}
+	bus := events.New(events.Options{})
+	opts := api.HubOptions{Auth: wsUsers, Bus: bus, AllowedOrigins: []string{"https://desk.example.com"}}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -73,11 +77,17 @@ func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &wsEnv{t: t, hub: hub, srv: httptest.NewServer(s.Handler()), done: make(chan error, 1)}
+	e := &wsEnv{t: t, bus: bus, hub: hub, srv: httptest.NewServer(s.Handler()), done: make(chan error, 1), busDone: make(chan error, 1)}
 	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api/v1/ws"
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	go func() { e.busDone <- bus.Run(ctx) }()
 	go func() { e.done <- hub.Run(ctx) }()
+	t.Cleanup(func() {
+		if err := <-e.busDone; err != nil {
+			t.Errorf("Bus.Run: %v", err)
+		}
+	})
 	t.Cleanup(func() {
 		e.stop()
 		e.srv.Close()
@@ -276,10 +286,10 @@ func TestWebsocketRouting(t *testing.T) {
 	alice, bob := e.connect("omt_agent7"), e.connect("omt_agent8")
 	sup, admin, robot := e.connect("omt_sup"), e.connect("omt_admin"), e.connect("omk_agent")
 
-	e.hub.Publish(agentState(7, "ready"))
-	e.hub.Publish(agentState(8, "paused"))
-	e.hub.Publish(presence.Event{Type: "queue_summary", Payload: map[string]any{"queue": "sales", "waiting": 3}})
-	e.hub.Publish(agentState(7, "on_call"))
+	e.bus.Publish(agentState(7, "ready"))
+	e.bus.Publish(agentState(8, "paused"))
+	e.bus.Publish(presence.Event{Type: "queue_summary", Payload: map[string]any{"queue": "sales", "waiting": 3}})
+	e.bus.Publish(agentState(7, "on_call"))
 
 	got := readEvent(t, alice)
 	want := map[string]any{"type": "agent_state", "agent_id": float64(7), "state": "ready", "reason": "",
@@ -318,10 +328,10 @@ func mustJSON(v any) string {
 func TestWebsocketEventShape(t *testing.T) {
 	e := newWSEnv(t, nil)
 	sup := e.connect("omt_sup")
-	e.hub.Publish(presence.Event{Type: "bad", Payload: []int{1, 2}})
-	e.hub.Publish(presence.Event{Type: "", Payload: map[string]int{"x": 1}})
-	e.hub.Publish(presence.Event{Type: "bare"})
-	e.hub.Publish(presence.Event{Type: "struct", AgentID: 7, Payload: struct {
+	e.bus.Publish(presence.Event{Type: "bad", Payload: []int{1, 2}})
+	e.bus.Publish(presence.Event{Type: "", Payload: map[string]int{"x": 1}})
+	e.bus.Publish(presence.Event{Type: "bare"})
+	e.bus.Publish(presence.Event{Type: "struct", AgentID: 7, Payload: struct {
 		AgentID int64  `json:"agent_id"`
 		Note    string `json:"note"`
 	}{7, `quote " and <tag>`}})
@@ -353,7 +363,7 @@ func TestWebsocketSlowClientIsDropped(t *testing.T) {
 	dropped := false
 	sent := 0
 	for sent < 5000 && !dropped {
-		e.hub.Publish(presence.Event{Type: "bulk", AgentID: 7, Payload: map[string]any{"n": sent, "pad": big}})
+		e.bus.Publish(presence.Event{Type: "bulk", AgentID: 7, Payload: map[string]any{"n": sent, "pad": big}})
 		// Paced by the fast readers: only the slow one falls behind.
 		for _, c := range []*websocket.Conn{fast, other} {
 			if m := readEvent(t, c); m["n"] != float64(sent) {
@@ -370,7 +380,7 @@ func TestWebsocketSlowClientIsDropped(t *testing.T) {
 	if code != websocket.CloseTryAgainLater || !strings.Contains(text, "too slow") {
 		t.Fatalf("slow client closed with %d %q, want 1013 and a reason", code, text)
 	}
-	e.hub.Publish(agentState(7, "ready"))
+	e.bus.Publish(agentState(7, "ready"))
 	for _, c := range []*websocket.Conn{fast, other} {
 		if m := readEvent(t, c); m["type"] != "agent_state" {
 			t.Fatalf("after the drop got %v", m)
@@ -413,32 +423,77 @@ func TestWebsocketShutdownClosesEverything(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("connect after shutdown: %v (%s), want 503", err, status(resp))
 	}
-	e.hub.Publish(agentState(7, "ready")) // after Run: must not block or panic
+	e.bus.Publish(agentState(7, "ready")) // after Run: must not block or panic
 }
 
-// A client that answers no ping is dropped after PongWait; one that reads
-// (and so answers pings) stays.
+// A client that has sent nothing for PongWait is dropped at the next ping;
+// one that answers the pings stays. The hub's clock is driven by the test.
 func TestWebsocketPingPong(t *testing.T) {
+	clock := newFakeClock()
 	e := newWSEnv(t, func(o *api.HubOptions) {
-		o.PingInterval, o.PongWait = 50*time.Millisecond, 300*time.Millisecond
+		o.Clock = clock
+		o.PingInterval, o.PongWait, o.RecheckEvery = 25*time.Second, 60*time.Second, time.Hour
 	})
-	deaf, _, err := e.dial("omt_agent8", nil)
+	deaf, _, err := e.dial("omt_agent8", nil) // never reads, so never answers a ping
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer deaf.Close()
 	alive := e.connect("omt_agent7")
-	// gorilla's client answers pings while a read is pending.
-	_ = alive.SetReadDeadline(time.Now().Add(time.Second))
-	if _, _, err := alive.ReadMessage(); err == nil {
-		t.Fatal("unexpected message")
+	msgs, pinged := readInBackground(t, alive)
+
+	// Each writer and the recheck loop wait on the clock.
+	for tick := 1; tick <= 3; tick++ {
+		clock.blockUntil(t, 3)
+		clock.advance(25 * time.Second)
+		if tick == 3 {
+			break // the deaf client's last sign of life was 75s ago
+		}
+		<-pinged
+		// The server reads in order: once it answers our ping, it has
+		// read the pong that went before.
+		if err := alive.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if m := <-msgs; m["type"] != "pong" {
+			t.Fatalf("got %v, want pong", m)
+		}
 	}
-	for deadline := time.Now().Add(wsWait); e.hub.Connections() > 1 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
+	if code, text := closeCode(t, deaf); code != websocket.CloseGoingAway || text != "no pong or message in time" {
+		t.Fatalf("deaf client closed with %d %q, want 1001", code, text)
 	}
-	if n := e.hub.Connections(); n != 1 {
-		t.Fatalf("%d connections, want only the one answering pings", n)
+	<-pinged
+	e.bus.Publish(agentState(7, "ready"))
+	if m := <-msgs; m["type"] != "agent_state" {
+		t.Fatalf("alive client got %v, want its event", m)
 	}
+}
+
+// readInBackground reads conn on its own goroutine until the test ends (or
+// the connection does), handing over messages and telling of each ping
+// (answered first, as gorilla's default handler does).
+func readInBackground(t *testing.T, conn *websocket.Conn) (<-chan map[string]any, <-chan struct{}) {
+	msgs := make(chan map[string]any, 64)
+	pinged := make(chan struct{}, 64)
+	conn.SetPingHandler(func(data string) error {
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsWait))
+		pinged <- struct{}{}
+		return err
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var m map[string]any
+			if err := conn.ReadJSON(&m); err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- m
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return msgs, pinged
 }
 
 // Messages from clients are bounded: a large one gets close code 1009.
@@ -465,4 +520,71 @@ func TestWebsocketConnectionsPerUser(t *testing.T) {
 		t.Fatalf("third connection: %v (%s), want 429", err, status(resp))
 	}
 	e.connect("omt_agent8") // others are not affected
+}
+
+// fakeClock is the hub's clock in tests: time moves only when advance says,
+// and blockUntil waits (without sleeping) until enough timers are set.
+type fakeClock struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	now    time.Time
+	timers []fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{now: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, fakeTimer{c.now.Add(d), ch})
+	c.cond.Broadcast()
+	return ch
+}
+
+// advance moves time on and fires the timers that are due.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.now) {
+			keep = append(keep, tm)
+		} else {
+			tm.ch <- c.now
+		}
+	}
+	c.timers = keep
+}
+
+// blockUntil waits until at least n timers are pending (timers of goroutines
+// that have ended stay pending: count them).
+func (c *fakeClock) blockUntil(t *testing.T, n int) {
+	t.Helper()
+	stop := context.AfterFunc(t.Context(), func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
+	defer stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.timers) < n {
+		if t.Context().Err() != nil {
+			t.Fatalf("%d timers pending, want %d", len(c.timers), n)
+		}
+		c.cond.Wait()
+	}
 }
