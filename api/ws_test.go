@@ -588,3 +588,209 @@ func (c *fakeClock) blockUntil(t *testing.T, n int) {
 		c.cond.Wait()
 	}
 }
+
+// fakeWatch resolves queues and teams from tables a test can change.
+type fakeWatch struct {
+	mu     sync.Mutex
+	queues map[string][]int64
+	teams  map[int64][]int64
+}
+
+func (f *fakeWatch) AgentsWatched(_ context.Context, queues []string, teams []int64) ([]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []int64
+	for _, q := range queues {
+		agents, ok := f.queues[q]
+		if !ok {
+			return nil, &directory.FieldError{Field: "queues", Message: "no queue is named " + q}
+		}
+		ids = append(ids, agents...)
+	}
+	for _, t := range teams {
+		ids = append(ids, f.teams[t]...)
+	}
+	return ids, nil
+}
+
+func (f *fakeWatch) setQueue(q string, agents ...int64) {
+	f.mu.Lock()
+	f.queues[q] = agents
+	f.mu.Unlock()
+}
+
+func newFakeWatch() *fakeWatch {
+	return &fakeWatch{
+		queues: map[string][]int64{"sales": {7}, "support": {8}},
+		teams:  map[int64][]int64{3: {8}},
+	}
+}
+
+// connectWith dials with a query string and reads the hello.
+func (e *wsEnv) connectWith(token, query string) (*websocket.Conn, map[string]any) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, e.url+query, http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		e.t.Fatalf("dial %s%s: %v (%s)", token, query, err, status(resp))
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	hello := readEvent(e.t, conn)
+	if hello["type"] != "hello" {
+		e.t.Fatalf("first message %v, want hello", hello)
+	}
+	return conn, hello
+}
+
+// readTypes reads n events and returns "type:agent_id" for each.
+func readTypes(t *testing.T, conn *websocket.Conn, n int) string {
+	t.Helper()
+	var seq []string
+	for range n {
+		m := readEvent(t, conn)
+		seq = append(seq, m["type"].(string)+":"+mustJSON(m["agent_id"]))
+	}
+	return strings.Join(seq, " ")
+}
+
+// A supervisor that names queues or teams receives only the events of their
+// agents and the events that name them; one that names nothing, and admins,
+// receive everything.
+func TestWebsocketSupervisorWatchesQueuesAndTeams(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.Watch = newFakeWatch() })
+	sales, hello := e.connectWith("omt_sup", "?queues=sales")
+	if w := mustJSON(hello["watching"]); w != `{"agents":[],"all":false,"queues":["sales"],"teams":[]}` {
+		t.Fatalf("hello watching %s", w)
+	}
+	team3, _ := e.connectWith("omt_sup", "?teams=3")
+	agent8, _ := e.connectWith("omt_sup", "?agents=8")
+	both, _ := e.connectWith("omt_sup", "?queues=sales&teams=3")
+	all := e.connect("omt_sup")
+	admin := e.connect("omt_admin")
+
+	e.bus.Publish(agentState(7, "ready"))                                                                                           // agent 7: sales
+	e.bus.Publish(agentState(8, "paused"))                                                                                          // agent 8: support, team 3
+	e.bus.Publish(events.Event{Type: "queue_summary", Queues: []string{"sales"}})                                                   // names sales
+	e.bus.Publish(events.Event{Type: "queue_summary", Queues: []string{"support"}})                                                 // names support
+	e.bus.Publish(events.Event{Type: "team_note", Teams: []int64{3}})                                                               // names team 3
+	e.bus.Publish(events.Event{Type: "offer", AgentID: 7, Queues: []string{"sales"}, Payload: map[string]int{"agent_id": 7}})       // both: once
+	e.bus.Publish(events.Event{Type: "marker", AgentID: 8, Queues: []string{"sales", "x"}, Payload: map[string]int{"agent_id": 8}}) // last for everyone below
+	e.bus.Publish(events.Event{Type: "marker", AgentID: 7, Teams: []int64{3}, Payload: map[string]int{"agent_id": 7}})
+
+	for _, tt := range []struct {
+		name string
+		conn *websocket.Conn
+		want string
+	}{
+		{"queue sales", sales, "agent_state:7 queue_summary:null offer:7 marker:8 marker:7"},
+		{"team 3", team3, "agent_state:8 team_note:null marker:8 marker:7"},
+		{"agent 8", agent8, "agent_state:8 marker:8"},
+		{"sales and team 3", both, "agent_state:7 agent_state:8 queue_summary:null team_note:null offer:7 marker:8 marker:7"},
+		{"everything", all, "agent_state:7 agent_state:8 queue_summary:null queue_summary:null team_note:null offer:7 marker:8 marker:7"},
+		{"admin", admin, "agent_state:7 agent_state:8 queue_summary:null queue_summary:null team_note:null offer:7 marker:8 marker:7"},
+	} {
+		n := strings.Count(tt.want, " ") + 1
+		if got := readTypes(t, tt.conn, n); got != tt.want {
+			t.Errorf("%s got  %s\nwant %s", tt.name, got, tt.want)
+		}
+	}
+	expectNothing(t, agent8, "agent 8's watcher")
+}
+
+// Agents cannot widen what they receive; a bad watch is refused before the
+// upgrade with the parameter at fault.
+func TestWebsocketWatchRefusals(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.Watch = newFakeWatch() })
+	for _, tt := range []struct {
+		token, query string
+		status       int
+		field        string
+	}{
+		{"omt_agent7", "?queues=sales", 403, "queues"},
+		{"omt_agent7", "?all=true", 403, "queues"},
+		{"omt_sup", "?teams=three", 400, "teams"},
+		{"omt_sup", "?all=maybe", 400, "all"},
+		{"omt_sup", "?queues=nosuch", 422, "queues"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+		conn, resp, err := websocket.DefaultDialer.DialContext(ctx, e.url+tt.query, http.Header{"Authorization": {"Bearer " + tt.token}})
+		cancel()
+		if err == nil {
+			conn.Close()
+			t.Fatalf("%s %s: connected, want %d", tt.token, tt.query, tt.status)
+		}
+		var body apiErr
+		if resp == nil || resp.StatusCode != tt.status || json.NewDecoder(resp.Body).Decode(&body) != nil || body.Error.Field != tt.field {
+			t.Fatalf("%s %s: %v (%s) %+v, want %d on field %s", tt.token, tt.query, err, status(resp), body, tt.status, tt.field)
+		}
+	}
+}
+
+// A subscribe message changes the watch without reconnecting; the answer
+// marks where the new watch starts. Agents are refused.
+func TestWebsocketSubscribeMessage(t *testing.T) {
+	e := newWSEnv(t, func(o *api.HubOptions) { o.Watch = newFakeWatch() })
+	sup := e.connect("omt_sup")
+	if err := sup.WriteJSON(map[string]any{"type": "subscribe", "queues": []string{"support"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readEvent(t, sup); m["type"] != "subscribed" || mustJSON(m["queues"]) != `["support"]` {
+		t.Fatalf("got %v, want subscribed", m)
+	}
+	e.bus.Publish(agentState(7, "ready"))
+	e.bus.Publish(agentState(8, "ready"))
+	if got := readTypes(t, sup, 1); got != "agent_state:8" {
+		t.Fatalf("got %s, want only agent 8 (support)", got)
+	}
+	// Back to everything.
+	if err := sup.WriteJSON(map[string]any{"type": "subscribe", "all": true}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readEvent(t, sup); m["type"] != "subscribed" || m["all"] != true {
+		t.Fatalf("got %v", m)
+	}
+	e.bus.Publish(agentState(7, "ready"))
+	if got := readTypes(t, sup, 1); got != "agent_state:7" {
+		t.Fatalf("got %s", got)
+	}
+	if err := sup.WriteJSON(map[string]any{"type": "subscribe", "queues": []string{"nosuch"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readEvent(t, sup); m["type"] != "error" || m["code"] != "invalid_watch" {
+		t.Fatalf("got %v, want an invalid_watch error", m)
+	}
+
+	alice := e.connect("omt_agent7")
+	if err := alice.WriteJSON(map[string]any{"type": "subscribe", "all": true}); err != nil {
+		t.Fatal(err)
+	}
+	if m := readEvent(t, alice); m["type"] != "error" || m["code"] != "forbidden" {
+		t.Fatalf("got %v, want forbidden", m)
+	}
+	e.bus.Publish(agentState(8, "ready"))
+	e.bus.Publish(agentState(7, "ready"))
+	if got := readTypes(t, alice, 1); got != "agent_state:7" {
+		t.Fatalf("alice got %s, want her own event only", got)
+	}
+}
+
+// The recheck also follows queue membership: an agent who joins a watched
+// queue reaches its supervisors from the next round on.
+func TestWebsocketWatchFollowsMembership(t *testing.T) {
+	watch := newFakeWatch()
+	clock := newFakeClock()
+	e := newWSEnv(t, func(o *api.HubOptions) {
+		o.Watch, o.Clock = watch, clock
+		o.RecheckEvery, o.PingInterval = time.Minute, time.Hour
+	})
+	sup, _ := e.connectWith("omt_sup", "?queues=sales")
+	watch.setQueue("sales", 7, 8)
+	clock.blockUntil(t, 2)
+	clock.advance(time.Minute)
+	clock.blockUntil(t, 2) // the round is over
+	e.bus.Publish(agentState(8, "ready"))
+	if got := readTypes(t, sup, 1); got != "agent_state:8" {
+		t.Fatalf("got %s, want agent 8 now in sales", got)
+	}
+}
