@@ -23,6 +23,7 @@ import (
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
+	"omnicc/events"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/store"
@@ -151,14 +152,17 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		LockoutThreshold: cfg.LockoutThreshold, TokenTTL: cfg.TokenTTL, InvitationTTL: cfg.InvitationTTL,
 	})
 
-	// Agents' desktops: the websocket hub is where presence publishes.
-	hub, err := api.NewHub(api.HubOptions{Auth: authn, Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
+	// The event bus: presence and calls publish, the websocket hub (and
+	// later the router, metrics, NATS) subscribe.
+	bus := events.New(events.Options{Logger: log.With("component", "events")})
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir},
+		Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
 	if err != nil {
 		return err
 	}
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: bus, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
@@ -177,7 +181,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	tracker = ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami")})
 	sessions.SetController(tracker)
 	voice, err := api.NewVoice(api.VoiceOptions{
-		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Directory: dir, Events: hub,
+		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Directory: dir, Events: bus,
 		Logger: log.With("component", "voice"),
 	})
 	if err != nil {
@@ -229,6 +233,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpSrv.Run(gctx) })
+	g.Go(func() error { return bus.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
