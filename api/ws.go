@@ -179,6 +179,11 @@ type Hub struct {
 	bus      *events.Bus
 	metrics  hubMetrics
 
+	// life ends when Run does: it bounds what readers do on a client's
+	// behalf (resolving a subscribe), so shutdown never waits on them.
+	life    context.Context
+	endLife context.CancelFunc
+
 	mu      sync.Mutex
 	sub     *events.Subscription
 	running bool
@@ -226,7 +231,10 @@ func NewHub(o HubOptions) (*Hub, error) {
 		origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
 	}
 	bus := o.Bus
+	life, endLife := context.WithCancel(context.Background())
 	h := &Hub{
+		life:     life,
+		endLife:  endLife,
 		opts:     o,
 		log:      o.Logger,
 		clock:    o.Clock,
@@ -359,6 +367,7 @@ func (h *Hub) resubscribe() *events.Subscription {
 }
 
 func (h *Hub) shutdown() {
+	h.endLife()
 	h.mu.Lock()
 	h.closed = true
 	clients := make([]*wsClient, 0, len(h.all))
@@ -855,13 +864,21 @@ func credentialGone(err error) string {
 func (h *Hub) recheck(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, h.opts.RecheckTimeout)
 	defer cancel()
+	type watchers struct {
+		w       watch // copied under mu: a subscribe may change the clients' own
+		clients []*wsClient
+	}
 	h.mu.Lock()
 	bySecret := make(map[string][]*wsClient)
-	watches := make(map[string][]*wsClient)
+	watches := make(map[string]*watchers)
 	for c := range h.all {
 		bySecret[c.secret] = append(bySecret[c.secret], c)
 		if !c.watch.All && len(c.watch.Queues)+len(c.watch.Teams) > 0 {
-			watches[c.watch.key()] = append(watches[c.watch.key()], c)
+			k := c.watch.key()
+			if watches[k] == nil {
+				watches[k] = &watchers{w: c.watch}
+			}
+			watches[k].clients = append(watches[k].clients, c)
 		}
 	}
 	h.mu.Unlock()
@@ -910,15 +927,15 @@ func (h *Hub) recheck(ctx context.Context) {
 	if h.opts.Watch == nil {
 		return
 	}
-	for _, clients := range watches {
-		w := clients[0].watch
+	for _, ws := range watches {
+		w := ws.w
 		ids, err := h.opts.Watch.AgentsWatched(ctx, w.Queues, w.Teams)
 		if err != nil {
 			h.log.Warn("websocket watch not refreshed; the previous agents are kept", "queues", w.Queues, "teams", w.Teams, "err", err)
 			continue
 		}
 		h.mu.Lock()
-		for _, c := range clients {
+		for _, c := range ws.clients {
 			if c.watch.key() == w.key() { // unless it subscribed anew meanwhile
 				nw := c.watch
 				nw.resolved = ids
@@ -1064,7 +1081,7 @@ func (c *wsClient) reply(e events.Event) {
 // query the database, which delays only this client's next command.
 func (c *wsClient) subscribe(req watch) {
 	h := c.hub
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.RecheckTimeout)
+	ctx, cancel := context.WithTimeout(h.life, h.opts.RecheckTimeout)
 	defer cancel()
 	w, err := h.resolveWatch(ctx, c.p, req)
 	if err != nil {

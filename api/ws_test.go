@@ -794,3 +794,32 @@ func TestWebsocketWatchFollowsMembership(t *testing.T) {
 		t.Fatalf("got %s, want agent 8 now in sales", got)
 	}
 }
+
+// hangingWatch is a directory that does not answer until its caller gives up.
+type hangingWatch struct{ entered chan struct{} }
+
+func (h hangingWatch) AgentsWatched(ctx context.Context, _ []string, _ []int64) ([]int64, error) {
+	h.entered <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A subscribe stuck on the directory holds neither the connection's events
+// nor shutdown: Run ends it (newWSEnv's cleanup checks every goroutine ends).
+func TestWebsocketStuckSubscribeDoesNotHoldShutdown(t *testing.T) {
+	watch := hangingWatch{entered: make(chan struct{}, 1)}
+	e := newWSEnv(t, func(o *api.HubOptions) { o.Watch, o.RecheckTimeout = watch, time.Hour })
+	sup := e.connect("omt_sup")
+	if err := sup.WriteJSON(map[string]any{"type": "subscribe", "queues": []string{"sales"}}); err != nil {
+		t.Fatal(err)
+	}
+	<-watch.entered
+	e.bus.Publish(agentState(7, "ready"))
+	if m := readEvent(t, sup); m["type"] != "agent_state" {
+		t.Fatalf("got %v while the subscribe hangs", m)
+	}
+	e.stop()
+	if code, _ := closeCode(t, sup); code != websocket.CloseGoingAway {
+		t.Fatalf("closed with %d, want 1001", code)
+	}
+}
