@@ -54,11 +54,21 @@ type wsEnv struct {
 	cancel  context.CancelFunc
 	done    chan error
 	busDone chan error
+	release chan struct{}
 }
 
 // newWSEnv starts the hub and the server; the test's cleanup stops both and
 // then checks that no goroutine is left behind.
 func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
+	t.Helper()
+	e := newWSEnvHeld(t, mod)
+	close(e.release)
+	return e
+}
+
+// newWSEnvHeld is newWSEnv with Hub.Run held back until the test closes
+// e.release: connections are served, but the hub reads nothing from the bus.
+func newWSEnvHeld(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
 	t.Helper()
 	// Registered first, so it runs last, after every other cleanup; what
 	// ran before this test (other tests' idle HTTP clients) is ignored.
@@ -77,12 +87,16 @@ func newWSEnv(t *testing.T, mod func(*api.HubOptions)) *wsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &wsEnv{t: t, bus: bus, hub: hub, srv: httptest.NewServer(s.Handler()), done: make(chan error, 1), busDone: make(chan error, 1)}
+	e := &wsEnv{t: t, bus: bus, hub: hub, srv: httptest.NewServer(s.Handler()), done: make(chan error, 1), busDone: make(chan error, 1),
+		release: make(chan struct{})}
 	e.url = "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/api/v1/ws"
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.busDone <- bus.Run(ctx) }()
-	go func() { e.done <- hub.Run(ctx) }()
+	go func() {
+		<-e.release
+		e.done <- hub.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		if err := <-e.busDone; err != nil {
 			t.Errorf("Bus.Run: %v", err)
@@ -821,5 +835,37 @@ func TestWebsocketStuckSubscribeDoesNotHoldShutdown(t *testing.T) {
 	e.stop()
 	if code, _ := closeCode(t, sup); code != websocket.CloseGoingAway {
 		t.Fatalf("closed with %d, want 1001", code)
+	}
+}
+
+// If the hub falls behind the bus, it cannot know which desktops missed
+// what: it delivers what it holds, then closes every connection with 1013
+// and serves new ones from a fresh subscription.
+func TestWebsocketHubLagClosesEveryConnection(t *testing.T) {
+	e := newWSEnvHeld(t, func(o *api.HubOptions) { o.QueueSize = 2 })
+	alice := e.connect("omt_agent7")
+	sup := e.connect("omt_sup")
+	for _, state := range []string{"ready", "paused", "on_call"} { // one more than the hub holds
+		e.bus.Publish(agentState(7, state))
+	}
+	// The bus has dispatched everything once a later subscriber gets a
+	// later event.
+	probe := e.bus.Subscribe(events.Everything, 0)
+	e.bus.Publish(events.Event{Type: "probe"})
+	<-probe.C()
+	probe.Close()
+	close(e.release)
+	for name, c := range map[string]*websocket.Conn{"alice": alice, "supervisor": sup} {
+		if got := readTypes(t, c, 2); got != "agent_state:7 agent_state:7" {
+			t.Fatalf("%s got %s, want the two events the hub held", name, got)
+		}
+		if code, text := closeCode(t, c); code != websocket.CloseTryAgainLater || !strings.Contains(text, "re-read state") {
+			t.Fatalf("%s closed with %d %q, want 1013", name, code, text)
+		}
+	}
+	again := e.connect("omt_agent7")
+	e.bus.Publish(agentState(7, "ready"))
+	if got := readTypes(t, again, 1); got != "agent_state:7" {
+		t.Fatalf("after the lag got %s", got)
 	}
 }
