@@ -82,8 +82,10 @@ func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // brackets.
 type HubOptions struct {
 	Auth Authenticator // required
-	// Bus is where the hub's events come from (required): it subscribes
-	// to everything and routes each event to the connections watching it.
+	// Bus is where the hub's events come from: it subscribes to
+	// everything and routes each event to the connections watching it.
+	// omniccd passes the bus presence publishes on. Nil: the hub makes
+	// its own, runs it in Run, and Hub.Publish is the way in.
 	Bus *events.Bus
 	// Watch resolves the queues and teams a supervisor watches to their
 	// agents; nil: a watched queue or team receives only the events that
@@ -177,6 +179,7 @@ type Hub struct {
 	origins  map[string]bool
 	upgrader websocket.Upgrader
 	bus      *events.Bus
+	ownBus   bool // made by NewHub, so run by Run
 	metrics  hubMetrics
 
 	// life ends when Run does: it bounds what readers do on a client's
@@ -215,10 +218,11 @@ func NewHub(o HubOptions) (*Hub, error) {
 	if o.Auth == nil {
 		return nil, errors.New("api: HubOptions.Auth is required (pass the *auth.Service)")
 	}
-	if o.Bus == nil {
-		return nil, errors.New("api: HubOptions.Bus is required (pass the *events.Bus presence publishes on)")
-	}
 	o = o.withDefaults()
+	ownBus := o.Bus == nil
+	if ownBus {
+		o.Bus = events.New(events.Options{Logger: o.Logger, QueueSize: o.QueueSize})
+	}
 	origins := make(map[string]bool)
 	for _, raw := range o.AllowedOrigins {
 		if raw == "" {
@@ -235,6 +239,7 @@ func NewHub(o HubOptions) (*Hub, error) {
 	h := &Hub{
 		life:     life,
 		endLife:  endLife,
+		ownBus:   ownBus,
 		opts:     o,
 		log:      o.Logger,
 		clock:    o.Clock,
@@ -318,11 +323,14 @@ func (h *Hub) Run(ctx context.Context) error {
 	// The recheck talks to the database; it runs here, never on a
 	// writer, so a stalled database delays no event and drops no client.
 	rctx, stopRecheck := context.WithCancel(ctx)
-	var recheck sync.WaitGroup
-	recheck.Go(func() { h.recheckLoop(rctx) })
+	var own sync.WaitGroup
+	own.Go(func() { h.recheckLoop(rctx) })
+	if h.ownBus {
+		own.Go(func() { _ = h.bus.Run(rctx) })
+	}
 	defer func() {
 		stopRecheck()
-		recheck.Wait()
+		own.Wait()
 		h.shutdown()
 	}()
 

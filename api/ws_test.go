@@ -869,3 +869,38 @@ func TestWebsocketHubLagClosesEveryConnection(t *testing.T) {
 		t.Fatalf("after the lag got %s", got)
 	}
 }
+
+// A hub given no bus makes and runs its own; Publish feeds it.
+func TestWebsocketHubWithoutABus(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+	hub, err := api.NewHub(api.HubOptions{Auth: wsUsers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(api.Options{Mounts: []func(*api.Router){hub.Mount}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/ws", http.Header{"Authorization": {"Bearer omt_agent7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readEvent(t, conn) // hello
+	hub.Publish(agentState(7, "ready"))
+	if m := readEvent(t, conn); m["type"] != "agent_state" {
+		t.Fatalf("got %v", m)
+	}
+}
