@@ -193,6 +193,10 @@ type Hub struct {
 	closed  bool
 	seq     uint64 // dispatch number, to send an event once to a client several indexes hold
 	all     map[*wsClient]struct{}
+	// live are the connections whose goroutines run, including those
+	// already removed from all (slow, revoked) whose writer may still be
+	// blocked: shutdown cuts their sockets too.
+	live    map[*wsClient]struct{}
 	perUser map[string]int
 	// Who watches what. A client is in everyone, or in the indexes of
 	// its agents, queues and teams.
@@ -247,6 +251,7 @@ func NewHub(o HubOptions) (*Hub, error) {
 		bus:      bus,
 		sub:      bus.Subscribe(events.Everything, o.QueueSize),
 		all:      make(map[*wsClient]struct{}),
+		live:     make(map[*wsClient]struct{}),
 		perUser:  make(map[string]int),
 		everyone: make(map[*wsClient]struct{}),
 		byAgent:  make(map[int64]map[*wsClient]struct{}),
@@ -379,12 +384,12 @@ func (h *Hub) shutdown() {
 	h.mu.Lock()
 	h.closed = true
 	clients := make([]*wsClient, 0, len(h.all))
-	conns := make([]*websocket.Conn, 0, len(h.all))
 	for c := range h.all {
 		clients = append(clients, c)
-		if c.conn != nil { // nil while its handler is still upgrading
-			conns = append(conns, c.conn)
-		}
+	}
+	conns := make([]*websocket.Conn, 0, len(h.live))
+	for c := range h.live {
+		conns = append(conns, c.conn)
 	}
 	h.mu.Unlock()
 	for _, c := range clients {
@@ -806,6 +811,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 	}
 	h.mu.Lock()
 	cl.conn = conn
+	h.live[cl] = struct{}{}
 	h.mu.Unlock()
 	h.log.Debug("websocket connected", "user", p.Username, "role", p.Role, "remote", cl.remote)
 	// The HTTP handler returns now; the connection lives in the hub's
@@ -816,6 +822,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		cl.writeLoop()
 		h.mu.Lock()
 		h.removeLocked(cl)
+		delete(h.live, cl)
 		h.mu.Unlock()
 	}()
 	go func() {

@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 
 	"omnicc/api"
 	"omnicc/auth"
+	"omnicc/events"
 )
 
 // revocable is fakeAuth whose tokens can be revoked while connections live,
@@ -175,4 +179,42 @@ func (b *batchAuth) CheckCredentials(ctx context.Context, secrets []string) (map
 	}
 	b.mu.Unlock()
 	return out, nil
+}
+
+// A connection closed for its credential while its writer is blocked on a
+// client that reads nothing is still cut at shutdown, not waited for until
+// the write timeout.
+func TestWebsocketShutdownCutsRevokedBlockedWriter(t *testing.T) {
+	creds := newRevocable()
+	clock := newFakeClock()
+	e := newWSEnv(t, func(o *api.HubOptions) {
+		o.Auth, o.Clock = creds, clock
+		o.RecheckEvery, o.PingInterval = time.Minute, time.Hour
+		o.SendBuffer = 4096
+		o.WriteTimeout, o.CloseGrace = time.Hour, 50*time.Millisecond
+	})
+	dialer := websocket.Dialer{NetDialContext: (&net.Dialer{Control: smallReceiveBuffer}).DialContext}
+	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
+	defer cancel()
+	deaf, _, err := dialer.DialContext(ctx, e.url, http.Header{"Authorization": {"Bearer omt_agent8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer deaf.Close()
+	alice := e.connect("omt_agent7")
+	// 16 MiB for a client that reads nothing: its writer blocks on the
+	// full socket long before the end.
+	big := strings.Repeat("x", 32<<10)
+	for i := range 512 {
+		e.bus.Publish(events.Event{Type: "bulk", AgentID: 8, Payload: map[string]any{"n": i, "pad": big}})
+	}
+	// The hub dispatches in order: once alice has her event, every bulk
+	// event waits in the deaf client's buffer or socket.
+	e.bus.Publish(agentState(7, "ready"))
+	readEvent(t, alice)
+	creds.revoke("omt_agent8", auth.ErrUnauthenticated)
+	clock.blockUntil(t, 3) // two writers' pings and the recheck
+	clock.advance(time.Minute)
+	clock.blockUntil(t, 3) // the round is over: the connection is revoked
+	e.stop()               // fails after wsWait if Run waits for the blocked writer
 }
