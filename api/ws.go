@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -22,7 +21,7 @@ import (
 
 	"omnicc/auth"
 	"omnicc/directory"
-	"omnicc/presence"
+	"omnicc/events"
 )
 
 // Websocket subprotocols. Browsers cannot set an Authorization header on a
@@ -37,8 +36,9 @@ const (
 
 // Close codes the hub sends (RFC 6455 §7.4).
 const (
-	wsCloseSlow     = websocket.CloseTryAgainLater // 1013: fell behind; reconnect and resync
-	wsCloseShutdown = websocket.CloseGoingAway     // 1001: omniccd is stopping
+	wsCloseSlow     = websocket.CloseTryAgainLater   // 1013: fell behind; reconnect and resync
+	wsCloseShutdown = websocket.CloseGoingAway       // 1001: omniccd is stopping
+	wsCloseRevoked  = websocket.ClosePolicyViolation // 1008: the credential is gone
 )
 
 // Authenticator resolves a bearer token or API key; *auth.Service is one.
@@ -46,10 +46,52 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, secret string) (auth.Principal, error)
 }
 
+// CredentialChecker is what the periodic recheck uses when the Authenticator
+// also offers it: one call (one query) for the credentials of every open
+// connection. It answers, per secret, nil while the credential holds or the
+// auth error (auth.ErrUnauthenticated, ErrLocked, ErrDisabled) that ends it;
+// a secret missing from the map is left alone. An error for the whole call
+// (a database stall) closes nothing. Without it the hub checks each distinct
+// secret in turn with Authenticate — still on its own goroutine.
+type CredentialChecker interface {
+	CheckCredentials(ctx context.Context, secrets []string) (map[string]error, error)
+}
+
+// WatchResolver lists the agents of the queues (by name) and teams (by id) a
+// supervisor watches, so that agent events — which name their agent, not its
+// queues — reach the supervisors watching those queues and teams. An unknown
+// queue is a *directory.FieldError. DirectoryWatch is the directory's.
+type WatchResolver interface {
+	AgentsWatched(ctx context.Context, queues []string, teams []int64) ([]int64, error)
+}
+
+// Clock is the hub's time source for pings, liveness and the credential
+// recheck, so tests drive them without sleeping. presence.Clock and
+// ami.Clock have the same methods.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time                         { return time.Now() }
+func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // HubOptions configure the websocket hub. Zero values take the defaults in
 // brackets.
 type HubOptions struct {
-	Auth   Authenticator // required
+	Auth Authenticator // required
+	// Bus is where the hub's events come from: it subscribes to
+	// everything and routes each event to the connections watching it.
+	// omniccd passes the bus presence publishes on. Nil: the hub makes
+	// its own, runs it in Run, and Hub.Publish is the way in.
+	Bus *events.Bus
+	// Watch resolves the queues and teams a supervisor watches to their
+	// agents; nil: a watched queue or team receives only the events that
+	// name it (Event.Queues, Event.Teams), not its agents' states.
+	Watch  WatchResolver
+	Clock  Clock // [the wall clock]
 	Logger *slog.Logger
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
 	// besides the server's own host, e.g. the public URL of an agent desktop
@@ -62,21 +104,27 @@ type HubOptions struct {
 	// slowing the others or growing memory; it reconnects and re-reads state
 	// over REST.
 	SendBuffer int
-	// QueueSize is how many published events may wait for the dispatcher
-	// [4096]. Publish never blocks: when the queue is full the event is
-	// dropped, counted and logged.
+	// QueueSize is the hub's buffer on the bus [4096]. Should the hub itself
+	// fall that far behind, the bus ends its subscription and every
+	// connection is closed with 1013 (its events are lost: re-read state).
 	QueueSize int
-	// PingInterval is how often the server pings [25s]; a client that does
-	// not answer (pong or any message) within PongWait is dropped [60s].
+	// PingInterval is how often the server pings [25s]; a client that has
+	// sent nothing (pong or message) for PongWait is dropped at the next
+	// ping [60s].
 	PingInterval, PongWait time.Duration
-	// RecheckEvery is how often an open connection's token or API key is
-	// checked again [1m]: a logout, a revoked key or a locked or disabled
-	// account ends the connection (close code 1008) within that time.
+	// RecheckEvery is how often the credentials of all open connections
+	// are checked again, in one batch on the hub's own goroutine [1m]: a
+	// logout, a revoked key or a locked or disabled account ends the
+	// connection (close code 1008) within that time. It also refreshes the
+	// agents of the queues and teams supervisors watch.
 	RecheckEvery time.Duration
+	// RecheckTimeout bounds one recheck round [30s]; a round the database
+	// does not answer closes nothing.
+	RecheckTimeout time.Duration
 	// WriteTimeout bounds one write to a client [10s].
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message accepted from a client [4096 bytes];
-	// clients have nothing to send but pongs and small commands.
+	// clients send only pongs and small commands (subscribe, ping).
 	ReadLimit int64
 	// MaxConnsPerUser bounds simultaneous connections of one user or API key
 	// [32]; -1 means no limit.
@@ -95,6 +143,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
 	if o.SendBuffer <= 0 {
 		o.SendBuffer = 256
 	}
@@ -105,6 +156,7 @@ func (o HubOptions) withDefaults() HubOptions {
 	def(&o.PongWait, 60*time.Second)
 	def(&o.WriteTimeout, 10*time.Second)
 	def(&o.RecheckEvery, time.Minute)
+	def(&o.RecheckTimeout, 30*time.Second)
 	def(&o.CloseGrace, 2*time.Second)
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = 4096
@@ -115,41 +167,66 @@ func (o HubOptions) withDefaults() HubOptions {
 	return o
 }
 
-// Hub is the live websocket at GET /api/v1/ws. It implements
-// presence.Publisher: an event goes to the agent it concerns and to every
-// supervisor and admin. Run owns every goroutine of every connection.
+// Hub is the live websocket at GET /api/v1/ws. It is one subscriber of the
+// event bus and routes each event to the connections watching it: an agent
+// its own events, a supervisor or admin the agents, queues and teams it
+// watches (everything by default). Run owns every goroutine of every
+// connection and the recheck goroutine.
 type Hub struct {
 	opts     HubOptions
 	log      *slog.Logger
+	clock    Clock
 	origins  map[string]bool
 	upgrader websocket.Upgrader
-	queue    chan presence.Event
+	bus      *events.Bus
+	ownBus   bool // made by NewHub, so run by Run
+	metrics  hubMetrics
 
-	dropped atomic.Uint64 // events lost because the queue was full
-	metrics hubMetrics
+	// life ends when Run does: it bounds what readers do on a client's
+	// behalf (resolving a subscribe), so shutdown never waits on them.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu      sync.Mutex
+	sub     *events.Subscription
 	running bool
 	closed  bool
-	staff   map[*wsClient]struct{}
-	byAgent map[int64]map[*wsClient]struct{}
-	perUser map[string]int
+	seq     uint64 // dispatch number, to send an event once to a client several indexes hold
 	all     map[*wsClient]struct{}
-	wg      sync.WaitGroup
+	// live are the connections whose goroutines run, including those
+	// already removed from all (slow, revoked) whose writer may still be
+	// blocked: shutdown cuts their sockets too.
+	live    map[*wsClient]struct{}
+	perUser map[string]int
+	// Who watches what. A client is in everyone, or in the indexes of
+	// its agents, queues and teams.
+	everyone map[*wsClient]struct{}
+	byAgent  map[int64]map[*wsClient]struct{}
+	byQueue  map[string]map[*wsClient]struct{}
+	byTeam   map[int64]map[*wsClient]struct{}
+	wg       sync.WaitGroup
 }
 
 type hubMetrics struct {
 	conns   prometheus.Gauge
 	slow    prometheus.Counter
-	dropped prometheus.Counter
+	lagged  prometheus.Counter
+	revoked prometheus.Counter
+	dropped prometheus.CounterFunc
 }
 
-// NewHub builds a hub; start it with Run and mount it on the API with Mount.
+// NewHub builds a hub and subscribes it to the bus at once, so no event
+// published after NewHub returns is missed; start it with Run and mount it
+// on the API with Mount.
 func NewHub(o HubOptions) (*Hub, error) {
 	if o.Auth == nil {
 		return nil, errors.New("api: HubOptions.Auth is required (pass the *auth.Service)")
 	}
 	o = o.withDefaults()
+	ownBus := o.Bus == nil
+	if ownBus {
+		o.Bus = events.New(events.Options{Logger: o.Logger, QueueSize: o.QueueSize})
+	}
 	origins := make(map[string]bool)
 	for _, raw := range o.AllowedOrigins {
 		if raw == "" {
@@ -161,22 +238,37 @@ func NewHub(o HubOptions) (*Hub, error) {
 		}
 		origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
 	}
+	bus := o.Bus
+	life, endLife := context.WithCancel(context.Background())
 	h := &Hub{
-		opts:    o,
-		log:     o.Logger,
-		origins: origins,
-		queue:   make(chan presence.Event, o.QueueSize),
-		staff:   make(map[*wsClient]struct{}),
-		byAgent: make(map[int64]map[*wsClient]struct{}),
-		perUser: make(map[string]int),
-		all:     make(map[*wsClient]struct{}),
+		life:     life,
+		endLife:  endLife,
+		ownBus:   ownBus,
+		opts:     o,
+		log:      o.Logger,
+		clock:    o.Clock,
+		origins:  origins,
+		bus:      bus,
+		sub:      bus.Subscribe(events.Everything, o.QueueSize),
+		all:      make(map[*wsClient]struct{}),
+		live:     make(map[*wsClient]struct{}),
+		perUser:  make(map[string]int),
+		everyone: make(map[*wsClient]struct{}),
+		byAgent:  make(map[int64]map[*wsClient]struct{}),
+		byQueue:  make(map[string]map[*wsClient]struct{}),
+		byTeam:   make(map[int64]map[*wsClient]struct{}),
 		metrics: hubMetrics{
 			conns: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "omnicc_ws_connections", Help: "Open agent/supervisor websocket connections."}),
 			slow: prometheus.NewCounter(prometheus.CounterOpts{
 				Name: "omnicc_ws_slow_clients_total", Help: "Websocket clients disconnected because they fell behind."}),
-			dropped: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "omnicc_ws_dropped_events_total", Help: "Events dropped because the hub's queue was full."}),
+			lagged: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "omnicc_ws_hub_lagged_total", Help: "Times the websocket hub fell behind the event bus and closed every connection."}),
+			revoked: prometheus.NewCounter(prometheus.CounterOpts{
+				Name: "omnicc_ws_revoked_total", Help: "Websocket connections closed because their credential was revoked, expired, locked or disabled."}),
+			dropped: prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "omnicc_ws_dropped_events_total", Help: "Events dropped because the event bus's queue was full."},
+				func() float64 { return float64(bus.Dropped()) }),
 		},
 	}
 	h.upgrader = websocket.Upgrader{
@@ -196,7 +288,7 @@ func NewHub(o HubOptions) (*Hub, error) {
 func (h *Hub) Mount(r *Router) {
 	r.routes = append(r.routes, RouteInfo{Method: http.MethodGet, Path: "/api/v1/ws", Roles: everyone})
 	r.group.GET("/ws", func(c *gin.Context) { h.serveWS(r.s, c) })
-	for _, col := range []prometheus.Collector{h.metrics.conns, h.metrics.slow, h.metrics.dropped} {
+	for _, col := range []prometheus.Collector{h.metrics.conns, h.metrics.slow, h.metrics.lagged, h.metrics.revoked, h.metrics.dropped} {
 		if err := r.s.opts.Registry.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -213,26 +305,16 @@ func (h *Hub) Connections() int {
 	return len(h.all)
 }
 
-// Dropped is the number of events lost because the queue was full.
-func (h *Hub) Dropped() uint64 { return h.dropped.Load() }
+// Dropped is the number of events the bus could not queue.
+func (h *Hub) Dropped() uint64 { return h.bus.Dropped() }
 
-// Publish queues e for delivery and returns at once (presence.Publisher).
-func (h *Hub) Publish(e presence.Event) {
-	select {
-	case h.queue <- e:
-	default:
-		n := h.dropped.Add(1)
-		h.metrics.dropped.Inc()
-		// Powers of two: visible in the log without flooding it.
-		if n&(n-1) == 0 {
-			h.log.Warn("websocket hub queue full; event dropped (the dispatcher is behind)",
-				"type", e.Type, "agent_id", e.AgentID, "dropped_total", n, "queue", h.opts.QueueSize)
-		}
-	}
-}
+// Publish puts e on the bus. It is kept so that code written when the hub
+// was presence's publisher keeps working; new code publishes on the bus.
+func (h *Hub) Publish(e events.Event) { h.bus.Publish(e) }
 
-// Run dispatches published events until ctx ends, then closes every
-// connection (code 1001) and returns once all their goroutines have ended.
+// Run delivers the bus's events and rechecks credentials until ctx ends,
+// then closes every connection (code 1001) and returns once all their
+// goroutines and its own have ended.
 func (h *Hub) Run(ctx context.Context) error {
 	h.mu.Lock()
 	if h.running || h.closed {
@@ -240,28 +322,74 @@ func (h *Hub) Run(ctx context.Context) error {
 		return errors.New("api: Hub.Run called twice")
 	}
 	h.running = true
+	sub := h.sub
 	h.mu.Unlock()
+
+	// The recheck talks to the database; it runs here, never on a
+	// writer, so a stalled database delays no event and drops no client.
+	rctx, stopRecheck := context.WithCancel(ctx)
+	var own sync.WaitGroup
+	own.Go(func() { h.recheckLoop(rctx) })
+	if h.ownBus {
+		own.Go(func() { _ = h.bus.Run(rctx) })
+	}
+	defer func() {
+		stopRecheck()
+		own.Wait()
+		h.shutdown()
+	}()
+
+	in := sub.C()
 	for {
 		select {
 		case <-ctx.Done():
-			h.shutdown()
+			sub.Close()
 			return nil
-		case e := <-h.queue:
-			h.dispatch(e)
+		case e, ok := <-in:
+			if ok {
+				h.dispatch(e)
+				continue
+			}
+			if !errors.Is(sub.Err(), events.ErrLagged) {
+				// The bus has stopped: no more events, but the
+				// connections live until ctx ends.
+				in = nil
+				continue
+			}
+			sub = h.resubscribe()
+			in = sub.C()
 		}
 	}
 }
 
+// resubscribe follows a lag: every connection may have missed events, so
+// each is told to reconnect and re-read state, and the hub starts over.
+func (h *Hub) resubscribe() *events.Subscription {
+	h.metrics.lagged.Inc()
+	h.log.Error("websocket hub fell behind the event bus; closing every connection so desktops re-read state",
+		"buffer", h.opts.QueueSize)
+	sub := h.bus.Subscribe(events.Everything, h.opts.QueueSize)
+	h.mu.Lock()
+	h.sub = sub
+	for c := range h.all {
+		h.removeLocked(c)
+		c.stop(wsCloseSlow, "the server fell behind; reconnect and re-read state over REST")
+	}
+	h.mu.Unlock()
+	return sub
+}
+
 func (h *Hub) shutdown() {
+	h.endLife()
 	h.mu.Lock()
 	h.closed = true
 	clients := make([]*wsClient, 0, len(h.all))
-	conns := make([]*websocket.Conn, 0, len(h.all))
 	for c := range h.all {
 		clients = append(clients, c)
-		if c.conn != nil { // nil while its handler is still upgrading
-			conns = append(conns, c.conn)
-		}
+	}
+	conns := make([]*websocket.Conn, 0, len(h.live))
+	for c := range h.live {
+		conns = append(conns, c.conn)
 	}
 	h.mu.Unlock()
 	for _, c := range clients {
@@ -284,7 +412,7 @@ func (h *Hub) shutdown() {
 }
 
 // encodeEvent writes {"type": e.Type, ...payload fields}.
-func encodeEvent(e presence.Event) ([]byte, error) {
+func encodeEvent(e events.Event) ([]byte, error) {
 	if e.Type == "" {
 		return nil, errors.New("event has no Type")
 	}
@@ -312,28 +440,44 @@ func encodeEvent(e presence.Event) ([]byte, error) {
 	return append(buf, payload[1:]...), nil
 }
 
-func (h *Hub) dispatch(e presence.Event) {
+func prepare(e events.Event) (*websocket.PreparedMessage, error) {
 	data, err := encodeEvent(e)
 	if err != nil {
-		h.log.Error("websocket event not sent: fix the publisher", "err", err)
-		return
+		return nil, err
 	}
 	// Framed once for every client (no compression): the fan-out cost per
 	// client is a channel send.
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	return websocket.NewPreparedMessage(websocket.TextMessage, data)
+}
+
+func (h *Hub) dispatch(e events.Event) {
+	pm, err := prepare(e)
 	if err != nil {
-		h.log.Error("websocket event not sent", "type", e.Type, "err", err)
+		h.log.Error("websocket event not sent: fix the publisher", "type", e.Type, "err", err)
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for c := range h.staff {
-		h.offerLocked(c, pm)
-	}
-	if e.AgentID != 0 {
-		for c := range h.byAgent[e.AgentID] {
-			h.offerLocked(c, pm)
+	h.seq++
+	send := func(set map[*wsClient]struct{}) {
+		for c := range set {
+			// A supervisor watching both the agent and its queue gets
+			// the event once.
+			if c.seen != h.seq {
+				c.seen = h.seq
+				h.offerLocked(c, pm)
+			}
 		}
+	}
+	send(h.everyone)
+	if e.AgentID != 0 {
+		send(h.byAgent[e.AgentID])
+	}
+	for _, q := range e.Queues {
+		send(h.byQueue[q])
+	}
+	for _, t := range e.Teams {
+		send(h.byTeam[t])
 	}
 }
 
@@ -361,22 +505,88 @@ func isStaff(p auth.Principal) bool {
 	return p.Role == directory.RoleAdmin || p.Role == directory.RoleSupervisor
 }
 
+// watch is what one connection receives: everything, or the events of its
+// agents, queues and teams. agents includes those resolved from the watched
+// queues and teams (resolved), refreshed by the recheck.
+type watch struct {
+	All      bool     `json:"all"`
+	Agents   []int64  `json:"agents"`
+	Queues   []string `json:"queues"`
+	Teams    []int64  `json:"teams"`
+	resolved []int64
+}
+
+func (w watch) key() string { return fmt.Sprint(w.Queues, w.Teams) }
+
+func addTo[K comparable](m map[K]map[*wsClient]struct{}, k K, c *wsClient) {
+	set := m[k]
+	if set == nil {
+		set = make(map[*wsClient]struct{})
+		m[k] = set
+	}
+	set[c] = struct{}{}
+}
+
+func removeFrom[K comparable](m map[K]map[*wsClient]struct{}, k K, c *wsClient) {
+	if set := m[k]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+func (h *Hub) indexLocked(c *wsClient) {
+	if c.watch.All {
+		h.everyone[c] = struct{}{}
+		return
+	}
+	for _, id := range c.watch.Agents {
+		addTo(h.byAgent, id, c)
+	}
+	for _, id := range c.watch.resolved {
+		addTo(h.byAgent, id, c)
+	}
+	for _, q := range c.watch.Queues {
+		addTo(h.byQueue, q, c)
+	}
+	for _, t := range c.watch.Teams {
+		addTo(h.byTeam, t, c)
+	}
+}
+
+func (h *Hub) unindexLocked(c *wsClient) {
+	delete(h.everyone, c)
+	for _, id := range c.watch.Agents {
+		removeFrom(h.byAgent, id, c)
+	}
+	for _, id := range c.watch.resolved {
+		removeFrom(h.byAgent, id, c)
+	}
+	for _, q := range c.watch.Queues {
+		removeFrom(h.byQueue, q, c)
+	}
+	for _, t := range c.watch.Teams {
+		removeFrom(h.byTeam, t, c)
+	}
+}
+
+// rewatchLocked changes what c receives; events dispatched after it follow
+// the new watch.
+func (h *Hub) rewatchLocked(c *wsClient, w watch) {
+	if _, ok := h.all[c]; !ok {
+		return
+	}
+	h.unindexLocked(c)
+	c.watch = w
+	h.indexLocked(c)
+}
+
 // addLocked registers c for delivery.
 func (h *Hub) addLocked(c *wsClient) {
 	h.all[c] = struct{}{}
 	h.perUser[userKey(c.p)]++
-	if isStaff(c.p) {
-		h.staff[c] = struct{}{}
-	} else if c.p.Role == directory.RoleAgent && c.p.UserID != 0 {
-		// An agent's user id is its agent id. An agent-role API key has
-		// no agent: it receives nothing (AgentID 0 is staff only).
-		set := h.byAgent[c.p.UserID]
-		if set == nil {
-			set = make(map[*wsClient]struct{})
-			h.byAgent[c.p.UserID] = set
-		}
-		set[c] = struct{}{}
-	}
+	h.indexLocked(c)
 	h.metrics.conns.Inc()
 }
 
@@ -386,18 +596,102 @@ func (h *Hub) removeLocked(c *wsClient) {
 		return
 	}
 	delete(h.all, c)
-	delete(h.staff, c)
-	if set := h.byAgent[c.p.UserID]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(h.byAgent, c.p.UserID)
-		}
-	}
+	h.unindexLocked(c)
 	k := userKey(c.p)
 	if h.perUser[k]--; h.perUser[k] <= 0 {
 		delete(h.perUser, k)
 	}
 	h.metrics.conns.Dec()
+}
+
+// watchError is a watch request the hub refuses; field names the query
+// parameter or subscribe field at fault.
+type watchError struct{ field, msg string }
+
+func (e *watchError) Error() string { return e.field + ": " + e.msg }
+
+// resolveWatch turns what a connection asks to watch into a watch, within
+// what its role allows. Agents receive their own events and choose nothing;
+// staff choose agents, queues and teams, or everything (also when they name
+// nothing: the directory does not grant supervisors queues or teams yet).
+func (h *Hub) resolveWatch(ctx context.Context, p auth.Principal, req watch) (watch, error) {
+	named := len(req.Agents)+len(req.Queues)+len(req.Teams) > 0
+	if !isStaff(p) {
+		if named || req.All {
+			return watch{}, &watchError{"queues", "agents receive their own events only; queues, teams and agents are for supervisors and admins"}
+		}
+		if p.Role == directory.RoleAgent && p.UserID != 0 {
+			// An agent's user id is its agent id. An agent-role
+			// API key has no agent: it receives nothing.
+			return watch{Agents: []int64{p.UserID}, Queues: []string{}, Teams: []int64{}}, nil
+		}
+		return watch{Agents: []int64{}, Queues: []string{}, Teams: []int64{}}, nil
+	}
+	if req.All || !named {
+		return watch{All: true, Agents: []int64{}, Queues: []string{}, Teams: []int64{}}, nil
+	}
+	w := watch{Agents: dedupe(req.Agents), Queues: dedupe(req.Queues), Teams: dedupe(req.Teams)}
+	if h.opts.Watch != nil && len(w.Queues)+len(w.Teams) > 0 {
+		ids, err := h.opts.Watch.AgentsWatched(ctx, w.Queues, w.Teams)
+		if err != nil {
+			return watch{}, err
+		}
+		w.resolved = ids
+	}
+	return w, nil
+}
+
+func dedupe[T comparable](in []T) []T {
+	out := []T{}
+	seen := make(map[T]bool, len(in))
+	for _, v := range in {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// watchFromQuery reads ?all=true&agents=7,8&queues=sales,support&teams=3.
+func watchFromQuery(q url.Values) (watch, error) {
+	var w watch
+	list := func(name string) []string {
+		var out []string
+		for _, v := range q[name] {
+			for part := range strings.SplitSeq(v, ",") {
+				if part = strings.TrimSpace(part); part != "" {
+					out = append(out, part)
+				}
+			}
+		}
+		return out
+	}
+	ids := func(name string) ([]int64, error) {
+		var out []int64
+		for _, s := range list(name) {
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || id <= 0 {
+				return nil, &watchError{name, fmt.Sprintf("%q is not an id: give positive numbers separated by commas", s)}
+			}
+			out = append(out, id)
+		}
+		return out, nil
+	}
+	var err error
+	if v := q.Get("all"); v != "" {
+		if w.All, err = strconv.ParseBool(v); err != nil {
+			return w, &watchError{"all", fmt.Sprintf("%q is not true or false", v)}
+		}
+	}
+	if w.Agents, err = ids("agents"); err != nil {
+		return w, err
+	}
+	if w.Teams, err = ids("teams"); err != nil {
+		return w, err
+	}
+	w.Queues = list("queues")
+	return w, nil
 }
 
 // bearer finds the token: the Authorization header (non-browser clients) or
@@ -461,14 +755,31 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	req, err := watchFromQuery(r.URL.Query())
+	if err == nil {
+		req, err = h.resolveWatch(r.Context(), p, req)
+	}
+	var we *watchError
+	switch {
+	case errors.As(err, &we) && !isStaff(p):
+		writeError(c, http.StatusForbidden, "forbidden", we.msg, we.field)
+		return
+	case errors.As(err, &we):
+		writeError(c, http.StatusBadRequest, "invalid_watch", we.Error(), we.field)
+		return
+	case err != nil:
+		s.fail(c, err)
+		return
+	}
 
 	// Reserve the slot before upgrading, so the per-user limit holds under
 	// concurrent connects and a refusal is still a readable HTTP answer.
-	cl := &wsClient{hub: h, p: p, secret: token, remote: c.ClientIP(), send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer), done: make(chan struct{})}
+	cl := &wsClient{hub: h, p: p, secret: token, remote: c.ClientIP(), watch: req,
+		send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer), done: make(chan struct{})}
+	cl.lastSeen.Store(h.clock.Now().UnixNano())
 	// hello goes first, before the client can receive any event.
-	hello, _ := encodeEvent(presence.Event{Type: "hello", Payload: helloPayload{
-		UserID: p.UserID, Username: p.Username, Role: string(p.Role), ServerTime: time.Now().UTC()}})
-	if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, hello); err == nil {
+	if pm, err := prepare(events.Event{Type: "hello", Payload: helloPayload{
+		UserID: p.UserID, Username: p.Username, Role: string(p.Role), ServerTime: h.clock.Now().UTC(), Watching: req}}); err == nil {
 		cl.send <- pm // the buffer is new and empty
 	}
 	h.mu.Lock()
@@ -500,6 +811,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 	}
 	h.mu.Lock()
 	cl.conn = conn
+	h.live[cl] = struct{}{}
 	h.mu.Unlock()
 	h.log.Debug("websocket connected", "user", p.Username, "role", p.Role, "remote", cl.remote)
 	// The HTTP handler returns now; the connection lives in the hub's
@@ -510,6 +822,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		cl.writeLoop()
 		h.mu.Lock()
 		h.removeLocked(cl)
+		delete(h.live, cl)
 		h.mu.Unlock()
 	}()
 	go func() {
@@ -523,6 +836,7 @@ type helloPayload struct {
 	Username   string    `json:"username"`
 	Role       string    `json:"role"`
 	ServerTime time.Time `json:"server_time"`
+	Watching   watch     `json:"watching"`
 }
 
 func containsString(list []string, s string) bool {
@@ -534,15 +848,135 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
+// recheckLoop checks the credentials of every open connection every
+// RecheckEvery, in one batch, on this one goroutine.
+func (h *Hub) recheckLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.clock.After(h.opts.RecheckEvery):
+		}
+		h.recheck(ctx)
+	}
+}
+
+// credentialGone says why an auth answer ends a connection ("" when it
+// does not). Only an answer about the credential counts: a database that
+// does not answer must not drop every desktop.
+func credentialGone(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return "token expired or revoked: log in again"
+	case errors.Is(err, auth.ErrLocked):
+		return "account locked"
+	case errors.Is(err, auth.ErrDisabled):
+		return "account disabled"
+	}
+	return ""
+}
+
+func (h *Hub) recheck(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.RecheckTimeout)
+	defer cancel()
+	type watchers struct {
+		w       watch // copied under mu: a subscribe may change the clients' own
+		clients []*wsClient
+	}
+	h.mu.Lock()
+	bySecret := make(map[string][]*wsClient)
+	watches := make(map[string]*watchers)
+	for c := range h.all {
+		bySecret[c.secret] = append(bySecret[c.secret], c)
+		if !c.watch.All && len(c.watch.Queues)+len(c.watch.Teams) > 0 {
+			k := c.watch.key()
+			if watches[k] == nil {
+				watches[k] = &watchers{w: c.watch}
+			}
+			watches[k].clients = append(watches[k].clients, c)
+		}
+	}
+	h.mu.Unlock()
+	if len(bySecret) == 0 {
+		return
+	}
+	secrets := make([]string, 0, len(bySecret))
+	for s := range bySecret {
+		secrets = append(secrets, s)
+	}
+
+	results := make(map[string]error, len(secrets))
+	if batch, ok := h.opts.Auth.(CredentialChecker); ok {
+		res, err := batch.CheckCredentials(ctx, secrets)
+		if err != nil {
+			h.log.Warn("websocket credential recheck failed; connections kept", "err", err)
+		}
+		results = res
+	} else {
+		for _, s := range secrets {
+			if ctx.Err() != nil {
+				h.log.Warn("websocket credential recheck cut short; unchecked connections kept",
+					"checked", len(results), "of", len(secrets), "err", ctx.Err())
+				break
+			}
+			_, results[s] = h.opts.Auth.Authenticate(ctx, s)
+		}
+	}
+	for s, err := range results {
+		reason := credentialGone(err)
+		if reason == "" {
+			continue
+		}
+		h.mu.Lock()
+		for _, c := range bySecret[s] {
+			if _, ok := h.all[c]; ok {
+				h.metrics.revoked.Inc()
+				h.removeLocked(c)
+				c.stop(wsCloseRevoked, reason)
+			}
+		}
+		h.mu.Unlock()
+	}
+
+	// Queue and team members change; follow them at the same pace.
+	if h.opts.Watch == nil {
+		return
+	}
+	for _, ws := range watches {
+		w := ws.w
+		ids, err := h.opts.Watch.AgentsWatched(ctx, w.Queues, w.Teams)
+		if err != nil {
+			h.log.Warn("websocket watch not refreshed; the previous agents are kept", "queues", w.Queues, "teams", w.Teams, "err", err)
+			continue
+		}
+		h.mu.Lock()
+		for _, c := range ws.clients {
+			if c.watch.key() == w.key() { // unless it subscribed anew meanwhile
+				nw := c.watch
+				nw.resolved = ids
+				h.rewatchLocked(c, nw)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
 // wsClient is one connection: a writer goroutine owns every write, a reader
 // goroutine every read; stop tells the writer to close with a reason.
 type wsClient struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	p      auth.Principal
-	secret string // re-checked every RecheckEvery
+	secret string // rechecked by the hub's recheck goroutine
 	remote string
 	send   chan *websocket.PreparedMessage
+	// lastSeen is when the client last sent anything (a pong, a message),
+	// in the hub clock's UnixNano.
+	lastSeen atomic.Int64
+
+	// Guarded by hub.mu.
+	watch watch
+	seen  uint64
 
 	once      sync.Once
 	done      chan struct{}
@@ -561,14 +995,10 @@ func (c *wsClient) stop(code int, text string) {
 
 func (c *wsClient) writeLoop() {
 	o := &c.hub.opts
-	ping := time.NewTicker(o.PingInterval)
-	recheck := time.NewTicker(o.RecheckEvery)
-	defer func() {
-		ping.Stop()
-		recheck.Stop()
-		// Closing the socket ends the reader's blocked read.
-		c.conn.Close()
-	}()
+	clock := c.hub.clock
+	// Closing the socket ends the reader's blocked read.
+	defer c.conn.Close()
+	ping := clock.After(o.PingInterval)
 	for {
 		select {
 		case <-c.done:
@@ -583,65 +1013,160 @@ func (c *wsClient) writeLoop() {
 				c.stop(0, "")
 				return
 			}
-		case <-ping.C:
+		case now := <-ping:
+			// Liveness is judged here rather than with a read deadline
+			// so that it follows the hub's clock.
+			if now.Sub(time.Unix(0, c.lastSeen.Load())) > o.PongWait {
+				c.stop(websocket.CloseGoingAway, "no pong or message in time")
+				continue
+			}
+			ping = clock.After(o.PingInterval)
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.WriteTimeout)); err != nil {
 				c.stop(0, "")
 				return
 			}
-		case <-recheck.C:
-			if reason := c.credentialGone(); reason != "" {
-				c.stop(websocket.ClosePolicyViolation, reason)
-			}
 		}
 	}
 }
 
-// credentialGone checks the connection's token again and says why it no
-// longer holds ("" while it does). Only an answer about the credential
-// counts: a database that does not answer must not drop every desktop.
-func (c *wsClient) credentialGone() string {
-	ctx, cancel := context.WithTimeout(context.Background(), c.hub.opts.WriteTimeout)
-	defer cancel()
-	_, err := c.hub.opts.Auth.Authenticate(ctx, c.secret)
-	switch {
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return "token expired or revoked: log in again"
-	case errors.Is(err, auth.ErrLocked):
-		return "account locked"
-	case errors.Is(err, auth.ErrDisabled):
-		return "account disabled"
-	}
-	return ""
+// clientMessage is what a client may send: {"type":"subscribe", ...} to
+// change what it watches, {"type":"ping"} to learn the connection works.
+type clientMessage struct {
+	Type   string   `json:"type"`
+	All    bool     `json:"all"`
+	Agents []int64  `json:"agents"`
+	Queues []string `json:"queues"`
+	Teams  []int64  `json:"teams"`
 }
 
 func (c *wsClient) readLoop() {
-	o := &c.hub.opts
-	c.conn.SetReadLimit(o.ReadLimit)
-	extend := func() { _ = c.conn.SetReadDeadline(time.Now().Add(o.PongWait)) }
-	extend()
-	c.conn.SetPongHandler(func(string) error { extend(); return nil })
+	h := c.hub
+	c.conn.SetReadLimit(h.opts.ReadLimit)
+	seen := func() { c.lastSeen.Store(h.clock.Now().UnixNano()) }
+	c.conn.SetPongHandler(func(string) error { seen(); return nil })
 	for {
-		// Clients have nothing to tell the hub yet; reading keeps pongs
-		// and close frames flowing and enforces the limit (gorilla
-		// answers an oversized message with close code 1009).
-		_, rd, err := c.conn.NextReader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, rd)
-		}
+		_, data, err := c.conn.ReadMessage()
 		if err != nil {
-			var ce *websocket.CloseError
-			switch {
-			case errors.As(err, &ce):
-				// The client closed; gorilla echoed its close frame.
-				c.stop(0, "")
-			case errors.Is(err, websocket.ErrReadLimit):
-				// gorilla has already sent close code 1009.
-				c.stop(0, "")
-			default:
-				c.stop(websocket.CloseGoingAway, "no pong or message in time")
-			}
+			// A close from the client (gorilla echoed it), the read
+			// limit (gorilla sent 1009) or a socket the writer closed:
+			// the writer has sent or will send what is due.
+			c.stop(0, "")
 			return
 		}
-		extend()
+		seen()
+		var m clientMessage
+		if json.Unmarshal(data, &m) != nil {
+			c.reply(events.Event{Type: "error", Payload: wsErrorPayload{Code: "invalid_message", Message: "send one JSON object with a type"}})
+			continue
+		}
+		switch m.Type {
+		case "ping":
+			c.reply(events.Event{Type: "pong"})
+		case "subscribe":
+			c.subscribe(watch{All: m.All, Agents: m.Agents, Queues: m.Queues, Teams: m.Teams})
+		default:
+			// Unknown types are ignored, as clients ignore ours: either
+			// side may be newer.
+		}
 	}
+}
+
+type wsErrorPayload struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// reply queues a message for this client only, in order with its events.
+func (c *wsClient) reply(e events.Event) {
+	pm, err := prepare(e)
+	if err != nil {
+		c.hub.log.Error("websocket reply not sent", "type", e.Type, "err", err)
+		return
+	}
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	if _, ok := c.hub.all[c]; ok {
+		c.hub.offerLocked(c, pm)
+	}
+}
+
+// subscribe changes what the client watches and answers "subscribed" with
+// the new watch, or "error". It runs on the reader: resolving queues may
+// query the database, which delays only this client's next command.
+func (c *wsClient) subscribe(req watch) {
+	h := c.hub
+	ctx, cancel := context.WithTimeout(h.life, h.opts.RecheckTimeout)
+	defer cancel()
+	w, err := h.resolveWatch(ctx, c.p, req)
+	if err != nil {
+		var (
+			we *watchError
+			fe *directory.FieldError
+		)
+		payload := wsErrorPayload{Code: "internal", Message: "the watch could not be resolved; try again"}
+		switch {
+		case errors.As(err, &we) && !isStaff(c.p):
+			payload = wsErrorPayload{Code: "forbidden", Message: we.msg, Field: we.field}
+		case errors.As(err, &we):
+			payload = wsErrorPayload{Code: "invalid_watch", Message: we.Error(), Field: we.field}
+		case errors.As(err, &fe):
+			payload = wsErrorPayload{Code: "invalid_watch", Message: fe.Error(), Field: fe.Field}
+		default:
+			h.log.Warn("websocket subscribe failed", "user", c.p.Username, "err", err)
+		}
+		c.reply(events.Event{Type: "error", Payload: payload})
+		return
+	}
+	pm, err := prepare(events.Event{Type: "subscribed", Payload: w})
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.all[c]; !ok {
+		return
+	}
+	// The answer is queued in the same step as the change: every event
+	// after it follows the new watch, every one before it the old.
+	h.rewatchLocked(c, w)
+	h.offerLocked(c, pm)
+}
+
+// DirectoryWatch resolves watched queues and teams through the directory.
+type DirectoryWatch struct{ Dir *directory.Directory }
+
+// AgentsWatched lists the agents linked to the queues (by name) and teams.
+func (d DirectoryWatch) AgentsWatched(ctx context.Context, queues []string, teams []int64) ([]int64, error) {
+	var ids []int64
+	for _, name := range queues {
+		found, _, err := d.Dir.ListQueues(ctx, directory.QueueFilter{Q: name, PerPage: directory.MaxPerPage})
+		if err != nil {
+			return nil, err
+		}
+		var id int64
+		for _, q := range found {
+			if q.Name == name {
+				id = q.ID
+			}
+		}
+		if id == 0 {
+			return nil, &directory.FieldError{Field: "queues", Message: fmt.Sprintf("no queue is named %q", name)}
+		}
+		members, err := d.Dir.QueueMembers(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			ids = append(ids, m.AgentID)
+		}
+	}
+	for _, team := range teams {
+		agents, err := d.Dir.LinkedAgents(ctx, directory.TeamLinks, team)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, agents...)
+	}
+	return dedupe(ids), nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"omnicc/api"
 	"omnicc/directory"
+	"omnicc/events"
 	"omnicc/presence"
 )
 
@@ -58,7 +59,8 @@ func BenchmarkFanout2000(b *testing.B) {
 			2*clients+256, have)
 	}
 	users := fakeAuth{"omt_sup": {UserID: 2, Role: directory.RoleSupervisor, Username: "sue"}}
-	hub, err := api.NewHub(api.HubOptions{Auth: users, MaxConnsPerUser: -1, PingInterval: time.Hour, PongWait: 2 * time.Hour})
+	bus := events.New(events.Options{})
+	hub, err := api.NewHub(api.HubOptions{Auth: users, Bus: bus, MaxConnsPerUser: -1, PingInterval: time.Hour, PongWait: 2 * time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,7 +71,8 @@ func BenchmarkFanout2000(b *testing.B) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
+	hubDone, busDone := make(chan error, 1), make(chan error, 1)
+	go func() { busDone <- bus.Run(ctx) }()
 	go func() { hubDone <- hub.Run(ctx) }()
 
 	var (
@@ -137,7 +140,7 @@ func BenchmarkFanout2000(b *testing.B) {
 	for i := range b.N {
 		target.Store(int64(clients) * int64(i+1))
 		start := time.Now()
-		hub.Publish(presence.Event{Type: presence.EventAgentState, AgentID: 7, Payload: state})
+		bus.Publish(presence.Event{Type: presence.EventAgentState, AgentID: 7, Payload: state})
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
@@ -158,6 +161,9 @@ func BenchmarkFanout2000(b *testing.B) {
 
 	cancel()
 	if err := <-hubDone; err != nil {
+		b.Error(err)
+	}
+	if err := <-busDone; err != nil {
 		b.Error(err)
 	}
 	readers.Wait()

@@ -3,27 +3,17 @@
 // REST API, the websocket and the router all read.
 package presence
 
-// Event is one change pushed to agents' and supervisors' desktops. On the
-// websocket it is written as one JSON object: {"type": Type, ...Payload's
-// fields}; Payload must therefore marshal to a JSON object.
-type Event struct {
-	// Type names the event: "agent_state", and later the router's
-	// "interaction_offer", "interaction_taken", ...
-	Type string
-	// AgentID is the agent the event concerns: that agent receives it, and so
-	// does every supervisor and admin. 0 means supervisors and admins only.
-	AgentID int64
-	Payload any
-}
+import "omnicc/events"
 
-// Publisher delivers events to whoever watches (the websocket hub). Publish
-// must not block: a slow watcher is the publisher's problem, not the caller's.
-type Publisher interface {
-	Publish(Event)
-}
+// Event is one change pushed to agents' and supervisors' desktops: presence
+// publishes an agent_state Event (Type, AgentID, Payload) for every change.
+// It is the bus's event, named here so that presence's call sites and its
+// users' fakes keep compiling unchanged.
+type Event = events.Event
+
+// Publisher is where presence's events go: the event bus (events.Bus) in
+// omniccd, a recorder in tests. Publish must not block.
+type Publisher = events.Publisher
 
 // PublisherFunc adapts a function to Publisher.
-type PublisherFunc func(Event)
-
-// Publish calls f.
-func (f PublisherFunc) Publish(e Event) { f(e) }
+type PublisherFunc = events.PublisherFunc

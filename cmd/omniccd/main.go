@@ -26,6 +26,7 @@ import (
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
+	"omnicc/events"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/store"
@@ -155,8 +156,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Logger: log.With("component", "auth"),
 	})
 
-	// Agents' desktops: the websocket hub is where presence publishes.
-	hub, err := api.NewHub(api.HubOptions{Auth: authn, Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
+	// The event bus: presence and calls publish, the websocket hub (and
+	// later the router, metrics, NATS) subscribe.
+	bus := events.New(events.Options{Logger: log.With("component", "events")})
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir},
+		Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
 	if err != nil {
 		return err
 	}
@@ -174,7 +178,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	queueActions := ami.NewQueueActions(pool, log.With("component", "ami"))
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Controller: queueActions,
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: bus, Controller: queueActions,
 		Names: ami.Names{}, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
@@ -182,7 +186,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
 		Actions: queueActions, ResyncOnConnect: true})
 	callControl, err := calls.New(calls.Options{
-		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: hub,
+		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: bus,
 		Logger: log.With("component", "calls"),
 	})
 	if err != nil {
@@ -242,6 +246,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return httpSrv.Run(gctx) })
+	g.Go(func() error { return bus.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
