@@ -113,7 +113,7 @@ func TestRecordAndList(t *testing.T) {
 // draining) are written one by one.
 func TestShutdownLosesNothing(t *testing.T) {
 	db := storetest.SQLite(t)
-	l := calllog.New(db, calllog.Options{FlushEvery: time.Hour, BatchSize: 50})
+	l := calllog.New(db, calllog.Options{BatchSize: 50})
 	stop := run(t, l)
 	for i := range 1000 {
 		l.Record(calllog.Entry{At: t0, Direction: calllog.Inbound, UniqueID: fmt.Sprint(i)})
