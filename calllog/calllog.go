@@ -96,7 +96,8 @@ func fit(s string, n int) string {
 // Options configure a Log.
 type Options struct {
 	Logger *slog.Logger
-	// Now stamps entries recorded without a time (default time.Now).
+	// Now stamps entries recorded without a time and measures the write lag
+	// (default time.Now).
 	Now func() time.Time
 	// BatchSize is the most rows one INSERT carries (default 250): 17
 	// parameters a row keep it far under SQLite's 32,766 variables, and rows
@@ -262,7 +263,7 @@ func (l *Log) Lag() time.Duration {
 	if at == 0 {
 		return 0
 	}
-	return max(0, time.Since(time.Unix(0, at)))
+	return max(0, l.opts.Now().Sub(time.Unix(0, at)))
 }
 
 func (l *Log) newKey() string {
@@ -278,7 +279,9 @@ func (l *Log) Record(e Entry) {
 	if e.At.IsZero() {
 		e.At = l.opts.Now()
 	}
-	it := item{e: e, key: l.newKey(), rec: time.Now().UnixNano()}
+	it := item{e: e, key: l.newKey(), rec: l.opts.Now().UnixNano()}
+	// The lag counts from the oldest entry waiting; the writer moves it on.
+	l.oldestAt.CompareAndSwap(0, it.rec)
 	var payload []byte
 	if l.opts.Journal != nil {
 		var err error
@@ -570,10 +573,10 @@ func (w *writer) writeBatch(ctx context.Context) error {
 			l.log.Error("call log: cannot truncate the journal", "err", err)
 		}
 	}
-	if w.hasWork() && len(rows) > 0 {
+	if (w.hasWork() || len(l.queue) > 0) && len(rows) > 0 {
 		// The next entry is newer than the last written; close enough.
 		l.oldestAt.Store(rows[len(rows)-1].rec)
-	} else {
+	} else if !w.hasWork() && len(l.queue) == 0 {
 		l.oldestAt.Store(0)
 	}
 	return nil
