@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"omnicc/agi"
@@ -23,6 +25,7 @@ import (
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
+	"omnicc/journal"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/store"
@@ -196,7 +199,18 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	calls := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
+	// Decisions are journaled before Asterisk has its answer: a kill -9
+	// loses none (the README's "Call log throughput" says more).
+	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
+		SyncEvery: cfg.JournalSync, Logger: log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("open the call-log journal (OMNICC_JOURNAL_DIR): %w", err)
+	}
+	defer callJournal.Close()
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	calls := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog"), Journal: callJournal, Registerer: metrics})
 	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: calls})
 	if err != nil {
 		return err
@@ -209,7 +223,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
-		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
+		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt, Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
 		},

@@ -84,6 +84,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
+	callLogIsJournaledAndMeasured(t, "http://"+addr, dir)
 	cancel()
 	select {
 	case err := <-done:
@@ -108,6 +109,26 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "password") {
 		t.Fatalf("second start printed a password again:\n%s", out.String())
+	}
+}
+
+// callLogIsJournaledAndMeasured checks the call log's journal is under
+// the data directory and its metrics are on /metrics.
+func callLogIsJournaledAndMeasured(t *testing.T, base, dataDir string) {
+	t.Helper()
+	if segs, _ := filepath.Glob(filepath.Join(dataDir, "journal", "calllog", "*.log")); len(segs) == 0 {
+		t.Errorf("no call-log journal under %s/journal/calllog", dataDir)
+	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, m := range []string{"omnicc_calllog_dropped_total", "omnicc_calllog_queue_depth", "omnicc_calllog_write_lag_seconds", "go_goroutines"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
 	}
 }
 
