@@ -308,7 +308,9 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 
 // BenchmarkWriter is the writer's throughput on each engine, in rows/s:
 // b.N decisions are recorded at once — a backlog, as under a FastAGI soak —
-// and the time runs until the database has every one of them.
+// and the time runs until the database has every one of them. The
+// +journal cases also journal each entry before Record returns, as
+// omniccd does.
 //
 //	go test -run '^$' -bench BenchmarkWriter -count 5 ./calllog/
 func BenchmarkWriter(b *testing.B) {
@@ -316,12 +318,20 @@ func BenchmarkWriter(b *testing.B) {
 		name string
 		open func(testing.TB) *store.DB
 	}{{"sqlite", storetest.SQLite}, {"mariadb", storetest.MariaDB}} {
-		b.Run(engine.name, func(b *testing.B) { benchmarkWriter(b, engine.open(b)) })
+		b.Run(engine.name, func(b *testing.B) { benchmarkWriter(b, engine.open(b), nil) })
+		b.Run(engine.name+"+journal", func(b *testing.B) {
+			j, err := journal.Open(b.TempDir(), journal.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer j.Close()
+			benchmarkWriter(b, engine.open(b), j)
+		})
 	}
 }
 
-func benchmarkWriter(b *testing.B, db *store.DB) {
-	l := calllog.New(db, calllog.Options{QueueSize: b.N + 1})
+func benchmarkWriter(b *testing.B, db *store.DB, j *journal.Journal) {
+	l := calllog.New(db, calllog.Options{QueueSize: b.N + 1, Journal: j})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()
