@@ -161,7 +161,16 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
+	// History rows are journaled as they are made, so a crash loses none.
+	historyJournal, err := journal.Open(cfg.Journal("history"), journal.Options{
+		SyncEvery: cfg.JournalSync, Logger: log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("open the agent-history journal (OMNICC_JOURNAL_DIR): %w", err)
+	}
+	defer historyJournal.Close()
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence"),
+		Journal: historyJournal})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
@@ -249,6 +258,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return tracker.Run(gctx) })
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
+	g.Go(func() error { historyJournal.Run(gctx); return nil }) // its group commit; Close syncs the rest
 	g.Go(func() error { return calls.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))

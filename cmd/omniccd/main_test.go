@@ -112,12 +112,15 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	}
 }
 
-// callLogIsJournaledAndMeasured checks the call log's journal is under
-// the data directory and its metrics are on /metrics.
+// callLogIsJournaledAndMeasured checks the call log's and the history's
+// journals are under the data directory and the call log's metrics are on
+// /metrics.
 func callLogIsJournaledAndMeasured(t *testing.T, base, dataDir string) {
 	t.Helper()
-	if segs, _ := filepath.Glob(filepath.Join(dataDir, "journal", "calllog", "*.log")); len(segs) == 0 {
-		t.Errorf("no call-log journal under %s/journal/calllog", dataDir)
+	for _, name := range []string{"calllog", "history"} {
+		if segs, _ := filepath.Glob(filepath.Join(dataDir, "journal", name, "*.log")); len(segs) == 0 {
+			t.Errorf("no %s journal under %s/journal", name, dataDir)
+		}
 	}
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
