@@ -68,6 +68,10 @@ type Journal struct {
 	dirty  bool     // appended since the last fsync
 	closed bool
 	buf    []byte
+	// sealed segments and a new directory entry wait for the next group
+	// commit: fsyncing them in Append would hold every caller for it.
+	sealed   []*os.File
+	dirDirty bool
 }
 
 // Open opens (creating it if needed) the journal in dir. A record torn by a
@@ -201,11 +205,8 @@ func (j *Journal) startSegment() error {
 		return fmt.Errorf("journal: create %s (is the journal directory writable?): %w", p, err)
 	}
 	// The new name must survive a power cut, or the records in it would be
-	// unreachable after one.
-	if d, err := os.Open(j.dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
+	// unreachable after one: the next Sync fsyncs the directory.
+	j.dirDirty = true
 	j.f, j.size = f, 0
 	if len(j.firsts) == 0 || j.firsts[len(j.firsts)-1] != j.next {
 		j.firsts = append(j.firsts, j.next)
@@ -226,15 +227,11 @@ func (j *Journal) Append(payload []byte) (uint64, error) {
 		return 0, ErrClosed
 	}
 	if j.size >= j.opts.SegmentBytes {
-		// Sealed segments are fsynced now so that Sync only ever has the
-		// active one to care about.
-		if err := j.f.Sync(); err != nil {
-			return 0, fmt.Errorf("journal: sync %s: %w", j.f.Name(), err)
-		}
-		j.f.Close()
+		prev := j.f
 		if err := j.startSegment(); err != nil {
 			return 0, err
 		}
+		j.sealed = append(j.sealed, prev)
 	}
 	seq := j.next
 	b := slices.Grow(j.buf[:0], headerSize+len(payload))[:headerSize]
@@ -275,19 +272,45 @@ func (j *Journal) First() uint64 {
 // group commit, one fsync for every record appended since the last.
 func (j *Journal) Sync() error {
 	j.mu.Lock()
-	if !j.dirty || j.closed {
+	if j.closed || (!j.dirty && len(j.sealed) == 0 && !j.dirDirty) {
 		j.mu.Unlock()
 		return nil
 	}
-	f := j.f
-	j.dirty = false
+	f, sealed, dir := j.f, j.sealed, j.dirDirty
+	j.dirty, j.sealed, j.dirDirty = false, nil, false
 	j.mu.Unlock()
+	var errs []error
+	for _, s := range sealed {
+		if err := s.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("journal: sync %s: %w", s.Name(), err))
+		}
+		s.Close()
+	}
+	if dir {
+		if err := syncDir(j.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-		// A rotation closed f after syncing it itself: not an error.
+		// Close synced f itself: only other errors count.
+		errs = append(errs, fmt.Errorf("journal: sync %s: %w", f.Name(), err))
+	}
+	if len(errs) > 0 {
 		j.mu.Lock()
-		j.dirty = true
+		j.dirty, j.dirDirty = true, j.dirDirty || dir
 		j.mu.Unlock()
-		return fmt.Errorf("journal: sync %s: %w", f.Name(), err)
+	}
+	return errors.Join(errs...)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("journal: open the directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal: sync the directory %s: %w", dir, err)
 	}
 	return nil
 }
@@ -388,9 +411,16 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
-	err := j.f.Sync()
-	if cerr := j.f.Close(); err == nil {
-		err = cerr
+	var errs []error
+	for _, s := range append(j.sealed, j.f) {
+		if err := s.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("journal: sync %s: %w", s.Name(), err))
+		}
+		s.Close()
 	}
-	return err
+	j.sealed = nil
+	if j.dirDirty {
+		errs = append(errs, syncDir(j.dir))
+	}
+	return errors.Join(errs...)
 }
