@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -304,53 +303,4 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
-}
-
-// BenchmarkWriter is the writer's throughput on each engine, in rows/s:
-// b.N decisions are recorded at once — a backlog, as under a FastAGI soak —
-// and the time runs until the database has every one of them. The
-// +journal cases also journal each entry before Record returns, as
-// omniccd does.
-//
-//	go test -run '^$' -bench BenchmarkWriter -count 5 ./calllog/
-func BenchmarkWriter(b *testing.B) {
-	for _, engine := range []struct {
-		name string
-		open func(testing.TB) *store.DB
-	}{{"sqlite", storetest.SQLite}, {"mariadb", storetest.MariaDB}} {
-		b.Run(engine.name, func(b *testing.B) { benchmarkWriter(b, engine.open(b), nil) })
-		b.Run(engine.name+"+journal", func(b *testing.B) {
-			j, err := journal.Open(b.TempDir(), journal.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer j.Close()
-			benchmarkWriter(b, engine.open(b), j)
-		})
-	}
-}
-
-func benchmarkWriter(b *testing.B, db *store.DB, j *journal.Journal) {
-	l := calllog.New(db, calllog.Options{QueueSize: b.N + 1, Journal: j})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	e := calllog.Entry{At: t0, Direction: calllog.Inbound, LinkedID: "1795277170.120",
-		Channel: "PJSIP/provider-00000001", Caller: "0612345678", DID: "0612345678", Route: "main", Chain: []string{"main"},
-		DestType: "queue", Dest: "sales", Open: true}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		e.UniqueID = "1795277170." + strconv.Itoa(i)
-		l.Record(e)
-	}
-	// Timed: the entries are written, not only queued.
-	if err := l.Flush(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	if l.Dropped() != 0 {
-		b.Fatalf("%d entries dropped", l.Dropped())
-	}
 }

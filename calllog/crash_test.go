@@ -133,7 +133,7 @@ func TestKill9LosesNoRecordedEntry(t *testing.T) {
 }
 
 // sameServer is the DSN of db's MariaDB database.
-func sameServer(t *testing.T, db *store.DB) string {
+func sameServer(t testing.TB, db *store.DB) string {
 	t.Helper()
 	base := os.Getenv("OMNICC_TEST_MYSQL")
 	if base == "" {
