@@ -145,6 +145,8 @@ type Log struct {
 	dropped atomic.Uint64
 	spilled atomic.Uint64
 	written atomic.Uint64
+	// unjournaled counts entries the journal refused (a full disk).
+	unjournaled atomic.Uint64
 
 	// keyPrefix is random per process; keySeq counts within it.
 	keyPrefix [8]byte
@@ -301,7 +303,11 @@ func (l *Log) Record(e Entry) {
 	if payload != nil {
 		seq, err := l.opts.Journal.Append(payload)
 		if err != nil {
-			l.log.Error("call log: cannot journal an entry; it is kept in memory only", "err", err, "uniqueid", e.UniqueID)
+			// A full disk fails every append: a trail, not a flood.
+			if n := l.unjournaled.Add(1); n&(n-1) == 0 {
+				l.log.Error("call log: cannot journal entries; they are kept in memory only, and lost if omniccd dies",
+					"err", err, "unjournaled", n, "uniqueid", e.UniqueID)
+			}
 		}
 		it.seq = seq
 	}

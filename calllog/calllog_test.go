@@ -304,3 +304,29 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// A journal that refuses appends (a full disk; here a closed one) does not
+// cost entries while omniccd lives: they go through memory, and the log
+// says so in a trail, not once per entry.
+func TestJournalFailureKeepsEntriesInMemory(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	var logs syncBuffer
+	l := calllog.New(storetest.SQLite(t), calllog.Options{Journal: j, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	run(t, l)
+	for i := range 10 {
+		l.Record(calllog.Entry{At: t0, Direction: calllog.Inbound, UniqueID: fmt.Sprint(i)})
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, total, err := l.List(context.Background(), calllog.Filter{}); err != nil || total != 10 {
+		t.Fatalf("%d entries stored, %v", total, err)
+	}
+	if n := strings.Count(logs.String(), "cannot journal entries"); n != 4 {
+		t.Fatalf("logged %d times for 10 refused entries, want 4 (1st, 2nd, 4th, 8th):\n%s", n, logs.String())
+	}
+}

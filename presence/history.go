@@ -49,10 +49,11 @@ type historyBuffer struct {
 
 	// journal holds the rows not yet stored across a crash. replayUpTo,
 	// until the first write, is where the rows of an earlier run end.
-	journal    *journal.Journal
-	replayUpTo uint64
-	keyPrefix  [8]byte
-	keySeq     uint64
+	journal     *journal.Journal
+	replayUpTo  uint64
+	keyPrefix   [8]byte
+	keySeq      uint64
+	unjournaled int // rows the journal refused
 }
 
 // useJournal makes the history go through j, and gets what an earlier run
@@ -97,7 +98,11 @@ func (h *historyBuffer) add(r historyRow, max int, log *slog.Logger) {
 		if p, err := json.Marshal(r); err != nil {
 			log.Error("presence: cannot encode a history row for the journal", "err", err)
 		} else if r.seq, err = h.journal.Append(p); err != nil {
-			log.Error("presence: cannot journal a history row; it is kept in memory only", "err", err)
+			// A full disk fails every append: a trail, not a flood.
+			if h.unjournaled++; h.unjournaled&(h.unjournaled-1) == 0 {
+				log.Error("presence: cannot journal history rows; they are kept in memory only, and lost if omniccd dies",
+					"err", err, "unjournaled", h.unjournaled)
+			}
 		}
 	}
 	h.rows = append(h.rows, r)
