@@ -1,16 +1,23 @@
 package calllog_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"omnicc/calllog"
+	"omnicc/journal"
 	"omnicc/store"
 	"omnicc/storetest"
 )
@@ -112,7 +119,7 @@ func TestRecordAndList(t *testing.T) {
 // draining) are written one by one.
 func TestShutdownLosesNothing(t *testing.T) {
 	db := storetest.SQLite(t)
-	l := calllog.New(db, calllog.Options{FlushEvery: time.Hour, BatchSize: 50})
+	l := calllog.New(db, calllog.Options{BatchSize: 50})
 	stop := run(t, l)
 	for i := range 1000 {
 		l.Record(calllog.Entry{At: t0, Direction: calllog.Inbound, UniqueID: fmt.Sprint(i)})
@@ -155,37 +162,171 @@ func TestHostileValuesFit(t *testing.T) {
 	})
 }
 
-// A full queue drops (and counts) rather than block a call.
-func TestFullQueueDrops(t *testing.T) {
-	l := calllog.New(storetest.SQLite(t), calllog.Options{QueueSize: 2})
+// A full queue without a journal drops (and counts) rather than block a
+// call, and says the database is behind — not down — while it answers.
+func TestFullQueueDropsAndCounts(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	clock := &fakeClock{now: t0}
+	l := calllog.New(storetest.SQLite(t), calllog.Options{QueueSize: 2, Registerer: reg, Now: clock.Now,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for range 5 {
 		l.Record(calllog.Entry{Direction: calllog.Inbound})
 	}
 	if l.Dropped() != 3 {
 		t.Fatalf("dropped %d, want 3", l.Dropped())
 	}
+	if !strings.Contains(logs.String(), "the database is behind") || strings.Contains(logs.String(), "down") {
+		t.Fatalf("the log should say the database is behind:\n%s", logs.String())
+	}
+	clock.now = t0.Add(5 * time.Second)
+	want := map[string]float64{"omnicc_calllog_dropped_total": 3, "omnicc_calllog_queue_depth": 2,
+		"omnicc_calllog_write_lag_seconds": 5, "omnicc_calllog_written_total": 0}
+	if got := gather(t, reg); !maps.Equal(got, want) {
+		t.Fatalf("metrics %v, want %v", got, want)
+	}
+	run(t, l)
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]float64{"omnicc_calllog_dropped_total": 3, "omnicc_calllog_queue_depth": 0,
+		"omnicc_calllog_write_lag_seconds": 0, "omnicc_calllog_written_total": 2}
+	if got := gather(t, reg); !maps.Equal(got, want) {
+		t.Fatalf("after the write: metrics %v, want %v", got, want)
+	}
 }
 
-// BenchmarkWrite is the writer's cost per entry on the embedded store:
-// what each routed call costs behind the call.
-//
-//	go test -run='^$' -bench=BenchmarkWrite ./calllog/
-func BenchmarkWrite(b *testing.B) {
-	l := calllog.New(storetest.SQLite(b), calllog.Options{QueueSize: 1 << 20})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	e := calllog.Entry{At: t0, Direction: calllog.Inbound, UniqueID: "1795277170.120", LinkedID: "1795277170.120",
-		Channel: "PJSIP/provider-00000001", Caller: "0612345678", DID: "0612345678", Route: "main", Chain: []string{"main"},
-		DestType: "queue", Dest: "sales", Open: true}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		l.Record(e)
+// With a journal, entries that find the queue full wait in it and are
+// written from it: none is dropped, and order is kept.
+func TestFullQueueWaitsInTheJournal(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		jdir := t.TempDir()
+		j, err := journal.Open(jdir, journal.Options{SegmentBytes: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		reg := prometheus.NewRegistry()
+		l := calllog.New(db, calllog.Options{QueueSize: 10, MaxBatch: 7, BatchSize: 3, Journal: j, Registerer: reg})
+		for i := range 100 {
+			l.Record(calllog.Entry{At: t0.Add(time.Duration(i) * time.Second), Direction: calllog.Inbound, UniqueID: fmt.Sprint(i)})
+		}
+		if l.Dropped() != 0 || l.Depth() != 100 {
+			t.Fatalf("dropped %d, depth %d", l.Dropped(), l.Depth())
+		}
+		run(t, l)
+		if err := l.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		es, total, err := l.List(context.Background(), calllog.Filter{PerPage: 500})
+		if err != nil || total != 100 {
+			t.Fatalf("%d entries stored, %v", total, err)
+		}
+		for i, e := range es {
+			if e.UniqueID != fmt.Sprint(99-i) {
+				t.Fatalf("entry %d is %q", i, e.UniqueID)
+			}
+		}
+		if got := gather(t, reg); got["omnicc_calllog_spilled_total"] != 90 || got["omnicc_calllog_queue_depth"] != 0 {
+			t.Fatalf("metrics %v", got)
+		}
+		if segs, _ := filepath.Glob(filepath.Join(jdir, "*.log")); len(segs) != 1 {
+			t.Fatalf("journal not truncated: %d segments", len(segs))
+		}
+	})
+}
+
+// A write that fails while the database does not answer a ping is logged
+// as the database being down, and the drops that follow say so too.
+func TestDatabaseDownIsSaidSo(t *testing.T) {
+	var logs syncBuffer
+	db := storetest.SQLite(t)
+	l := calllog.New(db, calllog.Options{QueueSize: 1, RetryEvery: time.Hour, ShutdownTimeout: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	run(t, l)
+	db.Close()
+	l.Record(calllog.Entry{Direction: calllog.Inbound})
+	if err := l.Flush(context.Background()); err == nil {
+		t.Fatal("a write to a closed database succeeded")
 	}
-	// Timed: the entries are written, not only queued.
+	l.Record(calllog.Entry{Direction: calllog.Inbound})
+	l.Record(calllog.Entry{Direction: calllog.Inbound})
+	out := logs.String()
+	if !strings.Contains(out, "does not answer a ping") || !strings.Contains(out, "the database is down; dropping") {
+		t.Fatalf("the log should say the database is down:\n%s", out)
+	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gather returns the omnicc_calllog_* metrics by name.
+func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if n := mf.GetName(); strings.HasPrefix(n, "omnicc_calllog_") && n != "omnicc_calllog_spilled_total" {
+			m := mf.GetMetric()[0]
+			out[n] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		} else if n == "omnicc_calllog_spilled_total" {
+			if v := mf.GetMetric()[0].GetCounter().GetValue(); v != 0 {
+				out[n] = v
+			}
+		}
+	}
+	return out
+}
+
+// A journal that refuses appends (a full disk; here a closed one) does not
+// cost entries while omniccd lives: they go through memory, and the log
+// says so in a trail, not once per entry.
+func TestJournalFailureKeepsEntriesInMemory(t *testing.T) {
+	j, err := journal.Open(t.TempDir(), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	var logs syncBuffer
+	l := calllog.New(storetest.SQLite(t), calllog.Options{Journal: j, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	run(t, l)
+	for i := range 10 {
+		l.Record(calllog.Entry{At: t0, Direction: calllog.Inbound, UniqueID: fmt.Sprint(i)})
+	}
 	if err := l.Flush(context.Background()); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
+	}
+	if _, total, err := l.List(context.Background(), calllog.Filter{}); err != nil || total != 10 {
+		t.Fatalf("%d entries stored, %v", total, err)
+	}
+	if n := strings.Count(logs.String(), "cannot journal entries"); n != 4 {
+		t.Fatalf("logged %d times for 10 refused entries, want 4 (1st, 2nd, 4th, 8th):\n%s", n, logs.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -56,6 +57,14 @@ type Config struct {
 	MaxBodyBytes   int64      `env:"OMNICC_HTTP_MAX_BODY" envDefault:"1048576"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration `env:"OMNICC_SHUTDOWN_TIMEOUT" envDefault:"15s"`
+
+	// JournalDir holds the journals of the write-behind buffers (the call
+	// log's in calllog/), which keep what the database has not yet taken
+	// across a crash; empty means OMNICC_DATA_DIR/journal.
+	JournalDir string `env:"OMNICC_JOURNAL_DIR"`
+	// JournalSync is how often the journals are fsynced: the most a power
+	// cut can lose (a kill -9 loses nothing once the call is answered).
+	JournalSync time.Duration `env:"OMNICC_JOURNAL_SYNC" envDefault:"100ms"`
 
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
@@ -145,6 +154,9 @@ func (c Config) Validate() error {
 			bad(f[0], "%q must be up to 4 digits (e.g. 39, 0, 00)", f[1])
 		}
 	}
+	if c.JournalSync <= 0 || c.JournalSync > time.Second {
+		bad("OMNICC_JOURNAL_SYNC", "%s must be more than 0 and at most 1s (it bounds what a power cut loses)", c.JournalSync)
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
 	}
@@ -152,6 +164,15 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+// Journal is the directory of the journal called name.
+func (c Config) Journal(name string) string {
+	dir := c.JournalDir
+	if dir == "" {
+		dir = filepath.Join(c.DataDir, "journal")
+	}
+	return filepath.Join(dir, name)
 }
 
 // ExtensionRange is the inclusive range agents' extensions are drawn from.

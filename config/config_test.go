@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaults(t *testing.T) {
@@ -23,6 +24,12 @@ func TestDefaults(t *testing.T) {
 	if !c.RealtimeAllow.Contains(netip.MustParseAddr("127.0.0.1")) || !c.RealtimeAllow.Contains(netip.MustParseAddr("::1")) ||
 		c.RealtimeAllow.Contains(netip.MustParseAddr("10.0.0.1")) {
 		t.Fatalf("realtime allow: %v", c.RealtimeAllow)
+	}
+	if c.JournalSync != 100*time.Millisecond || c.Journal("calllog") != filepath.Join("data", "journal", "calllog") {
+		t.Fatalf("journal: every %s in %s", c.JournalSync, c.Journal("calllog"))
+	}
+	if c, _ := FromMap(map[string]string{"OMNICC_JOURNAL_DIR": "/var/lib/omnicc/j"}); c.Journal("calllog") != "/var/lib/omnicc/j/calllog" {
+		t.Fatalf("OMNICC_JOURNAL_DIR ignored: %s", c.Journal("calllog"))
 	}
 	if len(c.TrustedProxies) != 0 {
 		t.Fatalf("no proxy must be trusted by default: %v", c.TrustedProxies)

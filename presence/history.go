@@ -2,7 +2,10 @@ package presence
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -11,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"omnicc/journal"
 )
 
 // historyRow is one agent_events row.
@@ -21,6 +26,10 @@ type historyRow struct {
 	Reason  string
 	At      time.Time
 	Details *string
+	// Key is the row's unique event_key when it went through the journal,
+	// so that a replay of rows already stored keeps them once.
+	Key string `json:",omitempty"`
+	seq uint64 // journal sequence; 0 when not journaled
 }
 
 // historyBuffer holds what the writer has yet to store: history rows in
@@ -37,6 +46,29 @@ type historyBuffer struct {
 	retryCounters map[counterKey]counterRow
 	closed        bool
 	dropped       int
+
+	// journal holds the rows not yet stored across a crash. replayUpTo,
+	// until the first write, is where the rows of an earlier run end.
+	journal     *journal.Journal
+	replayUpTo  uint64
+	keyPrefix   [8]byte
+	keySeq      uint64
+	unjournaled int // rows the journal refused
+}
+
+// useJournal makes the history go through j, and gets what an earlier run
+// left in it written at once.
+func (s *Service) useJournal(j *journal.Journal) {
+	if j == nil {
+		return
+	}
+	h := &s.hist
+	h.journal = j
+	_, _ = rand.Read(h.keyPrefix[:])
+	if j.First() < j.Next() {
+		h.replayUpTo = j.Next()
+		s.requestFlush()
+	}
 }
 
 type counterKey struct {
@@ -56,7 +88,68 @@ func (h *historyBuffer) add(r historyRow, max int, log *slog.Logger) {
 		log.Error("presence: database unreachable for too long; oldest agent history rows dropped",
 			"dropped", n, "dropped_total", h.dropped, "kept", len(h.rows))
 	}
+	if h.journal != nil {
+		// In the buffer's lock, so that journal and buffer keep one order.
+		var b [16]byte
+		copy(b[:], h.keyPrefix[:])
+		h.keySeq++
+		binary.BigEndian.PutUint64(b[8:], h.keySeq)
+		r.Key = hex.EncodeToString(b[:])
+		if p, err := json.Marshal(r); err != nil {
+			log.Error("presence: cannot encode a history row for the journal", "err", err)
+		} else if r.seq, err = h.journal.Append(p); err != nil {
+			// A full disk fails every append: a trail, not a flood.
+			if h.unjournaled++; h.unjournaled&(h.unjournaled-1) == 0 {
+				log.Error("presence: cannot journal history rows; they are kept in memory only, and lost if omniccd dies",
+					"err", err, "unjournaled", h.unjournaled)
+			}
+		}
+	}
 	h.rows = append(h.rows, r)
+}
+
+// replay returns the rows an earlier run left in the journal, and where
+// they end; none once they are stored.
+func (h *historyBuffer) replay(log *slog.Logger) ([]historyRow, uint64) {
+	h.mu.Lock()
+	upTo := h.replayUpTo
+	h.mu.Unlock()
+	if upTo == 0 {
+		return nil, 0
+	}
+	var rows []historyRow
+	err := h.journal.Read(h.journal.First(), func(seq uint64, p []byte) bool {
+		if seq >= upTo {
+			return false
+		}
+		var r historyRow
+		if err := json.Unmarshal(p, &r); err != nil {
+			log.Error("presence: unreadable history row in the journal skipped", "seq", seq, "err", err)
+			return true
+		}
+		r.seq = seq
+		rows = append(rows, r)
+		return true
+	})
+	if err != nil {
+		log.Error("presence: cannot read the history journal; its rows are skipped", "err", err)
+	}
+	return rows, upTo
+}
+
+// stored says the rows before sequence mark are in the database.
+func (h *historyBuffer) stored(mark uint64, log *slog.Logger) {
+	if h.journal == nil {
+		return
+	}
+	h.mu.Lock()
+	if h.replayUpTo != 0 && mark >= h.replayUpTo {
+		h.replayUpTo = 0
+	}
+	h.mu.Unlock()
+	if err := h.journal.Truncate(mark); err != nil {
+		log.Error("presence: cannot truncate the history journal", "err", err)
+	}
 }
 
 func (h *historyBuffer) markSession(id int64) {
@@ -162,8 +255,15 @@ func (s *Service) flushAll(ctx context.Context) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	rows, sessIDs, cntIDs, retry := s.hist.take()
-	if len(rows) == 0 && len(sessIDs) == 0 && len(cntIDs) == 0 && len(retry) == 0 {
+	// What a crash left in the journal goes first, once.
+	old, mark := s.hist.replay(s.log)
+	if len(rows) == 0 && len(old) == 0 && len(sessIDs) == 0 && len(cntIDs) == 0 && len(retry) == 0 {
 		return nil
+	}
+	for _, r := range rows {
+		if r.seq >= mark {
+			mark = r.seq + 1
+		}
 	}
 	sessions := make(map[int64]*Session, len(sessIDs))
 	var counters []counterRow
@@ -202,6 +302,9 @@ func (s *Service) flushAll(ctx context.Context) error {
 		}
 	}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := insertHistory(ctx, tx, old); err != nil {
+			return err
+		}
 		if err := insertHistory(ctx, tx, rows); err != nil {
 			return err
 		}
@@ -219,12 +322,15 @@ func (s *Service) flushAll(ctx context.Context) error {
 	})
 	if err != nil {
 		s.hist.putBack(rows, sessIDs, counters)
-		return fmt.Errorf("presence: write %d history rows, %d sessions, %d counters: %w", len(rows), len(sessions), len(counters), err)
+		return fmt.Errorf("presence: write %d history rows, %d sessions, %d counters: %w", len(old)+len(rows), len(sessions), len(counters), err)
+	}
+	if mark > 0 {
+		s.hist.stored(mark, s.log)
 	}
 	return nil
 }
 
-// historyChunk rows go in one INSERT (6 parameters each, well under both
+// historyChunk rows go in one INSERT (7 parameters each, well under both
 // engines' limits); full chunks share one prepared statement per flush.
 const historyChunk = 250
 
@@ -235,23 +341,28 @@ func insertHistory(ctx context.Context, tx *sqlx.Tx, rows []historyRow) error {
 			full.Close()
 		}
 	}()
-	args := make([]any, 0, min(len(rows), historyChunk)*6)
+	args := make([]any, 0, min(len(rows), historyChunk)*7)
+	mysql := tx.DriverName() == "mysql"
 	for len(rows) > 0 {
 		n := min(len(rows), historyChunk)
 		args = args[:0]
 		for _, r := range rows[:n] {
-			args = append(args, r.AgentID, r.Queue, r.State, r.Reason, r.At, r.Details)
+			var key *string
+			if r.Key != "" {
+				key = &r.Key
+			}
+			args = append(args, r.AgentID, r.Queue, r.State, r.Reason, r.At, r.Details, key)
 		}
 		var err error
 		if n == historyChunk {
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, historyInsert(n)); err != nil {
+				if full, err = tx.PrepareContext(ctx, historyInsert(n, mysql)); err != nil {
 					return fmt.Errorf("prepare agent_events insert: %w", err)
 				}
 			}
 			_, err = full.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.ExecContext(ctx, historyInsert(n), args...)
+			_, err = tx.ExecContext(ctx, historyInsert(n, mysql), args...)
 		}
 		if err != nil {
 			return fmt.Errorf("insert agent_events: %w", err)
@@ -261,15 +372,22 @@ func insertHistory(ctx context.Context, tx *sqlx.Tx, rows []historyRow) error {
 	return nil
 }
 
-func historyInsert(n int) string {
+// historyInsert is the INSERT of n rows; a row whose event_key is stored
+// already (a journal replayed after a crash) is kept once.
+func historyInsert(n int, mysql bool) string {
 	var b strings.Builder
-	b.Grow(80 + n*20)
-	b.WriteString(`INSERT INTO agent_events (agent_id, queue, state, reason, at, details) VALUES `)
+	b.Grow(150 + n*23)
+	b.WriteString(`INSERT INTO agent_events (agent_id, queue, state, reason, at, details, event_key) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+	}
+	if mysql {
+		b.WriteString(" ON DUPLICATE KEY UPDATE event_key = event_key")
+	} else {
+		b.WriteString(" ON CONFLICT (event_key) DO NOTHING")
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"omnicc/directory"
+	"omnicc/journal"
 	"omnicc/store"
 )
 
@@ -127,6 +128,9 @@ type Options struct {
 	// with the session (see awaitAsterisk). Wall-clock time whatever Clock
 	// says. Default 1s; negative answers at once.
 	EventWait time.Duration
+	// Journal, when set, gets every history row before it is queued for
+	// the writer, so that a crash loses none (history.go).
+	Journal *journal.Journal
 }
 
 // Service is the live state of every agent. Create it with New, call Load
@@ -264,6 +268,7 @@ func New(opts Options) *Service {
 		adminWork: make(map[int64]*adminChange),
 		adminKick: make(chan struct{}, 1),
 	}
+	s.useJournal(opts.Journal)
 	if opts.Directory != nil {
 		// OnChange runs on the writer's goroutine and must not block: the
 		// reload itself happens in Run, and what it means for logged-in

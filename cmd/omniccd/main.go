@@ -27,6 +27,7 @@ import (
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/events"
+	"omnicc/journal"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/store"
@@ -120,6 +121,9 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, stdout io.Writer) error {
+	// One registry, served at /metrics, for every component that counts.
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Asterisk's realtime rows are derived from the directory inside its
 	// transactions; the HTTP server's cache is invalidated after each commit.
 	rt, err := realtime.NewServer(ctx, db, realtime.Options{
@@ -167,6 +171,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The graph has no cycle: the pool needs nobody; presence asks Asterisk
 	// through the queue actions over the pool; the tracker, built last,
 	// feeds presence and registers its resync with the pool.
+	// History rows are journaled as they are made, so a crash loses none.
+	historyJournal, err := journal.Open(cfg.Journal("history"), journal.Options{
+		SyncEvery: cfg.JournalSync, Logger: log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("open the agent-history journal (OMNICC_JOURNAL_DIR): %w", err)
+	}
+	defer historyJournal.Close()
 	boxes, err := ami.ParseBoxes(cfg.AMI)
 	if err != nil {
 		return err
@@ -179,7 +191,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
 	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: bus, Controller: queueActions,
-		Names: ami.Names{}, Logger: log.With("component", "presence")})
+		Names: ami.Names{}, Journal: historyJournal, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
@@ -209,7 +221,16 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	callLog := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
+	// Decisions are journaled before Asterisk has its answer: a kill -9
+	// loses none (the README's "Call log throughput" says more).
+	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
+		SyncEvery: cfg.JournalSync, Logger: log.With("component", "journal"),
+	})
+	if err != nil {
+		return fmt.Errorf("open the call-log journal (OMNICC_JOURNAL_DIR): %w", err)
+	}
+	defer callJournal.Close()
+	callLog := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog"), Journal: callJournal, Registerer: metrics})
 	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: callLog})
 	if err != nil {
 		return err
@@ -219,9 +240,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
-	// One registry, served at /metrics, for every component that counts.
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,

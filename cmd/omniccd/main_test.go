@@ -85,6 +85,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
 	agiMetricsAreServed(t, "http://"+addr)
+	callLogIsJournaledAndMeasured(t, "http://"+addr, dir)
 	cancel()
 	select {
 	case err := <-done:
@@ -109,6 +110,29 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "password") {
 		t.Fatalf("second start printed a password again:\n%s", out.String())
+	}
+}
+
+// callLogIsJournaledAndMeasured checks the call log's and the history's
+// journals are under the data directory and the call log's metrics are on
+// /metrics.
+func callLogIsJournaledAndMeasured(t *testing.T, base, dataDir string) {
+	t.Helper()
+	for _, name := range []string{"calllog", "history"} {
+		if segs, _ := filepath.Glob(filepath.Join(dataDir, "journal", name, "*.log")); len(segs) == 0 {
+			t.Errorf("no %s journal under %s/journal", name, dataDir)
+		}
+	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, m := range []string{"omnicc_calllog_dropped_total", "omnicc_calllog_queue_depth", "omnicc_calllog_write_lag_seconds", "go_goroutines"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
 	}
 }
 
