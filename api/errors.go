@@ -44,6 +44,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 		me    *http.MaxBytesError
 		inUse *directory.InUseError
 	)
+	if msg := s.databaseFailure(c, err); msg != "" {
+		writeError(c, http.StatusServiceUnavailable, "database_unavailable", msg, "")
+		return
+	}
 	switch {
 	case errors.As(err, &fe):
 		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
