@@ -57,6 +57,15 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration `env:"OMNICC_SHUTDOWN_TIMEOUT" envDefault:"15s"`
 
+	// DBPool* cap each subsystem's MySQL connections (SQLite keeps one
+	// pool of 8), so a busy or stalled one cannot starve the others.
+	DBPoolREST     int `env:"OMNICC_DB_POOL_REST" envDefault:"16"`
+	DBPoolRealtime int `env:"OMNICC_DB_POOL_REALTIME" envDefault:"16"`
+	DBPoolAGI      int `env:"OMNICC_DB_POOL_AGI" envDefault:"24"`
+	DBPoolWriters  int `env:"OMNICC_DB_POOL_WRITERS" envDefault:"8"`
+	// HTTPDBTimeout bounds the database work of one REST request.
+	HTTPDBTimeout time.Duration `env:"OMNICC_HTTP_DB_TIMEOUT" envDefault:"5s"`
+
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
 }
@@ -148,10 +157,27 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"OMNICC_DB_POOL_REST", c.DBPoolREST}, {"OMNICC_DB_POOL_REALTIME", c.DBPoolRealtime},
+		{"OMNICC_DB_POOL_AGI", c.DBPoolAGI}, {"OMNICC_DB_POOL_WRITERS", c.DBPoolWriters}} {
+		if f.n < 1 || f.n > 1000 {
+			bad(f.key, "%d connections must be 1-1000 (MariaDB's max_connections must exceed the sum of the pools)", f.n)
+		}
+	}
+	if c.HTTPDBTimeout < 100*time.Millisecond {
+		bad("OMNICC_HTTP_DB_TIMEOUT", "%s is shorter than 100ms: REST requests would fail on a healthy database", c.HTTPDBTimeout)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+// DBPoolSizes are the OMNICC_DB_POOL_* values by store pool name.
+func (c Config) DBPoolSizes() map[string]int {
+	return map[string]int{"rest": c.DBPoolREST, "realtime": c.DBPoolRealtime, "agi": c.DBPoolAGI, "writers": c.DBPoolWriters}
 }
 
 // ExtensionRange is the inclusive range agents' extensions are drawn from.
