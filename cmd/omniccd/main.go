@@ -85,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 
-	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log})
+	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log, PoolSizes: cfg.DBPoolSizes()})
 	if err != nil {
 		return err
 	}
@@ -118,8 +118,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logger, stdout io.Writer) error {
 	// Asterisk's realtime rows are derived from the directory inside its
 	// transactions; the HTTP server's cache is invalidated after each commit.
-	rt, err := realtime.NewServer(ctx, db, realtime.Options{
-		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword,
+	// Each subsystem has its own connections (store.Pool*), and all of them
+	// stop waiting on the database while health knows it is down.
+	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Logger: log.With("component", "store")})
+	rt, err := realtime.NewServer(ctx, db.Pool(store.PoolRealtime), realtime.Options{
+		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword, Health: health,
 	})
 	if err != nil {
 		return err
@@ -190,14 +193,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := routes.Refresh(ctx); err != nil {
 		return fmt.Errorf("load the inbound and outbound routes: %w", err)
 	}
-	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts"), Numbers: contacts.NumberPlan{
+	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts"), CallerDB: db.Pool(store.PoolAGI), Numbers: contacts.NumberPlan{
 		CountryCode: cfg.CountryCode, TrunkPrefix: cfg.TrunkPrefix, InternationalPrefix: cfg.InternationalPrefix,
 	}})
 	if err != nil {
 		return err
 	}
-	calls := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog")})
-	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: calls})
+	calls := calllog.New(db.Pool(store.PoolWriters), calllog.Options{Logger: log.With("component", "calllog")})
+	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: calls, Health: health})
 	if err != nil {
 		return err
 	}
@@ -208,7 +211,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
-		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
+		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
@@ -228,6 +231,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return health.Run(gctx) })
 	g.Go(func() error { return httpSrv.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return agiSrv.Run(gctx) })

@@ -84,6 +84,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
+	databaseMetricsAreExposed(t, "http://"+addr)
 	cancel()
 	select {
 	case err := <-done:
@@ -108,6 +109,23 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "password") {
 		t.Fatalf("second start printed a password again:\n%s", out.String())
+	}
+}
+
+// databaseMetricsAreExposed: the health monitor runs and the pools' waits
+// are in /metrics.
+func databaseMetricsAreExposed(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	for _, want := range []string{"omnicc_db_up 1", `omnicc_db_pool_waits_total{pool="rest"}`, `omnicc_db_pool_wait_seconds_total{pool="rest"}`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
