@@ -98,9 +98,10 @@ func openMySQLPools(dsn string, sizes map[string]int, log *slog.Logger) (*DB, er
 }
 
 // Pool returns the named pool (PoolRealtime, PoolAGI, ...) for a subsystem
-// to use in place of db. On SQLite it returns db itself: the embedded
-// database has a single writer whatever the pools, and its connections are
-// files opened in-process, so one pool of 8 serves every subsystem.
+// to use in place of db. On SQLite it returns db itself but for
+// PoolHealth: the embedded database has a single writer whatever the
+// pools, and its connections are files opened in-process, so one pool of 8
+// serves every subsystem.
 //
 // Pool panics on a name that is not one of the constants: that is a
 // programming error, not a configuration one.
@@ -118,7 +119,7 @@ func (db *DB) Pool(name string) *DB {
 }
 
 // Pools returns the distinct *sql.DB of each pool by name, for metrics. On
-// SQLite it has one entry, PoolREST.
+// SQLite it has PoolREST and PoolHealth.
 func (db *DB) Pools() map[string]*sql.DB {
 	out := make(map[string]*sql.DB, len(db.pools))
 	for name, p := range db.pools {

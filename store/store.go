@@ -105,8 +105,17 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("store: open the SQLite file in OMNICC_DATA_DIR %q: %w", o.DataDir, err)
 	}
+	// The health monitor's ping gets its own connection even here: with
+	// the 8 busy (writers waiting on busy_timeout), a ping queued behind
+	// them would report a busy database as a dead one.
+	hdb, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	hdb.SetMaxOpenConns(1)
 	db := &DB{DB: sdb, Dialect: SQLite, log: log}
-	db.pools = map[string]*DB{PoolREST: db}
+	db.pools = map[string]*DB{PoolREST: db, PoolHealth: {DB: hdb, Dialect: SQLite, log: log}}
 	return db, nil
 }
 
