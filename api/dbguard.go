@@ -36,7 +36,7 @@ func (s *Server) databaseGuard() gin.HandlerFunc {
 		if h.Down() {
 			c.Header("Retry-After", "1")
 			writeError(c, http.StatusServiceUnavailable, "database_unavailable",
-				"the database does not answer; omniccd checks it every second and serves again as soon as it does: retry shortly", "")
+				"the database does not answer; omniccd checks it twice a second and serves again as soon as it answers: retry shortly", "")
 			return
 		}
 		if c.IsWebsocket() {

@@ -132,6 +132,7 @@ func restDuringStall(t *testing.T, se *stallEnv, freeze, thaw func(), goDown fun
 	patch := map[string]any{"full_name": "Agent Stalled"}
 
 	s := startStall(t, freeze, thaw)
+	stalledAt := time.Now() // for the log only: nothing is asserted on durations
 	// In flight when the stall is found (the monitor has not pinged yet):
 	// its context ends, it does not wait for the database.
 	inFlight := make(chan string, 1)
@@ -143,11 +144,14 @@ func restDuringStall(t *testing.T, se *stallEnv, freeze, thaw func(), goDown fun
 	if err := <-inFlight; err != "" {
 		t.Fatal(err)
 	}
+	t.Logf("request in flight at the stall answered 503 after %s", time.Since(stalledAt).Round(time.Millisecond))
 	// Known down: every route answers at once.
+	knownDown := time.Now()
 	s.during(se.env, "GET", "/api/v1/agents", se.admin, nil)
 	s.during(se.env, "POST", "/api/v1/auth/login", "", map[string]string{"username": "admin", "password": adminPassword})
 	s.during(se.env, "GET", "/api/v1/call-log", se.admin, nil)
 	s.during(se.env, "PATCH", "/api/v1/agents/"+id, se.admin, patch)
+	t.Logf("4 requests while known down answered 503 in %s", time.Since(knownDown).Round(time.Microsecond))
 	for _, p := range []string{"/healthz", "/metrics", "/api/v1/openapi.yaml"} {
 		if st := se.call("GET", p, "", nil, nil); st != 200 {
 			t.Fatalf("GET %s during the stall: %d, want 200 (it needs no database)", p, st)
@@ -164,9 +168,11 @@ func restDuringStall(t *testing.T, se *stallEnv, freeze, thaw func(), goDown fun
 	}
 
 	s.release(thaw)
+	thawedAt := time.Now()
 	if up := <-se.changed; !up {
 		t.Fatal("monitor did not report the database back")
 	}
+	t.Logf("database reported back %s after the stall ended", time.Since(thawedAt).Round(time.Millisecond))
 	se.must(se.call("PATCH", "/api/v1/agents/"+id, se.admin, patch, nil), 200)
 	se.must(se.call("GET", "/api/v1/agents", se.admin, nil, nil), 200)
 	se.must(se.call("GET", "/api/v1/call-log", se.admin, nil, nil), 200)
