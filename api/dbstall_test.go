@@ -44,8 +44,9 @@ func newStallEnv(t *testing.T, db *store.DB, ping store.Pinger, dbTimeout time.D
 	}
 	se := &stallEnv{changed: make(chan bool, 8)}
 	if ping != nil {
-		se.health = store.NewHealth(ping, store.HealthOptions{Interval: 100 * time.Millisecond, Timeout: 200 * time.Millisecond,
-			OnChange: func(up bool) { se.changed <- up }})
+		// The daemon's own ping interval and timeout, so that the logged
+		// figures are the ones an operator sees.
+		se.health = store.NewHealth(ping, store.HealthOptions{OnChange: func(up bool) { se.changed <- up }})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = se.health.Run(ctx) }()
