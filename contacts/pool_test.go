@@ -2,6 +2,7 @@ package contacts_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,5 +42,54 @@ func TestCallerLookupsUseTheirOwnPool(t *testing.T) {
 	}
 	if _, _, err := m.CreateUnknownCaller(lctx, list.ID, "0699999999", ""); err != nil {
 		t.Fatalf("create while REST holds its pool: %v", err)
+	}
+}
+
+// BenchmarkCallerLookupWhileRESTIsBusy measures one caller lookup (cache
+// off, so every one reaches MariaDB) while REST keeps its pool busy with
+// slow statements: on a pool shared with REST ("shared", as before the
+// pools were split) a lookup queues for a connection; on its own ("own")
+// it does not. pool-waits/op is the wait count of the pool the lookups use
+// (REST's waits included when it is shared), per lookup.
+//
+//	go test -run '^$' -bench CallerLookupWhileRESTIsBusy -benchtime 200x ./contacts/
+func BenchmarkCallerLookupWhileRESTIsBusy(b *testing.B) {
+	for _, own := range []bool{false, true} {
+		name := "shared"
+		if own {
+			name = "own"
+		}
+		b.Run(name, func(b *testing.B) {
+			db := storetest.MariaDBWithPools(b, map[string]int{store.PoolREST: 8, store.PoolAGI: 8})
+			lookups := db
+			if own {
+				lookups = db.Pool(store.PoolAGI)
+			}
+			m, err := contacts.New(db, contacts.Options{CacheTTL: -1, CallerDB: lookups, CallerTimeout: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var busy sync.WaitGroup
+			for range 16 { // twice REST's pool: it is always full
+				busy.Add(1)
+				go func() {
+					defer busy.Done()
+					for ctx.Err() == nil {
+						_, _ = db.ExecContext(ctx, `SELECT SLEEP(0.02)`)
+					}
+				}()
+			}
+			defer func() { cancel(); busy.Wait() }()
+			before := lookups.Stats().WaitCount
+			b.ResetTimer()
+			for range b.N {
+				if _, _, err := m.LookupCaller(ctx, "0612345678"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(lookups.Stats().WaitCount-before)/float64(b.N), "pool-waits/op")
+		})
 	}
 }
