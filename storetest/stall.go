@@ -167,9 +167,9 @@ func (p *StallProxy) close() {
 	p.wg.Wait()
 }
 
-// StallableMariaDB opens a fresh, migrated MariaDB database through a
-// StallProxy, with the given pool sizes (nil: the defaults).
-func StallableMariaDB(t testing.TB, sizes map[string]int) (*store.DB, *StallProxy) {
+// StallableMariaDBDSN creates a fresh, migrated MariaDB database and
+// returns a DSN that reaches it through a StallProxy, for a daemon to open.
+func StallableMariaDBDSN(t testing.TB) (string, *StallProxy) {
 	t.Helper()
 	dsn := MariaDBDSN(t)
 	direct, err := store.Open(context.Background(), store.Options{DSN: dsn})
@@ -187,7 +187,15 @@ func StallableMariaDB(t testing.TB, sizes map[string]int) (*store.DB, *StallProx
 	}
 	proxy := NewStallProxy(t, cfg.Addr)
 	cfg.Addr = proxy.Addr()
-	db, err := store.Open(context.Background(), store.Options{DSN: cfg.FormatDSN(), PoolSizes: sizes})
+	return cfg.FormatDSN(), proxy
+}
+
+// StallableMariaDB opens a fresh, migrated MariaDB database through a
+// StallProxy, with the given pool sizes (nil: the defaults).
+func StallableMariaDB(t testing.TB, sizes map[string]int) (*store.DB, *StallProxy) {
+	t.Helper()
+	dsn, proxy := StallableMariaDBDSN(t)
+	db, err := store.Open(context.Background(), store.Options{DSN: dsn, PoolSizes: sizes})
 	if err != nil {
 		t.Fatalf("open mariadb through the stall proxy: %v", err)
 	}
