@@ -164,7 +164,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 func (s *Server) readyz(c *gin.Context) {
 	if s.opts.Health.Down() {
-		// The monitor pings every second; a second ping here would only
+		// The monitor pings twice a second; a ping of our own would only
 		// make the caller wait for the same answer.
 		writeError(c, http.StatusServiceUnavailable, "database_unreachable", "the database does not answer the health monitor's pings", "")
 		return
