@@ -12,9 +12,11 @@ import (
 	"omnicc/store"
 )
 
-// DefaultDBTimeout bounds the database work of one REST request when
-// Options.DBTimeout is zero.
-const DefaultDBTimeout = 5 * time.Second
+// DefaultDBTimeout bounds one REST request when Options.DBTimeout is zero.
+// It is a backstop, generous because it also covers the request's CPU work
+// (bcrypt on a loaded 2-core box took over 5 s in tests under -race): the
+// health monitor, not this, fails requests within a second of a stall.
+const DefaultDBTimeout = 30 * time.Second
 
 // errDBTimeout is the cause of a request context that reached
 // Options.DBTimeout.

@@ -63,8 +63,10 @@ type Config struct {
 	DBPoolRealtime int `env:"OMNICC_DB_POOL_REALTIME" envDefault:"16"`
 	DBPoolAGI      int `env:"OMNICC_DB_POOL_AGI" envDefault:"24"`
 	DBPoolWriters  int `env:"OMNICC_DB_POOL_WRITERS" envDefault:"8"`
-	// HTTPDBTimeout bounds the database work of one REST request.
-	HTTPDBTimeout time.Duration `env:"OMNICC_HTTP_DB_TIMEOUT" envDefault:"5s"`
+	// HTTPDBTimeout bounds one REST request that uses the database: a
+	// backstop for what the health monitor cannot see (one table locked);
+	// stalls are failed within a second by the monitor, not by this.
+	HTTPDBTimeout time.Duration `env:"OMNICC_HTTP_DB_TIMEOUT" envDefault:"30s"`
 
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`

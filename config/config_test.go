@@ -102,7 +102,7 @@ func TestDBPoolDefaultsMatchTheStore(t *testing.T) {
 			t.Errorf("pool %s: default %d, store's %d (known %v)", name, n, want, ok)
 		}
 	}
-	if c.HTTPDBTimeout != 5*time.Second {
+	if c.HTTPDBTimeout != 30*time.Second {
 		t.Errorf("OMNICC_HTTP_DB_TIMEOUT default %s", c.HTTPDBTimeout)
 	}
 }
