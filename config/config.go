@@ -67,6 +67,9 @@ type Config struct {
 	// backstop for what the health monitor cannot see (one table locked);
 	// stalls are failed within a second by the monitor, not by this.
 	HTTPDBTimeout time.Duration `env:"OMNICC_HTTP_DB_TIMEOUT" envDefault:"30s"`
+	// DBPingTimeout is how long the health monitor's ping may take before
+	// the database counts as down (store.DefaultHealthTimeout).
+	DBPingTimeout time.Duration `env:"OMNICC_DB_PING_TIMEOUT" envDefault:"500ms"`
 
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
@@ -167,6 +170,9 @@ func (c Config) Validate() error {
 		if f.n < 1 || f.n > 1000 {
 			bad(f.key, "%d connections must be 1-1000 (MariaDB's max_connections must exceed the sum of the pools)", f.n)
 		}
+	}
+	if c.DBPingTimeout < 50*time.Millisecond || c.DBPingTimeout > 10*time.Second {
+		bad("OMNICC_DB_PING_TIMEOUT", "%s must be 50ms-10s", c.DBPingTimeout)
 	}
 	if c.HTTPDBTimeout < 100*time.Millisecond {
 		bad("OMNICC_HTTP_DB_TIMEOUT", "%s is shorter than 100ms: REST requests would fail on a healthy database", c.HTTPDBTimeout)

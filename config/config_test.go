@@ -105,4 +105,7 @@ func TestDBPoolDefaultsMatchTheStore(t *testing.T) {
 	if c.HTTPDBTimeout != 30*time.Second {
 		t.Errorf("OMNICC_HTTP_DB_TIMEOUT default %s", c.HTTPDBTimeout)
 	}
+	if c.DBPingTimeout != store.DefaultHealthTimeout {
+		t.Errorf("OMNICC_DB_PING_TIMEOUT default %s, the store's %s", c.DBPingTimeout, store.DefaultHealthTimeout)
+	}
 }

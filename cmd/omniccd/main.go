@@ -120,7 +120,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// transactions; the HTTP server's cache is invalidated after each commit.
 	// Each subsystem has its own connections (store.Pool*), and all of them
 	// stop waiting on the database while health knows it is down.
-	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Logger: log.With("component", "store")})
+	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Timeout: cfg.DBPingTimeout, Logger: log.With("component", "store")})
 	rt, err := realtime.NewServer(ctx, db.Pool(store.PoolRealtime), realtime.Options{
 		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword, Health: health,
 	})
