@@ -37,6 +37,12 @@ type CallerDirectory interface {
 	CreateUnknownCaller(ctx context.Context, listID int64, number, name string) (contacts.Caller, bool, error)
 }
 
+// DatabaseHealth says when the database is known to be unavailable:
+// *store.Health.
+type DatabaseHealth interface {
+	Down() bool
+}
+
 // DecisionLog keeps each routing decision without blocking: *calllog.Log.
 type DecisionLog interface {
 	Record(calllog.Entry)
@@ -50,6 +56,10 @@ type InboundOptions struct {
 	Contacts CallerDirectory
 	// CallLog, when set, receives every decision.
 	CallLog DecisionLog
+	// Health, when set, skips the caller lookup while the database is
+	// known to be down: the call is routed at once, without the contact,
+	// instead of waiting out contacts.Options.CallerTimeout on every call.
+	Health DatabaseHealth
 	// Now is the clock business hours are checked against (time.Now).
 	Now func() time.Time
 	// NoLinkedIDFetch: when the dialplan does not pass
@@ -78,6 +88,7 @@ type Inbound struct {
 	routes        InboundRoutes
 	contacts      CallerDirectory
 	calls         DecisionLog
+	health        DatabaseHealth
 	now           func() time.Time
 	fetchLinkedID bool
 }
@@ -91,7 +102,7 @@ func NewInbound(opts InboundOptions) (*Inbound, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Inbound{routes: opts.Routes, contacts: opts.Contacts, calls: opts.CallLog, now: opts.Now,
+	return &Inbound{routes: opts.Routes, contacts: opts.Contacts, calls: opts.CallLog, health: opts.Health, now: opts.Now,
 		fetchLinkedID: !opts.NoLinkedIDFetch}, nil
 }
 
@@ -112,7 +123,8 @@ func (h *Inbound) ServeAGI(ctx context.Context, s *Session) error {
 
 	var contact contacts.Caller
 	known := false
-	if h.contacts != nil && caller != "" {
+	// Not logged per call: the health monitor logged the outage once.
+	if h.contacts != nil && caller != "" && (h.health == nil || !h.health.Down()) {
 		contact, known, entry.ContactCreated = h.caller(ctx, s, caller, entry.CallerName, dec.ContactListID)
 		if known {
 			entry.ContactID = &contact.ID

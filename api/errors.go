@@ -47,6 +47,10 @@ func (s *Server) fail(c *gin.Context, err error) {
 		me    *http.MaxBytesError
 		inUse *domain.InUseError
 	)
+	if msg := s.databaseFailure(c, err); msg != "" {
+		writeError(c, http.StatusServiceUnavailable, "database_unavailable", msg, "")
+		return
+	}
 	if s.failCalls(c, err) {
 		return
 	}

@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,12 @@ type Options struct {
 	PublicURL string
 	Logger    *slog.Logger
 	DB        *store.DB
+	// Health, when set, lets REST answer 503 database_unavailable at once
+	// while the database is known to be down (see databaseGuard).
+	Health *store.Health
+	// DBTimeout bounds a request's database work (OMNICC_HTTP_DB_TIMEOUT,
+	// default DefaultDBTimeout). Websockets are exempt.
+	DBTimeout time.Duration
 	Directory *directory.Directory
 	Auth      *auth.Service
 	// Realtime, when set, serves /realtime/* (res_config_curl); it does its
@@ -63,6 +70,9 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = 15 * time.Second
 	}
+	if opts.DBTimeout <= 0 {
+		opts.DBTimeout = DefaultDBTimeout
+	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -80,6 +90,11 @@ func New(opts Options) (*Server, error) {
 	e.HandleMethodNotAllowed = true
 	s := &Server{opts: opts, log: opts.Logger, engine: e}
 	m := newMetrics(opts.Registry)
+	if opts.DB != nil {
+		if err := opts.Registry.Register(opts.DB.Collector(opts.Health)); err != nil {
+			return nil, fmt.Errorf("api: register the database pool metrics: %w", err)
+		}
+	}
 	e.Use(s.recovery(), m.middleware(), s.limitBody())
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, http.StatusNotFound, "not_found", "no such route: "+c.Request.Method+" "+c.Request.URL.Path, "")
@@ -95,7 +110,9 @@ func New(opts Options) (*Server, error) {
 		e.Any("/realtime/*path", gin.WrapH(opts.Realtime))
 	}
 
-	s.router = &Router{s: s, group: e.Group("/api/v1")}
+	// Every /api/v1 route needs the database but openapi.yaml, which is
+	// registered outside the guard (PublicNoDatabase).
+	s.router = &Router{s: s, group: e.Group("/api/v1", s.databaseGuard()), bare: e.Group("/api/v1")}
 	s.registerRoutes(s.router)
 	for _, mount := range opts.Mounts {
 		mount(s.router)
@@ -146,6 +163,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) readyz(c *gin.Context) {
+	if s.opts.Health.Down() {
+		// The monitor pings twice a second; a ping of our own would only
+		// make the caller wait for the same answer.
+		writeError(c, http.StatusServiceUnavailable, "database_unreachable", "the database does not answer the health monitor's pings", "")
+		return
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.opts.DB.PingContext(ctx); err != nil {
@@ -193,6 +216,7 @@ type RouteInfo struct {
 type Router struct {
 	s      *Server
 	group  *gin.RouterGroup
+	bare   *gin.RouterGroup // the same prefix without the database guard
 	routes []RouteInfo
 }
 
@@ -200,6 +224,13 @@ type Router struct {
 func (r *Router) Public(method, path string, h gin.HandlerFunc) {
 	r.routes = append(r.routes, RouteInfo{Method: method, Path: "/api/v1" + path, Public: true})
 	r.group.Handle(method, path, h)
+}
+
+// PublicNoDatabase registers a public route that never touches the
+// database, so it keeps answering while the database is down.
+func (r *Router) PublicNoDatabase(method, path string, h gin.HandlerFunc) {
+	r.routes = append(r.routes, RouteInfo{Method: method, Path: "/api/v1" + path, Public: true})
+	r.bare.Handle(method, path, h)
 }
 
 // Handle registers a route for the given roles. RoleAgent entries may be

@@ -65,6 +65,19 @@ type Config struct {
 	// JournalSync is how often the journals are fsynced: the most a power
 	// cut can lose (a kill -9 loses nothing once the call is answered).
 	JournalSync time.Duration `env:"OMNICC_JOURNAL_SYNC" envDefault:"100ms"`
+	// DBPool* cap each subsystem's MySQL connections (SQLite keeps one
+	// pool of 8), so a busy or stalled one cannot starve the others.
+	DBPoolREST     int `env:"OMNICC_DB_POOL_REST" envDefault:"16"`
+	DBPoolRealtime int `env:"OMNICC_DB_POOL_REALTIME" envDefault:"16"`
+	DBPoolAGI      int `env:"OMNICC_DB_POOL_AGI" envDefault:"24"`
+	DBPoolWriters  int `env:"OMNICC_DB_POOL_WRITERS" envDefault:"8"`
+	// HTTPDBTimeout bounds one REST request that uses the database: a
+	// backstop for what the health monitor cannot see (one table locked);
+	// stalls are failed within a second by the monitor, not by this.
+	HTTPDBTimeout time.Duration `env:"OMNICC_HTTP_DB_TIMEOUT" envDefault:"30s"`
+	// DBPingTimeout is how long the health monitor's ping may take before
+	// the database counts as down (store.DefaultHealthTimeout).
+	DBPingTimeout time.Duration `env:"OMNICC_DB_PING_TIMEOUT" envDefault:"500ms"`
 
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
@@ -160,6 +173,21 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"OMNICC_DB_POOL_REST", c.DBPoolREST}, {"OMNICC_DB_POOL_REALTIME", c.DBPoolRealtime},
+		{"OMNICC_DB_POOL_AGI", c.DBPoolAGI}, {"OMNICC_DB_POOL_WRITERS", c.DBPoolWriters}} {
+		if f.n < 1 || f.n > 1000 {
+			bad(f.key, "%d connections must be 1-1000 (MariaDB's max_connections must exceed the sum of the pools)", f.n)
+		}
+	}
+	if c.DBPingTimeout < 50*time.Millisecond || c.DBPingTimeout > 10*time.Second {
+		bad("OMNICC_DB_PING_TIMEOUT", "%s must be 50ms-10s", c.DBPingTimeout)
+	}
+	if c.HTTPDBTimeout < 100*time.Millisecond {
+		bad("OMNICC_HTTP_DB_TIMEOUT", "%s is shorter than 100ms: REST requests would fail on a healthy database", c.HTTPDBTimeout)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -173,6 +201,11 @@ func (c Config) Journal(name string) string {
 		dir = filepath.Join(c.DataDir, "journal")
 	}
 	return filepath.Join(dir, name)
+}
+
+// DBPoolSizes are the OMNICC_DB_POOL_* values by store pool name.
+func (c Config) DBPoolSizes() map[string]int {
+	return map[string]int{"rest": c.DBPoolREST, "realtime": c.DBPoolRealtime, "agi": c.DBPoolAGI, "writers": c.DBPoolWriters}
 }
 
 // ExtensionRange is the inclusive range agents' extensions are drawn from.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"omnicc/store"
 )
 
 func TestDefaults(t *testing.T) {
@@ -90,5 +92,26 @@ func TestPrefixListAcceptsBareAddresses(t *testing.T) {
 	if !p.Contains(netip.MustParseAddr("192.0.2.7")) || p.Contains(netip.MustParseAddr("192.0.2.8")) ||
 		!p.Contains(netip.MustParseAddr("2001:db8::5")) || !p.Contains(netip.MustParseAddr("::ffff:192.0.2.7")) {
 		t.Fatalf("%v", p)
+	}
+}
+
+// The pool sizes' defaults are the store's, and every key maps to a pool
+// the store knows (it refuses unknown names at Open).
+func TestDBPoolDefaultsMatchTheStore(t *testing.T) {
+	c, err := FromMap(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := c.DBPoolSizes()
+	for name, n := range sizes {
+		if want, ok := store.DefaultPoolSizes[name]; !ok || n != want {
+			t.Errorf("pool %s: default %d, store's %d (known %v)", name, n, want, ok)
+		}
+	}
+	if c.HTTPDBTimeout != 30*time.Second {
+		t.Errorf("OMNICC_HTTP_DB_TIMEOUT default %s", c.HTTPDBTimeout)
+	}
+	if c.DBPingTimeout != store.DefaultHealthTimeout {
+		t.Errorf("OMNICC_DB_PING_TIMEOUT default %s, the store's %s", c.DBPingTimeout, store.DefaultHealthTimeout)
 	}
 }

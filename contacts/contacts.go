@@ -65,15 +65,20 @@ type Options struct {
 	// CreateUnknownCaller (default 500ms): they run while a caller waits
 	// in silence, and routing goes on without the contact past it.
 	CallerTimeout time.Duration
+	// CallerDB, when set, is the pool LookupCaller and CreateUnknownCaller
+	// use (store.PoolAGI): one lookup per inbound call must not queue
+	// behind REST for a connection. Default: the Manager's db.
+	CallerDB *store.DB
 }
 
 // Manager reads and writes contacts.
 type Manager struct {
-	db    *store.DB
-	log   *slog.Logger
-	now   func() time.Time
-	plan  NumberPlan
-	cache *callerCache // nil when off
+	db       *store.DB
+	callerDB *store.DB
+	log      *slog.Logger
+	now      func() time.Time
+	plan     NumberPlan
+	cache    *callerCache // nil when off
 
 	callerTimeout time.Duration
 }
@@ -98,7 +103,10 @@ func New(db *store.DB, opts Options) (*Manager, error) {
 	if opts.CallerTimeout <= 0 {
 		opts.CallerTimeout = 500 * time.Millisecond
 	}
-	m := &Manager{db: db, log: opts.Logger, now: opts.Now, plan: opts.Numbers.withDefaults(), callerTimeout: opts.CallerTimeout}
+	if opts.CallerDB == nil {
+		opts.CallerDB = db
+	}
+	m := &Manager{db: db, callerDB: opts.CallerDB, log: opts.Logger, now: opts.Now, plan: opts.Numbers.withDefaults(), callerTimeout: opts.CallerTimeout}
 	if opts.CacheTTL > 0 {
 		m.cache = newCallerCache(opts.CacheSize, opts.CacheTTL, opts.Now)
 	}
@@ -313,7 +321,7 @@ func (m *Manager) LookupCaller(ctx context.Context, number string) (c Caller, fo
 		FirstName string `db:"first_name"`
 		LastName  string `db:"last_name"`
 	}
-	err = m.db.GetContext(ctx, &row, callerQuery, norm, norm)
+	err = m.callerDB.GetContext(ctx, &row, callerQuery, norm, norm)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -345,7 +353,7 @@ func (m *Manager) CreateUnknownCaller(ctx context.Context, listID int64, number,
 	ctx, cancel := context.WithTimeout(ctx, m.callerTimeout)
 	defer cancel()
 	now := m.stamp()
-	res, err := m.db.ExecContext(ctx, `INSERT INTO contacts (list_id, first_name, phone, mobile, phone_norm, mobile_norm,
+	res, err := m.callerDB.ExecContext(ctx, `INSERT INTO contacts (list_id, first_name, phone, mobile, phone_norm, mobile_norm,
 		auto_number, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		listID, name, number, number, norm, norm, norm, SourceUnknownCaller, now, now)
 	switch {
@@ -355,7 +363,7 @@ func (m *Manager) CreateUnknownCaller(ctx context.Context, listID int64, number,
 			FirstName string `db:"first_name"`
 			LastName  string `db:"last_name"`
 		}
-		if err := m.db.GetContext(ctx, &row, `SELECT id, first_name, last_name FROM contacts WHERE list_id = ? AND auto_number = ?`,
+		if err := m.callerDB.GetContext(ctx, &row, `SELECT id, first_name, last_name FROM contacts WHERE list_id = ? AND auto_number = ?`,
 			listID, norm); err != nil {
 			return Caller{}, false, fmt.Errorf("read the contact created for %s: %w", number, err)
 		}

@@ -54,6 +54,17 @@ type Options struct {
 	CacheEntries int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Health, when set, says when the database is known to be down
+	// (*store.Health): lookups are then answered from the last known rows
+	// at once, and writes refused at once, instead of each waiting out
+	// QueryTimeout while Asterisk holds a thread on it.
+	Health DatabaseHealth
+}
+
+// DatabaseHealth reports whether the database is known to be unavailable:
+// *store.Health.
+type DatabaseHealth interface {
+	Down() bool
 }
 
 const (
@@ -81,6 +92,7 @@ type Server struct {
 	cache   *lookupCache
 	flight  singleflight.Group
 	outage  outage
+	health  DatabaseHealth
 
 	// stmts keeps lookups prepared: a point lookup is then one round trip
 	// to MySQL instead of prepare, execute and close.
@@ -148,6 +160,7 @@ func newServer(ctx context.Context, db sqlDB, d store.Dialect, o Options) (*Serv
 		maxBody: o.MaxBodyBytes,
 		timeout: o.QueryTimeout,
 		cache:   newLookupCache(o.CacheTTL, o.StaleFor, o.CacheEntries, o.Now),
+		health:  o.Health,
 	}
 	if o.User != "" {
 		s.user, s.pass = []byte(o.User), []byte(o.Password)
@@ -365,6 +378,9 @@ func (s *Server) cachedLookup(ctx context.Context, tableName, key string, query 
 	if body, ok := s.cache.fresh(tableName, key); ok {
 		return body, nil
 	}
+	if s.databaseDown() {
+		return s.lastKnown(tableName, key, store.ErrUnavailable)
+	}
 	gen := s.cache.generation(tableName)
 	// The generation is part of the flight key: a lookup that starts after
 	// an invalidation must not share the answer of one that started before.
@@ -388,6 +404,16 @@ func (s *Server) cachedLookup(ctx context.Context, tableName, key string, query 
 	if errors.As(err, &re) {
 		return nil, err
 	}
+	return s.lastKnown(tableName, key, err)
+}
+
+func (s *Server) databaseDown() bool {
+	return s.health != nil && s.health.Down()
+}
+
+// lastKnown answers a lookup the database cannot: with the last known
+// rows, or err when there are none.
+func (s *Server) lastKnown(tableName, key string, err error) ([]byte, error) {
 	if body, age, ok := s.cache.stale(tableName, key); ok {
 		s.outage.servedStale(s.log, tableName, age, err)
 		return body, nil
@@ -545,6 +571,11 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, t *table, re
 	if err != nil {
 		s.log.Warn("realtime: bad request", "family", t.Name, "verb", req.Verb, "err", err)
 		fail(w, req.Verb, http.StatusBadRequest)
+		return
+	}
+	if s.databaseDown() {
+		// Not logged per write: the health monitor logged the outage.
+		fail(w, req.Verb, http.StatusServiceUnavailable)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)

@@ -42,13 +42,19 @@ type Options struct {
 	// DataDir holds the SQLite file when DSN is empty (OMNICC_DATA_DIR).
 	DataDir string
 	Logger  *slog.Logger
+	// PoolSizes caps the connections of each named pool on MySQL
+	// (OMNICC_DB_POOL_*); missing names take DefaultPoolSizes. SQLite
+	// ignores it: see Pool.
+	PoolSizes map[string]int
 }
 
-// DB is an open database with its dialect.
+// DB is an open database with its dialect. On MySQL it is the PoolREST pool
+// and owns the other named pools (Pool); Close closes them all.
 type DB struct {
 	*sqlx.DB
 	Dialect Dialect
 	log     *slog.Logger
+	pools   map[string]*DB // nil on a pool handed out by Pool
 }
 
 // Open connects and pings, but does not migrate.
@@ -57,55 +63,60 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var (
-		db  *sqlx.DB
-		d   Dialect
-		err error
-	)
-	if o.DSN != "" {
-		dsn, derr := mysqlDSN(o.DSN)
-		if derr != nil {
-			return nil, derr
-		}
-		db, err = sqlx.Open("mysql", dsn)
-		d = MySQL
-		if err == nil {
-			db.SetMaxOpenConns(32)
-			db.SetMaxIdleConns(16)
-			db.SetConnMaxLifetime(5 * time.Minute)
-		}
-	} else {
-		if o.DataDir == "" {
-			return nil, errors.New("store: OMNICC_DATA_DIR is empty and OMNICC_DB_DSN is not set: set one of them")
-		}
-		if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
-			return nil, fmt.Errorf("store: create OMNICC_DATA_DIR %q: %w", o.DataDir, err)
-		}
-		path := filepath.Join(o.DataDir, SQLiteFile)
-		// WAL lets readers run beside the single writer; immediate transactions
-		// take the write lock up front so two writers wait on busy_timeout
-		// instead of failing with SQLITE_BUSY half-way through.
-		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
-		db, err = sqlx.Open("sqlite", dsn)
-		d = SQLite
-		if err == nil {
-			db.SetMaxOpenConns(8)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", d, err)
-	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		if d == MySQL {
+	if o.DSN != "" {
+		dsn, err := mysqlDSN(o.DSN)
+		if err != nil {
+			return nil, err
+		}
+		sizes, err := poolSizes(o.PoolSizes)
+		if err != nil {
+			return nil, err
+		}
+		db, err := openMySQLPools(dsn, sizes, log)
+		if err != nil {
+			return nil, fmt.Errorf("store: open mysql: %w", err)
+		}
+		if err := db.PingContext(pctx); err != nil {
+			db.Close()
 			return nil, fmt.Errorf("store: cannot reach the database in OMNICC_DB_DSN: %w", err)
 		}
+		return db, nil
+	}
+	if o.DataDir == "" {
+		return nil, errors.New("store: OMNICC_DATA_DIR is empty and OMNICC_DB_DSN is not set: set one of them")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: create OMNICC_DATA_DIR %q: %w", o.DataDir, err)
+	}
+	path := filepath.Join(o.DataDir, SQLiteFile)
+	// WAL lets readers run beside the single writer; immediate transactions
+	// take the write lock up front so two writers wait on busy_timeout
+	// instead of failing with SQLITE_BUSY half-way through.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	sdb, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	sdb.SetMaxOpenConns(8)
+	if err := sdb.PingContext(pctx); err != nil {
+		sdb.Close()
 		return nil, fmt.Errorf("store: open the SQLite file in OMNICC_DATA_DIR %q: %w", o.DataDir, err)
 	}
-	return &DB{DB: db, Dialect: d, log: log}, nil
+	// The health monitor's ping gets its own connection even here: with
+	// the 8 busy (writers waiting on busy_timeout), a ping queued behind
+	// them would report a busy database as a dead one.
+	hdb, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	hdb.SetMaxOpenConns(1)
+	db := &DB{DB: sdb, Dialect: SQLite, log: log}
+	db.pools = map[string]*DB{PoolREST: db, PoolHealth: {DB: hdb, Dialect: SQLite, log: log}}
+	return db, nil
 }
 
 // mysqlDSN adds the driver options omniccd relies on: parsed times, UTC, and

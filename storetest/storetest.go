@@ -94,8 +94,14 @@ func MariaDBDSN(t testing.TB) string {
 // MariaDB opens a migrated fresh MariaDB database.
 func MariaDB(t testing.TB) *store.DB {
 	t.Helper()
+	return MariaDBWithPools(t, nil)
+}
+
+// MariaDBWithPools is MariaDB with the given pool sizes (store.Options.PoolSizes).
+func MariaDBWithPools(t testing.TB, sizes map[string]int) *store.DB {
+	t.Helper()
 	dsn := MariaDBDSN(t)
-	db, err := store.Open(context.Background(), store.Options{DSN: dsn})
+	db, err := store.Open(context.Background(), store.Options{DSN: dsn, PoolSizes: sizes})
 	if err != nil {
 		t.Fatalf("open mariadb: %v", err)
 	}

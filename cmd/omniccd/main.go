@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 
-	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log})
+	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log, PoolSizes: cfg.DBPoolSizes()})
 	if err != nil {
 		return err
 	}
@@ -126,8 +126,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Asterisk's realtime rows are derived from the directory inside its
 	// transactions; the HTTP server's cache is invalidated after each commit.
-	rt, err := realtime.NewServer(ctx, db, realtime.Options{
-		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword,
+	// Each subsystem has its own connections (store.Pool*), and all of them
+	// stop waiting on the database while health knows it is down.
+	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Timeout: cfg.DBPingTimeout, Logger: log.With("component", "store")})
+	rt, err := realtime.NewServer(ctx, db.Pool(store.PoolRealtime), realtime.Options{
+		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword, Health: health,
 	})
 	if err != nil {
 		return err
@@ -215,7 +218,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := routes.Refresh(ctx); err != nil {
 		return fmt.Errorf("load the inbound and outbound routes: %w", err)
 	}
-	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts"), Numbers: contacts.NumberPlan{
+	people, err := contacts.New(db, contacts.Options{Logger: log.With("component", "contacts"), CallerDB: db.Pool(store.PoolAGI), Numbers: contacts.NumberPlan{
 		CountryCode: cfg.CountryCode, TrunkPrefix: cfg.TrunkPrefix, InternationalPrefix: cfg.InternationalPrefix,
 	}})
 	if err != nil {
@@ -230,8 +233,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return fmt.Errorf("open the call-log journal (OMNICC_JOURNAL_DIR): %w", err)
 	}
 	defer callJournal.Close()
-	callLog := calllog.New(db, calllog.Options{Logger: log.With("component", "calllog"), Journal: callJournal, Registerer: metrics})
-	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: callLog})
+	callLog := calllog.New(db.Pool(store.PoolWriters), calllog.Options{Logger: log.With("component", "calllog"), Journal: callJournal, Registerer: metrics})
+	inbound, err := agi.NewInbound(agi.InboundOptions{Routes: routes, Contacts: people, CallLog: callLog, Health: health})
 	if err != nil {
 		return err
 	}
@@ -242,7 +245,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
-		PublicURL: cfg.PublicURL, Logger: log, DB: db, Directory: dir, Auth: authn,
+		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
@@ -263,6 +266,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return health.Run(gctx) })
 	g.Go(func() error { return httpSrv.Run(gctx) })
 	g.Go(func() error { return bus.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })

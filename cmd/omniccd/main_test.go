@@ -86,6 +86,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	everyScriptIsKnown(t, agiAddr)
 	agiMetricsAreServed(t, "http://"+addr)
 	callLogIsJournaledAndMeasured(t, "http://"+addr, dir)
+	databaseMetricsAreExposed(t, "http://"+addr)
 	cancel()
 	select {
 	case err := <-done:
@@ -132,6 +133,23 @@ func callLogIsJournaledAndMeasured(t *testing.T, base, dataDir string) {
 	for _, m := range []string{"omnicc_calllog_dropped_total", "omnicc_calllog_queue_depth", "omnicc_calllog_write_lag_seconds", "go_goroutines"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+// databaseMetricsAreExposed: the health monitor runs and the pools' waits
+// are in /metrics.
+func databaseMetricsAreExposed(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	for _, want := range []string{"omnicc_db_up 1", `omnicc_db_pool_waits_total{pool="rest"}`, `omnicc_db_pool_wait_seconds_total{pool="rest"}`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
 		}
 	}
 }
