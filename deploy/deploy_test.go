@@ -256,3 +256,45 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsStandAlone: what ships is the repository alone, so no README or
+// doc may send the reader into ../shared (a workspace folder users never
+// get), and every relative link must reach a file that exists.
+func TestDocsStandAlone(t *testing.T) {
+	link := regexp.MustCompile(`\]\(([^)#\s]+)(?:#[^)]*)?\)`)
+	checked := 0
+	err := filepath.WalkDir("..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".md") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		checked++
+		if bytes := string(b); strings.Contains(bytes, "../shared") || regexp.MustCompile("`shared/[A-Z]").MatchString(bytes) {
+			t.Errorf("%s refers to ../shared, which is not part of the repository", p)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			if strings.Contains(m[1], "://") || strings.HasPrefix(m[1], "mailto:") {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(p), m[1])); err != nil {
+				t.Errorf("%s links to %s, which does not exist", p, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 5 {
+		t.Fatalf("checked only %d markdown files", checked)
+	}
+}
