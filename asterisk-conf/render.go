@@ -91,13 +91,79 @@ type DB struct {
 type AMI struct {
 	User, Secret string
 	// Port and BindAddr are where Asterisk's AMI listens
-	// (default 5038 on 127.0.0.1).
+	// (default 5038 on 127.0.0.1). AMIFor derives both.
 	Port     int
 	BindAddr string
 	// Permit is the address or network omniccd connects from, as
 	// manager.conf's permit (default 127.0.0.1/255.255.255.255).
 	Permit string
 }
+
+// AMIFor works out where manager.conf must listen and whom it lets in.
+// amiAddr is the host:port omniccd dials (the OMNICC_AMI entry; empty when
+// OMNICC_AMI is not set), omniccHost omniccd's own address as the Asterisk
+// box sees it (--host; empty when both run on one box).
+//
+//   - The port is amiAddr's: omniccd dials that one, so Asterisk must listen
+//     there (5038 when amiAddr is empty).
+//   - Same box (no --host, or a loopback one): AMI stays on loopback, the
+//     safest place for a login that can originate calls.
+//   - omniccd elsewhere: AMI listens on every address (Asterisk cannot know
+//     which of its own addresses omniccd dials — NAT and containers change
+//     it) and the ACL lets in omniccd's address alone. Asterisk's permit
+//     takes numeric addresses only, so --host must be an IP address then.
+//   - OMNICC_AMI naming another box without --host is refused: the realtime
+//     and FastAGI URLs would say 127.0.0.1, which that box cannot reach.
+func AMIFor(user, secret, amiAddr, omniccHost string) (AMI, error) {
+	a := AMI{User: user, Secret: secret, Port: 5038}
+	amiHost := ""
+	if amiAddr != "" {
+		h, port, err := net.SplitHostPort(amiAddr)
+		if err != nil {
+			return AMI{}, fmt.Errorf("asterisk-conf: OMNICC_AMI address %q is not host:port: %w", amiAddr, err)
+		}
+		if a.Port, err = strconv.Atoi(port); err != nil || a.Port < 1 || a.Port > 65535 {
+			return AMI{}, fmt.Errorf("asterisk-conf: OMNICC_AMI port %q is not a TCP port", port)
+		}
+		amiHost = h
+	}
+	if omniccHost == "" || isLoopback(omniccHost) {
+		if amiHost != "" && !isLoopback(amiHost) {
+			return AMI{}, fmt.Errorf("asterisk-conf: OMNICC_AMI names Asterisk at %s, another box: give --host with omniccd's IP address as that box sees it (manager.conf must let it in, and Asterisk must reach omniccd's realtime and FastAGI there)", amiHost)
+		}
+		a.BindAddr, a.Permit = "127.0.0.1", "127.0.0.1/255.255.255.255"
+		if ip := net.ParseIP(amiHost); ip != nil && ip.To4() == nil {
+			a.BindAddr, a.Permit = "::1", "::1/128"
+		}
+		return a, nil
+	}
+	ip := net.ParseIP(omniccHost)
+	if ip == nil {
+		return AMI{}, fmt.Errorf("asterisk-conf: --host %q is a name, but manager.conf's permit takes IP addresses only: give --host as omniccd's IP address as the Asterisk box sees it", omniccHost)
+	}
+	if ip.To4() != nil {
+		a.BindAddr, a.Permit = "0.0.0.0", ip.String()+"/255.255.255.255"
+	} else {
+		a.BindAddr, a.Permit = "::", ip.String()+"/128"
+	}
+	return a, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Remote reports whether manager.conf listens beyond loopback (omniccd on
+// another box).
+func (a AMI) Remote() bool { return a.BindAddr != "127.0.0.1" && a.BindAddr != "::1" }
+
+// IPv6 reports whether the AMI listener is an IPv6 one, which needs its own
+// deny-all line: an IPv4 rule does not match IPv6 peers.
+func (a AMI) IPv6() bool { return strings.Contains(a.BindAddr, ":") }
 
 // DBFromDSN takes the pieces res_odbc needs out of a go-sql-driver DSN
 // (OMNICC_DB_DSN).
@@ -189,6 +255,9 @@ func (p Params) Validate() error {
 			errs = append(errs, fmt.Errorf("asterisk-conf: %s contains ';' or a line break, which Asterisk's configuration cannot hold: choose another", field))
 		}
 	}
+	if p.AMI.Port < 1 || p.AMI.Port > 65535 {
+		errs = append(errs, fmt.Errorf("asterisk-conf: AMI port (from OMNICC_AMI) %d is not a TCP port", p.AMI.Port))
+	}
 	if strings.Contains(p.RealtimeUser, ":") {
 		errs = append(errs, errors.New("asterisk-conf: realtime user (OMNICC_REALTIME_USER) contains ':', which res_curl.conf's userpwd cannot hold"))
 	}
@@ -222,6 +291,8 @@ var files = []struct {
 	{"logger.conf", []Mode{Curl, ODBC}},
 	{"extensions.conf", []Mode{Curl, ODBC}},
 	{"features.conf", []Mode{Curl, ODBC}},
+	{"confbridge.conf", []Mode{Curl, ODBC}},
+	{"musiconhold.conf", []Mode{Curl, ODBC}},
 }
 
 // view is what a template sees: the parameters, the mode, and helpers.
@@ -231,6 +302,9 @@ type view struct {
 }
 
 func (v view) Families() []string { return families }
+
+// AMIPeer is omniccd's address as manager.conf's permit names it.
+func (v view) AMIPeer() string { return strings.SplitN(v.AMI.Permit, "/", 2)[0] }
 
 // AGIURL is the FastAGI base URL the dialplan appends /inbound etc. to.
 func (v view) AGIURL() string { return "agi://" + v.AGIAddr }

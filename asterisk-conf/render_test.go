@@ -29,43 +29,59 @@ func testParams() Params {
 	}
 }
 
-// TestGolden renders both modes and compares them with testdata/golden, which
-// doubles as the readable sample set (go test -update rewrites it).
-func TestGolden(t *testing.T) {
-	out, err := Files(testParams())
+// hostParams is what `omniccd asterisk-conf --host 10.0.0.5` renders with
+// OMNICC_AMI naming the Asterisk box on port 5039: omniccd on another box.
+func hostParams(t *testing.T) Params {
+	t.Helper()
+	p := testParams()
+	p.OmniccURL, p.AGIAddr = "http://10.0.0.5:8080", "10.0.0.5:4573"
+	a, err := AMIFor("omnicc", "ami-secret", "10.0.0.9:5039", "10.0.0.5")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := "testdata/golden"
-	if *update {
-		if err := os.RemoveAll(golden); err != nil {
-			t.Fatal(err)
-		}
-		if err := Render(golden, testParams()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var onDisk []string
-	_ = filepath.WalkDir(golden, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			rel, _ := filepath.Rel(golden, p)
-			onDisk = append(onDisk, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	for name, b := range out {
-		want, err := os.ReadFile(filepath.Join(golden, name))
+	p.AMI = a
+	return p
+}
+
+// TestGolden renders both modes, for omniccd beside Asterisk (golden/) and
+// on another box (golden-host/), and compares them with testdata, which
+// doubles as the readable sample set (go test -update rewrites it).
+func TestGolden(t *testing.T) {
+	for dir, p := range map[string]Params{"testdata/golden": testParams(), "testdata/golden-host": hostParams(t)} {
+		out, err := Files(p)
 		if err != nil {
-			t.Errorf("%s: %v (run go test -update)", name, err)
-			continue
+			t.Fatal(err)
 		}
-		if !bytes.Equal(b, want) {
-			t.Errorf("%s differs from the golden file (run go test -update and review the diff)", name)
+		if *update {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := Render(dir, p); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	for _, n := range onDisk {
-		if _, ok := out[n]; !ok {
-			t.Errorf("golden file %s is no longer rendered", n)
+		var onDisk []string
+		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(dir, p)
+				onDisk = append(onDisk, filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		for name, b := range out {
+			want, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Errorf("%s/%s: %v (run go test -update)", dir, name, err)
+				continue
+			}
+			if !bytes.Equal(b, want) {
+				t.Errorf("%s/%s differs from the golden file (run go test -update and review the diff)", dir, name)
+			}
+		}
+		for _, n := range onDisk {
+			if _, ok := out[n]; !ok {
+				t.Errorf("golden file %s/%s is no longer rendered", dir, n)
+			}
 		}
 	}
 }
@@ -474,5 +490,242 @@ func TestReachable(t *testing.T) {
 	}
 	if _, err := Reachable("8080", ""); err == nil {
 		t.Error("a bare port was accepted")
+	}
+}
+
+// confSections parses an Asterisk .conf file into section → option → values
+// (an option may repeat), enough to assert on what a module will read.
+func confSections(b []byte) map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	sec := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if i := strings.Index(l, ";"); i >= 0 {
+			l = strings.TrimSpace(l[:i])
+		}
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "["):
+			sec = strings.TrimSuffix(strings.TrimPrefix(l, "["), "]")
+			if out[sec] == nil {
+				out[sec] = map[string][]string{}
+			}
+		default:
+			k, v, ok := strings.Cut(l, "=")
+			if !ok {
+				continue
+			}
+			k, v = strings.TrimSpace(k), strings.TrimSpace(strings.TrimPrefix(v, ">"))
+			out[sec][k] = append(out[sec][k], v)
+		}
+	}
+	return out
+}
+
+// TestVoiceControlsConfig: what the REST voice controls need from Asterisk
+// is rendered in both modes (issue: attended transfer, conference, hold).
+func TestVoiceControlsConfig(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"curl", "odbc"} {
+		mods := confSections(out[m+"/modules.conf"])["modules"]["require"]
+		for _, want := range []string{"app_voicemail.so", "app_confbridge.so", "bridge_softmix.so", "res_musiconhold.so", "app_mixmonitor.so", "app_chanspy.so", "app_queue.so"} {
+			if !slices.Contains(mods, want) {
+				t.Errorf("%s/modules.conf: no require = %s", m, want)
+			}
+		}
+
+		// AMI Atxfer plays the atxfer code of [featuremap]; CancelAtxfer
+		// plays atxferabort.
+		feat := confSections(out[m+"/features.conf"])
+		for _, k := range []string{"atxfer", "blindxfer"} {
+			if v := feat["featuremap"][k]; len(v) != 1 || !regexp.MustCompile(`^[0-9*#]+$`).MatchString(v[0]) {
+				t.Errorf("%s/features.conf: [featuremap] %s = %v, want one DTMF code", m, k, v)
+			}
+		}
+		if feat["featuremap"]["atxfer"][0] == feat["featuremap"]["blindxfer"][0] {
+			t.Errorf("%s/features.conf: atxfer and blindxfer share a code", m)
+		}
+		if len(feat["general"]["atxferabort"]) != 1 {
+			t.Errorf("%s/features.conf: no atxferabort (CancelAtxfer plays it)", m)
+		}
+
+		// The agent's leg may transfer; the customer's may not.
+		d := string(out[m+"/extensions.conf"])
+		for _, s := range []string{"Queue(${OMNICC_DEST},t)", "Dial(${ARG1},${OMNICC_RING_SECONDS},t)", "Dial(${OMNICC_DIAL},,T)"} {
+			if !strings.Contains(d, s) {
+				t.Errorf("%s/extensions.conf lacks %q", m, s)
+			}
+		}
+		if regexp.MustCompile(`Queue\([^)]*,[a-zA-Z]*T`).MatchString(d) || strings.Contains(d, "${OMNICC_RING_SECONDS},tT") {
+			t.Errorf("%s/extensions.conf lets the caller (customer) of a queue or agent call transfer", m)
+		}
+		for _, ctx := range []string{"_X.", "_+X.", "s"} {
+			if !strings.Contains(d, "exten => "+ctx+",1,Set(__CC_CUSTOMER_LEG=1)\n") {
+				t.Errorf("%s/extensions.conf: omnicc-inbound %s does not mark the customer's leg", m, ctx)
+			}
+		}
+		if !strings.Contains(d, "GotoIf($[${EXISTS(${CC_CUSTOMER_LEG})} | ${EXISTS(${BLINDTRANSFER})} | ${EXISTS(${ATTENDEDTRANSFER})}]?customer)") ||
+			!strings.Contains(d, " same => n(customer),Dial(${OMNICC_DIAL})\n") {
+			t.Errorf("%s/extensions.conf: a customer's leg dialled out again gets T", m)
+		}
+
+		// The conference runs on profiles that exist, with nobody marked:
+		// the first agent leaving must not end the room.
+		cm := regexp.MustCompile(`ConfBridge\(\$\{EXTEN\},([\w-]+),([\w-]+)\)`).FindStringSubmatch(d)
+		if cm == nil {
+			t.Fatalf("%s/extensions.conf: no ConfBridge(${EXTEN},<bridge profile>,<user profile>)", m)
+		}
+		cb := confSections(out[m+"/confbridge.conf"])
+		if got := cb[cm[1]]["type"]; !slices.Equal(got, []string{"bridge"}) {
+			t.Errorf("%s/confbridge.conf: [%s] type %v, want bridge", m, cm[1], got)
+		}
+		user := cb[cm[2]]
+		if got := user["type"]; !slices.Equal(got, []string{"user"}) {
+			t.Errorf("%s/confbridge.conf: [%s] type %v, want user", m, cm[2], got)
+		}
+		for _, k := range []string{"marked", "end_marked", "wait_marked", "announce_only_user"} {
+			if v := user[k]; len(v) > 0 && v[0] != "no" {
+				t.Errorf("%s/confbridge.conf: [%s] %s = %v: one party leaving or joining alone would end or stall the room", m, cm[2], k, v)
+			}
+		}
+
+		// Music on hold: a default class in files mode, and every class
+		// named elsewhere exists.
+		moh := confSections(out[m+"/musiconhold.conf"])
+		if !slices.Equal(moh["default"]["mode"], []string{"files"}) || !slices.Equal(moh["default"]["directory"], []string{"moh"}) {
+			t.Errorf("%s/musiconhold.conf: [default] = %v, want mode files from moh", m, moh["default"])
+		}
+		for _, class := range user["music_on_hold_class"] {
+			if moh[class] == nil {
+				t.Errorf("%s/confbridge.conf names music on hold class %s, which musiconhold.conf lacks", m, class)
+			}
+		}
+
+		// pjsip.conf: mobile agents are on transport-tcp.
+		tcpMobile := false
+		for _, l := range strings.Split(string(out[m+"/pjsip.conf"]), "\n") {
+			if !strings.HasPrefix(l, ";") {
+				continue
+			}
+			if strings.Contains(l, "transport-udp") && strings.Contains(l, "mobile") {
+				t.Errorf("%s/pjsip.conf says mobile agents use transport-udp: %q", m, l)
+			}
+			tcpMobile = tcpMobile || strings.Contains(l, "transport-tcp") && strings.Contains(l, "typology mobile")
+		}
+		if !tcpMobile {
+			t.Errorf("%s/pjsip.conf does not say mobile agents use transport-tcp", m)
+		}
+	}
+}
+
+// TestAgentLoginFromOutside: a caller who is no agent's endpoint can reach
+// /agent-login (which then asks for extension and PIN) from an inbound
+// destination, not only from from-sip.
+func TestAgentLoginFromOutside(t *testing.T) {
+	out, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := string(out["curl/extensions.conf"])
+	ctx := d[strings.Index(d, "[omnicc-agent-login]"):]
+	ctx = ctx[:strings.Index(ctx, "\n\n")]
+	for _, s := range []string{"exten => s,1,Gosub(omnicc-clear,s,1)", "AGI(${OMNICC_AGI}/agent-login,toggle)", "Goto(omnicc-feature-done,s,1)"} {
+		if !strings.Contains(ctx, s) {
+			t.Errorf("[omnicc-agent-login] lacks %q", s)
+		}
+	}
+	// Reached from the inbound side: the route destination and the DID line.
+	if !strings.Contains(d, "exten => dest-agent_login,1,") || !strings.Contains(d, " same => n,Goto(omnicc-agent-login,s,1)") {
+		t.Error("omnicc-inbound-dest has no dest-agent_login going to omnicc-agent-login")
+	}
+	if !strings.Contains(d, ";exten => 5551999,1,Goto(omnicc-agent-login,s,1)") {
+		t.Error("omnicc-inbound shows no DID line for agents' login")
+	}
+	// from-sip must not include it: an agent's own phone uses *45/*46.
+	fromSIP := d[strings.Index(d, "[from-sip]"):]
+	fromSIP = fromSIP[:strings.Index(fromSIP, "\n\n")]
+	if strings.Contains(fromSIP, "omnicc-agent-login") {
+		t.Error("from-sip includes omnicc-agent-login")
+	}
+}
+
+// TestManagerForHost: manager.conf listens on the port OMNICC_AMI names, on
+// loopback when omniccd is beside Asterisk, and for omniccd's address alone
+// when --host says it is elsewhere.
+func TestManagerForHost(t *testing.T) {
+	local, err := Files(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := Files(hostParams(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"curl", "odbc"} {
+		l := confSections(local[m+"/manager.conf"])
+		if !slices.Equal(l["general"]["bindaddr"], []string{"127.0.0.1"}) || !slices.Equal(l["general"]["port"], []string{"5038"}) ||
+			!slices.Equal(l["omnicc"]["permit"], []string{"127.0.0.1/255.255.255.255"}) {
+			t.Errorf("%s local manager.conf: %v %v", m, l["general"], l["omnicc"])
+		}
+		r := confSections(remote[m+"/manager.conf"])
+		if !slices.Equal(r["general"]["bindaddr"], []string{"0.0.0.0"}) || !slices.Equal(r["general"]["port"], []string{"5039"}) {
+			t.Errorf("%s --host manager.conf [general]: %v, want 0.0.0.0:5039", m, r["general"])
+		}
+		if !slices.Equal(r["omnicc"]["permit"], []string{"10.0.0.5/255.255.255.255"}) || !slices.Equal(r["omnicc"]["deny"], []string{"0.0.0.0/0.0.0.0"}) {
+			t.Errorf("%s --host manager.conf ACL: deny %v permit %v", m, r["omnicc"]["deny"], r["omnicc"]["permit"])
+		}
+		if bytes.Contains(remote[m+"/manager.conf"], []byte("@127.0.0.1")) {
+			t.Errorf("%s --host manager.conf tells omniccd to dial 127.0.0.1", m)
+		}
+		if !bytes.Contains(remote[m+"/extensions.conf"], []byte("OMNICC_AGI = agi://10.0.0.5:4573")) {
+			t.Errorf("%s --host extensions.conf does not reach FastAGI at 10.0.0.5", m)
+		}
+	}
+	if !bytes.Contains(remote["curl/extconfig.conf"], []byte("curl,http://10.0.0.5:8080/realtime/ps_endpoints")) {
+		t.Error("--host extconfig.conf does not reach omniccd at 10.0.0.5")
+	}
+}
+
+func TestAMIFor(t *testing.T) {
+	for _, tc := range []struct {
+		amiAddr, host string
+		want          AMI
+	}{
+		{"", "", AMI{Port: 5038, BindAddr: "127.0.0.1", Permit: "127.0.0.1/255.255.255.255"}},
+		{"127.0.0.1:6000", "", AMI{Port: 6000, BindAddr: "127.0.0.1", Permit: "127.0.0.1/255.255.255.255"}},
+		{"localhost:5038", "127.0.0.1", AMI{Port: 5038, BindAddr: "127.0.0.1", Permit: "127.0.0.1/255.255.255.255"}},
+		{"[::1]:5038", "", AMI{Port: 5038, BindAddr: "::1", Permit: "::1/128"}},
+		{"", "10.0.0.5", AMI{Port: 5038, BindAddr: "0.0.0.0", Permit: "10.0.0.5/255.255.255.255"}},
+		{"pbx.lan:5039", "10.0.0.5", AMI{Port: 5039, BindAddr: "0.0.0.0", Permit: "10.0.0.5/255.255.255.255"}},
+		{"", "2001:db8::5", AMI{Port: 5038, BindAddr: "::", Permit: "2001:db8::5/128"}},
+	} {
+		got, err := AMIFor("u", "s", tc.amiAddr, tc.host)
+		tc.want.User, tc.want.Secret = "u", "s"
+		if err != nil || got != tc.want {
+			t.Errorf("AMIFor(%q, %q) = %+v %v, want %+v", tc.amiAddr, tc.host, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct{ amiAddr, host, want string }{
+		{"10.0.0.9:5038", "", "--host"},      // remote Asterisk, omniccd's address unknown
+		{"", "omnicc.lan", "--host"},         // Asterisk's permit takes IP addresses only
+		{"10.0.0.9:0", "10.0.0.5", "OMNICC_AMI port"},
+		{"10.0.0.9", "10.0.0.5", "OMNICC_AMI address"},
+	} {
+		if _, err := AMIFor("u", "s", tc.amiAddr, tc.host); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("AMIFor(%q, %q) error %v, want one naming %s", tc.amiAddr, tc.host, err, tc.want)
+		}
+	}
+	// An IPv6 listener gets an IPv6 deny-all too.
+	p := testParams()
+	p.AMI, _ = AMIFor("omnicc", "x", "", "2001:db8::5")
+	out, err := Files(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := confSections(out["curl/manager.conf"]); !slices.Contains(m["omnicc"]["deny"], "::/0") {
+		t.Errorf("IPv6 manager.conf denies %v", m["omnicc"]["deny"])
 	}
 }

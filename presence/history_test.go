@@ -24,7 +24,7 @@ func TestHistorySurvivesACrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { j.Close() })
-			r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl,
+			r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Publisher: r.pub, Controller: r.ctrl, Names: names{},
 				Clock: r.clock, Location: time.UTC, FlushDelay: -1, EventWait: -1, Journal: j})
 			r.load()
 			return j
@@ -38,7 +38,7 @@ func TestHistorySurvivesACrash(t *testing.T) {
 		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
 			t.Fatal(err)
 		}
-		r.svc.ApplyVoice(&presence.VoiceEvent{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Interface: "PJSIP/hana", UniqueID: "u1"})
+		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceRinging, Box: "b", Queue: "sales", Agent: "PJSIP/hana", CallID: "u1"})
 		if got := r.history(a.ID); !slices.Equal(got, []string{"login(api)"}) {
 			t.Fatalf("before the crash the database has %v", got)
 		}

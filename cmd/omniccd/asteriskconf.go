@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"omnicc/ami"
 	asteriskconf "omnicc/asterisk-conf"
@@ -38,24 +39,41 @@ func renderAsteriskConf(cfg config.Config, out, host string, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	generated := false
+	// manager.conf holds one account: the first box's. Other boxes in
+	// OMNICC_AMI are rendered for separately (each has its own manager.conf).
+	user, secret, amiAddr, generated := "omnicc", "", "", false
 	if len(boxes) > 0 {
-		p.AMI = asteriskconf.AMI{User: boxes[0].Username, Secret: boxes[0].Secret}
+		user, secret, amiAddr = boxes[0].Username, boxes[0].Secret, boxes[0].Addr
 	} else {
 		// manager.conf needs a secret; one is made up and shown so the user
 		// can put the same in OMNICC_AMI.
-		p.AMI = asteriskconf.AMI{User: "omnicc", Secret: directory.RandomSecret(24)}
-		generated = true
+		secret, generated = directory.RandomSecret(24), true
 	}
-	if host != "" {
-		p.AMI.Permit = host
+	if p.AMI, err = asteriskconf.AMIFor(user, secret, amiAddr, hostOnly(host)); err != nil {
+		return err
 	}
 	if err := asteriskconf.Render(out, p); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote the Asterisk configuration to %s (see %s/README.md for the start order)\n", out, out)
+	if p.DB.Host == "" {
+		// res_config_odbc reads omniccd's tables straight from MySQL/MariaDB;
+		// the embedded SQLite file is private to omniccd, so there is no odbc
+		// set to render, only curl.
+		fmt.Fprintf(stdout, "curl mode only: odbc mode needs omniccd on MySQL/MariaDB (OMNICC_DB_DSN)\n")
+	}
 	if generated {
-		fmt.Fprintf(stdout, "OMNICC_AMI was empty: manager.conf has user omnicc with a new secret; start omniccd with\n  OMNICC_AMI=omnicc:%s@127.0.0.1:5038\n", p.AMI.Secret)
+		box := "127.0.0.1"
+		if p.AMI.Remote() {
+			box = "<this Asterisk box's address, as omniccd reaches it>"
+		}
+		fmt.Fprintf(stdout, "OMNICC_AMI was empty: manager.conf has user omnicc with a new secret; start omniccd with\n  OMNICC_AMI=omnicc:%s@%s:%d\n",
+			p.AMI.Secret, box, p.AMI.Port)
 	}
 	return nil
+}
+
+// hostOnly is --host without brackets, as given for an IPv6 address.
+func hostOnly(host string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 }
