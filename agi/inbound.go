@@ -133,38 +133,52 @@ func (h *Inbound) ServeAGI(ctx context.Context, s *Session) error {
 
 	entry.Route, entry.Chain, entry.Open = dec.Route, dec.Chain, dec.Open
 	entry.DestType, entry.Dest = dec.Dest.Type, dec.Dest.Target
-	err = h.set(s, dec, contact, known)
-	if err == nil && h.calls != nil {
+	if h.calls != nil {
 		entry.LinkedID = h.linkedID(s)
 	}
-	if err != nil {
-		entry.Error = "decision not delivered: " + err.Error()
-	}
-	h.record(entry)
-	return err
+	return deliver(s, decisionVars(dec, contact, known), entry, h.record)
 }
 
-func (h *Inbound) set(s *Session, dec directory.InboundDecision, c contacts.Caller, known bool) error {
+// decisionVars are the channel variables that carry an inbound decision.
+func decisionVars(dec directory.InboundDecision, c contacts.Caller, known bool) [][2]string {
 	open := "1"
 	if !dec.Open {
 		open = "0"
 	}
-	for _, v := range [...][2]string{{VarDestType, dec.Dest.Type}, {VarDest, dec.Dest.Target}, {VarRoute, dec.Route}, {VarOpen, open}} {
+	vars := [][2]string{{VarDestType, dec.Dest.Type}, {VarDest, dec.Dest.Target}, {VarRoute, dec.Route}, {VarOpen, open}}
+	if known {
+		vars = append(vars, [2]string{VarContactID, strconv.FormatInt(c.ID, 10)})
+		if c.Name != "" {
+			vars = append(vars, [2]string{VarContactName, c.Name})
+		}
+	}
+	return vars
+}
+
+// deliver sets vars on the channel and logs entry, in the order that loses
+// no decision Asterisk acted on: the entry is recorded (journaled, when
+// the call log has a journal) before the last variable goes out, so a
+// kill -9 at any moment after Asterisk has the whole decision finds its row
+// on the next start. A hang-up before that is logged as "decision not
+// delivered"; one during the very last SET VARIABLE cannot be told apart
+// from a delivered decision and is logged as delivered.
+func deliver(s *Session, vars [][2]string, entry calllog.Entry, record func(calllog.Entry)) error {
+	for i, v := range vars {
+		if i == len(vars)-1 {
+			record(entry)
+		}
 		if err := s.SetVariable(v[0], v[1]); err != nil {
+			if i < len(vars)-1 {
+				entry.Error = "decision not delivered: " + err.Error()
+				record(entry)
+			}
 			return err
 		}
 	}
-	if !known {
-		return nil
+	if len(vars) == 0 {
+		record(entry)
 	}
-	var idBuf [20]byte
-	if err := s.SetVariable(VarContactID, string(strconv.AppendInt(idBuf[:0], c.ID, 10))); err != nil {
-		return err
-	}
-	if c.Name == "" {
-		return nil
-	}
-	return s.SetVariable(VarContactName, c.Name)
+	return nil
 }
 
 // caller finds the caller's contact, creating it when the route asks for

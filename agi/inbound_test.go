@@ -368,12 +368,13 @@ func testInboundCreatesUnknownCaller(t *testing.T, db *store.DB) {
 	e.runCallLog(t)
 	ts := startServer(t, Config{}, e.router)
 	// Asterisk's usual header: the DID on the s extension comes as dnid;
-	// no linkedid in the URL, so the server asks for it.
+	// no linkedid in the URL, so the server asks for it — first, because
+	// the entry is recorded complete before the last variable goes out.
 	h := callHeader("inbound", map[string]string{"extension": "s", "dnid": "0644444444", "callerid": "0299998888", "calleridname": "Mario Rossi"})
 	got := dial(t, ts.addr, h, "1795277170.1", 0)
 	id := got.vars[VarContactID]
 	got.want(t, VarDestType, "queue", VarDest, "support", VarRoute, "rome", VarOpen, "1", VarContactID, id, VarContactName, "Mario Rossi")
-	if got.commands[len(got.commands)-1] != "GET VARIABLE CHANNEL(linkedid)" {
+	if got.commands[0] != "GET VARIABLE CHANNEL(linkedid)" {
 		t.Errorf("linkedid not asked for: %q", got.commands)
 	}
 	var cid int64

@@ -74,14 +74,14 @@ func (h *Outbound) ServeAGI(ctx context.Context, s *Session) error {
 	}
 	dial := asterisk.TrunkDial(dec.Trunk, dec.Number)
 	entry.Route, entry.Chain, entry.DestType, entry.Dest = dec.Route, []string{dec.Route}, directory.DestExternal, dial
-	for _, v := range [...][2]string{{VarDial, dial}, {VarCallerID, dec.CallerID}, {VarRecord, record}} {
-		if err = s.SetVariable(v[0], v[1]); err != nil {
-			entry.Error = "decision not delivered: " + err.Error()
-			break
-		}
+	if h.calls != nil {
+		entry.LinkedID = linkedID(s, h.fetchLinkedID)
 	}
-	h.record(s, entry)
-	return err
+	return deliver(s, [][2]string{{VarDial, dial}, {VarCallerID, dec.CallerID}, {VarRecord, record}}, entry, func(e calllog.Entry) {
+		if h.calls != nil {
+			h.calls.Record(e)
+		}
+	})
 }
 
 func (h *Outbound) record(s *Session, e calllog.Entry) {
