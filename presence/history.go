@@ -251,9 +251,18 @@ func (s *Service) afterChange() {
 // flushAll writes every pending history row, session and counter in one
 // transaction. On failure everything goes back to the buffer for the next
 // try.
+//
+// A REST session write (saveSession) never waits for a flush: the two run
+// side by side. A flush that read an agent's session before a REST write
+// changed it may commit that older session after the REST write did; the
+// generation taken with the snapshot tells, and the agent's session is
+// written again (the latest) by the next flush, so the database converges
+// on memory without any lock held across a transaction.
 func (s *Service) flushAll(ctx context.Context) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	// Flushes follow one another (Run's, and the synchronous one after
+	// shutdown); REST never takes this lock.
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	rows, sessIDs, cntIDs, retry := s.hist.take()
 	// What a crash left in the journal goes first, once.
 	old, mark := s.hist.replay(s.log)
@@ -266,14 +275,22 @@ func (s *Service) flushAll(ctx context.Context) error {
 		}
 	}
 	sessions := make(map[int64]*Session, len(sessIDs))
+	gens := make(map[int64]uint64, len(sessIDs))
 	var counters []counterRow
 	now := s.clock.Now()
 	s.mu.Lock()
 	for id := range sessIDs {
-		if a := s.agents[id]; a != nil {
-			sessions[id] = a.sess.clone()
-		} else {
+		a := s.agents[id]
+		switch {
+		case a == nil:
 			sessions[id] = nil
+		case a.sessWriting > 0:
+			// A REST write is storing this session now; it writes the
+			// newest. Kept dirty for the flush its afterChange asks for.
+			s.hist.markSession(id)
+		default:
+			sessions[id] = a.sess.clone()
+			gens[id] = a.sessGen
 		}
 	}
 	for id := range cntIDs {
@@ -326,6 +343,20 @@ func (s *Service) flushAll(ctx context.Context) error {
 	}
 	if mark > 0 {
 		s.hist.stored(mark, s.log)
+	}
+	// A REST write that changed a session after the snapshot may have
+	// committed before this flush did: write those sessions again.
+	stale := false
+	s.mu.Lock()
+	for id, g := range gens {
+		if a := s.agents[id]; a != nil && a.sessGen != g {
+			s.hist.markSession(id)
+			stale = true
+		}
+	}
+	s.mu.Unlock()
+	if stale {
+		s.requestFlush()
 	}
 	return nil
 }

@@ -174,10 +174,9 @@ type Service struct {
 	// which wait for Asterisk, without serialising all agents: one lock
 	// per agent, so two agents never wait for each other's actions.
 	agentLocks keyedLocks
-	// writeMu orders synchronous session writes (REST) with the writer's
-	// write-behind ones, so the database always ends with the latest
-	// in-memory session.
-	writeMu sync.Mutex
+	// flushMu makes write-behind flushes follow one another; REST session
+	// writes never take it (see flushAll).
+	flushMu sync.Mutex
 
 	mu      sync.Mutex
 	agents  map[int64]*agent

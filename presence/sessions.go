@@ -388,23 +388,29 @@ func (s *Service) act(ctx context.Context, ctrl QueueController, fn func(context
 }
 
 // saveSession writes sess (nil: deletes the session) and one history row
-// in one transaction, then makes it the in-memory session. writeMu orders
-// it with the write-behind writer.
+// in one transaction, then makes it the in-memory session. It holds no
+// lock across the transaction: the write-behind flush runs beside it, and
+// the session generation (sessGen) makes a flush that read the session
+// before this change write it again (flushAll).
 func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now time.Time, row historyRow) error {
-	s.writeMu.Lock()
 	row.AgentID = a.id
 	row.At = row.At.UTC().Truncate(time.Microsecond)
+	s.mu.Lock()
+	a.sessGen++
+	a.sessWriting++
+	s.mu.Unlock()
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := writeSession(ctx, tx, a.id, sess, now); err != nil {
 			return err
 		}
 		return insertHistory(ctx, tx, []historyRow{row})
 	})
+	s.mu.Lock()
+	a.sessWriting--
 	if err != nil {
-		s.writeMu.Unlock()
+		s.mu.Unlock()
 		return fmt.Errorf("presence: store the session of agent %d: %w", a.id, err)
 	}
-	s.mu.Lock()
 	s.rollLocked(a, now)
 	switch {
 	case sess == nil:
@@ -421,9 +427,6 @@ func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now 
 	s.touchLocked(a)
 	s.commitLocked(a, now)
 	s.mu.Unlock()
-	// Released before afterChange: after shutdown it flushes synchronously,
-	// which takes writeMu itself.
-	s.writeMu.Unlock()
 	s.afterChange()
 	return nil
 }
