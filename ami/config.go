@@ -7,19 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"omnicc/clock"
 )
 
 // Clock is the time source of a Client, so tests can drive keepalive and
 // backoff without sleeping.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // DialFunc opens the TCP connection to a box; net.Dialer.DialContext fits.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -135,7 +129,7 @@ func (c Config) withDefaults() Config {
 		c.Dial = (&net.Dialer{}).DialContext
 	}
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clock.Wall
 	}
 	return c
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"omnicc/clock"
 	"omnicc/presence"
 )
 
@@ -89,7 +90,7 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 		opts.Logger = slog.Default()
 	}
 	if opts.Clock == nil {
-		opts.Clock = realClock{}
+		opts.Clock = clock.Wall
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = 1 << 16

@@ -28,14 +28,14 @@ type agent struct {
 	devices      []string
 	assigned     []assignment // queues the agent is linked to, by name
 
-	sess    *Session
+	sess *Session
 	// sessGen counts the session writes REST made (saveSession), so a
 	// flush can tell it wrote a session older than the database's.
 	sessGen uint64
 	// sessWriting counts REST session writes in flight: a flush leaves
 	// such a session to them.
 	sessWriting int
-	members []*member // Asterisk memberships, per box and queue
+	members     []*member // Asterisk memberships, per box and queue
 
 	device      string // last device state of the state interface
 	deviceSince time.Time

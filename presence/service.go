@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"omnicc/clock"
 	"omnicc/directory"
 	"omnicc/journal"
 	"omnicc/store"
@@ -15,15 +16,7 @@ import (
 
 // Clock is presence's time source; tests drive wrap-up ends and the day
 // change with a fake one. ami.Clock has the same methods.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // Member is one queue membership to create in Asterisk (QueueAdd's fields)
 // or as a resync found it there.
@@ -219,7 +212,7 @@ func New(opts Options) *Service {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Clock == nil {
-		opts.Clock = wallClock{}
+		opts.Clock = clock.Wall
 	}
 	if opts.Location == nil {
 		opts.Location = time.Local
