@@ -435,6 +435,12 @@ func (s *Session) readBlock(code int, first []byte) (Reply, error) {
 		s.block = append(s.block, '\n')
 		s.block = append(s.block, line...)
 		if blockEnd(line, code) {
+			if code == 200 {
+				// Asterisk sends blocks only for errors (520 usage); a
+				// "200-" block carries no result= and is not a reply
+				// any command can succeed with (found by FuzzParseReply).
+				return Reply{}, fmt.Errorf("%w: a 200 reply spans %d bytes of lines", ErrProtocol, len(s.block))
+			}
 			return Reply{Code: code, Text: string(s.block)}, nil
 		}
 	}
