@@ -709,8 +709,8 @@ func TestAMIFor(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ amiAddr, host, want string }{
-		{"10.0.0.9:5038", "", "--host"},      // remote Asterisk, omniccd's address unknown
-		{"", "omnicc.lan", "--host"},         // Asterisk's permit takes IP addresses only
+		{"10.0.0.9:5038", "", "--host"}, // remote Asterisk, omniccd's address unknown
+		{"", "omnicc.lan", "--host"},    // Asterisk's permit takes IP addresses only
 		{"10.0.0.9:0", "10.0.0.5", "OMNICC_AMI port"},
 		{"10.0.0.9", "10.0.0.5", "OMNICC_AMI address"},
 	} {
