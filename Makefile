@@ -27,6 +27,8 @@ vet:
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; \
 	  echo 'go.mod/go.sum are not tidy: run go mod tidy and commit the result' >&2; exit 1; }
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "not gofmt'ed (run gofmt -w): $$unformatted" >&2; exit 1; fi
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
