@@ -299,6 +299,13 @@ func (a *Agent) validate() error {
 		add(fieldErr("full_name", "is required"))
 	case len(a.FullName) > 255:
 		add(fieldErr("full_name", "must be at most 255 characters"))
+	default:
+		// The full name is the callerid name Asterisk sends.
+		if err := oneLine("full_name", a.FullName); err != nil {
+			add(err)
+		} else if strings.ContainsAny(a.FullName, `"<>\`) {
+			add(fieldErr("full_name", "%q must not contain '\"', '<', '>' or '\\': they break the callerid \"Name\" <extension>", a.FullName))
+		}
 	}
 	switch {
 	case a.Username == "":
@@ -310,6 +317,8 @@ func (a *Agent) validate() error {
 	}
 	if len(a.Alias) > 255 {
 		add(fieldErr("alias", "must be at most 255 characters"))
+	} else if err := oneLine("alias", a.Alias); err != nil {
+		add(err)
 	}
 	if !slices.Contains(typologies, a.Typology) {
 		add(fieldErr("typology", "%q must be one of %s", a.Typology, strings.Join(typologies, ", ")))
@@ -384,8 +393,10 @@ func (a *Agent) validate() error {
 		}
 		seen[c] = true
 	}
-	if len(a.CallerID) > 255 || strings.ContainsAny(a.CallerID, "\r\n\x00") {
+	if len(a.CallerID) > 255 {
 		add(fieldErr("caller_id", "must be one line of at most 255 characters"))
+	} else if err := oneLine("caller_id", a.CallerID); err != nil {
+		add(err)
 	}
 	if !contextRe.MatchString(a.Context) {
 		add(fieldErr("context", "%q must be 1-79 letters, digits, '_' or '-'", a.Context))

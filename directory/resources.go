@@ -75,7 +75,8 @@ func (a AIAssistant) check() error {
 	return nil
 }
 
-func (PauseType) check() error { return nil }
+// A pause type's name is the reason in AMI QueuePause and queue_log.
+func (p PauseType) check() error { return reasonText("name", p.Name) }
 
 type resource interface {
 	base() *Base
@@ -125,6 +126,9 @@ func validName(b *Base) error {
 	}
 	if len(b.Name) > 128 {
 		return fieldErr("name", "must be at most 128 characters")
+	}
+	if err := oneLine("name", b.Name); err != nil {
+		return err
 	}
 	if len(b.Description) > 2000 {
 		return fieldErr("description", "must be at most 2000 characters")
