@@ -444,6 +444,16 @@ func (d *Directory) UpdateAgent(ctx context.Context, id int64, in AgentInput) (*
 		if err := retarget(ctx, tx, DestAgent, before.Extension, a.Extension); err != nil {
 			return err
 		}
+		// The agent's mailbox moves with its extension (the projector moves
+		// the voicemail row), and routes to it follow.
+		if err := retarget(ctx, tx, DestVoicemail, before.Extension, a.Extension); err != nil {
+			return err
+		}
+		if before.Voicemail && !a.Voicemail {
+			if err := refuseIfRouted(ctx, tx, DestVoicemail, before.Extension, "the mailbox of agent "+a.Username); err != nil {
+				return err
+			}
+		}
 		after = &a
 		return d.opts.Projector.AgentSaved(ctx, tx, before, &a)
 	})
@@ -477,6 +487,9 @@ func (d *Directory) DeleteAgents(ctx context.Context, ids ...int64) error {
 				return err
 			}
 			if err := refuseIfRouted(ctx, tx, DestAgent, a.Extension, "agent "+a.Username+" (extension "+a.Extension+")"); err != nil {
+				return err
+			}
+			if err := refuseIfRouted(ctx, tx, DestVoicemail, a.Extension, "the mailbox of agent "+a.Username); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {

@@ -50,3 +50,4 @@ func TestInputReachingAsteriskIsRefused(t *testing.T) {
 		}
 	})
 }
+func boolp(b bool) *bool { return &b }

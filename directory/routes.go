@@ -258,6 +258,19 @@ func checkInbound(ctx context.Context, tx *sqlx.Tx, r *InboundRoute) error {
 			return err
 		}
 	}
+	if r.Enabled {
+		// Two enabled routes for the same DID, caller ID and priority would
+		// leave the winner to row order: refuse the second one.
+		var other string
+		err := tx.GetContext(ctx, &other, `SELECT name FROM inbound_routes
+			WHERE did = ? AND caller_id = ? AND priority = ? AND enabled = ? AND id <> ?`, r.DID, r.CallerID, r.Priority, true, r.ID)
+		if err == nil {
+			return fieldErr("priority", "inbound route %s already takes DID %q from caller ID %q at priority %d: give this route another priority or caller ID", other, r.DID, r.CallerID, r.Priority)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
 	graph, err := loadRouteGraph(ctx, tx)
 	if err != nil {
 		return err
@@ -316,6 +329,24 @@ func checkTarget(ctx context.Context, tx *sqlx.Tx, field string, dst *Destinatio
 		err = tx.GetContext(ctx, &username, `SELECT username FROM users WHERE extension = ? AND role = ?`, dst.Target, RoleAgent)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fieldErr(field+".target", "no agent has extension %q", dst.Target)
+		}
+		return err
+	case DestVoicemail:
+		// A bare mailbox is in the agents' voicemail context, whose
+		// mailboxes omnicc itself writes: it must be an agent's with
+		// voicemail on, or callers would be sent to a mailbox that does not
+		// exist. A mailbox@context is one the Asterisk admin keeps
+		// (voicemail.conf or their own rows), which omnicc cannot see.
+		if strings.Contains(dst.Target, "@") {
+			return nil
+		}
+		var vm bool
+		err = tx.GetContext(ctx, &vm, `SELECT voicemail FROM users WHERE extension = ? AND role = ?`, dst.Target, RoleAgent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fieldErr(field+".target", "no agent has extension %q, so it has no mailbox: name an agent's extension, or mailbox@context for a mailbox outside omnicc", dst.Target)
+		}
+		if err == nil && !vm {
+			return fieldErr(field+".target", "the agent on extension %q has voicemail off: turn it on first (PATCH /agents/{id} {\"voicemail\": true})", dst.Target)
 		}
 		return err
 	case DestRoute:
