@@ -59,6 +59,7 @@ func (e *env) fails(method, path string, body any, status int, code, field strin
 func TestRoutingAPI(t *testing.T) {
 	e, calls := newRoutingAPI(t, storetest.SQLite(t))
 	e.must(e.call("POST", "/api/v1/queues", e.admin, map[string]any{"name": "sales"}, nil), 201)
+	e.createAgent(agent("ann", "webrtc", "extension", "1000", "voicemail", true))
 
 	weekdays := []map[string]string{}
 	for _, d := range []string{"mon", "tue", "wed", "thu", "fri"} {
@@ -103,6 +104,10 @@ func TestRoutingAPI(t *testing.T) {
 	e.fails("POST", "/api/v1/inbound-routes", with("closed", map[string]any{"type": "hangup", "cause": "17"}), 400, "unknown_field", "cause")
 	e.fails("POST", "/api/v1/inbound-routes", with("dids", "100"), 400, "unknown_field", "dids")
 	e.fails("POST", "/api/v1/inbound-routes", with("name", "MAIN"), 409, "conflict", "name")
+	e.fails("POST", "/api/v1/inbound-routes", with("open", map[string]any{"type": "voicemail", "target": "9999"}), 422, "invalid", "open.target")
+	dup := with("did", "_06XXXXXXXX")
+	dup["priority"] = 10
+	e.fails("POST", "/api/v1/inbound-routes", dup, 422, "invalid", "priority")
 
 	path := fmt.Sprintf("/api/v1/inbound-routes/%d", id(routeOut))
 	e.fails("DELETE", fmt.Sprintf("/api/v1/calendars/%d", calID), nil, 409, "in_use", "")
