@@ -11,13 +11,20 @@ import (
 	"omnicc/directory"
 )
 
+// agentListParams are the filters of GET /agents (and its CSV export).
+var agentListParams = []string{"q", "typology", "sort", "disabled", "locked", "ids", "queue_id", "queue", "team_id", "extension"}
+
 func (s *Server) listAgents(c *gin.Context) {
-	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort")}
+	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"),
+		Queue: c.Query("queue"), Extension: c.Query("extension")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, agentListParams...); !ok {
 		return
 	}
-	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+	if f.QueueID, ok = queryPositiveID(c, "queue_id"); !ok {
+		return
+	}
+	if f.TeamID, ok = queryPositiveID(c, "team_id"); !ok {
 		return
 	}
 	if f.Disabled, ok = queryBool(c, "disabled"); !ok {
@@ -115,9 +122,25 @@ var csvHeader = []string{"id", "full_name", "username", "alias", "typology", "em
 
 // exportAgents writes the selected agents (?ids=, or the list filters) as CSV.
 func (s *Server) exportAgents(c *gin.Context) {
-	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"), PerPage: directory.MaxPerPage}
+	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"), PerPage: directory.MaxPerPage,
+		Queue: c.Query("queue"), Extension: c.Query("extension")}
 	var ok bool
+	if !onlyParams(c, agentListParams...) {
+		return
+	}
 	if f.IDs, ok = queryIDs(c, "ids"); !ok {
+		return
+	}
+	if f.QueueID, ok = queryPositiveID(c, "queue_id"); !ok {
+		return
+	}
+	if f.TeamID, ok = queryPositiveID(c, "team_id"); !ok {
+		return
+	}
+	if f.Disabled, ok = queryBool(c, "disabled"); !ok {
+		return
+	}
+	if f.Locked, ok = queryBool(c, "locked"); !ok {
 		return
 	}
 	var all []*directory.Agent

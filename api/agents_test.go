@@ -190,7 +190,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 		e := newEnv(t, db)
 		a := e.createAgent(agent("evil", "webrtc", "full_name", `=HYPERLINK("http://x","y")`, "alias", "+SUM(1)",
 			"description", "-2+3", "email", "a@example.com"))
-		b := e.createAgent(agent("evil2", "webrtc", "full_name", "@cmd", "alias", "\tTab", "description", "\rcr=1"))
+		b := e.createAgent(agent("evil2", "webrtc", "full_name", "@cmd", "alias", "-x", "description", "\tTab\rcr=1"))
 		e.createAgent(agent("notexported", "webrtc"))
 		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/agents/export.csv?ids=%d,%d", e.srv.URL, id(a), id(b)), nil)
 		req.Header.Set("Authorization", "Bearer "+e.admin)

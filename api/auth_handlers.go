@@ -136,9 +136,8 @@ func toAny[T any](in []T) []any {
 }
 
 func (s *Server) listUsers(c *gin.Context) {
-	page, ok1 := queryInt(c, "page")
-	per, ok2 := queryInt(c, "per_page")
-	if !ok1 || !ok2 {
+	page, per, ok := listParams(c, "role")
+	if !ok {
 		return
 	}
 	users, total, err := s.dir().ListUsers(c.Request.Context(), c.Query("role"), page, per)

@@ -48,7 +48,7 @@ func (rt *Routing) Mount(r *Router) {
 	d := func() *directory.Directory { return s.dir() }
 
 	r.Handle("GET", "/inbound-routes", staff, func(c *gin.Context) {
-		f, ok := routeFilter(c)
+		f, ok := routeFilter(c, "did")
 		if !ok {
 			return
 		}
@@ -112,9 +112,8 @@ func (rt *Routing) Mount(r *Router) {
 	})
 
 	r.Handle("GET", "/calendars", staff, func(c *gin.Context) {
-		page, ok1 := queryInt(c, "page")
-		per, ok2 := queryInt(c, "per_page")
-		if !ok1 || !ok2 {
+		page, per, ok := listParams(c, "q", "sort")
+		if !ok {
 			return
 		}
 		items, total, err := d().ListCalendars(c.Request.Context(), directory.CalendarFilter{Q: c.Query("q"), Sort: c.Query("sort"), Page: page, PerPage: per})
@@ -145,6 +144,9 @@ func (rt *Routing) Mount(r *Router) {
 	})
 
 	r.Handle("GET", "/contact-lists", staff, func(c *gin.Context) {
+		if !onlyParams(c) {
+			return
+		}
 		items, err := rt.lists.Lists(c.Request.Context())
 		respondList(s, c, items, len(items), err)
 	})
@@ -162,10 +164,7 @@ func (rt *Routing) Mount(r *Router) {
 func (rt *Routing) callLog(s *Server, c *gin.Context) {
 	f := calllog.Filter{DID: c.Query("did"), Caller: c.Query("caller"), Direction: c.Query("direction")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
-		return
-	}
-	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, "did", "caller", "from", "to", "direction"); !ok {
 		return
 	}
 	for _, p := range []struct {
@@ -188,13 +187,12 @@ func (rt *Routing) callLog(s *Server, c *gin.Context) {
 	respondList(s, c, items, total, err)
 }
 
-func routeFilter(c *gin.Context) (directory.RouteFilter, bool) {
-	f := directory.RouteFilter{Q: c.Query("q"), Sort: c.Query("sort")}
+// routeFilter reads a route list's query; extra are the filters only that
+// list has (did for inbound routes).
+func routeFilter(c *gin.Context, extra ...string) (directory.RouteFilter, bool) {
+	f := directory.RouteFilter{Q: c.Query("q"), Sort: c.Query("sort"), DID: c.Query("did")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
-		return f, false
-	}
-	f.PerPage, ok = queryInt(c, "per_page")
+	f.Page, f.PerPage, ok = listParams(c, append([]string{"q", "sort"}, extra...)...)
 	return f, ok
 }
 

@@ -125,6 +125,17 @@ func TestRoutingAPI(t *testing.T) {
 	if routes.Total != 1 || routes.Items[0]["name"] != "main" {
 		t.Fatalf("list: %+v", routes)
 	}
+	// did= finds the routes that take a call to the number, patterns included.
+	e.must(e.call("GET", "/api/v1/inbound-routes?did=0612345678", e.admin, nil, &routes), 200)
+	if routes.Total != 1 || routes.Items[0]["name"] != "main" {
+		t.Fatalf("did=0612345678: %+v", routes)
+	}
+	e.must(e.call("GET", "/api/v1/inbound-routes?did=0712345678", e.admin, nil, &routes), 200)
+	if routes.Total != 0 {
+		t.Fatalf("did=0712345678: %+v", routes)
+	}
+	e.fails("GET", "/api/v1/inbound-routes?dids=0612345678", nil, 400, "unknown_parameter", "dids")
+	e.fails("GET", "/api/v1/outbound-routes?did=0612345678", nil, 400, "unknown_parameter", "did")
 
 	var outOut map[string]any
 	e.must(e.call("POST", "/api/v1/outbound-routes", e.admin, map[string]any{"name": "intl", "pattern": "_00X.", "strip": 2, "prepend": "+",

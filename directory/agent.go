@@ -300,11 +300,10 @@ func (a *Agent) validate() error {
 	case len(a.FullName) > 255:
 		add(fieldErr("full_name", "must be at most 255 characters"))
 	default:
-		// The full name is the callerid name Asterisk sends.
+		// The full name is the callerid name Asterisk sends (the projector
+		// turns '"' into "'" inside the quotes).
 		if err := oneLine("full_name", a.FullName); err != nil {
 			add(err)
-		} else if strings.ContainsAny(a.FullName, `"<>\`) {
-			add(fieldErr("full_name", "%q must not contain '\"', '<', '>' or '\\': they break the callerid \"Name\" <extension>", a.FullName))
 		}
 	}
 	switch {

@@ -266,6 +266,12 @@ type AgentFilter struct {
 	Disabled *bool
 	Locked   *bool
 	IDs      []int64
+	// QueueID, Queue (a queue's name) and TeamID keep the members of one
+	// queue or team; Extension is an exact extension.
+	QueueID   int64
+	Queue     string
+	TeamID    int64
+	Extension string
 	// Sort is a column, "-" first for descending (default "id").
 	Sort    string
 	Page    int
@@ -304,6 +310,22 @@ func (d *Directory) ListAgents(ctx context.Context, f AgentFilter) ([]*Agent, in
 	if f.Locked != nil {
 		where = append(where, "locked = ?")
 		args = append(args, *f.Locked)
+	}
+	if f.QueueID != 0 {
+		where = append(where, "id IN (SELECT user_id FROM agent_queues WHERE queue_id = ?)")
+		args = append(args, f.QueueID)
+	}
+	if f.Queue != "" {
+		where = append(where, "id IN (SELECT aq.user_id FROM agent_queues aq JOIN cc_queues q ON q.id = aq.queue_id WHERE q.name = ?)")
+		args = append(args, f.Queue)
+	}
+	if f.TeamID != 0 {
+		where = append(where, "id IN (SELECT user_id FROM agent_teams WHERE team_id = ?)")
+		args = append(args, f.TeamID)
+	}
+	if f.Extension != "" {
+		where = append(where, "extension = ?")
+		args = append(args, f.Extension)
 	}
 	if len(f.IDs) > 0 {
 		where = append(where, "id IN ("+placeholders(len(f.IDs))+")")

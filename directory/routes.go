@@ -559,7 +559,10 @@ func (d *Directory) inboundRoute(ctx context.Context, q sqlx.QueryerContext, id 
 
 // RouteFilter selects routes for a list.
 type RouteFilter struct {
-	Q       string // in the name, description, DID or pattern
+	Q string // in the name, description, DID or pattern
+	// DID keeps the inbound routes that take a call to this number: whose
+	// DID is it, or a pattern that matches it.
+	DID     string
 	Sort    string
 	Page    int
 	PerPage int
@@ -571,6 +574,24 @@ var inboundSorts = map[string]string{"id": "id", "name": "name", "did": "did", "
 // ListInboundRoutes returns a page of inbound routes and the total.
 func (d *Directory) ListInboundRoutes(ctx context.Context, f RouteFilter) ([]*InboundRoute, int, error) {
 	where, args := routeWhere(f.Q, "did")
+	if f.DID != "" {
+		ids, err := d.inboundRoutesFor(ctx, f.DID)
+		if err != nil {
+			return nil, 0, err
+		}
+		cond := "1 = 0"
+		if len(ids) > 0 {
+			cond = "id IN (" + placeholders(len(ids)) + ")"
+		}
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
 	var rows []inboundRow
 	total, err := d.selectPage(ctx, &rows, pageQuery{table: "inbound_routes", selectSQL: inboundSelect,
 		where: where, args: args, sort: f.Sort, sorts: inboundSorts, page: f.Page, perPage: f.PerPage})
@@ -582,6 +603,30 @@ func (d *Directory) ListInboundRoutes(ctx context.Context, f RouteFilter) ([]*In
 		out[i] = rows[i].route()
 	}
 	return out, total, nil
+}
+
+// inboundRoutesFor is the ids of the routes whose DID is number or a
+// pattern matching it. Patterns are matched here, not in SQL: both engines
+// would need Asterisk's pattern syntax, and there are few routes.
+func (d *Directory) inboundRoutesFor(ctx context.Context, number string) ([]int64, error) {
+	var rows []struct {
+		ID  int64  `db:"id"`
+		DID string `db:"did"`
+	}
+	if err := d.db.SelectContext(ctx, &rows, `SELECT id, did FROM inbound_routes`); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, r := range rows {
+		if r.DID == number {
+			ids = append(ids, r.ID)
+			continue
+		}
+		if p, err := ParseDialPattern(r.DID); err == nil && p.Match(number) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
 }
 
 func routeWhere(q, numberColumn string) (string, []any) {

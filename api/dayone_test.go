@@ -1,0 +1,64 @@
+package api_test
+
+import (
+	"fmt"
+	"testing"
+
+	"omnicc/storetest"
+)
+
+// One paging rule for every list, unknown filters refused by name, and the
+// filters an admin needs to find agents and routes.
+func TestListParameters(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	for _, path := range []string{"/api/v1/agents", "/api/v1/queues", "/api/v1/teams", "/api/v1/pause-types", "/api/v1/users"} {
+		e.fails("GET", path+"?page=0", nil, 400, "bad_query", "page")
+		e.fails("GET", path+"?per_page=0", nil, 400, "bad_query", "per_page")
+		e.fails("GET", path+"?per_page=1000", nil, 400, "bad_query", "per_page")
+		e.fails("GET", path+"?per_page=-1", nil, 400, "bad_query", "per_page")
+		e.fails("GET", path+"?bogus=1", nil, 400, "unknown_parameter", "bogus")
+		e.must(e.call("GET", path+"?page=1&per_page=500", e.admin, nil, nil), 200)
+	}
+	e.fails("GET", "/api/v1/agents?state=paused", nil, 400, "unknown_parameter", "state")
+	e.fails("GET", "/api/v1/agents/export.csv?team=1", nil, 400, "unknown_parameter", "team")
+	e.fails("GET", "/api/v1/agents?team_id=x", nil, 400, "bad_query", "team_id")
+
+	ann := e.createAgent(agent("ann", "webrtc", "extension", "1001"))
+	bob := e.createAgent(agent("bob", "phonebar", "extension", "1002"))
+	e.createAgent(agent("cy", "webrtc", "extension", "1003"))
+	var q, team map[string]any
+	e.must(e.call("POST", "/api/v1/queues", e.admin, map[string]any{"name": "sales"}, &q), 201)
+	e.must(e.call("POST", "/api/v1/teams", e.admin, map[string]any{"name": "north"}, &team), 201)
+	var link map[string]any
+	e.must(e.call("POST", fmt.Sprintf("/api/v1/queues/%d/agents", id(q)), e.admin, map[string]any{"agent_id": id(ann), "penalty": 2}, &link), 200)
+	var members struct{ Items []map[string]any }
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/queues/%d/agents", id(q)), e.admin, nil, &members), 200)
+	if len(members.Items) != 1 || fmt.Sprint(members.Items[0]) != fmt.Sprint(link) || link["queue_name"] != "sales" || link["username"] != "ann" {
+		t.Errorf("POST answered %v; GET lists %v: want one shape with queue_name and username", link, members.Items)
+	}
+	e.must(e.call("PUT", fmt.Sprintf("/api/v1/teams/%d/agents", id(team)), e.admin, map[string]any{"agent_ids": []int64{id(bob)}}, nil), 200)
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{fmt.Sprintf("queue_id=%d", id(q)), []string{"ann"}},
+		{"queue=sales", []string{"ann"}},
+		{fmt.Sprintf("team_id=%d", id(team)), []string{"bob"}},
+		{"extension=1003", []string{"cy"}},
+		{"typology=phonebar", []string{"bob"}},
+		{"extension=100", nil},
+	} {
+		var out struct {
+			Items []struct{ Username string }
+			Total int
+		}
+		e.must(e.call("GET", "/api/v1/agents?"+c.query, e.admin, nil, &out), 200)
+		var got []string
+		for _, a := range out.Items {
+			got = append(got, a.Username)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) || out.Total != len(c.want) {
+			t.Errorf("agents?%s: %v (total %d), want %v", c.query, got, out.Total, c.want)
+		}
+	}
+}
