@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -185,7 +186,7 @@ func (s *Server) updateUser(c *gin.Context) {
 	}
 	u, err := s.dir().UpdateUser(c.Request.Context(), id, in)
 	if err != nil {
-		s.fail(c, err)
+		s.failUser(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, u)
@@ -197,8 +198,18 @@ func (s *Server) deleteUser(c *gin.Context) {
 		return
 	}
 	if err := s.dir().DeleteUser(c.Request.Context(), id); err != nil {
-		s.fail(c, err)
+		s.failUser(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// failUser answers a user change; the last admin has its own code so a UI
+// can say why the button did nothing.
+func (s *Server) failUser(c *gin.Context, err error) {
+	if errors.Is(err, directory.ErrLastAdmin) {
+		writeError(c, http.StatusConflict, "last_admin", err.Error(), "")
+		return
+	}
+	s.fail(c, err)
 }

@@ -62,3 +62,22 @@ func TestListParameters(t *testing.T) {
 		}
 	}
 }
+
+// The last enabled admin can be neither deleted nor demoted, and the answer
+// says so with its own code.
+func TestLastAdmin(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	var me map[string]any
+	e.must(e.call("GET", "/api/v1/auth/me", e.admin, nil, &me), 200)
+	var uid int64
+	for _, k := range []string{"user_id", "id"} {
+		if v, ok := me[k].(float64); ok {
+			uid = int64(v)
+		}
+	}
+	path := fmt.Sprintf("/api/v1/users/%d", uid)
+	e.fails("DELETE", path, nil, 409, "last_admin", "")
+	e.fails("PATCH", path, map[string]any{"role": "supervisor"}, 409, "last_admin", "")
+	e.must(e.call("POST", "/api/v1/users", e.admin, map[string]any{"role": "admin", "username": "root2", "full_name": "Root", "password": "Sup3r-admin"}, nil), 201)
+	e.must(e.call("DELETE", path, e.admin, nil, nil), 204)
+}

@@ -216,6 +216,11 @@ func (d *Directory) UpdateUser(ctx context.Context, id int64, in UserInput) (*Us
 	return out, nil
 }
 
+// ErrLastAdmin refuses a change that would leave no enabled admin: nobody
+// could then manage users, and only OMNICC_ADMIN_PASSWORD at a restart
+// with an empty users table would recover.
+var ErrLastAdmin = errors.New("this is the last enabled admin: make another user admin first")
+
 // keepOneAdmin refuses a change that would leave nobody able to administer.
 func (d *Directory) keepOneAdmin(ctx context.Context, tx *sqlx.Tx) error {
 	var n int
@@ -223,7 +228,7 @@ func (d *Directory) keepOneAdmin(ctx context.Context, tx *sqlx.Tx) error {
 		return err
 	}
 	if n == 0 {
-		return fieldErr("role", "this would leave no enabled admin")
+		return ErrLastAdmin
 	}
 	return nil
 }
