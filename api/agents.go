@@ -76,8 +76,13 @@ func (s *Server) updateAgent(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().Agent(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.AgentInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	a, err := s.dir().UpdateAgent(c.Request.Context(), id, in)

@@ -180,8 +180,13 @@ func (s *Server) updateUser(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().User(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.UserInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	u, err := s.dir().UpdateUser(c.Request.Context(), id, in)

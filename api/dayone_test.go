@@ -81,3 +81,42 @@ func TestLastAdmin(t *testing.T) {
 	e.must(e.call("POST", "/api/v1/users", e.admin, map[string]any{"role": "admin", "username": "root2", "full_name": "Root", "password": "Sup3r-admin"}, nil), 201)
 	e.must(e.call("DELETE", path, e.admin, nil, nil), 204)
 }
+
+// GET → edit → PATCH of the whole object works; a read-only field sent with
+// another value is refused by name.
+func TestPatchRoundTrip(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	ann := e.createAgent(agent("ann", "webrtc", "extension", "1001"))
+	var q, team map[string]any
+	e.must(e.call("POST", "/api/v1/queues", e.admin, map[string]any{"name": "sales"}, &q), 201)
+	e.must(e.call("POST", "/api/v1/teams", e.admin, map[string]any{"name": "north"}, &team), 201)
+	var me map[string]any
+	e.must(e.call("GET", "/api/v1/auth/me", e.admin, nil, &me), 200)
+	var sup map[string]any
+	e.must(e.call("POST", "/api/v1/users", e.admin, map[string]any{"role": "supervisor", "username": "sup", "full_name": "Sup", "password": "Sup3r-visor"}, &sup), 201)
+	for _, c := range []struct {
+		path, field string
+		value       any
+	}{
+		{fmt.Sprintf("/api/v1/agents/%d", id(ann)), "full_name", "Ann Edited"},
+		{fmt.Sprintf("/api/v1/queues/%d", id(q)), "timeout", 42.0},
+		{fmt.Sprintf("/api/v1/teams/%d", id(team)), "description", "north side"},
+		{fmt.Sprintf("/api/v1/users/%d", id(sup)), "full_name", "Sue"},
+	} {
+		var cur, got map[string]any
+		e.must(e.call("GET", c.path, e.admin, nil, &cur), 200)
+		cur[c.field] = c.value
+		if st := e.call("PATCH", c.path, e.admin, cur, &got); st != 200 || got[c.field] != c.value {
+			t.Errorf("PATCH %s with what GET gave: %d %v", c.path, st, got)
+			continue
+		}
+		for _, ro := range []struct {
+			key string
+			v   any
+		}{{"id", 999.0}, {"created_at", "2001-01-01T00:00:00Z"}, {"updated_at", "2001-01-01T00:00:00Z"}} {
+			e.must(e.call("GET", c.path, e.admin, nil, &cur), 200)
+			cur[ro.key] = ro.v
+			e.fails("PATCH", c.path, cur, 422, "read_only", ro.key)
+		}
+	}
+}

@@ -53,8 +53,13 @@ func (s *Server) updateQueue(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().Queue(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.QueueInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	q, err := s.dir().UpdateQueue(c.Request.Context(), id, in)

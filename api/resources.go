@@ -78,7 +78,7 @@ func registerResource[T any](r *Router, path string, st resourceStore[T], links 
 		// A PATCH is the stored resource with the given fields decoded over it.
 		v, err := st.Update(c.Request.Context(), id, func(cur *T) error {
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
-			if !s.decode(c, cur) {
+			if !dropUnchangedReadOnly(c, cur, []string{"id", "created_at", "updated_at"}) || !s.decode(c, cur) {
 				return errAnswered
 			}
 			return nil

@@ -68,8 +68,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/inbound-routes/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().InboundRoute(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.InboundRouteInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateInboundRoute(c.Request.Context(), id, in))
 		}
 	})
@@ -100,8 +108,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/outbound-routes/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().OutboundRoute(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.OutboundRouteInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateOutboundRoute(c.Request.Context(), id, in))
 		}
 	})
@@ -132,8 +148,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/calendars/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().Calendar(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.CalendarInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateCalendar(c.Request.Context(), id, in))
 		}
 	})

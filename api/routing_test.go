@@ -116,6 +116,15 @@ func TestRoutingAPI(t *testing.T) {
 	if patched["calendar_id"] != nil || patched["closed"] != nil || patched["did"] != "_06XXXXXXXX" {
 		t.Fatalf("patched: %v", patched)
 	}
+	// GET → PATCH back the whole object, for a route and a calendar.
+	for _, p := range []string{path, fmt.Sprintf("/api/v1/calendars/%d", calID)} {
+		var cur map[string]any
+		e.must(e.call("GET", p, e.admin, nil, &cur), 200)
+		cur["description"] = "edited"
+		e.must(e.call("PATCH", p, e.admin, cur, &cur), 200)
+		cur["id"] = 12345
+		e.fails("PATCH", p, cur, 422, "read_only", "id")
+	}
 	e.must(e.call("DELETE", fmt.Sprintf("/api/v1/calendars/%d", calID), e.admin, nil, nil), 204)
 	var routes struct {
 		Items []map[string]any
