@@ -3,7 +3,9 @@ package directory_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"omnicc/directory"
 	"omnicc/store"
@@ -50,3 +52,38 @@ func TestInputReachingAsteriskIsRefused(t *testing.T) {
 	})
 }
 func boolp(b bool) *bool { return &b }
+
+// A pause type agents are paused with cannot be deleted; the answer names
+// them. Once nobody is paused with it, it can.
+func TestDeletePauseTypeInUse(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		d := directory.New(db, directory.Options{BcryptCost: 4})
+		ann, err := d.CreateAgent(ctx, directory.AgentInput{FullName: strp("Ann"), Username: strp("ann"), Typology: strp("webrtc"), Password: strp("Str0ng-Pass")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lunch := &directory.PauseType{Base: directory.Base{Name: "Lunch"}}
+		if err := d.PauseTypes().Create(ctx, lunch); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		if _, err := db.ExecContext(ctx, `INSERT INTO agent_sessions (agent_id, logged_in_at, source, paused_channels, pause_type_id, pause_reason, paused_at, updated_at)
+			VALUES (?, ?, 'api', 'voice', ?, 'Lunch', ?, ?)`, ann.ID, now, lunch.ID, now, now); err != nil {
+			t.Fatal(err)
+		}
+		var inUse *directory.InUseError
+		if err := d.PauseTypes().Delete(ctx, lunch.ID); !errors.As(err, &inUse) || !strings.Contains(err.Error(), "ann") {
+			t.Fatalf("delete a pause type in use: %v", err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE agent_sessions SET pause_type_id = NULL, paused_at = NULL WHERE agent_id = ?`, ann.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.PauseTypes().Delete(ctx, lunch.ID); err != nil {
+			t.Fatalf("delete once nobody is paused with it: %v", err)
+		}
+		if err := d.PauseTypes().Delete(ctx, lunch.ID); !errors.Is(err, directory.ErrNotFound) {
+			t.Fatalf("delete twice: %v", err)
+		}
+	})
+}
