@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,7 +201,7 @@ func (s *Server) getSIPSecret(c *gin.Context) {
 	}
 	secret, err := s.dir().SIPSecret(c.Request.Context(), id)
 	if err != nil {
-		s.fail(c, err)
+		s.failSecret(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -214,9 +215,43 @@ func (s *Server) rotateSIPSecret(c *gin.Context) {
 	}
 	secret, err := s.dir().RotateSIPSecret(c.Request.Context(), id)
 	if err != nil {
-		s.fail(c, err)
+		s.failSecret(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"sip_secret": secret})
+}
+
+// failSecret answers an agent with no endpoint with the code call control
+// uses for the same reason.
+func (s *Server) failSecret(c *gin.Context, err error) {
+	if errors.Is(err, directory.ErrNoEndpoint) {
+		writeError(c, http.StatusConflict, "no_endpoint", err.Error(), "")
+		return
+	}
+	s.fail(c, err)
+}
+
+// setVoicemailPIN sets the agent's mailbox PIN: {"pin": "4 to 12 digits"}.
+// The agent itself or an admin; the PIN is never answered back.
+func (s *Server) setVoicemailPIN(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if p := principal(c); p.Role != directory.RoleAdmin && (p.Role != directory.RoleAgent || p.UserID != id) {
+		writeError(c, http.StatusForbidden, "forbidden", "only the agent itself or an admin may set its voicemail PIN", "")
+		return
+	}
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if !s.decode(c, &req) {
+		return
+	}
+	if err := s.dir().SetVoicemailPIN(c.Request.Context(), id, req.PIN); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }

@@ -120,3 +120,56 @@ func TestPatchRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An agent is created without a password and onboarded by invitation; its
+// voicemail PIN is random, settable by itself or an admin, never echoed; an
+// external agent has no SIP secret; encryption without TLS is refused.
+func TestAgentCredentials(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	m := agent("ann", "webrtc", "voicemail", true)
+	delete(m, "password")
+	ann := e.createAgent(m)
+	var fail apiErr
+	if st := e.call("POST", "/api/v1/auth/login", "", map[string]string{"username": "ann", "password": ""}, &fail); st != 401 && st != 400 && st != 422 {
+		t.Errorf("login with no password set: %d", st)
+	}
+	var inv struct{ URL, Token string }
+	e.must(e.call("POST", fmt.Sprintf("/api/v1/agents/%d/invitation", id(ann)), e.admin, nil, &inv), 201)
+	e.must(e.call("POST", "/api/v1/auth/invitations/accept", "", map[string]string{"token": inv.Token, "password": "N3w-Password"}, nil), 200)
+	self := e.login("ann", "N3w-Password")
+
+	pin := fmt.Sprintf("/api/v1/agents/%d/voicemail-pin", id(ann))
+	e.must(e.call("PUT", pin, self, map[string]string{"pin": "482913"}, nil), 204)
+	e.must(e.call("PUT", pin, e.admin, map[string]string{"pin": "1234"}, nil), 204)
+	e.fails("PUT", pin, map[string]string{"pin": "12a4"}, 422, "invalid", "pin")
+	e.fails("PUT", pin, map[string]string{"pin": "123"}, 422, "invalid", "pin")
+	e.fails("PUT", pin, map[string]string{"pin": "1234567890123"}, 422, "invalid", "pin")
+	bob := e.createAgent(agent("bob", "webrtc"))
+	e.must(e.call("PUT", fmt.Sprintf("/api/v1/agents/%d/voicemail-pin", id(bob)), self, map[string]string{"pin": "1234"}, nil), 403)
+	var got map[string]any
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/agents/%d", id(ann)), self, nil, &got), 200)
+	for k, v := range got {
+		if k == "voicemail_pin" || v == "1234" {
+			t.Errorf("GET agent echoes the PIN in %s", k)
+		}
+	}
+
+	ext := e.createAgent(agent("ext", "external"))
+	e.fails("GET", fmt.Sprintf("/api/v1/agents/%d/sip-secret", id(ext)), nil, 409, "no_endpoint", "")
+	e.fails("POST", fmt.Sprintf("/api/v1/agents/%d/sip-secret", id(ext)), nil, 409, "no_endpoint", "")
+	// Moving to a typology with an endpoint gives it a secret.
+	e.must(e.call("PATCH", fmt.Sprintf("/api/v1/agents/%d", id(ext)), e.admin, map[string]any{"typology": "phonebar", "external_number": ""}, nil), 200)
+	var sec struct {
+		SIPSecret string `json:"sip_secret"`
+	}
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/agents/%d/sip-secret", id(ext)), e.admin, nil, &sec), 200)
+	if len(sec.SIPSecret) < 16 {
+		t.Errorf("secret after becoming phonebar: %q", sec.SIPSecret)
+	}
+
+	var bad apiErr
+	if st := e.call("POST", "/api/v1/agents", e.admin, agent("pat", "phonebar", "encryption", true), &bad); st != 422 || bad.Error.Field != "encryption" {
+		t.Errorf("encryption on a phonebar agent: %d %+v", st, bad.Error)
+	}
+	e.createAgent(agent("web", "webrtc", "encryption", true))
+}

@@ -35,6 +35,7 @@ func (s *Server) registerRoutes(r *Router) {
 	r.Handle("DELETE", "/agents/:id", adminOnly, s.deleteAgent)
 	r.Handle("GET", "/agents/:id/sip-secret", everyone, s.getSIPSecret)
 	r.Handle("POST", "/agents/:id/sip-secret", everyone, s.rotateSIPSecret)
+	r.Handle("PUT", "/agents/:id/voicemail-pin", everyone, s.setVoicemailPIN)
 	r.Handle("POST", "/agents/:id/invitation", adminOnly, s.inviteAgent)
 	r.Handle("GET", "/agents/:id/queues", everyone, s.agentQueues)
 	r.Handle("PUT", "/agents/:id/queues", adminOnly, s.setAgentQueues)

@@ -145,6 +145,9 @@ type Agent struct {
 	// SIPSecret is the softphone's registration secret; it is never the
 	// login password and is only shown through Directory.SIPSecret.
 	SIPSecret string `json:"-" db:"sip_secret"`
+	// VoicemailPIN is the mailbox PIN Asterisk asks for; like the SIP
+	// secret it is never in a GET (set it with Directory.SetVoicemailPIN).
+	VoicemailPIN string `json:"-" db:"voicemail_pin"`
 }
 
 // AgentInput is a create or a partial update: nil fields are left as they are.
@@ -404,6 +407,13 @@ func (a *Agent) validate() error {
 		if g[1] != "" && !validGroup(g[1]) {
 			add(fieldErr(g[0], "%q must be numbers 0-63 or ranges, comma-separated (e.g. 1,3-5)", g[1]))
 		}
+	}
+	// SDES sends the media keys in the SDP: over transport-udp or -tcp they
+	// travel in clear text, so "encrypted" media would be readable by anyone
+	// who sees the signalling. The sample pjsip.conf has no TLS transport;
+	// WebRTC agents are always encrypted (DTLS-SRTP over transport-wss).
+	if a.Encryption && a.Typology != TypologyWebRTC {
+		add(fieldErr("encryption", "cannot be on for a %s agent: SRTP keys (SDES) would travel in clear text, as the sample pjsip.conf has no TLS transport (only transport-udp, transport-tcp, transport-wss); WebRTC agents are always encrypted", a.Typology))
 	}
 	if !slices.Contains(recordFormats, a.RecordCalls) {
 		add(fieldErr("record_calls", "%q must be one of %s", a.RecordCalls, strings.Join(recordFormats, ", ")))
