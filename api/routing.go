@@ -201,9 +201,19 @@ func (rt *Routing) callLog(s *Server, c *gin.Context) {
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+
-				" is not an RFC 3339 time such as 2026-03-30T09:00:00+02:00 or 2026-03-30T07:00:00Z", p.name)
-			return
+			// A plain date is a whole UTC day: from=2026-12-06 starts at
+			// its midnight, to=2026-12-06 ends at the next one, so
+			// from=D&to=D is that one day.
+			day, derr := time.Parse(time.DateOnly, v)
+			if derr != nil {
+				writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+
+					" is neither a date such as 2026-03-30 (a UTC day) nor an RFC 3339 time such as 2026-03-30T09:00:00+02:00", p.name)
+				return
+			}
+			t = day
+			if p.name == "to" {
+				t = day.AddDate(0, 0, 1)
+			}
 		}
 		*p.dst = t
 	}

@@ -174,6 +174,27 @@ func TestRoutingAPI(t *testing.T) {
 	if log.Total != 1 || !log.Items[0].At.Equal(t0.Add(time.Hour)) || log.Items[0].Dest != "sales" {
 		t.Fatalf("call log: %+v", log)
 	}
+	// Plain dates are whole UTC days; a trailing * matches a number prefix.
+	e.must(e.call("GET", "/api/v1/call-log?from=2026-03-30&to=2026-03-30", e.admin, nil, &log), 200)
+	if log.Total != 4 {
+		t.Fatalf("call log of 2026-03-30: %d entries, want 4", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?to=2026-03-29", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("call log to 2026-03-29: %d entries, want 0", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=55512*&did=061*", e.admin, nil, &log), 200)
+	if log.Total != 4 {
+		t.Fatalf("call log caller=55512*: %d entries, want 4", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=5551*1", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("a * inside the number is literal: %d entries", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=555%25*", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("a %% in the number is literal: %d entries", log.Total)
+	}
 	e.fails("GET", "/api/v1/call-log?from=yesterday", nil, 400, "bad_query", "from")
 	e.fails("GET", "/api/v1/call-log?per_page=1000", nil, 400, "bad_query", "per_page")
 	e.fails("GET", "/api/v1/call-log?from=2026-03-30T08:00:00Z&to=2026-03-30T08:00:00Z", nil, 400, "bad_query", "to")
