@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"omnicc/directory"
+	"omnicc/store"
 )
 
 type loginRequest struct {
@@ -104,16 +106,49 @@ func (s *Server) createAPIKey(c *gin.Context) {
 	var req struct {
 		Name string `json:"name"`
 		Role string `json:"role"`
+		// AgentID is the agent an agent-role key acts as: the agent's own
+		// integrations (its state, pauses, calls), nothing more.
+		AgentID int64 `json:"agent_id"`
 	}
 	if !s.decode(c, &req) {
 		return
 	}
-	secret, k, err := s.opts.Auth.CreateAPIKey(c.Request.Context(), req.Name, directory.Role(req.Role), principal(c).UserID)
+	ctx := c.Request.Context()
+	switch {
+	case directory.Role(req.Role) == directory.RoleAgent && req.AgentID == 0:
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "agent_id is required for an agent-role key: the key acts as that agent", "agent_id")
+		return
+	case directory.Role(req.Role) != directory.RoleAgent && req.AgentID != 0:
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "agent_id is only for agent-role keys", "agent_id")
+		return
+	case req.AgentID != 0:
+		if _, err := s.dir().Agent(ctx, req.AgentID); errors.Is(err, directory.ErrNotFound) {
+			writeError(c, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("no agent has id %d", req.AgentID), "agent_id")
+			return
+		} else if err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	secret, k, err := s.opts.Auth.CreateAPIKey(ctx, req.Name, directory.Role(req.Role), principal(c).UserID)
+	if store.IsUniqueViolation(err) {
+		writeError(c, http.StatusConflict, "conflict", fmt.Sprintf("an API key named %q exists (revoked keys keep their names): pick another name", strings.TrimSpace(req.Name)), "name")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"key": secret, "api_key": k})
+	if req.AgentID != 0 {
+		if _, err := s.opts.DB.ExecContext(ctx, `UPDATE api_keys SET agent_id = ? WHERE id = ?`, req.AgentID, k.ID); err != nil {
+			// A key without its agent authenticates as nobody; revoke it
+			// so the list does not show a key that cannot work.
+			_ = s.opts.Auth.RevokeAPIKey(ctx, k.ID)
+			s.fail(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusCreated, gin.H{"key": secret, "api_key": k, "agent_id": req.AgentID})
 }
 
 func (s *Server) revokeAPIKey(c *gin.Context) {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"omnicc/storetest"
@@ -172,4 +173,39 @@ func TestAgentCredentials(t *testing.T) {
 		t.Errorf("encryption on a phonebar agent: %d %+v", st, bad.Error)
 	}
 	e.createAgent(agent("web", "webrtc", "encryption", true))
+}
+
+// API key names are unique; an agent-role key acts as its agent and no
+// more; a revoked key is told it was revoked.
+func TestAPIKeyNamesAgentsAndRevocation(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	ann := e.createAgent(agent("ann", "webrtc"))
+	bob := e.createAgent(agent("bob", "webrtc"))
+	var crm struct {
+		Key    string
+		APIKey struct{ ID int64 } `json:"api_key"`
+	}
+	e.must(e.call("POST", "/api/v1/api-keys", e.admin, map[string]any{"name": "crm", "role": "supervisor"}, &crm), 201)
+	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "CRM", "role": "admin"}, 409, "conflict", "name")
+	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "desk", "role": "agent"}, 422, "invalid", "agent_id")
+	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "desk", "role": "agent", "agent_id": 999}, 422, "invalid", "agent_id")
+	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "desk", "role": "supervisor", "agent_id": id(ann)}, 422, "invalid", "agent_id")
+
+	var desk struct{ Key string }
+	e.must(e.call("POST", "/api/v1/api-keys", e.admin, map[string]any{"name": "ann-desk", "role": "agent", "agent_id": id(ann)}, &desk), 201)
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/agents/%d", id(ann)), desk.Key, nil, nil), 200)
+	e.must(e.call("PUT", fmt.Sprintf("/api/v1/agents/%d/voicemail-pin", id(ann)), desk.Key, map[string]string{"pin": "9753"}, nil), 204)
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/agents/%d", id(bob)), desk.Key, nil, nil), 403)
+	e.must(e.call("GET", "/api/v1/agents", desk.Key, nil, nil), 403)
+	// Disabling the agent stops its key.
+	e.must(e.call("PATCH", fmt.Sprintf("/api/v1/agents/%d", id(ann)), e.admin, map[string]any{"disabled": true}, nil), 200)
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/agents/%d", id(ann)), desk.Key, nil, nil), 403)
+
+	e.must(e.call("DELETE", fmt.Sprintf("/api/v1/api-keys/%d", crm.APIKey.ID), e.admin, nil, nil), 204)
+	var out apiErr
+	if st := e.call("GET", "/api/v1/queues", crm.Key, nil, &out); st != 401 || out.Error.Code != "api_key_revoked" || strings.Contains(out.Error.Message, "log in") {
+		t.Errorf("revoked key: %d %+v", st, out.Error)
+	}
+	// Revoked keys keep their names.
+	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "crm", "role": "supervisor"}, 409, "conflict", "name")
 }
