@@ -89,7 +89,8 @@ func (s *Server) inviteAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	url := strings.TrimRight(s.opts.PublicURL, "/") + "/invitation?token=" + token
+	// The page is served under /api/v1 with the API it posts to.
+	url := strings.TrimRight(s.opts.PublicURL, "/") + "/api/v1/invitation?token=" + token
 	c.JSON(http.StatusCreated, gin.H{"url": url, "token": token, "expires_at": exp})
 }
 

@@ -150,7 +150,7 @@ func TestInvitationLink(t *testing.T) {
 			URL, Token string
 		}
 		e.must(e.call("POST", fmt.Sprintf("/api/v1/agents/%d/invitation", id(a)), e.admin, nil, &inv), 201)
-		if !strings.HasPrefix(inv.URL, "https://cc.example.com/invitation?token=omi_") {
+		if !strings.HasPrefix(inv.URL, "https://cc.example.com/api/v1/invitation?token=omi_") {
 			t.Fatalf("url %q", inv.URL)
 		}
 		var bad apiErr

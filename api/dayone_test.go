@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -136,6 +138,17 @@ func TestAgentCredentials(t *testing.T) {
 	}
 	var inv struct{ URL, Token string }
 	e.must(e.call("POST", fmt.Sprintf("/api/v1/agents/%d/invitation", id(ann)), e.admin, nil, &inv), 201)
+	// The link leads to a page that posts the password to the accept route.
+	page, err := http.Get(e.srv.URL + strings.TrimPrefix(inv.URL, "https://cc.example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.HasPrefix(page.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(html), `fetch("auth/invitations/accept"`) || page.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Fatalf("invitation page %s: %d %s", inv.URL, page.StatusCode, page.Header)
+	}
 	e.must(e.call("POST", "/api/v1/auth/invitations/accept", "", map[string]string{"token": inv.Token, "password": "N3w-Password"}, nil), 200)
 	self := e.login("ann", "N3w-Password")
 

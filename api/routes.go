@@ -13,6 +13,7 @@ import (
 func (s *Server) registerRoutes(r *Router) {
 	r.Public("POST", "/auth/login", s.login)
 	r.Public("POST", "/auth/invitations/accept", s.acceptInvitation)
+	r.Public("GET", "/invitation", serveInvitationPage)
 	r.Public("GET", "/openapi.yaml", serveOpenAPI)
 	r.Handle("POST", "/auth/logout", everyone, s.logout)
 	r.Handle("GET", "/auth/me", everyone, s.me)
