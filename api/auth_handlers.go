@@ -95,6 +95,9 @@ func (s *Server) inviteAgent(c *gin.Context) {
 }
 
 func (s *Server) listAPIKeys(c *gin.Context) {
+	if !onlyParams(c) {
+		return
+	}
 	keys, err := s.opts.Auth.ListAPIKeys(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)

@@ -23,6 +23,8 @@ func TestListParameters(t *testing.T) {
 		e.must(e.call("GET", path+"?page=1&per_page=500", e.admin, nil, nil), 200)
 	}
 	e.fails("GET", "/api/v1/agents?state=paused", nil, 400, "unknown_parameter", "state")
+	e.fails("GET", "/api/v1/api-keys?name=crm", nil, 400, "unknown_parameter", "name")
+	e.fails("POST", "/api/v1/users", map[string]any{"role": "supervisor", "username": "sup", "full_name": "Sup\nAction: Hangup", "password": "Sup3r-visor"}, 422, "invalid", "full_name")
 	e.fails("GET", "/api/v1/agents/export.csv?team=1", nil, 400, "unknown_parameter", "team")
 	e.fails("GET", "/api/v1/agents?team_id=x", nil, 400, "bad_query", "team_id")
 

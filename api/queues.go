@@ -84,7 +84,7 @@ func (s *Server) deleteQueue(c *gin.Context) {
 
 func (s *Server) queueAgents(c *gin.Context) {
 	id, ok := pathID(c, "id")
-	if !ok {
+	if !ok || !onlyParams(c) {
 		return
 	}
 	if _, err := s.dir().Queue(c.Request.Context(), id); err != nil {

@@ -52,6 +52,10 @@ func (u *User) validate() error {
 	case u.Username == "" || len(u.Username) > 64 || !usernameRe.MatchString(u.Username):
 		return fieldErr("username", "%q must be 1-64 letters, digits, '.' or '_'", u.Username)
 	}
+	// A supervisor's name is the callerid of its spy and click-to-call legs.
+	if err := oneLine("full_name", u.FullName); err != nil {
+		return err
+	}
 	if u.Email != "" {
 		if m, err := mail.ParseAddress(u.Email); err != nil || m.Address != u.Email {
 			return fieldErr("email", "%q is not an e-mail address", u.Email)
