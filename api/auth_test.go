@@ -178,7 +178,7 @@ func TestBodyLimitsAndBadJSON(t *testing.T) {
 	if st := e.call("GET", "/api/v1/agents/abc", e.admin, nil, &out); st != 400 || out.Error.Field != "id" {
 		t.Fatalf("non-numeric id: %d %+v", st, out)
 	}
-	if st := e.call("GET", "/api/v1/agents?per_page=100000", e.admin, nil, &out); st != 422 || out.Error.Field != "per_page" {
+	if st := e.call("GET", "/api/v1/agents?per_page=100000", e.admin, nil, &out); st != 400 || out.Error.Field != "per_page" {
 		t.Fatalf("per_page: %d %+v", st, out)
 	}
 }
