@@ -71,7 +71,7 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 		a.AllowedCodecs = DefaultCodecs(a.Typology)
 	}
 	// Without a password the agent cannot log in until it accepts an
-	// invitation (POST /agents/{id}/invite), which sets one: an empty hash
+	// invitation (POST /agents/{id}/invitation), which sets one: an empty hash
 	// matches no password.
 	if in.Password != nil {
 		if err := CheckPasswordPolicy("password", *in.Password, d.opts.SecuritySuite); err != nil {
