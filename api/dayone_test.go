@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"omnicc/storetest"
 )
@@ -223,4 +224,22 @@ func TestAPIKeyNamesAgentsAndRevocation(t *testing.T) {
 	}
 	// Revoked keys keep their names.
 	e.fails("POST", "/api/v1/api-keys", map[string]any{"name": "crm", "role": "supervisor"}, 409, "conflict", "name")
+}
+
+// Deleting a pause type agents are paused with answers 409 naming them.
+func TestDeletePauseTypeInUseOverHTTP(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t))
+	ann := e.createAgent(agent("ann", "webrtc"))
+	var lunch map[string]any
+	e.must(e.call("POST", "/api/v1/pause-types", e.admin, map[string]any{"name": "Lunch"}, &lunch), 201)
+	e.fails("POST", "/api/v1/pause-types", map[string]any{"name": "Training|x"}, 422, "invalid", "name")
+	now := time.Now().UTC()
+	if _, err := e.dir.DB().ExecContext(t.Context(), `INSERT INTO agent_sessions (agent_id, logged_in_at, source, paused_channels, pause_type_id, pause_reason, paused_at, updated_at)
+		VALUES (?, ?, 'api', 'voice', ?, 'Lunch', ?, ?)`, id(ann), now, id(lunch), now, now); err != nil {
+		t.Fatal(err)
+	}
+	var out apiErr
+	if st := e.call("DELETE", fmt.Sprintf("/api/v1/pause-types/%d", id(lunch)), e.admin, nil, &out); st != 409 || out.Error.Code != "in_use" || !strings.Contains(out.Error.Message, "ann") {
+		t.Fatalf("delete a pause type in use: %d %+v", st, out.Error)
+	}
 }
