@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,13 +12,20 @@ import (
 	"omnicc/directory"
 )
 
+// agentListParams are the filters of GET /agents (and its CSV export).
+var agentListParams = []string{"q", "typology", "sort", "disabled", "locked", "ids", "queue_id", "queue", "team_id", "extension"}
+
 func (s *Server) listAgents(c *gin.Context) {
-	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort")}
+	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"),
+		Queue: c.Query("queue"), Extension: c.Query("extension")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, agentListParams...); !ok {
 		return
 	}
-	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+	if f.QueueID, ok = queryPositiveID(c, "queue_id"); !ok {
+		return
+	}
+	if f.TeamID, ok = queryPositiveID(c, "team_id"); !ok {
 		return
 	}
 	if f.Disabled, ok = queryBool(c, "disabled"); !ok {
@@ -69,8 +77,13 @@ func (s *Server) updateAgent(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().Agent(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.AgentInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	a, err := s.dir().UpdateAgent(c.Request.Context(), id, in)
@@ -115,9 +128,25 @@ var csvHeader = []string{"id", "full_name", "username", "alias", "typology", "em
 
 // exportAgents writes the selected agents (?ids=, or the list filters) as CSV.
 func (s *Server) exportAgents(c *gin.Context) {
-	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"), PerPage: directory.MaxPerPage}
+	f := directory.AgentFilter{Q: c.Query("q"), Typology: c.Query("typology"), Sort: c.Query("sort"), PerPage: directory.MaxPerPage,
+		Queue: c.Query("queue"), Extension: c.Query("extension")}
 	var ok bool
+	if !onlyParams(c, agentListParams...) {
+		return
+	}
 	if f.IDs, ok = queryIDs(c, "ids"); !ok {
+		return
+	}
+	if f.QueueID, ok = queryPositiveID(c, "queue_id"); !ok {
+		return
+	}
+	if f.TeamID, ok = queryPositiveID(c, "team_id"); !ok {
+		return
+	}
+	if f.Disabled, ok = queryBool(c, "disabled"); !ok {
+		return
+	}
+	if f.Locked, ok = queryBool(c, "locked"); !ok {
 		return
 	}
 	var all []*directory.Agent
@@ -172,7 +201,7 @@ func (s *Server) getSIPSecret(c *gin.Context) {
 	}
 	secret, err := s.dir().SIPSecret(c.Request.Context(), id)
 	if err != nil {
-		s.fail(c, err)
+		s.failSecret(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -186,9 +215,43 @@ func (s *Server) rotateSIPSecret(c *gin.Context) {
 	}
 	secret, err := s.dir().RotateSIPSecret(c.Request.Context(), id)
 	if err != nil {
-		s.fail(c, err)
+		s.failSecret(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"sip_secret": secret})
+}
+
+// failSecret answers an agent with no endpoint with the code call control
+// uses for the same reason.
+func (s *Server) failSecret(c *gin.Context, err error) {
+	if errors.Is(err, directory.ErrNoEndpoint) {
+		writeError(c, http.StatusConflict, "no_endpoint", err.Error(), "")
+		return
+	}
+	s.fail(c, err)
+}
+
+// setVoicemailPIN sets the agent's mailbox PIN: {"pin": "4 to 12 digits"}.
+// The agent itself or an admin; the PIN is never answered back.
+func (s *Server) setVoicemailPIN(c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	if p := principal(c); p.Role != directory.RoleAdmin && (p.Role != directory.RoleAgent || p.UserID != id) {
+		writeError(c, http.StatusForbidden, "forbidden", "only the agent itself or an admin may set its voicemail PIN", "")
+		return
+	}
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if !s.decode(c, &req) {
+		return
+	}
+	if err := s.dir().SetVoicemailPIN(c.Request.Context(), id, req.PIN); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }

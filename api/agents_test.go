@@ -34,7 +34,7 @@ func TestAgentRulesNameTheField(t *testing.T) {
 			{"password no symbol", agent("x4", "webrtc", "password", "Abcdefg12"), 422, "password"},
 			{"password no upper", agent("x5", "webrtc", "password", "abcdefg1-"), 422, "password"},
 			{"password no digit", agent("x6", "webrtc", "password", "Abcdefgh-"), 422, "password"},
-			{"password missing", map[string]any{"full_name": "X", "username": "x7", "typology": "webrtc"}, 422, "password"},
+			{"password empty (leave it out to invite instead)", map[string]any{"full_name": "X", "username": "x7", "typology": "webrtc", "password": ""}, 422, "password"},
 			{"typology unknown", agent("x8", "sip"), 422, "typology"},
 			{"g729 webrtc", agent("x9", "webrtc", "allowed_codecs", []string{"opus", "g729"}), 422, "allowed_codecs"},
 			{"g729 phonebar", agent("x10", "phonebar", "allowed_codecs", []string{"g729"}), 422, "allowed_codecs"},
@@ -190,7 +190,7 @@ func TestCSVExportNeutralisesFormulas(t *testing.T) {
 		e := newEnv(t, db)
 		a := e.createAgent(agent("evil", "webrtc", "full_name", `=HYPERLINK("http://x","y")`, "alias", "+SUM(1)",
 			"description", "-2+3", "email", "a@example.com"))
-		b := e.createAgent(agent("evil2", "webrtc", "full_name", "@cmd", "alias", "\tTab", "description", "\rcr=1"))
+		b := e.createAgent(agent("evil2", "webrtc", "full_name", "@cmd", "alias", "-x", "description", "\tTab\rcr=1"))
 		e.createAgent(agent("notexported", "webrtc"))
 		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/api/v1/agents/export.csv?ids=%d,%d", e.srv.URL, id(a), id(b)), nil)
 		req.Header.Set("Authorization", "Bearer "+e.admin)

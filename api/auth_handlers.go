@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"omnicc/directory"
+	"omnicc/store"
 )
 
 type loginRequest struct {
@@ -86,11 +89,15 @@ func (s *Server) inviteAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	url := strings.TrimRight(s.opts.PublicURL, "/") + "/invitation?token=" + token
+	// The page is served under /api/v1 with the API it posts to.
+	url := strings.TrimRight(s.opts.PublicURL, "/") + "/api/v1/invitation?token=" + token
 	c.JSON(http.StatusCreated, gin.H{"url": url, "token": token, "expires_at": exp})
 }
 
 func (s *Server) listAPIKeys(c *gin.Context) {
+	if !onlyParams(c) {
+		return
+	}
 	keys, err := s.opts.Auth.ListAPIKeys(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
@@ -103,16 +110,49 @@ func (s *Server) createAPIKey(c *gin.Context) {
 	var req struct {
 		Name string `json:"name"`
 		Role string `json:"role"`
+		// AgentID is the agent an agent-role key acts as: the agent's own
+		// integrations (its state, pauses, calls), nothing more.
+		AgentID int64 `json:"agent_id"`
 	}
 	if !s.decode(c, &req) {
 		return
 	}
-	secret, k, err := s.opts.Auth.CreateAPIKey(c.Request.Context(), req.Name, directory.Role(req.Role), principal(c).UserID)
+	ctx := c.Request.Context()
+	switch {
+	case directory.Role(req.Role) == directory.RoleAgent && req.AgentID == 0:
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "agent_id is required for an agent-role key: the key acts as that agent", "agent_id")
+		return
+	case directory.Role(req.Role) != directory.RoleAgent && req.AgentID != 0:
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "agent_id is only for agent-role keys", "agent_id")
+		return
+	case req.AgentID != 0:
+		if _, err := s.dir().Agent(ctx, req.AgentID); errors.Is(err, directory.ErrNotFound) {
+			writeError(c, http.StatusUnprocessableEntity, "invalid", fmt.Sprintf("no agent has id %d", req.AgentID), "agent_id")
+			return
+		} else if err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	secret, k, err := s.opts.Auth.CreateAPIKey(ctx, req.Name, directory.Role(req.Role), principal(c).UserID)
+	if store.IsUniqueViolation(err) {
+		writeError(c, http.StatusConflict, "conflict", fmt.Sprintf("an API key named %q exists (revoked keys keep their names): pick another name", strings.TrimSpace(req.Name)), "name")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"key": secret, "api_key": k})
+	if req.AgentID != 0 {
+		if _, err := s.opts.DB.ExecContext(ctx, `UPDATE api_keys SET agent_id = ? WHERE id = ?`, req.AgentID, k.ID); err != nil {
+			// A key without its agent authenticates as nobody; revoke it
+			// so the list does not show a key that cannot work.
+			_ = s.opts.Auth.RevokeAPIKey(ctx, k.ID)
+			s.fail(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusCreated, gin.H{"key": secret, "api_key": k, "agent_id": req.AgentID})
 }
 
 func (s *Server) revokeAPIKey(c *gin.Context) {
@@ -136,9 +176,8 @@ func toAny[T any](in []T) []any {
 }
 
 func (s *Server) listUsers(c *gin.Context) {
-	page, ok1 := queryInt(c, "page")
-	per, ok2 := queryInt(c, "per_page")
-	if !ok1 || !ok2 {
+	page, per, ok := listParams(c, "role")
+	if !ok {
 		return
 	}
 	users, total, err := s.dir().ListUsers(c.Request.Context(), c.Query("role"), page, per)
@@ -180,13 +219,18 @@ func (s *Server) updateUser(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().User(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.UserInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	u, err := s.dir().UpdateUser(c.Request.Context(), id, in)
 	if err != nil {
-		s.fail(c, err)
+		s.failUser(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, u)
@@ -198,8 +242,18 @@ func (s *Server) deleteUser(c *gin.Context) {
 		return
 	}
 	if err := s.dir().DeleteUser(c.Request.Context(), id); err != nil {
-		s.fail(c, err)
+		s.failUser(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// failUser answers a user change; the last admin has its own code so a UI
+// can say why the button did nothing.
+func (s *Server) failUser(c *gin.Context, err error) {
+	if errors.Is(err, directory.ErrLastAdmin) {
+		writeError(c, http.StatusConflict, "last_admin", err.Error(), "")
+		return
+	}
+	s.fail(c, err)
 }

@@ -150,7 +150,7 @@ func TestInvitationLink(t *testing.T) {
 			URL, Token string
 		}
 		e.must(e.call("POST", fmt.Sprintf("/api/v1/agents/%d/invitation", id(a)), e.admin, nil, &inv), 201)
-		if !strings.HasPrefix(inv.URL, "https://cc.example.com/invitation?token=omi_") {
+		if !strings.HasPrefix(inv.URL, "https://cc.example.com/api/v1/invitation?token=omi_") {
 			t.Fatalf("url %q", inv.URL)
 		}
 		var bad apiErr
@@ -178,7 +178,7 @@ func TestBodyLimitsAndBadJSON(t *testing.T) {
 	if st := e.call("GET", "/api/v1/agents/abc", e.admin, nil, &out); st != 400 || out.Error.Field != "id" {
 		t.Fatalf("non-numeric id: %d %+v", st, out)
 	}
-	if st := e.call("GET", "/api/v1/agents?per_page=100000", e.admin, nil, &out); st != 422 || out.Error.Field != "per_page" {
+	if st := e.call("GET", "/api/v1/agents?per_page=100000", e.admin, nil, &out); st != 400 || out.Error.Field != "per_page" {
 		t.Fatalf("per_page: %d %+v", st, out)
 	}
 }

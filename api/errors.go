@@ -65,6 +65,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		writeError(c, http.StatusUnauthorized, "invalid_credentials", err.Error(), "")
+	case errors.Is(err, auth.ErrAPIKeyRevoked):
+		writeError(c, http.StatusUnauthorized, "api_key_revoked", err.Error()+": ask an admin for a new key (POST /api/v1/api-keys)", "")
 	case errors.Is(err, auth.ErrUnauthenticated):
 		writeError(c, http.StatusUnauthorized, "unauthenticated", err.Error()+": log in again (POST /api/v1/auth/login)", "")
 	case errors.Is(err, auth.ErrLocked):

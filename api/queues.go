@@ -11,10 +11,7 @@ import (
 func (s *Server) listQueues(c *gin.Context) {
 	f := directory.QueueFilter{Q: c.Query("q"), Channel: c.Query("channel"), Sort: c.Query("sort")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
-		return
-	}
-	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, "q", "channel", "sort"); !ok {
 		return
 	}
 	qs, total, err := s.dir().ListQueues(c.Request.Context(), f)
@@ -56,8 +53,13 @@ func (s *Server) updateQueue(c *gin.Context) {
 	if !ok {
 		return
 	}
+	cur, err := s.dir().Queue(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	var in directory.QueueInput
-	if !s.decode(c, &in) {
+	if !s.decodePatch(c, cur, &in) {
 		return
 	}
 	q, err := s.dir().UpdateQueue(c.Request.Context(), id, in)
@@ -82,7 +84,7 @@ func (s *Server) deleteQueue(c *gin.Context) {
 
 func (s *Server) queueAgents(c *gin.Context) {
 	id, ok := pathID(c, "id")
-	if !ok {
+	if !ok || !onlyParams(c) {
 		return
 	}
 	if _, err := s.dir().Queue(c.Request.Context(), id); err != nil {
@@ -115,7 +117,13 @@ func (s *Server) addQueueAgent(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, in)
+	// The same shape as an item of GET /queues/{id}/agents.
+	m, err := s.dir().QueueMember(c.Request.Context(), id, in.AgentID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, m)
 }
 
 // setQueueAgents replaces the members: {"agent_ids": [...]} (penalty 0) or

@@ -31,9 +31,8 @@ type resourceStore[T any] interface {
 func registerResource[T any](r *Router, path string, st resourceStore[T], links directory.LinkKind, idsField string) {
 	s := r.s
 	r.Handle("GET", path, everyone, func(c *gin.Context) {
-		page, ok1 := queryInt(c, "page")
-		per, ok2 := queryInt(c, "per_page")
-		if !ok1 || !ok2 {
+		page, per, ok := listParams(c, "q", "sort")
+		if !ok {
 			return
 		}
 		items, total, err := st.List(c.Request.Context(), c.Query("q"), c.Query("sort"), page, per)
@@ -79,7 +78,7 @@ func registerResource[T any](r *Router, path string, st resourceStore[T], links 
 		// A PATCH is the stored resource with the given fields decoded over it.
 		v, err := st.Update(c.Request.Context(), id, func(cur *T) error {
 			c.Request.Body = io.NopCloser(bytes.NewReader(body))
-			if !s.decode(c, cur) {
+			if !dropUnchangedReadOnly(c, cur, []string{"id", "created_at", "updated_at"}) || !s.decode(c, cur) {
 				return errAnswered
 			}
 			return nil

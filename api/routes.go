@@ -13,6 +13,7 @@ import (
 func (s *Server) registerRoutes(r *Router) {
 	r.Public("POST", "/auth/login", s.login)
 	r.Public("POST", "/auth/invitations/accept", s.acceptInvitation)
+	r.PublicNoDatabase("GET", "/invitation", serveInvitationPage)
 	r.PublicNoDatabase("GET", "/openapi.yaml", serveOpenAPI)
 	r.Handle("POST", "/auth/logout", everyone, s.logout)
 	r.Handle("GET", "/auth/me", everyone, s.me)
@@ -35,6 +36,7 @@ func (s *Server) registerRoutes(r *Router) {
 	r.Handle("DELETE", "/agents/:id", adminOnly, s.deleteAgent)
 	r.Handle("GET", "/agents/:id/sip-secret", everyone, s.getSIPSecret)
 	r.Handle("POST", "/agents/:id/sip-secret", everyone, s.rotateSIPSecret)
+	r.Handle("PUT", "/agents/:id/voicemail-pin", everyone, s.setVoicemailPIN)
 	r.Handle("POST", "/agents/:id/invitation", adminOnly, s.inviteAgent)
 	r.Handle("GET", "/agents/:id/queues", everyone, s.agentQueues)
 	r.Handle("PUT", "/agents/:id/queues", adminOnly, s.setAgentQueues)

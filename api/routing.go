@@ -48,7 +48,7 @@ func (rt *Routing) Mount(r *Router) {
 	d := func() *directory.Directory { return s.dir() }
 
 	r.Handle("GET", "/inbound-routes", staff, func(c *gin.Context) {
-		f, ok := routeFilter(c)
+		f, ok := routeFilter(c, "did")
 		if !ok {
 			return
 		}
@@ -68,8 +68,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/inbound-routes/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().InboundRoute(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.InboundRouteInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateInboundRoute(c.Request.Context(), id, in))
 		}
 	})
@@ -100,8 +108,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/outbound-routes/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().OutboundRoute(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.OutboundRouteInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateOutboundRoute(c.Request.Context(), id, in))
 		}
 	})
@@ -112,9 +128,8 @@ func (rt *Routing) Mount(r *Router) {
 	})
 
 	r.Handle("GET", "/calendars", staff, func(c *gin.Context) {
-		page, ok1 := queryInt(c, "page")
-		per, ok2 := queryInt(c, "per_page")
-		if !ok1 || !ok2 {
+		page, per, ok := listParams(c, "q", "sort")
+		if !ok {
 			return
 		}
 		items, total, err := d().ListCalendars(c.Request.Context(), directory.CalendarFilter{Q: c.Query("q"), Sort: c.Query("sort"), Page: page, PerPage: per})
@@ -133,8 +148,16 @@ func (rt *Routing) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/calendars/:id", adminOnly, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		cur, err := d().Calendar(c.Request.Context(), id)
+		if err != nil {
+			routingFail(s, c, err)
+			return
+		}
 		var in directory.CalendarInput
-		if ok && s.decode(c, &in) {
+		if s.decodePatch(c, cur, &in) {
 			respond(s, c, http.StatusOK)(d().UpdateCalendar(c.Request.Context(), id, in))
 		}
 	})
@@ -145,6 +168,9 @@ func (rt *Routing) Mount(r *Router) {
 	})
 
 	r.Handle("GET", "/contact-lists", staff, func(c *gin.Context) {
+		if !onlyParams(c) {
+			return
+		}
 		items, err := rt.lists.Lists(c.Request.Context())
 		respondList(s, c, items, len(items), err)
 	})
@@ -162,10 +188,7 @@ func (rt *Routing) Mount(r *Router) {
 func (rt *Routing) callLog(s *Server, c *gin.Context) {
 	f := calllog.Filter{DID: c.Query("did"), Caller: c.Query("caller"), Direction: c.Query("direction")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
-		return
-	}
-	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, "did", "caller", "from", "to", "direction"); !ok {
 		return
 	}
 	for _, p := range []struct {
@@ -178,9 +201,19 @@ func (rt *Routing) callLog(s *Server, c *gin.Context) {
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+
-				" is not an RFC 3339 time such as 2026-03-30T09:00:00+02:00 or 2026-03-30T07:00:00Z", p.name)
-			return
+			// A plain date is a whole UTC day: from=2026-12-06 starts at
+			// its midnight, to=2026-12-06 ends at the next one, so
+			// from=D&to=D is that one day.
+			day, derr := time.Parse(time.DateOnly, v)
+			if derr != nil {
+				writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+
+					" is neither a date such as 2026-03-30 (a UTC day) nor an RFC 3339 time such as 2026-03-30T09:00:00+02:00", p.name)
+				return
+			}
+			t = day
+			if p.name == "to" {
+				t = day.AddDate(0, 0, 1)
+			}
 		}
 		*p.dst = t
 	}
@@ -188,13 +221,12 @@ func (rt *Routing) callLog(s *Server, c *gin.Context) {
 	respondList(s, c, items, total, err)
 }
 
-func routeFilter(c *gin.Context) (directory.RouteFilter, bool) {
-	f := directory.RouteFilter{Q: c.Query("q"), Sort: c.Query("sort")}
+// routeFilter reads a route list's query; extra are the filters only that
+// list has (did for inbound routes).
+func routeFilter(c *gin.Context, extra ...string) (directory.RouteFilter, bool) {
+	f := directory.RouteFilter{Q: c.Query("q"), Sort: c.Query("sort"), DID: c.Query("did")}
 	var ok bool
-	if f.Page, ok = queryInt(c, "page"); !ok {
-		return f, false
-	}
-	f.PerPage, ok = queryInt(c, "per_page")
+	f.Page, f.PerPage, ok = listParams(c, append([]string{"q", "sort"}, extra...)...)
 	return f, ok
 }
 

@@ -59,6 +59,7 @@ func (e *env) fails(method, path string, body any, status int, code, field strin
 func TestRoutingAPI(t *testing.T) {
 	e, calls := newRoutingAPI(t, storetest.SQLite(t))
 	e.must(e.call("POST", "/api/v1/queues", e.admin, map[string]any{"name": "sales"}, nil), 201)
+	e.createAgent(agent("ann", "webrtc", "extension", "1000", "voicemail", true))
 
 	weekdays := []map[string]string{}
 	for _, d := range []string{"mon", "tue", "wed", "thu", "fri"} {
@@ -103,6 +104,10 @@ func TestRoutingAPI(t *testing.T) {
 	e.fails("POST", "/api/v1/inbound-routes", with("closed", map[string]any{"type": "hangup", "cause": "17"}), 400, "unknown_field", "cause")
 	e.fails("POST", "/api/v1/inbound-routes", with("dids", "100"), 400, "unknown_field", "dids")
 	e.fails("POST", "/api/v1/inbound-routes", with("name", "MAIN"), 409, "conflict", "name")
+	e.fails("POST", "/api/v1/inbound-routes", with("open", map[string]any{"type": "voicemail", "target": "9999"}), 422, "invalid", "open.target")
+	dup := with("did", "_06XXXXXXXX")
+	dup["priority"] = 10
+	e.fails("POST", "/api/v1/inbound-routes", dup, 422, "invalid", "priority")
 
 	path := fmt.Sprintf("/api/v1/inbound-routes/%d", id(routeOut))
 	e.fails("DELETE", fmt.Sprintf("/api/v1/calendars/%d", calID), nil, 409, "in_use", "")
@@ -110,6 +115,15 @@ func TestRoutingAPI(t *testing.T) {
 	e.must(e.call("PATCH", path, e.admin, map[string]any{"calendar_id": nil, "closed": nil}, &patched), 200)
 	if patched["calendar_id"] != nil || patched["closed"] != nil || patched["did"] != "_06XXXXXXXX" {
 		t.Fatalf("patched: %v", patched)
+	}
+	// GET → PATCH back the whole object, for a route and a calendar.
+	for _, p := range []string{path, fmt.Sprintf("/api/v1/calendars/%d", calID)} {
+		var cur map[string]any
+		e.must(e.call("GET", p, e.admin, nil, &cur), 200)
+		cur["description"] = "edited"
+		e.must(e.call("PATCH", p, e.admin, cur, &cur), 200)
+		cur["id"] = 12345
+		e.fails("PATCH", p, cur, 422, "read_only", "id")
 	}
 	e.must(e.call("DELETE", fmt.Sprintf("/api/v1/calendars/%d", calID), e.admin, nil, nil), 204)
 	var routes struct {
@@ -120,6 +134,17 @@ func TestRoutingAPI(t *testing.T) {
 	if routes.Total != 1 || routes.Items[0]["name"] != "main" {
 		t.Fatalf("list: %+v", routes)
 	}
+	// did= finds the routes that take a call to the number, patterns included.
+	e.must(e.call("GET", "/api/v1/inbound-routes?did=0612345678", e.admin, nil, &routes), 200)
+	if routes.Total != 1 || routes.Items[0]["name"] != "main" {
+		t.Fatalf("did=0612345678: %+v", routes)
+	}
+	e.must(e.call("GET", "/api/v1/inbound-routes?did=0712345678", e.admin, nil, &routes), 200)
+	if routes.Total != 0 {
+		t.Fatalf("did=0712345678: %+v", routes)
+	}
+	e.fails("GET", "/api/v1/inbound-routes?dids=0612345678", nil, 400, "unknown_parameter", "dids")
+	e.fails("GET", "/api/v1/outbound-routes?did=0612345678", nil, 400, "unknown_parameter", "did")
 
 	var outOut map[string]any
 	e.must(e.call("POST", "/api/v1/outbound-routes", e.admin, map[string]any{"name": "intl", "pattern": "_00X.", "strip": 2, "prepend": "+",
@@ -148,6 +173,27 @@ func TestRoutingAPI(t *testing.T) {
 	e.must(e.call("GET", "/api/v1/call-log?did=0612345678&caller=555121&from=2026-03-30T08:00:00Z&to=2026-03-30T12:00:00%2B02:00", e.admin, nil, &log), 200)
 	if log.Total != 1 || !log.Items[0].At.Equal(t0.Add(time.Hour)) || log.Items[0].Dest != "sales" {
 		t.Fatalf("call log: %+v", log)
+	}
+	// Plain dates are whole UTC days; a trailing * matches a number prefix.
+	e.must(e.call("GET", "/api/v1/call-log?from=2026-03-30&to=2026-03-30", e.admin, nil, &log), 200)
+	if log.Total != 4 {
+		t.Fatalf("call log of 2026-03-30: %d entries, want 4", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?to=2026-03-29", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("call log to 2026-03-29: %d entries, want 0", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=55512*&did=061*", e.admin, nil, &log), 200)
+	if log.Total != 4 {
+		t.Fatalf("call log caller=55512*: %d entries, want 4", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=5551*1", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("a * inside the number is literal: %d entries", log.Total)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?caller=555%25*", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("a %% in the number is literal: %d entries", log.Total)
 	}
 	e.fails("GET", "/api/v1/call-log?from=yesterday", nil, 400, "bad_query", "from")
 	e.fails("GET", "/api/v1/call-log?per_page=1000", nil, 400, "bad_query", "per_page")

@@ -31,6 +31,9 @@ var (
 	ErrDisabled           = errors.New("account disabled")
 	ErrUnauthenticated    = errors.New("missing, expired or revoked token")
 	ErrInvitation         = errors.New("invitation link is unknown, used or expired")
+	// ErrAPIKeyRevoked is ErrUnauthenticated for a key an admin revoked:
+	// logging in again does not help its integration, a new key does.
+	ErrAPIKeyRevoked = fmt.Errorf("%w: this API key was revoked", ErrUnauthenticated)
 )
 
 // Token prefixes make a leaked secret recognisable in logs and scanners.
@@ -201,11 +204,36 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		var k APIKey
 		err := s.db.GetContext(ctx, &k, `SELECT id, name, prefix, role, created_by, created_at, last_used_at, revoked_at
 			FROM api_keys WHERE key_hash = ?`, hashSecret(secret))
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && k.RevokedAt != nil) {
+		if errors.Is(err, sql.ErrNoRows) {
 			return Principal{}, ErrUnauthenticated
 		}
 		if err != nil {
 			return Principal{}, err
+		}
+		if k.RevokedAt != nil {
+			return Principal{}, ErrAPIKeyRevoked
+		}
+		// An agent-role key acts as its agent (api_keys.agent_id), and stops
+		// when the agent is disabled, locked or deleted.
+		var agentID int64
+		if k.Role == directory.RoleAgent {
+			var u struct {
+				ID       int64 `db:"id"`
+				Disabled bool  `db:"disabled"`
+				Locked   bool  `db:"locked"`
+			}
+			err := s.db.GetContext(ctx, &u, `SELECT u.id, u.disabled, u.locked FROM api_keys k JOIN users u ON u.id = k.agent_id WHERE k.id = ?`, k.ID)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return Principal{}, ErrUnauthenticated
+			case err != nil:
+				return Principal{}, err
+			case u.Locked:
+				return Principal{}, ErrLocked
+			case u.Disabled:
+				return Principal{}, ErrDisabled
+			}
+			agentID = u.ID
 		}
 		// Admins look at last use to retire keys; once a minute is precise
 		// enough and keeps integrations' requests from each writing a row.
@@ -214,7 +242,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 				return Principal{}, err
 			}
 		}
-		return Principal{Role: k.Role, Username: "api-key:" + k.Name, APIKeyID: k.ID}, nil
+		return Principal{UserID: agentID, Role: k.Role, Username: "api-key:" + k.Name, APIKeyID: k.ID}, nil
 	}
 	return Principal{}, ErrUnauthenticated
 }

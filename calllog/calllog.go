@@ -814,11 +814,18 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 	where := []string{"1 = 1"}
 	var args []any
 	for _, c := range []struct {
-		cond string
-		v    string
-	}{{"did = ?", f.DID}, {"caller = ?", f.Caller}, {"direction = ?", f.Direction}} {
-		if c.v != "" {
-			where = append(where, c.cond)
+		col string
+		v   string
+	}{{"did", f.DID}, {"caller", f.Caller}, {"direction", f.Direction}} {
+		switch {
+		case c.v == "":
+		case c.col != "direction" && strings.HasSuffix(c.v, "*"):
+			// A trailing * matches every number that starts with the rest
+			// (caller=+3906*): what is typed to find a city or a carrier.
+			where = append(where, c.col+" LIKE ? ESCAPE '!'")
+			args = append(args, strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(strings.TrimSuffix(c.v, "*"))+"%")
+		default:
+			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
 	}

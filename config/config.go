@@ -50,7 +50,10 @@ type Config struct {
 	TokenTTL      time.Duration `env:"OMNICC_TOKEN_TTL" envDefault:"12h"`
 	InvitationTTL time.Duration `env:"OMNICC_INVITATION_TTL" envDefault:"72h"`
 	// PublicURL is where users reach omniccd; invitation links start with it.
-	PublicURL string `env:"OMNICC_PUBLIC_URL" envDefault:"http://localhost:8080"`
+	// Empty: http://<host of OMNICC_HTTP_ADDR, localhost for all
+	// interfaces>:<its port>, so a daemon moved to :9090 does not send links
+	// to :8080.
+	PublicURL string `env:"OMNICC_PUBLIC_URL"`
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed; none
 	// by default, so a client cannot forge its address.
 	TrustedProxies PrefixList `env:"OMNICC_TRUSTED_PROXIES"`
@@ -97,7 +100,23 @@ func FromMap(vars map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&c, opts); err != nil {
 		return c, cleanEnvError(err)
 	}
+	if c.PublicURL == "" {
+		c.PublicURL = publicURLFor(c.HTTPAddr)
+	}
 	return c, c.Validate()
+}
+
+// publicURLFor is the URL a browser on this host reaches addr at; "" when
+// addr is not host:port (Validate names OMNICC_HTTP_ADDR then).
+func publicURLFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // cleanEnvError rewrites the library's errors, which name the Go field, so

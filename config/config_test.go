@@ -36,6 +36,32 @@ func TestDefaults(t *testing.T) {
 	if len(c.TrustedProxies) != 0 {
 		t.Fatalf("no proxy must be trusted by default: %v", c.TrustedProxies)
 	}
+	if c.PublicURL != "http://localhost:8080" {
+		t.Fatalf("public URL: %q", c.PublicURL)
+	}
+}
+
+// The default public URL follows the listen address; a set one is kept.
+func TestPublicURLFollowsTheListenAddress(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{"OMNICC_HTTP_ADDR": ":9090"}, "http://localhost:9090"},
+		{map[string]string{"OMNICC_HTTP_ADDR": "0.0.0.0:9090"}, "http://localhost:9090"},
+		{map[string]string{"OMNICC_HTTP_ADDR": "[::]:9091"}, "http://localhost:9091"},
+		{map[string]string{"OMNICC_HTTP_ADDR": "10.0.0.5:8443"}, "http://10.0.0.5:8443"},
+		{map[string]string{"OMNICC_HTTP_ADDR": "[fd00::5]:80"}, "http://[fd00::5]:80"},
+		{map[string]string{"OMNICC_HTTP_ADDR": ":9090", "OMNICC_PUBLIC_URL": "https://cc.example.com"}, "https://cc.example.com"},
+	} {
+		c, err := FromMap(tc.vars)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.vars, err)
+		}
+		if c.PublicURL != tc.want {
+			t.Errorf("%v: public URL %q, want %q", tc.vars, c.PublicURL, tc.want)
+		}
+	}
 }
 
 // testdata/*.bad.env holds broken configurations, each with the key its error

@@ -151,6 +151,9 @@ type Agent struct {
 	// SIPSecret is the softphone's registration secret; it is never the
 	// login password and is only shown through Directory.SIPSecret.
 	SIPSecret string `json:"-" db:"sip_secret"`
+	// VoicemailPIN is the mailbox PIN Asterisk asks for; like the SIP
+	// secret it is never in a GET (set it with Directory.SetVoicemailPIN).
+	VoicemailPIN string `json:"-" db:"voicemail_pin"`
 }
 
 // AgentInput is a create or a partial update: nil fields are left as they are.
@@ -308,6 +311,12 @@ func (a *Agent) validate() error {
 		add(fieldErr("full_name", "is required"))
 	case len(a.FullName) > 255:
 		add(fieldErr("full_name", "must be at most 255 characters"))
+	default:
+		// The full name is the callerid name Asterisk sends (the projector
+		// turns '"' into "'" inside the quotes).
+		if err := oneLine("full_name", a.FullName); err != nil {
+			add(err)
+		}
 	}
 	switch {
 	case a.Username == "":
@@ -319,6 +328,8 @@ func (a *Agent) validate() error {
 	}
 	if len(a.Alias) > 255 {
 		add(fieldErr("alias", "must be at most 255 characters"))
+	} else if err := oneLine("alias", a.Alias); err != nil {
+		add(err)
 	}
 	if !slices.Contains(typologies, a.Typology) {
 		add(fieldErr("typology", "%q must be one of %s", a.Typology, strings.Join(typologies, ", ")))
@@ -393,8 +404,10 @@ func (a *Agent) validate() error {
 		}
 		seen[c] = true
 	}
-	if len(a.CallerID) > 255 || strings.ContainsAny(a.CallerID, "\r\n\x00") {
+	if len(a.CallerID) > 255 {
 		add(fieldErr("caller_id", "must be one line of at most 255 characters"))
+	} else if err := oneLine("caller_id", a.CallerID); err != nil {
+		add(err)
 	}
 	if !contextRe.MatchString(a.Context) {
 		add(fieldErr("context", "%q must be 1-79 letters, digits, '_' or '-'", a.Context))
@@ -403,6 +416,13 @@ func (a *Agent) validate() error {
 		if g[1] != "" && !validGroup(g[1]) {
 			add(fieldErr(g[0], "%q must be numbers 0-63 or ranges, comma-separated (e.g. 1,3-5)", g[1]))
 		}
+	}
+	// SDES sends the media keys in the SDP: over transport-udp or -tcp they
+	// travel in clear text, so "encrypted" media would be readable by anyone
+	// who sees the signalling. The sample pjsip.conf has no TLS transport;
+	// WebRTC agents are always encrypted (DTLS-SRTP over transport-wss).
+	if a.Encryption && a.Typology != TypologyWebRTC {
+		add(fieldErr("encryption", "cannot be on for a %s agent: SRTP keys (SDES) would travel in clear text, as the sample pjsip.conf has no TLS transport (only transport-udp, transport-tcp, transport-wss); WebRTC agents are always encrypted", a.Typology))
 	}
 	if !slices.Contains(recordFormats, a.RecordCalls) {
 		add(fieldErr("record_calls", "%q must be one of %s", a.RecordCalls, strings.Join(recordFormats, ", ")))

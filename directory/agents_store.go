@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ const agentSelect = `SELECT id, full_name, username, alias, typology, email, COA
  description, voicemail, remote_control, remote_control_port, push_gateway_url, external_number,
  login_in_pause, disabled, locked, last_password_reset, mask_sensitive_data,
  sip_host, sip_nat, allowed_codecs, caller_id, context, call_group, pickup_group,
- chanspy, video, record_calls, encryption, sip_secret,
+ chanspy, video, record_calls, encryption, sip_secret, voicemail_pin,
  webrtc_enable_settings, webrtc_auto_answer, webrtc_auto_answer_delay, webrtc_auto_answer_notification,
  webrtc_ring_in_use, webrtc_enable_recording, webrtc_dtmf_tones, webrtc_dnd_on_pause,
  webrtc_ignore_break_for_preview, created_at, updated_at FROM users`
@@ -69,11 +70,13 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 	if in.AllowedCodecs == nil {
 		a.AllowedCodecs = DefaultCodecs(a.Typology)
 	}
-	if in.Password == nil {
-		return nil, fieldErr("password", "is required")
-	}
-	if err := CheckPasswordPolicy("password", *in.Password, d.opts.SecuritySuite); err != nil {
-		return nil, err
+	// Without a password the agent cannot log in until it accepts an
+	// invitation (POST /agents/{id}/invitation), which sets one: an empty hash
+	// matches no password.
+	if in.Password != nil {
+		if err := CheckPasswordPolicy("password", *in.Password, d.opts.SecuritySuite); err != nil {
+			return nil, err
+		}
 	}
 	autoExt := in.Extension == nil || *in.Extension == ""
 	if autoExt {
@@ -82,13 +85,19 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(*in.Password, d.opts.BcryptCost)
-	if err != nil {
-		return nil, err
-	}
-	a.SIPSecret = RandomSecret(24)
+	hash := ""
 	now := d.now()
-	a.CreatedAt, a.UpdatedAt, a.LastPasswordReset = now, now, &now
+	a.CreatedAt, a.UpdatedAt = now, now
+	if in.Password != nil {
+		var err error
+		if hash, err = HashPassword(*in.Password, d.opts.BcryptCost); err != nil {
+			return nil, err
+		}
+		a.LastPasswordReset = &now
+	}
+	a.SIPSecret = sipSecretFor(a.Typology, "")
+	a.VoicemailPIN = RandomPIN(6)
+	var err error
 
 	// Agents created at once must not pick the same free extension: this
 	// process allocates one at a time, and the unique index settles races
@@ -109,8 +118,8 @@ func (d *Directory) CreateAgent(ctx context.Context, in AgentInput) (*Agent, err
 			}
 		}
 		err = d.db.InTx(ctx, func(tx *sqlx.Tx) error {
-			cols := append(slices.Clone(agentColumns), "role", "password_hash", "sip_secret", "last_password_reset", "created_at")
-			vals := append(agentValues(&a), RoleAgent, hash, a.SIPSecret, a.LastPasswordReset, a.CreatedAt)
+			cols := append(slices.Clone(agentColumns), "role", "password_hash", "sip_secret", "voicemail_pin", "last_password_reset", "created_at")
+			vals := append(agentValues(&a), RoleAgent, hash, a.SIPSecret, a.VoicemailPIN, a.LastPasswordReset, a.CreatedAt)
 			q := "INSERT INTO users (" + strings.Join(cols, ", ") + ") VALUES (" + placeholders(len(cols)) + ")"
 			res, err := tx.ExecContext(ctx, q, vals...)
 			if err != nil {
@@ -266,6 +275,12 @@ type AgentFilter struct {
 	Disabled *bool
 	Locked   *bool
 	IDs      []int64
+	// QueueID, Queue (a queue's name) and TeamID keep the members of one
+	// queue or team; Extension is an exact extension.
+	QueueID   int64
+	Queue     string
+	TeamID    int64
+	Extension string
 	// Sort is a column, "-" first for descending (default "id").
 	Sort    string
 	Page    int
@@ -304,6 +319,22 @@ func (d *Directory) ListAgents(ctx context.Context, f AgentFilter) ([]*Agent, in
 	if f.Locked != nil {
 		where = append(where, "locked = ?")
 		args = append(args, *f.Locked)
+	}
+	if f.QueueID != 0 {
+		where = append(where, "id IN (SELECT user_id FROM agent_queues WHERE queue_id = ?)")
+		args = append(args, f.QueueID)
+	}
+	if f.Queue != "" {
+		where = append(where, "id IN (SELECT aq.user_id FROM agent_queues aq JOIN cc_queues q ON q.id = aq.queue_id WHERE q.name = ?)")
+		args = append(args, f.Queue)
+	}
+	if f.TeamID != 0 {
+		where = append(where, "id IN (SELECT user_id FROM agent_teams WHERE team_id = ?)")
+		args = append(args, f.TeamID)
+	}
+	if f.Extension != "" {
+		where = append(where, "extension = ?")
+		args = append(args, f.Extension)
 	}
 	if len(f.IDs) > 0 {
 		where = append(where, "id IN ("+placeholders(len(f.IDs))+")")
@@ -413,8 +444,15 @@ func (d *Directory) UpdateAgent(ctx context.Context, id int64, in AgentInput) (*
 			return err
 		}
 		a.UpdatedAt = d.now()
-		q := "UPDATE users SET " + strings.Join(agentColumns, " = ?, ") + " = ? WHERE id = ?"
-		if _, err := tx.ExecContext(ctx, q, append(agentValues(&a), id)...); err != nil {
+		// An external agent has no endpoint, so no SIP secret; one that gets
+		// an endpoint gets a new secret. Agents from before voicemail PINs
+		// get a random one at their first change.
+		a.SIPSecret = sipSecretFor(a.Typology, a.SIPSecret)
+		if a.VoicemailPIN == "" {
+			a.VoicemailPIN = RandomPIN(6)
+		}
+		q := "UPDATE users SET " + strings.Join(agentColumns, " = ?, ") + " = ?, sip_secret = ?, voicemail_pin = ? WHERE id = ?"
+		if _, err := tx.ExecContext(ctx, q, append(agentValues(&a), a.SIPSecret, a.VoicemailPIN, id)...); err != nil {
 			return err
 		}
 		if in.Password != nil {
@@ -443,6 +481,16 @@ func (d *Directory) UpdateAgent(ctx context.Context, id int64, in AgentInput) (*
 		}
 		if err := retarget(ctx, tx, DestAgent, before.Extension, a.Extension); err != nil {
 			return err
+		}
+		// The agent's mailbox moves with its extension (the projector moves
+		// the voicemail row), and routes to it follow.
+		if err := retarget(ctx, tx, DestVoicemail, before.Extension, a.Extension); err != nil {
+			return err
+		}
+		if before.Voicemail && !a.Voicemail {
+			if err := refuseIfRouted(ctx, tx, DestVoicemail, before.Extension, "the mailbox of agent "+a.Username); err != nil {
+				return err
+			}
 		}
 		after = &a
 		return d.opts.Projector.AgentSaved(ctx, tx, before, &a)
@@ -479,6 +527,9 @@ func (d *Directory) DeleteAgents(ctx context.Context, ids ...int64) error {
 			if err := refuseIfRouted(ctx, tx, DestAgent, a.Extension, "agent "+a.Username+" (extension "+a.Extension+")"); err != nil {
 				return err
 			}
+			if err := refuseIfRouted(ctx, tx, DestVoicemail, a.Extension, "the mailbox of agent "+a.Username); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id); err != nil {
 				return err
 			}
@@ -497,14 +548,60 @@ func (d *Directory) DeleteAgents(ctx context.Context, ids ...int64) error {
 	return nil
 }
 
+// ErrNoEndpoint answers the SIP secret of an agent that has no endpoint.
+var ErrNoEndpoint = errors.New("external agents have no SIP endpoint, so no SIP secret: they are reached on their external_number")
+
+// sipSecretFor is the secret an agent of typology keeps: none for external
+// agents, the current one or a new one for the others.
+func sipSecretFor(typology, current string) string {
+	if typology == TypologyExternal {
+		return ""
+	}
+	if current == "" {
+		return RandomSecret(24)
+	}
+	return current
+}
+
 // SIPSecret is the agent's softphone registration secret.
 func (d *Directory) SIPSecret(ctx context.Context, id int64) (string, error) {
 	a, err := d.Agent(ctx, id)
 	if err != nil {
 		return "", err
 	}
+	if a.Typology == TypologyExternal {
+		return "", fmt.Errorf("agent %s: %w", a.Username, ErrNoEndpoint)
+	}
 	return a.SIPSecret, nil
 }
+
+// SetVoicemailPIN changes the agent's mailbox PIN; the projector writes it
+// to the voicemail row in the same transaction.
+func (d *Directory) SetVoicemailPIN(ctx context.Context, id int64, pin string) error {
+	if !voicemailPINRe.MatchString(pin) {
+		return fieldErr("pin", "must be 4 to 12 digits (what a phone keypad can type)")
+	}
+	err := d.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		before, err := d.agent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		after := *before
+		after.VoicemailPIN = pin
+		after.UpdatedAt = d.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET voicemail_pin = ?, updated_at = ? WHERE id = ?`, pin, after.UpdatedAt, id); err != nil {
+			return err
+		}
+		return d.opts.Projector.AgentSaved(ctx, tx, before, &after)
+	})
+	if err != nil {
+		return err
+	}
+	d.notify(Change{Entity: "agent", Op: "update", ID: id})
+	return nil
+}
+
+var voicemailPINRe = regexp.MustCompile(`^[0-9]{4,12}$`)
 
 // RotateSIPSecret gives the agent a new softphone secret; the projector
 // writes it to ps_auths in the same transaction.
@@ -514,6 +611,9 @@ func (d *Directory) RotateSIPSecret(ctx context.Context, id int64) (string, erro
 		before, err := d.agent(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if before.Typology == TypologyExternal {
+			return fmt.Errorf("agent %s: %w", before.Username, ErrNoEndpoint)
 		}
 		after := *before
 		after.SIPSecret = secret

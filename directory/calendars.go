@@ -136,6 +136,22 @@ func parseSpan(field, opens, closes string) (span, error) {
 	return span{from, to}, nil
 }
 
+// noOverlap refuses an interval that overlaps one already given for the
+// same day: 09:00-13:00 with 12:00-18:00 is almost always a typo, and a
+// schedule that reads the same either way is what the admin should see.
+// Touching intervals (…-13:00, 13:00-…) are fine.
+func noOverlap(field string, sp span, day []span) error {
+	for _, o := range day {
+		if sp.from < o.to && o.from < sp.to {
+			return fieldErr(field, "%s-%s overlaps %s-%s on the same day: merge them or fix the times",
+				clock(sp.from), clock(sp.to), clock(o.from), clock(o.to))
+		}
+	}
+	return nil
+}
+
+func clock(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+
 // exceptionKey reads YYYY-MM-DD (dated) or MM-DD (every year) as a number
 // the schedule looks up without formatting a string on every call.
 func exceptionKey(field, v string) (key int, annual bool, err error) {
@@ -163,6 +179,9 @@ func (c *Calendar) Schedule() (*Schedule, error) {
 	if strings.TrimSpace(c.Name) == "" || len(c.Name) > 128 {
 		return nil, fieldErr("name", "is required, at most 128 characters")
 	}
+	if err := oneLine("name", c.Name); err != nil {
+		return nil, err
+	}
 	if len(c.Description) > 2000 {
 		return nil, fieldErr("description", "must be at most 2000 characters")
 	}
@@ -187,6 +206,9 @@ func (c *Calendar) Schedule() (*Schedule, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := noOverlap(field, sp, s.weekly[day]); err != nil {
+			return nil, err
+		}
 		s.weekly[day] = append(s.weekly[day], sp)
 	}
 	for i, e := range c.Exceptions {
@@ -207,8 +229,12 @@ func (c *Calendar) Schedule() (*Schedule, error) {
 		}
 		spans := []span{} // not nil: an empty list means closed all day
 		for j, h := range e.Hours {
-			sp, err := parseSpan(fmt.Sprintf("%s.hours[%d]", field, j), h.Opens, h.Closes)
+			hf := fmt.Sprintf("%s.hours[%d]", field, j)
+			sp, err := parseSpan(hf, h.Opens, h.Closes)
 			if err != nil {
+				return nil, err
+			}
+			if err := noOverlap(hf, sp, spans); err != nil {
 				return nil, err
 			}
 			spans = append(spans, sp)

@@ -109,6 +109,12 @@ func TestCalendarValidation(t *testing.T) {
 		{func(c *directory.Calendar) { c.Exceptions[1].Date = "12/24" }, "exceptions[1].date"},
 		{func(c *directory.Calendar) { c.Exceptions[2].Date = "2026-12-25" }, "exceptions[2].date"},
 		{func(c *directory.Calendar) { c.Exceptions[1].Hours[0].Closes = "08:00" }, "exceptions[1].hours[0].closes"},
+		// Overlapping hours on one day are refused; the later interval is named.
+		{func(c *directory.Calendar) { c.Hours[1].Opens = "12:00" }, "hours[1]"},
+		{func(c *directory.Calendar) {
+			c.Exceptions[1].Hours = append(c.Exceptions[1].Hours, directory.OpenInterval{Opens: "10:00", Closes: "11:00"})
+		}, "exceptions[1].hours[1]"},
+		{func(c *directory.Calendar) { c.Name = "office\nhours" }, "name"},
 	} {
 		cal := officeHours()
 		c.edit(&cal)
@@ -117,6 +123,11 @@ func TestCalendarValidation(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Field != c.field {
 			t.Errorf("want an error on %s, got %v", c.field, err)
 		}
+	}
+	touching := directory.Calendar{Name: "x", TimeZone: "UTC", Hours: []directory.WeeklyHours{
+		{Day: "mon", Opens: "09:00", Closes: "13:00"}, {Day: "mon", Opens: "13:00", Closes: "18:00"}, {Day: "tue", Opens: "12:00", Closes: "14:00"}}}
+	if _, err := touching.Schedule(); err != nil {
+		t.Errorf("touching intervals: %v", err)
 	}
 	leap := directory.Calendar{Name: "x", TimeZone: "UTC", Exceptions: []directory.CalendarException{{Date: "02-29"}}}
 	if _, err := leap.Schedule(); err != nil {

@@ -314,6 +314,19 @@ func (d *Directory) QueueMembers(ctx context.Context, queueID int64) ([]Membersh
 	return out, err
 }
 
+// QueueMember is one agent's link to one queue.
+func (d *Directory) QueueMember(ctx context.Context, queueID, agentID int64) (*Membership, error) {
+	var m Membership
+	err := d.db.GetContext(ctx, &m, membershipSelect+` WHERE m.queue_id = ? AND m.user_id = ?`, queueID, agentID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %d in queue %d: %w", agentID, queueID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
 // QueueMembersTx is QueueMembers inside a caller's transaction, for the projector.
 func QueueMembersTx(ctx context.Context, tx *sqlx.Tx, queueID int64) ([]Membership, error) {
 	out := []Membership{}

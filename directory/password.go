@@ -97,3 +97,19 @@ func RandomSecret(n int) string {
 func GeneratePassword() string {
 	return RandomSecret(14) + "-7aK"
 }
+
+// RandomPIN is n random digits (a voicemail PIN).
+func RandomPIN(n int) string {
+	out := make([]byte, 0, n)
+	buf := make([]byte, n+8)
+	for len(out) < n {
+		_, _ = rand.Read(buf)
+		for _, c := range buf {
+			// 250 is the largest multiple of 10 below 256: no digit is likelier.
+			if c < 250 && len(out) < n {
+				out = append(out, '0'+c%10)
+			}
+		}
+	}
+	return string(out)
+}

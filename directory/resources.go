@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -75,7 +74,8 @@ func (a AIAssistant) check() error {
 	return nil
 }
 
-func (PauseType) check() error { return nil }
+// A pause type's name is the reason in AMI QueuePause and queue_log.
+func (p PauseType) check() error { return reasonText("name", p.Name) }
 
 type resource interface {
 	base() *Base
@@ -97,6 +97,8 @@ type Resources[T resourceValue, PT resourcePtr[T]] struct {
 	d      *Directory
 	table  string
 	entity string
+	// inUse, when set, refuses a delete inside its transaction.
+	inUse func(ctx context.Context, tx *sqlx.Tx, id int64, name string) error
 }
 
 // Teams, Profiles, AIAssistants and PauseTypes are the named resources.
@@ -113,7 +115,24 @@ func (d *Directory) AIAssistants() *Resources[AIAssistant, *AIAssistant] {
 }
 
 func (d *Directory) PauseTypes() *Resources[PauseType, *PauseType] {
-	return &Resources[PauseType, *PauseType]{d: d, table: "pause_types", entity: "pause_type"}
+	return &Resources[PauseType, *PauseType]{d: d, table: "pause_types", entity: "pause_type", inUse: pauseTypeInUse}
+}
+
+// pauseTypeInUse refuses deleting a pause type agents are paused with:
+// their pause would be left naming a reason that no longer exists, in
+// omnicc's state and in queue_log. Unpausing them first is the admin's
+// call, not a side effect of a delete.
+func pauseTypeInUse(ctx context.Context, tx *sqlx.Tx, id int64, name string) error {
+	var users []string
+	if err := tx.SelectContext(ctx, &users, `SELECT u.username FROM agent_sessions s JOIN users u ON u.id = s.agent_id
+		WHERE s.pause_type_id = ? AND s.paused_at IS NOT NULL ORDER BY u.username`, id); err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return &InUseError{What: "pause type " + name, UsedBy: prefixAll("paused agent ", users),
+		Fix: "unpause them first (POST /agents/{id}/unpause), then delete it"}
 }
 
 // Entity is the resource's singular name, for messages.
@@ -125,6 +144,9 @@ func validName(b *Base) error {
 	}
 	if len(b.Name) > 128 {
 		return fieldErr("name", "must be at most 128 characters")
+	}
+	if err := oneLine("name", b.Name); err != nil {
+		return err
 	}
 	if len(b.Description) > 2000 {
 		return fieldErr("description", "must be at most 2000 characters")
@@ -235,12 +257,21 @@ func (r *Resources[T, PT]) Update(ctx context.Context, id int64, edit func(*T) e
 
 // Delete removes the resource and its links to agents.
 func (r *Resources[T, PT]) Delete(ctx context.Context, id int64) error {
-	res, err := r.d.db.ExecContext(ctx, "DELETE FROM "+r.table+" WHERE id = ?", id)
+	err := r.d.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		v, err := r.get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if r.inUse != nil {
+			if err := r.inUse(ctx, tx, id, PT(v).base().Name); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM "+r.table+" WHERE id = ?", id)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%s %d: %w", r.entity, id, ErrNotFound)
 	}
 	r.d.notify(Change{Entity: r.entity, Op: "delete", ID: id})
 	return nil

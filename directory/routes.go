@@ -258,6 +258,19 @@ func checkInbound(ctx context.Context, tx *sqlx.Tx, r *InboundRoute) error {
 			return err
 		}
 	}
+	if r.Enabled {
+		// Two enabled routes for the same DID, caller ID and priority would
+		// leave the winner to row order: refuse the second one.
+		var other string
+		err := tx.GetContext(ctx, &other, `SELECT name FROM inbound_routes
+			WHERE did = ? AND caller_id = ? AND priority = ? AND enabled = ? AND id <> ?`, r.DID, r.CallerID, r.Priority, true, r.ID)
+		if err == nil {
+			return fieldErr("priority", "inbound route %s already takes DID %q from caller ID %q at priority %d: give this route another priority or caller ID", other, r.DID, r.CallerID, r.Priority)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
 	graph, err := loadRouteGraph(ctx, tx)
 	if err != nil {
 		return err
@@ -316,6 +329,24 @@ func checkTarget(ctx context.Context, tx *sqlx.Tx, field string, dst *Destinatio
 		err = tx.GetContext(ctx, &username, `SELECT username FROM users WHERE extension = ? AND role = ?`, dst.Target, RoleAgent)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fieldErr(field+".target", "no agent has extension %q", dst.Target)
+		}
+		return err
+	case DestVoicemail:
+		// A bare mailbox is in the agents' voicemail context, whose
+		// mailboxes omnicc itself writes: it must be an agent's with
+		// voicemail on, or callers would be sent to a mailbox that does not
+		// exist. A mailbox@context is one the Asterisk admin keeps
+		// (voicemail.conf or their own rows), which omnicc cannot see.
+		if strings.Contains(dst.Target, "@") {
+			return nil
+		}
+		var vm bool
+		err = tx.GetContext(ctx, &vm, `SELECT voicemail FROM users WHERE extension = ? AND role = ?`, dst.Target, RoleAgent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fieldErr(field+".target", "no agent has extension %q, so it has no mailbox: name an agent's extension, or mailbox@context for a mailbox outside omnicc", dst.Target)
+		}
+		if err == nil && !vm {
+			return fieldErr(field+".target", "the agent on extension %q has voicemail off: turn it on first (PATCH /agents/{id} {\"voicemail\": true})", dst.Target)
 		}
 		return err
 	case DestRoute:
@@ -528,7 +559,10 @@ func (d *Directory) inboundRoute(ctx context.Context, q sqlx.QueryerContext, id 
 
 // RouteFilter selects routes for a list.
 type RouteFilter struct {
-	Q       string // in the name, description, DID or pattern
+	Q string // in the name, description, DID or pattern
+	// DID keeps the inbound routes that take a call to this number: whose
+	// DID is it, or a pattern that matches it.
+	DID     string
 	Sort    string
 	Page    int
 	PerPage int
@@ -540,6 +574,24 @@ var inboundSorts = map[string]string{"id": "id", "name": "name", "did": "did", "
 // ListInboundRoutes returns a page of inbound routes and the total.
 func (d *Directory) ListInboundRoutes(ctx context.Context, f RouteFilter) ([]*InboundRoute, int, error) {
 	where, args := routeWhere(f.Q, "did")
+	if f.DID != "" {
+		ids, err := d.inboundRoutesFor(ctx, f.DID)
+		if err != nil {
+			return nil, 0, err
+		}
+		cond := "1 = 0"
+		if len(ids) > 0 {
+			cond = "id IN (" + placeholders(len(ids)) + ")"
+		}
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
 	var rows []inboundRow
 	total, err := d.selectPage(ctx, &rows, pageQuery{table: "inbound_routes", selectSQL: inboundSelect,
 		where: where, args: args, sort: f.Sort, sorts: inboundSorts, page: f.Page, perPage: f.PerPage})
@@ -551,6 +603,30 @@ func (d *Directory) ListInboundRoutes(ctx context.Context, f RouteFilter) ([]*In
 		out[i] = rows[i].route()
 	}
 	return out, total, nil
+}
+
+// inboundRoutesFor is the ids of the routes whose DID is number or a
+// pattern matching it. Patterns are matched here, not in SQL: both engines
+// would need Asterisk's pattern syntax, and there are few routes.
+func (d *Directory) inboundRoutesFor(ctx context.Context, number string) ([]int64, error) {
+	var rows []struct {
+		ID  int64  `db:"id"`
+		DID string `db:"did"`
+	}
+	if err := d.db.SelectContext(ctx, &rows, `SELECT id, did FROM inbound_routes`); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, r := range rows {
+		if r.DID == number {
+			ids = append(ids, r.ID)
+			continue
+		}
+		if p, err := ParseDialPattern(r.DID); err == nil && p.Match(number) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids, nil
 }
 
 func routeWhere(q, numberColumn string) (string, []any) {

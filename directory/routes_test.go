@@ -34,7 +34,7 @@ func newRouting(t *testing.T, db *store.DB) *routing {
 		}
 	}
 	if _, err := d.CreateAgent(ctx, directory.AgentInput{FullName: strp("Ann"), Username: strp("ann"), Typology: strp("webrtc"),
-		Password: strp("Str0ng-Pass"), Extension: strp("1001")}); err != nil {
+		Password: strp("Str0ng-Pass"), Extension: strp("1001"), Voicemail: boolp(true)}); err != nil {
 		t.Fatal(err)
 	}
 	cal := officeHours()
@@ -125,6 +125,9 @@ func TestInboundRouteValidation(t *testing.T) {
 		{in("x", "_X.", "agent", "ann"), "open.target", "extension"},
 		{in("x", "_X.", "external", "06-1234"), "open.target", "number of 2 to 32 digits"},
 		{in("x", "_X.", "voicemail", "1001@bad context"), "open.target", "mailbox"},
+		{in("x", "_X.", "voicemail", "9999"), "open.target", "no agent has extension"},
+		// The same DID, caller ID and priority as route main: which would win?
+		{in("x", "0612345678", "queue", "support"), "priority", "already takes DID"},
 		{in("x", "_X.", "hangup", "128"), "open.target", "hang-up cause"},
 		{in("x", "_X.", "hangup", "busy"), "open.target", "hang-up cause"},
 		{in("x", "_X.", "route", "nosuch"), "open.target", "no inbound route is named"},
@@ -143,6 +146,34 @@ func TestInboundRouteValidation(t *testing.T) {
 	}
 	if _, err := r.d.CreateInboundRoute(ctx, in("MAIN", "1", "hangup", "")); !isConflict(err, "name") {
 		t.Errorf("a second route named MAIN: %v", err)
+	}
+	// Another priority or caller ID for the same DID is a different route.
+	if _, err := r.d.CreateInboundRoute(ctx, in("main-vip", "0612345678", "queue", "support", withCaller("_39X."))); err != nil {
+		t.Errorf("same DID, another caller ID: %v", err)
+	}
+	if _, err := r.d.CreateInboundRoute(ctx, in("main-later", "0612345678", "queue", "support", withPriority(5))); err != nil {
+		t.Errorf("same DID, another priority: %v", err)
+	}
+	// A bare mailbox is an agent's: with voicemail on, it is accepted, and
+	// turning voicemail off while a route sends callers there is refused.
+	bob, err := r.d.CreateAgent(ctx, directory.AgentInput{FullName: strp("Bob"), Username: strp("bob"), Typology: strp("webrtc"),
+		Password: strp("Str0ng-Pass"), Extension: strp("1003")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fe *directory.FieldError
+	if _, err := r.d.CreateInboundRoute(ctx, in("bob-vm", "7", "voicemail", "1003")); !errors.As(err, &fe) || !strings.Contains(fe.Message, "voicemail off") {
+		t.Errorf("voicemail of an agent with voicemail off: %v", err)
+	}
+	if _, err := r.d.UpdateAgent(ctx, bob.ID, directory.AgentInput{Voicemail: boolp(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.d.CreateInboundRoute(ctx, in("bob-vm", "7", "voicemail", "1003")); err != nil {
+		t.Errorf("voicemail of an agent with voicemail on: %v", err)
+	}
+	var inUse *directory.InUseError
+	if _, err := r.d.UpdateAgent(ctx, bob.ID, directory.AgentInput{Voicemail: boolp(false)}); !errors.As(err, &inUse) {
+		t.Errorf("voicemail off while routed to: %v", err)
 	}
 	for _, ok := range []directory.InboundRouteInput{
 		in("cause-num", "1", "hangup", "17"), in("cause-name", "2", "hangup", "USER_BUSY"), in("vm", "3", "voicemail", "1001@default"),

@@ -52,6 +52,10 @@ func (u *User) validate() error {
 	case u.Username == "" || len(u.Username) > 64 || !usernameRe.MatchString(u.Username):
 		return fieldErr("username", "%q must be 1-64 letters, digits, '.' or '_'", u.Username)
 	}
+	// A supervisor's name is the callerid of its spy and click-to-call legs.
+	if err := oneLine("full_name", u.FullName); err != nil {
+		return err
+	}
 	if u.Email != "" {
 		if m, err := mail.ParseAddress(u.Email); err != nil || m.Address != u.Email {
 			return fieldErr("email", "%q is not an e-mail address", u.Email)
@@ -216,6 +220,11 @@ func (d *Directory) UpdateUser(ctx context.Context, id int64, in UserInput) (*Us
 	return out, nil
 }
 
+// ErrLastAdmin refuses a change that would leave no enabled admin: nobody
+// could then manage users, and only OMNICC_ADMIN_PASSWORD at a restart
+// with an empty users table would recover.
+var ErrLastAdmin = errors.New("this is the last enabled admin: make another user admin first")
+
 // keepOneAdmin refuses a change that would leave nobody able to administer.
 func (d *Directory) keepOneAdmin(ctx context.Context, tx *sqlx.Tx) error {
 	var n int
@@ -223,7 +232,7 @@ func (d *Directory) keepOneAdmin(ctx context.Context, tx *sqlx.Tx) error {
 		return err
 	}
 	if n == 0 {
-		return fieldErr("role", "this would leave no enabled admin")
+		return ErrLastAdmin
 	}
 	return nil
 }

@@ -129,6 +129,12 @@ func (p *Projector) AgentSaved(ctx context.Context, tx *sqlx.Tx, before, after *
 	if err := p.syncAgent(ctx, tx, after); err != nil {
 		return fmt.Errorf("realtime: agent %q: %w", after.Username, err)
 	}
+	if before != nil && before.VoicemailPIN != "" && before.VoicemailPIN != after.VoicemailPIN && after.Voicemail && after.Extension != "" {
+		if err := p.exec(ctx, tx, "UPDATE voicemail SET password = ? WHERE context = ? AND mailbox = ?",
+			after.VoicemailPIN, p.opts.VoicemailContext, after.Extension); err != nil {
+			return fmt.Errorf("realtime: agent %q: voicemail PIN: %w", after.Username, err)
+		}
+	}
 	return nil
 }
 
@@ -366,8 +372,9 @@ func (p *Projector) extensionRows(ext, dial string) []row {
 }
 
 // voicemailRow is the agent's mailbox: its extension in the omnicc
-// voicemail context. The PIN starts as the extension — the agent changes it
-// from VoiceMailMain, and it is never overwritten.
+// voicemail context. The PIN starts as the agent's random one; the agent may
+// change it from VoiceMailMain, so an ordinary save never overwrites it —
+// only a PIN set through the API does (see AgentSaved).
 func (p *Projector) voicemailRow(a *directory.Agent) row {
 	attach := any(nil)
 	if a.Email != "" {
@@ -376,7 +383,7 @@ func (p *Projector) voicemailRow(a *directory.Agent) row {
 	return row{table: "voicemail",
 		key:        []col{{"context", p.opts.VoicemailContext}, {"mailbox", a.Extension}},
 		set:        []col{{"fullname", str(a.FullName)}, {"email", str(a.Email)}, {"attach", attach}},
-		insertOnly: []col{{"password", a.Extension}},
+		insertOnly: []col{{"password", a.VoicemailPIN}},
 	}
 }
 

@@ -134,10 +134,10 @@ func TestTypologyRows(t *testing.T) {
 				name: "phonebar behind NAT with groups and its own context",
 				in: directory.AgentInput{FullName: ptr("Pat Phone"), Username: ptr("pat"), Typology: ptr("phonebar"), Extension: ptr("1003"),
 					NAT: ptr("yes"), AllowedCodecs: &[]string{"alaw", "g722"}, CallGroup: ptr("1"), PickupGroup: ptr("1,2"),
-					Context: ptr("sales-agents"), CallerID: ptr(`"Sales" <5550100>`), Encryption: ptr(true), Voicemail: ptr(true)},
+					Context: ptr("sales-agents"), CallerID: ptr(`"Sales" <5550100>`), Voicemail: ptr(true)},
 				endpoint: map[string]string{"transport": "transport-udp", "webrtc": "no", "allow": "alaw,g722", "force_rport": "yes",
 					"rewrite_contact": "yes", "rtp_symmetric": "yes", "call_group": "1", "pickup_group": "1,2", "context": "sales-agents",
-					"callerid": `"Sales" <5550100>`, "media_encryption": "sdes", "mailboxes": "1003@omnicc", "dtls_auto_generate_cert": ""},
+					"callerid": `"Sales" <5550100>`, "media_encryption": "no", "mailboxes": "1003@omnicc", "dtls_auto_generate_cert": ""},
 				aor:       map[string]string{"qualify_frequency": "30", "mailboxes": "1003@omnicc"},
 				dial:      "omnicc-dial-agent,s,1(PJSIP/pat,1003)",
 				voicemail: true,
@@ -193,7 +193,16 @@ func TestTypologyRows(t *testing.T) {
 				}
 				vm := r.lookup("voicemail", "mailbox="+a.Extension+"&context=omnicc")
 				if tc.voicemail {
-					wantFields(t, "voicemail", vm, map[string]string{"fullname": a.FullName, "password": a.Extension})
+					// The PIN is the agent's random one, not its guessable mailbox number.
+					if len(a.VoicemailPIN) != 6 || a.VoicemailPIN == a.Extension {
+						t.Errorf("voicemail PIN %q", a.VoicemailPIN)
+					}
+					wantFields(t, "voicemail", vm, map[string]string{"fullname": a.FullName, "password": a.VoicemailPIN})
+					// A PIN set through the API reaches the row.
+					if err := r.dir.SetVoicemailPIN(context.Background(), a.ID, "24680"); err != nil {
+						t.Fatal(err)
+					}
+					wantFields(t, "voicemail after PUT voicemail-pin", r.lookup("voicemail", "mailbox="+a.Extension+"&context=omnicc"), map[string]string{"password": "24680"})
 				} else if vm != nil {
 					t.Errorf("voicemail row with voicemail off: %v", vm)
 				}
