@@ -179,3 +179,17 @@ func (d *Directory) AgentChannelCapacities(ctx context.Context, agentID int64) (
 	}
 	return out, nil
 }
+
+// AgentIDByExtension is the id of the agent with this internal extension;
+// ErrNotFound when there is none.
+func (d *Directory) AgentIDByExtension(ctx context.Context, ext string) (int64, error) {
+	var id int64
+	err := d.db.GetContext(ctx, &id, `SELECT id FROM users WHERE extension = ? AND role = ?`, ext, RoleAgent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("agent with extension %q: %w", ext, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("directory: find the agent with extension %q: %w", ext, err)
+	}
+	return id, nil
+}

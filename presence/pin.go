@@ -95,23 +95,23 @@ func (s *Service) AgentByPIN(ctx context.Context, extension, pin string) (int64,
 	// Taken before the lookup so that the one call that makes it, known
 	// extension or not, is not told apart by its time either.
 	dummy := s.unknownExtensionHash()
-	var row struct {
-		ID   int64  `db:"id"`
-		Hash string `db:"pin_hash"`
+	// The extension is the directory's; the PIN is presence's own table.
+	id, err := s.dir.AgentIDByExtension(ctx, extension)
+	var hash string
+	if err == nil {
+		err = s.db.GetContext(ctx, &hash, `SELECT pin_hash FROM agent_pins WHERE agent_id = ?`, id)
 	}
-	err := s.db.GetContext(ctx, &row, `SELECT u.id, p.pin_hash FROM users u JOIN agent_pins p ON p.agent_id = u.id
- WHERE u.role = 'agent' AND u.extension = ?`, extension)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, directory.ErrNotFound) {
 		_ = bcrypt.CompareHashAndPassword(dummy, []byte(pin))
 		return 0, ErrBadCredentials
 	}
 	if err != nil {
 		return 0, fmt.Errorf("presence: look up extension %q: %w", extension, err)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(row.Hash), []byte(pin)) != nil {
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(pin)) != nil {
 		return 0, ErrBadCredentials
 	}
-	return row.ID, nil
+	return id, nil
 }
 
 // ToggleLogin logs the agent with this extension and PIN in when it is
