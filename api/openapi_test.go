@@ -13,6 +13,7 @@ import (
 	"omnicc/auth"
 	"omnicc/directory"
 	"omnicc/presence"
+	"omnicc/router"
 	"omnicc/storetest"
 )
 
@@ -86,6 +87,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			routingMount(db),
 			hub.Mount,
 			voice.Mount,
+			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -172,3 +172,5 @@ type offerRow struct {
 	Kind          string    `db:"kind"`
 	ExpiresAt     time.Time `db:"expires_at"`
 }
+
+func isUnique(err error) bool { return store.IsUniqueViolation(err) }
