@@ -26,6 +26,7 @@ import (
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
+	"omnicc/router"
 	"omnicc/realtime"
 	"omnicc/store"
 )
@@ -161,9 +162,22 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
-	sessions := presence.New(presence.Options{DB: db, Directory: dir, Publisher: hub, Logger: log.With("component", "presence")})
+	// The router hears every agent_state too: a login, an unpause or freed
+	// capacity is when the next waiting interaction is offered.
+	var digital *router.Router
+	sessions := presence.New(presence.Options{DB: db, Directory: dir, Logger: log.With("component", "presence"),
+		Publisher: presence.PublisherFunc(func(e presence.Event) {
+			hub.Publish(e)
+			if digital != nil {
+				digital.Observe(e)
+			}
+		})})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
+	}
+	digital = router.New(router.Options{DB: db, Presence: sessions, Directory: dir, Publisher: hub, Logger: log.With("component", "router")})
+	if err := digital.Load(ctx); err != nil {
+		return fmt.Errorf("load the router's interactions: %w", err)
 	}
 	boxes, err := ami.ParseBoxes(cfg.AMI)
 	if err != nil {
@@ -219,6 +233,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
+			api.NewInteractions(digital).Mount,
 		},
 	})
 	if err != nil {
@@ -244,6 +259,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return calls.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
+	g.Go(func() error { return digital.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
