@@ -148,6 +148,15 @@ func (h *Interactions) Mount(r *Router) {
 		}
 		answer(s, c, http.StatusOK)(h.r.Close(c.Request.Context(), actorOf(c), id, in.Disposition))
 	}))
+	r.Handle("POST", "/interactions/:id/transfer", everyone, withID(func(c *gin.Context, id int64) {
+		var in struct {
+			AgentID int64 `json:"agent_id"`
+			QueueID int64 `json:"queue_id"`
+		}
+		if s.decode(c, &in) {
+			answer(s, c, http.StatusAccepted)(h.r.Transfer(c.Request.Context(), actorOf(c), id, in.AgentID, in.QueueID))
+		}
+	}))
 	r.Handle("POST", "/interactions/:id/notes", everyone, withID(func(c *gin.Context, id int64) {
 		var in struct {
 			Body string `json:"body"`

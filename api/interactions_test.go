@@ -176,6 +176,17 @@ func TestInteractionsREST(t *testing.T) {
 		if lst.Total != 1 {
 			t.Fatalf("tag filter found %d", lst.Total)
 		}
+		// A transfer to oneself is refused naming the field; one to another
+		// agent waits for it, and its refusal leaves the interaction here.
+		var fail apiErr
+		e.must(e.call("POST", path+"/transfer", me, map[string]int64{"agent_id": e.agents[winner]}, &fail), 422)
+		if fail.Error.Field != "agent_id" {
+			t.Fatalf("transfer to itself: %+v", fail)
+		}
+		otherID := e.agents[(winner+1)%len(e.agents)]
+		e.must(e.call("POST", path+"/transfer", me, map[string]int64{"agent_id": otherID}, nil), 202)
+		e.must(e.call("POST", path+"/reject", other, nil, nil), 204)
+		e.must(e.call("GET", path, me, nil, nil), 200)
 		e.must(e.call("POST", path+"/notes", me, map[string]string{"body": "called back"}, nil), 201)
 
 		var dash router.Dashboard

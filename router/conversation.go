@@ -123,9 +123,14 @@ func (r *Router) maySee(who Actor, it *Interaction) bool {
 	if who.Staff || (it.AgentID != nil && *it.AgentID == who.AgentID) {
 		return true
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o := r.offers[it.ID]; o != nil {
+		if _, ok := o.agents[who.AgentID]; ok {
+			return true // a transfer's target reads what it is offered
+		}
+	}
 	if it.Status == StatusQueued || it.Status == StatusOffered {
-		r.mu.Lock()
-		defer r.mu.Unlock()
 		if a := r.agents[who.AgentID]; a != nil {
 			for _, q := range a.queues {
 				if q == it.QueueID {

@@ -108,6 +108,11 @@ type offerState struct {
 	agents        map[int64]time.Time // agent → deadline
 	autoAgent     int64
 	autoAt        time.Time
+	// A transfer: the interaction stays accepted by from until a target
+	// accepts; toQueue is the target queue when sent to one.
+	transfer bool
+	from     int64
+	toQueue  int64
 }
 
 // Router queues digital interactions, offers them and tracks them until

@@ -515,3 +515,64 @@ func TestAutoAnswer(t *testing.T) {
 		}
 	})
 }
+
+func TestTransfer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		a, b, c := g.agent("alice", nil), g.agent("bob", nil), g.agent("carol", nil)
+		q := g.queue("web", "roundrobin", a)
+		q2 := g.queue("sales", "beepall", b)
+		g.start(a, b)
+		ctx := t.Context()
+		it := g.receive("v1", "", "hi", q)
+		if _, err := g.r.Accept(ctx, a, it.ID); err != nil {
+			t.Fatal(err)
+		}
+		owner := router.Actor{AgentID: a}
+		var fe *router.FieldError
+		if _, err := g.r.Transfer(ctx, owner, it.ID, c, 0); !errors.As(err, &fe) || fe.Field != "agent_id" {
+			t.Fatalf("transfer to logged-out carol: %v", err)
+		}
+		if _, err := g.r.Transfer(ctx, router.Actor{AgentID: b}, it.ID, c, 0); !errors.Is(err, router.ErrForbidden) {
+			t.Fatalf("bob transfers alice's interaction: %v", err)
+		}
+		// Timeout: it stays with alice, unread.
+		if _, err := g.r.Transfer(ctx, owner, it.ID, b, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.r.Transfer(ctx, owner, it.ID, b, 0); !errors.Is(err, router.ErrTransferPending) {
+			t.Fatalf("second transfer: %v", err)
+		}
+		if ev := g.rec.take("offer", b); len(ev) != 1 || !ev[0].Payload.(router.OfferEvent).Transfer {
+			t.Fatalf("bob's transfer offer: %+v", ev)
+		}
+		if g.load(b) != 1 {
+			t.Fatalf("the transfer offer reserves no capacity: %d", g.load(b))
+		}
+		g.clock.Advance(300 * time.Second)
+		if err := g.r.ExpireDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := g.r.Get(ctx, owner, it.ID)
+		if *got.AgentID != a || got.Unread != 1 || g.load(b) != 0 {
+			t.Fatalf("after the transfer timed out: %+v, bob load %d", got, g.load(b))
+		}
+		if _, err := g.r.Accept(ctx, b, it.ID); !errors.As(err, new(*router.OfferGoneError)) {
+			t.Fatalf("accepting a timed out transfer: %v", err)
+		}
+		// To a queue, accepted: bob owns it in the new queue.
+		if _, err := g.r.Transfer(ctx, owner, it.ID, 0, q2); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.r.Get(ctx, router.Actor{AgentID: b}, it.ID); err != nil {
+			t.Fatalf("the target cannot read what it is offered: %v", err)
+		}
+		got, err := g.r.Accept(ctx, b, it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got.AgentID != b || got.QueueID != q2 || g.load(a) != 0 || g.load(b) != 1 {
+			t.Fatalf("after the transfer: %+v, loads %d %d", got, g.load(a), g.load(b))
+		}
+	})
+}

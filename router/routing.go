@@ -30,7 +30,7 @@ func (r *Router) Load(ctx context.Context) error {
 		return fmt.Errorf("router: load open interactions: %w", err)
 	}
 	var offers []offerRow
-	if err := r.db.SelectContext(ctx, &offers, `SELECT interaction_id, agent_id, kind, expires_at FROM interaction_offers`); err != nil {
+	if err := r.db.SelectContext(ctx, &offers, `SELECT interaction_id, agent_id, kind, to_queue_id, expires_at FROM interaction_offers`); err != nil {
 		return fmt.Errorf("router: load offers: %w", err)
 	}
 
@@ -78,8 +78,26 @@ func (r *Router) Load(ctx context.Context) error {
 		it.decode()
 		switch it.Status {
 		case StatusAccepted:
-			if it.AgentID != nil {
-				r.agentLocked(*it.AgentID).open[it.Channel]++
+			if it.AgentID == nil {
+				continue
+			}
+			r.agentLocked(*it.AgentID).open[it.Channel]++
+			o := &offerState{interactionID: it.ID, queueID: it.QueueID, channel: it.Channel, agents: map[int64]time.Time{},
+				transfer: true, from: *it.AgentID}
+			for _, row := range byInteraction[it.ID] {
+				if row.Kind == "transfer" && row.ExpiresAt.After(now) {
+					o.agents[row.AgentID] = row.ExpiresAt.UTC()
+					o.toQueue = row.ToQueueID.Int64
+					r.agentLocked(row.AgentID).reserved[it.Channel]++
+				}
+			}
+			if len(o.agents) > 0 {
+				r.offers[it.ID] = o
+			} else if len(byInteraction[it.ID]) > 0 {
+				// Every transfer target's time ran out while omniccd was down.
+				if err := r.endTransferLocked(ctx, o); err != nil {
+					return err
+				}
 			}
 		case StatusQueued:
 			if q := r.queues[it.QueueID]; q != nil {
@@ -89,7 +107,7 @@ func (r *Router) Load(ctx context.Context) error {
 			o := &offerState{interactionID: it.ID, queueID: it.QueueID, channel: it.Channel, priority: it.Priority,
 				queuedAt: it.QueuedAt, agents: map[int64]time.Time{}}
 			for _, row := range byInteraction[it.ID] {
-				if row.ExpiresAt.After(now) {
+				if row.Kind == "offer" && row.ExpiresAt.After(now) {
 					o.agents[row.AgentID] = row.ExpiresAt.UTC()
 					r.agentLocked(row.AgentID).reserved[it.Channel]++
 				}
@@ -333,6 +351,11 @@ func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to
 func (r *Router) Accept(ctx context.Context, agentID, interactionID int64) (*Interaction, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if o := r.offers[interactionID]; o != nil && o.transfer {
+		if _, ok := o.agents[agentID]; ok {
+			return r.acceptTransferLocked(ctx, o, agentID)
+		}
+	}
 	return r.acceptLocked(ctx, agentID, interactionID)
 }
 
@@ -411,7 +434,7 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 func (r *Router) Reject(ctx context.Context, agentID, interactionID int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n, err := exec(ctx, r.db, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ? AND kind = 'offer'`, interactionID, agentID)
+	n, err := exec(ctx, r.db, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?`, interactionID, agentID)
 	if err != nil {
 		return fmt.Errorf("router: reject interaction %d: %w", interactionID, err)
 	}
@@ -442,6 +465,18 @@ func (r *Router) dropOfferLocked(ctx context.Context, interactionID, agentID int
 	delete(o.agents, agentID)
 	if o.autoAgent == agentID {
 		o.autoAgent = 0
+	}
+	if o.transfer {
+		a := r.agents[agentID]
+		a.reserved[o.channel]--
+		r.pushLoadLocked(a, o.channel)
+		r.publish("offer_withdrawn", agentID, OfferWithdrawnEvent{InteractionID: interactionID, Reason: reason})
+		if len(o.agents) == 0 {
+			if err := r.endTransferLocked(ctx, o); err != nil {
+				return err
+			}
+		}
+		return r.routeAgentLocked(ctx, a)
 	}
 	if r.passed[interactionID] == nil {
 		r.passed[interactionID] = map[int64]bool{}
@@ -506,7 +541,7 @@ func (r *Router) ExpireDue(ctx context.Context) error {
 		}
 	}
 	for _, d := range expired {
-		if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ? AND kind = 'offer'`,
+		if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?`,
 			d.interaction, d.agent); err != nil {
 			return fmt.Errorf("router: expire the offer of interaction %d: %w", d.interaction, err)
 		}

@@ -167,10 +167,11 @@ func readMessage(ctx context.Context, q sqlx.QueryerContext, id int64) (*Message
 }
 
 type offerRow struct {
-	InteractionID int64     `db:"interaction_id"`
-	AgentID       int64     `db:"agent_id"`
-	Kind          string    `db:"kind"`
-	ExpiresAt     time.Time `db:"expires_at"`
+	InteractionID int64         `db:"interaction_id"`
+	AgentID       int64         `db:"agent_id"`
+	Kind          string        `db:"kind"`
+	ToQueueID     sql.NullInt64 `db:"to_queue_id"`
+	ExpiresAt     time.Time     `db:"expires_at"`
 }
 
 func isUnique(err error) bool { return store.IsUniqueViolation(err) }

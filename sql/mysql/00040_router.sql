@@ -10,8 +10,9 @@
 -- interaction_messages: client_id (an agent's retried reply) and external_id
 -- (a channel's retried delivery) are unique per interaction where given;
 -- NULLs never collide.
--- interaction_offers: the outstanding offers (and transfer offers), each with
--- its owner and deadline; a row exists only while the offer stands.
+-- interaction_offers: the outstanding offers (kind 'offer') and transfer
+-- offers (kind 'transfer', with the target queue when sent to a queue), each
+-- with its owner and deadline; a row exists only while the offer stands.
 -- queue_id/agent_id carry no foreign keys on purpose: interactions outlive
 -- queues and agents, and the ids stay references for reports.
 
@@ -77,6 +78,7 @@ CREATE TABLE interaction_offers (
     interaction_id BIGINT NOT NULL,
     agent_id BIGINT NOT NULL,
     kind VARCHAR(16) NOT NULL,
+    to_queue_id BIGINT NULL,
     expires_at DATETIME(6) NOT NULL,
     created_at DATETIME(6) NOT NULL,
     PRIMARY KEY (interaction_id, agent_id),

@@ -63,6 +63,7 @@ CREATE TABLE interaction_offers (
     interaction_id BIGINT NOT NULL,
     agent_id BIGINT NOT NULL,
     kind VARCHAR(16) NOT NULL,
+    to_queue_id BIGINT NULL,
     expires_at DATETIME NOT NULL,
     created_at DATETIME NOT NULL,
     PRIMARY KEY (interaction_id, agent_id),
