@@ -11,6 +11,7 @@ import (
 	"omnicc/ami"
 	"omnicc/api"
 	"omnicc/auth"
+	"omnicc/channels/openchannel"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/router"
@@ -88,6 +89,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			hub.Mount,
 			voice.Mount,
 			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,
+			api.NewOpenChannel(openchannel.New(openchannel.Options{DB: db, Queues: dir})).Mount,
 		}})
 	if err != nil {
 		t.Fatal(err)

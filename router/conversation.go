@@ -36,7 +36,9 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	if err != nil {
 		return nil, nil, false, err
 	}
-	in.Channel = q.channel
+	if in.Channel != q.channel {
+		return nil, nil, false, fieldErr("queue_id", "queue %d serves %s, not %s: point the %s account at a %s queue", in.QueueID, q.channel, in.Channel, in.Channel, in.Channel)
+	}
 	now := r.now()
 	m = &Message{Direction: DirectionIn, Body: in.Body, Attachments: in.Attachments, Status: MessageReceived, CreatedAt: now}
 	if in.ExternalID != "" {
@@ -219,7 +221,9 @@ func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message) {
 	if s == nil {
 		status, errText = MessageFailed, "no connector sends on channel "+it.Channel
 	} else if err := s.Send(ctx, Outbound{InteractionID: it.ID, MessageID: m.ID, Channel: it.Channel, Account: it.Account,
-		Customer: it.Customer, Body: m.Body, Attachments: m.Attachments}); err != nil {
+		Customer: it.Customer, Body: m.Body, Attachments: m.Attachments}); errors.Is(err, ErrDeferred) {
+		return // the connector delivers it in the background and reports through SetMessageStatus
+	} else if err != nil {
 		status, errText = MessageFailed, err.Error()
 	}
 	if len(errText) > 1000 {
@@ -231,7 +235,35 @@ func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message) {
 	}
 	m.Status, m.Error = status, errText
 	m.Attempts++
-	r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
+}
+
+// ErrDeferred is what a Sender answers when it took the message for
+// delivery in the background (with its own retries): the message stays
+// pending until the connector calls SetMessageStatus.
+var ErrDeferred = errors.New("delivery deferred to the connector")
+
+// PendingOutbound lists the agents' messages on channel still waiting for
+// delivery — what a connector picks up again after a restart.
+func (r *Router) PendingOutbound(ctx context.Context, channel string) ([]Outbound, error) {
+	var rows []struct {
+		Message
+		Channel  string `db:"channel"`
+		Account  string `db:"account"`
+		Customer string `db:"customer"`
+	}
+	if err := r.db.SelectContext(ctx, &rows, `SELECT m.id, m.interaction_id, m.seq, m.direction, m.body, m.attachments,
+ m.client_id, m.external_id, m.status, m.agent_id, m.attempts, m.error, m.created_at, i.channel, i.account, i.customer
+ FROM interaction_messages m JOIN interactions i ON i.id = m.interaction_id
+ WHERE i.channel = ? AND m.direction = ? AND m.status = ? ORDER BY m.id`, channel, DirectionOut, MessagePending); err != nil {
+		return nil, fmt.Errorf("router: list pending messages on %s: %w", channel, err)
+	}
+	out := make([]Outbound, 0, len(rows))
+	for _, m := range rows {
+		m.decode()
+		out = append(out, Outbound{InteractionID: m.InteractionID, MessageID: m.ID, Channel: m.Channel, Account: m.Account,
+			Customer: m.Customer, Body: m.Body, Attachments: m.Attachments})
+	}
+	return out, nil
 }
 
 // SetMessageStatus records a delivery outcome a connector learned later
@@ -247,6 +279,16 @@ func (r *Router) SetMessageStatus(ctx context.Context, messageID int64, status, 
 	if _, err := r.db.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("router: set status of message %d: %w", messageID, err)
 	}
+	// The desktop shows each message's delivery status as it changes.
+	m, err := readMessage(ctx, r.db, messageID)
+	if err != nil {
+		return err
+	}
+	it, err := readInteraction(ctx, r.db, m.InteractionID)
+	if err != nil {
+		return err
+	}
+	r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
 	return nil
 }
 

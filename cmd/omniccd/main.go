@@ -22,12 +22,13 @@ import (
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/calllog"
+	"omnicc/channels/openchannel"
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
-	"omnicc/router"
 	"omnicc/realtime"
+	"omnicc/router"
 	"omnicc/store"
 )
 
@@ -179,6 +180,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := digital.Load(ctx); err != nil {
 		return fmt.Errorf("load the router's interactions: %w", err)
 	}
+	openChannel := openchannel.New(openchannel.Options{DB: db, Router: digital, Queues: dir, Logger: log.With("component", "openchannel")})
+	digital.SetSender(openchannel.Channel, openChannel)
 	boxes, err := ami.ParseBoxes(cfg.AMI)
 	if err != nil {
 		return err
@@ -233,7 +236,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(calls, people).Mount,
-			api.NewInteractions(digital).Mount,
+			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 		},
 	})
 	if err != nil {
@@ -260,6 +263,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return calls.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
 	g.Go(func() error { return digital.Run(gctx) })
+	g.Go(func() error { return openChannel.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
