@@ -576,3 +576,63 @@ func TestTransfer(t *testing.T) {
 		}
 	})
 }
+
+// Two routers over one database (two instances, or an old and a new one
+// across a restart) each take half of the accepts of one beepall offer: the
+// database, not the routers' mutexes, must pick the one winner.
+func TestAcceptRaceAcrossRouters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		var agents []int64
+		for i := range 10 {
+			agents = append(agents, g.agent(fmt.Sprintf("a%d", i), nil))
+		}
+		q := g.queue("web", "beepall", agents...)
+		g.start(agents...)
+		for round := range 3 {
+			it := g.receive(fmt.Sprintf("visitor-%d", round), "", "hello", q)
+			second := router.New(router.Options{DB: db, Directory: g.dir, Clock: g.clock})
+			if err := second.Load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var won, lost sync.Map
+			for i, a := range agents {
+				rt := g.r
+				if i%2 == 1 {
+					rt = second
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := rt.Accept(t.Context(), a, it.ID)
+					var gone *router.OfferGoneError
+					switch {
+					case err == nil:
+						won.Store(a, true)
+					case errors.As(err, &gone):
+						lost.Store(a, gone.Reason)
+					default:
+						t.Errorf("agent %d: %v", a, err)
+					}
+				}()
+			}
+			wg.Wait()
+			n := 0
+			won.Range(func(any, any) bool { n++; return true })
+			if n != 1 {
+				t.Fatalf("round %d: %d winners, want exactly 1", round, n)
+			}
+			var owner int64
+			if err := db.GetContext(t.Context(), &owner, `SELECT agent_id FROM interactions WHERE id = ?`, it.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := won.Load(owner); !ok {
+				t.Fatalf("round %d: the database says agent %d owns it, not the winner", round, owner)
+			}
+			if _, err := g.r.Close(t.Context(), router.Actor{Staff: true}, it.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -364,16 +364,25 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 	var it *Interaction
 	var gone *OfferGoneError
 	err := r.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		n, err := exec(ctx, tx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ? AND kind = 'offer' AND expires_at > ?`,
-			interactionID, agentID, now)
+		// The interaction's row is locked first (the conditional UPDATE), and
+		// only then are the offers read (without locks) and deleted: every
+		// accepting transaction takes its locks in that one order, so MariaDB
+		// never finds two of them waiting on each other. Without a standing
+		// offer for this agent the UPDATE is rolled back.
+		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, agent_id = ?, accepted_at = ?, updated_at = ?, unread = 0
+ WHERE id = ? AND status = ?`, StatusAccepted, agentID, now, now, interactionID, StatusOffered)
 		if err != nil {
 			return err
 		}
 		if n == 1 {
-			n, err = exec(ctx, tx, `UPDATE interactions SET status = ?, agent_id = ?, accepted_at = ?, updated_at = ?, unread = 0
- WHERE id = ? AND status = ?`, StatusAccepted, agentID, now, now, interactionID, StatusOffered)
-			if err != nil {
+			var mine int
+			if err := sqlx.GetContext(ctx, tx, &mine, `SELECT COUNT(*) FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?
+ AND kind = 'offer' AND expires_at > ?`, interactionID, agentID, now); err != nil {
 				return err
+			}
+			if mine == 0 {
+				gone = &OfferGoneError{InteractionID: interactionID, Reason: ReasonExpired}
+				return gone
 			}
 		}
 		it, err = readInteraction(ctx, tx, interactionID)
