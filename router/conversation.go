@@ -206,7 +206,9 @@ func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID 
 	if err != nil {
 		return nil, false, fmt.Errorf("router: store the reply to interaction %d: %w", id, err)
 	}
-	r.publish("message", ownerOf(it), MessageEvent{InteractionID: id, Message: m})
+	// A copy goes out: deliver updates m while the hub may still encode it.
+	sent := *m
+	r.publish("message", ownerOf(it), MessageEvent{InteractionID: id, Message: &sent})
 	r.deliver(ctx, it, m)
 	return m, true, nil
 }
