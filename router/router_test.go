@@ -636,3 +636,55 @@ func TestAcceptRaceAcrossRouters(t *testing.T) {
 		}
 	})
 }
+
+// Nobody is free when the customer writes; the interaction waits and is
+// offered the moment presence says an agent logged in or unpaused on the
+// channel — the agent_state event, not a polling job. Pausing chat stops
+// new offers but not the messages of what the agent holds.
+func TestLoginAndUnpauseOfferWhatWaits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		a := g.agent("alice", nil)
+		q := g.queue("web", "roundrobin", a)
+		g.start()
+		ctx := t.Context()
+		p := &directory.PauseType{Base: directory.Base{Name: "lunch"}}
+		if err := g.dir.PauseTypes().Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		i1 := g.receive("v1", "", "anyone?", q)
+		if i1.Status != router.StatusQueued {
+			t.Fatalf("offered with nobody logged in: %s", i1.Status)
+		}
+		var dash *router.Dashboard
+		if dash, _ = g.r.Dashboard(ctx, a); len(dash.Queues) != 1 || dash.Queues[0].Waiting != 1 {
+			t.Fatalf("dashboard %+v", dash)
+		}
+		g.login(a)
+		if offeredTo(t, g, i1.ID, a) == nil {
+			t.Fatal("unreachable")
+		}
+		if _, err := g.r.Accept(ctx, a, i1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.pres.Pause(ctx, a, "lunch", []string{"chat"}); err != nil {
+			t.Fatal(err)
+		}
+		g.settle()
+		i2 := g.receive("v2", "", "hello", q)
+		g.receive("v1", "", "still there?", q)
+		if got := g.rec.take("offer", a); len(got) != 0 {
+			t.Fatalf("offered while paused on chat: %+v", got)
+		}
+		if cur, _ := g.r.Get(ctx, router.Actor{AgentID: a}, i1.ID); cur.Unread != 1 {
+			t.Fatalf("the held interaction's message did not arrive: unread %d", cur.Unread)
+		}
+		if _, err := g.pres.Unpause(ctx, a, []string{"chat"}); err != nil {
+			t.Fatal(err)
+		}
+		g.settle()
+		if offeredTo(t, g, i2.ID, a) == nil {
+			t.Fatal("unreachable")
+		}
+	})
+}
