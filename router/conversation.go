@@ -31,8 +31,8 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		return nil, nil, false, fmt.Errorf("body is %d bytes, over %d: %w", len(in.Body), MaxBody, ErrTooLarge)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	q, err := r.queueLocked(ctx, in.QueueID)
+	r.mu.Unlock()
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -75,6 +75,12 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	}
 	r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
 	if opened {
+		// Storing ran without the router's lock, so deliveries for many
+		// customers commit in parallel; only queueing and the offer take it.
+		// Something that moved the interaction on meanwhile (a close) makes
+		// the offer's conditional UPDATE find it no longer queued.
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		q, err := r.queueLocked(ctx, it.QueueID)
 		if err != nil {
 			return it, m, true, err
