@@ -247,3 +247,70 @@ func TestOpenChannelEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// A reply stored while no connector was running (omniccd stopped right
+// after the agent sent it) is delivered by the next connector's Run.
+func TestPendingReplySurvivesRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		str := func(s string) *string { return &s }
+		dir := directory.New(db, directory.Options{BcryptCost: 4})
+		pres := presence.New(presence.Options{DB: db, Directory: dir, Controller: nopQueues{}, FlushDelay: -1, EventWait: -1})
+		rt := router.New(router.Options{DB: db, Presence: pres, Directory: dir})
+		hook := &integrator{got: make(chan capturedReply, 4)}
+		replyURL := httptest.NewServer(hook)
+		defer replyURL.Close()
+		q, err := dir.CreateQueue(ctx, directory.QueueInput{Name: str("sms"), Channel: str(openchannel.Channel), Strategy: str("roundrobin")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := dir.CreateAgent(ctx, directory.AgentInput{FullName: str("Alice"), Username: str("alice"),
+			Typology: str(directory.TypologyWebRTC), Password: str("Str0ng-Pass")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dir.AddQueueMember(ctx, directory.MembershipInput{QueueID: q.ID, AgentID: a.ID}); err != nil {
+			t.Fatal(err)
+		}
+		if err := pres.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pres.Login(ctx, a.ID, "api"); err != nil {
+			t.Fatal(err)
+		}
+		before := openchannel.New(openchannel.Options{DB: db, Router: rt, Queues: dir})
+		rt.SetSender(openchannel.Channel, before)
+		acc, err := before.CreateAccount(ctx, openchannel.AccountInput{Name: str("gw"), QueueID: &q.ID, ReplyURL: str(replyURL.URL)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, _, _, err := before.Receive(ctx, acc.ID, acc.Token, openchannel.InboundMessage{From: "cust", Body: "hi"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Accept(ctx, a.ID, it.ID); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := rt.Reply(ctx, router.Actor{AgentID: a.ID}, it.ID, "on my way", "c1")
+		if err != nil || m.Status != router.MessagePending {
+			t.Fatalf("reply: %+v %v", m, err)
+		}
+		// "Restart": the first connector never ran; a new one does.
+		after := openchannel.New(openchannel.Options{DB: db, Router: rt, Queues: dir})
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- after.Run(runCtx) }()
+		got := <-hook.got
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		var rep openchannel.Reply
+		if err := json.Unmarshal(got.body, &rep); err != nil || rep.MessageID != m.ID || got.sig != openchannel.Sign(acc.Secret, got.body) {
+			t.Fatalf("delivered %s (signature %q)", got.body, got.sig)
+		}
+	})
+}
