@@ -44,10 +44,17 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	if in.ExternalID != "" {
 		m.ExternalID = &in.ExternalID
 	}
-	var opened bool
-	err = r.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		it, opened, err = openInteraction(ctx, r.db, tx, in, now)
+	id, opened, err := ensureInteraction(ctx, r.db, in, now)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		reopened, err := reopenClosed(ctx, tx, id, in.QueueID, now)
 		if err != nil {
+			return err
+		}
+		opened = opened || reopened
+		if it, err = readInteraction(ctx, tx, id); err != nil {
 			return err
 		}
 		m.InteractionID = it.ID
@@ -62,18 +69,26 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		it, err = readInteraction(ctx, tx, it.ID)
 		return err
 	})
-	if errors.Is(err, errDuplicate) {
-		it, err = r.interactionByIdentity(ctx, in)
-		if err != nil {
+	fresh = true
+	switch {
+	case errors.Is(err, errDuplicate):
+		fresh = false
+		if it, err = readInteraction(ctx, r.db, id); err != nil {
 			return nil, nil, false, err
 		}
-		m, err = findRetried(ctx, r.db, it.ID, nil, m.ExternalID)
-		return it, m, false, err
-	}
-	if err != nil {
+		if m, err = findRetried(ctx, r.db, it.ID, nil, m.ExternalID); err != nil {
+			return nil, nil, false, err
+		}
+		// A racing retry stored the message first, but this call created
+		// the interaction: it still has to queue it.
+		if !opened {
+			return it, m, false, nil
+		}
+	case err != nil:
 		return nil, nil, false, fmt.Errorf("router: receive on %s from %q: %w", in.Channel, in.Customer, err)
+	default:
+		r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
 	}
-	r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
 	if opened {
 		// Storing ran without the router's lock, so deliveries for many
 		// customers commit in parallel; only queueing and the offer take it.
@@ -83,18 +98,18 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		defer r.mu.Unlock()
 		q, err := r.queueLocked(ctx, it.QueueID)
 		if err != nil {
-			return it, m, true, err
+			return it, m, fresh, err
 		}
 		q.line.add(it.ID, it.Priority, it.QueuedAt)
 		r.publishInteraction(it)
 		if err := r.dispatchLocked(ctx, q); err != nil {
-			return it, m, true, err
+			return it, m, fresh, err
 		}
 		if cur, err := readInteraction(ctx, r.db, it.ID); err == nil {
 			it = cur
 		}
 	}
-	return it, m, true, nil
+	return it, m, fresh, nil
 }
 
 func ownerOf(it *Interaction) int64 {
@@ -102,16 +117,6 @@ func ownerOf(it *Interaction) int64 {
 		return *it.AgentID
 	}
 	return 0
-}
-
-func (r *Router) interactionByIdentity(ctx context.Context, in Inbound) (*Interaction, error) {
-	var it Interaction
-	if err := r.db.GetContext(ctx, &it, interactionSelect+` WHERE channel = ? AND account = ? AND customer = ?`,
-		in.Channel, in.Account, in.Customer); err != nil {
-		return nil, fmt.Errorf("router: read the interaction of %s %q: %w", in.Channel, in.Customer, err)
-	}
-	it.decode()
-	return &it, nil
 }
 
 // Get reads an interaction the actor may see: its own, its queues' waiting
@@ -204,7 +209,7 @@ func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID 
 	if who.AgentID != 0 {
 		m.AgentID = &who.AgentID
 	}
-	err = r.db.InTx(ctx, func(tx *sqlx.Tx) error { return insertMessage(ctx, tx, m) })
+	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error { return insertMessage(ctx, tx, m) })
 	if errors.Is(err, errDuplicate) {
 		m, err = findRetried(ctx, r.db, id, m.ClientID, nil)
 		return m, false, err
@@ -355,7 +360,7 @@ func (r *Router) Close(ctx context.Context, who Actor, id int64, disposition str
 	defer r.mu.Unlock()
 	now := r.now()
 	var cur *Interaction
-	err = r.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		var err error
 		if cur, err = readInteraction(ctx, tx, id); err != nil {
 			return err

@@ -688,3 +688,52 @@ func TestLoginAndUnpauseOfferWhatWaits(t *testing.T) {
 		}
 	})
 }
+
+// Many messages of one new customer at once (an album of photos, a
+// gateway delivering in parallel) open one interaction, store every
+// message with seq 1..N, and are offered once.
+func TestConcurrentFirstMessagesOpenOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		a := g.agent("alice", nil)
+		q := g.queue("web", "beepall", a)
+		g.start(a)
+		const n = 12
+		var wg sync.WaitGroup
+		ids := make([]int64, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				it, _, _, err := g.r.Receive(t.Context(), router.Inbound{Channel: "chat", Account: "site1", Customer: "album",
+					QueueID: q, Body: fmt.Sprint("photo ", i), ExternalID: fmt.Sprint("p", i)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = it.ID
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("interactions %v: one customer opened several", ids)
+			}
+		}
+		msgs, err := g.r.Messages(t.Context(), router.Actor{Staff: true}, ids[0], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != n {
+			t.Fatalf("%d messages, want %d", len(msgs), n)
+		}
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Fatalf("message %d has seq %d", i, m.Seq)
+			}
+		}
+		if offers := g.rec.take("offer", a); len(offers) != 1 {
+			t.Fatalf("%d offers, want 1", len(offers))
+		}
+	})
+}

@@ -285,7 +285,7 @@ func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to
 	now := r.now()
 	deadline := now.Add(q.offerTimeout)
 	var it *Interaction
-	err := r.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
 			StatusOffered, now, h.id, StatusQueued)
 		if err != nil {
@@ -363,7 +363,7 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 	now := r.now()
 	var it *Interaction
 	var gone *OfferGoneError
-	err := r.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		// The interaction's row is locked first (the conditional UPDATE), and
 		// only then are the offers read (without locks) and deleted: every
 		// accepting transaction takes its locks in that one order, so MariaDB

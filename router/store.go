@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
 	"omnicc/store"
@@ -65,35 +66,39 @@ func exec(ctx context.Context, tx sqlx.ExecerContext, query string, args ...any)
 	return res.RowsAffected()
 }
 
-// openInteraction finds the interaction of the customer's identity or
-// creates it; a closed one is reopened into the queue. The unique key on the
-// identity makes two racing first deliveries share one row.
-func openInteraction(ctx context.Context, db *store.DB, tx *sqlx.Tx, in Inbound, now time.Time) (it *Interaction, fresh bool, err error) {
-	n, err := exec(ctx, tx, db.InsertIgnore()+` interactions (channel, account, customer, customer_name, queue_id, status,
+// ensureInteraction creates the interaction of the customer's identity
+// unless it exists, and answers its id; created is true for the one caller
+// whose INSERT made it. It runs on its own, before the message's
+// transaction: INSERT IGNORE of an existing key takes a shared lock on
+// MariaDB, and a transaction that then updates the row (the seq) would
+// deadlock with every other delivery for the same customer doing the same.
+// The unique key on the identity makes racing first deliveries share it.
+func ensureInteraction(ctx context.Context, db *store.DB, in Inbound, now time.Time) (id int64, created bool, err error) {
+	n, err := exec(ctx, db, db.InsertIgnore()+` interactions (channel, account, customer, customer_name, queue_id, status,
  tags, queued_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, ?)`,
 		in.Channel, in.Account, in.Customer, in.CustomerName, in.QueueID, StatusQueued, now, now, now)
 	if err != nil {
-		return nil, false, fmt.Errorf("router: open the interaction of %s %q: %w", in.Channel, in.Customer, err)
+		return 0, false, fmt.Errorf("router: open the interaction of %s %q: %w", in.Channel, in.Customer, err)
 	}
-	var id int64
-	if err := sqlx.GetContext(ctx, tx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`,
+	if err := db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`,
 		in.Channel, in.Account, in.Customer); err != nil {
-		return nil, false, fmt.Errorf("router: find the interaction of %s %q: %w", in.Channel, in.Customer, err)
+		return 0, false, fmt.Errorf("router: find the interaction of %s %q: %w", in.Channel, in.Customer, err)
 	}
-	fresh = n == 1
-	if !fresh {
-		// A customer writing to a closed conversation reopens it into the
-		// queue it arrives on, for the first free agent.
-		r, err := exec(ctx, tx, `UPDATE interactions SET status = ?, agent_id = NULL, queue_id = ?, disposition = '',
+	return id, n == 1, nil
+}
+
+// reopenClosed puts a closed interaction back in its (new) queue: a
+// customer writing to a closed conversation reopens it for the first free
+// agent. It is the first statement of the message's transaction, so the
+// interaction's row lock is taken exclusively from the start.
+func reopenClosed(ctx context.Context, tx *sqlx.Tx, id, queueID int64, now time.Time) (bool, error) {
+	n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, agent_id = NULL, queue_id = ?, disposition = '',
  unread = 0, queued_at = ?, updated_at = ?, closed_at = NULL, accepted_at = NULL WHERE id = ? AND status = ?`,
-			StatusQueued, in.QueueID, now, now, id, StatusClosed)
-		if err != nil {
-			return nil, false, fmt.Errorf("router: reopen interaction %d: %w", id, err)
-		}
-		fresh = r == 1
+		StatusQueued, queueID, now, now, id, StatusClosed)
+	if err != nil {
+		return false, fmt.Errorf("router: reopen interaction %d: %w", id, err)
 	}
-	it, err = readInteraction(ctx, tx, id)
-	return it, fresh, err
+	return n == 1, nil
 }
 
 // errDuplicate rolls back a message insert whose client_id or external_id
@@ -175,3 +180,19 @@ type offerRow struct {
 }
 
 func isUnique(err error) bool { return store.IsUniqueViolation(err) }
+
+// inTx is store's InTx, run again when MariaDB chose this transaction as a
+// deadlock victim (error 1213, rolled back whole): concurrent first
+// messages of one new customer — an album of photos — take shared locks on
+// the new interaction row by INSERT IGNORE and then both want it
+// exclusively. SQLite takes the write lock up front and never deadlocks.
+func inTx(ctx context.Context, db *store.DB, fn func(tx *sqlx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.InTx(ctx, fn)
+		var me *mysql.MySQLError
+		if attempt < 5 && errors.As(err, &me) && me.Number == 1213 {
+			continue
+		}
+		return err
+	}
+}

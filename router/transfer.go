@@ -78,7 +78,7 @@ func (r *Router) Transfer(ctx context.Context, who Actor, id, toAgent, toQueue i
 	if toQueue != 0 {
 		target = toQueue
 	}
-	err = r.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		for _, a := range to {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO interaction_offers (interaction_id, agent_id, kind, to_queue_id, expires_at, created_at)
  VALUES (?, ?, 'transfer', ?, ?, ?)`, id, a, target, deadline, now); err != nil {
@@ -115,7 +115,7 @@ func (r *Router) acceptTransferLocked(ctx context.Context, o *offerState, agentI
 	id := o.interactionID
 	var it *Interaction
 	var gone *OfferGoneError
-	err := r.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		n, err := exec(ctx, tx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ? AND kind = 'transfer' AND expires_at > ?`,
 			id, agentID, now)
 		if err != nil {
