@@ -85,7 +85,12 @@ type queueState struct {
 	members         []int64 // sorted, for roundrobin's rotation
 	next            int     // roundrobin: index of the next member to try
 	line            *waitLine
+	loadedAt        time.Time // when the configuration was read
 }
+
+// queueConfigTTL bounds how long a queue's strategy and timeouts are used
+// before they are read again from the directory.
+const queueConfigTTL = 30 * time.Second
 
 type agentState struct {
 	id     int64
@@ -329,6 +334,15 @@ func queueFromDirectory(q *directory.Queue) *queueState {
 // first time it is needed (a queue created after Load).
 func (r *Router) queueLocked(ctx context.Context, id int64) (*queueState, error) {
 	if q := r.queues[id]; q != nil {
+		// An admin's change of strategy or timeouts reaches the router
+		// within queueConfigTTL, read again on the next arrival.
+		if r.clock.Now().Sub(q.loadedAt) > queueConfigTTL {
+			if dq, err := r.dir.Queue(ctx, id); err == nil && dq.Channel == q.channel {
+				fresh := queueFromDirectory(dq)
+				q.name, q.strategy, q.offerTimeout, q.transferTimeout = fresh.name, fresh.strategy, fresh.offerTimeout, fresh.transferTimeout
+			}
+			q.loadedAt = r.clock.Now()
+		}
 		return q, nil
 	}
 	dq, err := r.dir.Queue(ctx, id)
@@ -339,6 +353,7 @@ func (r *Router) queueLocked(ctx context.Context, id int64) (*queueState, error)
 		return nil, fieldErr("queue_id", "queue %d is a voice queue: digital interactions need a digital queue", id)
 	}
 	q := queueFromDirectory(dq)
+	q.loadedAt = r.clock.Now()
 	r.queues[id] = q
 	links, err := r.dir.QueueLinks(ctx)
 	if err != nil {

@@ -737,3 +737,26 @@ func TestConcurrentFirstMessagesOpenOne(t *testing.T) {
 		}
 	})
 }
+
+// An admin's change of a queue's strategy reaches the router without a
+// restart (within the configuration TTL).
+func TestQueueChangeIsPickedUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		a, b := g.agent("alice", nil), g.agent("bob", nil)
+		q := g.queue("web", "roundrobin", a, b)
+		g.start(a, b)
+		g.receive("v1", "", "one", q)
+		if n := len(g.rec.take("offer", a)) + len(g.rec.take("offer", b)); n != 1 {
+			t.Fatalf("roundrobin made %d offers", n)
+		}
+		if _, err := g.dir.UpdateQueue(t.Context(), q, directory.QueueInput{Strategy: ptr("beepall")}); err != nil {
+			t.Fatal(err)
+		}
+		g.clock.Advance(31 * time.Second)
+		g.receive("v2", "", "two", q)
+		if n := len(g.rec.take("offer", a)) + len(g.rec.take("offer", b)); n != 2 {
+			t.Fatalf("after the change to beepall, %d offers, want 2", n)
+		}
+	})
+}

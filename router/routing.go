@@ -45,7 +45,9 @@ func (r *Router) Load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r.queues[dq.ID] = queueFromDirectory(dq)
+		q := queueFromDirectory(dq)
+		q.loadedAt = r.clock.Now()
+		r.queues[dq.ID] = q
 	}
 	byName := map[string]*queueState{}
 	for _, q := range r.queues {
