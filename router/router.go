@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -246,10 +247,17 @@ func (r *Router) ProcessPending(ctx context.Context) error {
 	clear(r.pending)
 	r.pendMu.Unlock()
 	slices.Sort(ids)
+	var firstErr error
 	for _, id := range ids {
 		links, err := r.dir.AgentQueueLinks(ctx, id)
 		if err != nil {
-			return err
+			// Keep the agent for the next round (the next event or deadline)
+			// and route the others now.
+			r.pendMu.Lock()
+			r.pending[id] = true
+			r.pendMu.Unlock()
+			firstErr = cmp.Or(firstErr, err)
+			continue
 		}
 		ag, err := r.dir.Agent(ctx, id)
 		if err != nil {
@@ -263,11 +271,9 @@ func (r *Router) ProcessPending(ctx context.Context) error {
 		}
 		err = r.routeAgentLocked(ctx, a)
 		r.mu.Unlock()
-		if err != nil {
-			return err
-		}
+		firstErr = cmp.Or(firstErr, err)
 	}
-	return nil
+	return firstErr
 }
 
 func autoAnswers(ag *directory.Agent) map[string]time.Duration {
