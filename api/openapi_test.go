@@ -12,8 +12,10 @@ import (
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/calls"
+	"omnicc/channels/openchannel"
 	"omnicc/directory"
 	"omnicc/presence"
+	"omnicc/router"
 	"omnicc/storetest"
 )
 
@@ -91,6 +93,8 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			routingMount(db),
 			hub.Mount,
 			voice.Mount,
+			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,
+			api.NewOpenChannel(openchannel.New(openchannel.Options{DB: db, Queues: dir})).Mount,
 		}})
 	if err != nil {
 		t.Fatal(err)

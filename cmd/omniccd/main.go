@@ -23,6 +23,7 @@ import (
 	"omnicc/auth"
 	"omnicc/calllog"
 	"omnicc/calls"
+	"omnicc/channels/openchannel"
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
@@ -30,6 +31,7 @@ import (
 	"omnicc/journal"
 	"omnicc/presence"
 	"omnicc/realtime"
+	"omnicc/router"
 	"omnicc/store"
 )
 
@@ -198,6 +200,15 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
+	// The digital router: it publishes on the bus and follows agents'
+	// changes there (a login, an unpause or freed capacity is when the next
+	// waiting interaction is offered).
+	digital := router.New(router.Options{DB: db, Presence: sessions, Directory: dir, Publisher: bus, Logger: log.With("component", "router")})
+	if err := digital.Load(ctx); err != nil {
+		return fmt.Errorf("load the router's interactions: %w", err)
+	}
+	openChannel := openchannel.New(openchannel.Options{DB: db, Router: digital, Queues: dir, Logger: log.With("component", "openchannel")})
+	digital.SetSender(openchannel.Channel, openChannel)
 	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
 		Actions: queueActions, ResyncOnConnect: true})
 	callControl, err := calls.New(calls.Options{
@@ -250,6 +261,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
+			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 		},
 	})
 	if err != nil {
@@ -277,6 +289,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
+	g.Go(func() error { return digital.Run(gctx) })
+	g.Go(func() error { return digital.Follow(gctx, bus) })
+	g.Go(func() error { return openChannel.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()

@@ -1,0 +1,564 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"omnicc/directory"
+)
+
+// Load rebuilds the router from the database: digital queues and their
+// members, every agent's open interactions, the waiting lines and the
+// standing offers. Offers whose deadline passed while omniccd was down are
+// dropped and their interactions offered again.
+func (r *Router) Load(ctx context.Context) error {
+	refs, err := r.dir.QueueRefs(ctx)
+	if err != nil {
+		return err
+	}
+	links, err := r.dir.QueueLinks(ctx)
+	if err != nil {
+		return err
+	}
+	var open []*Interaction
+	if err := r.db.SelectContext(ctx, &open, interactionSelect+` WHERE status <> ? ORDER BY id`, StatusClosed); err != nil {
+		return fmt.Errorf("router: load open interactions: %w", err)
+	}
+	var offers []offerRow
+	if err := r.db.SelectContext(ctx, &offers, `SELECT interaction_id, agent_id, kind, to_queue_id, expires_at FROM interaction_offers`); err != nil {
+		return fmt.Errorf("router: load offers: %w", err)
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
+	for _, ref := range refs {
+		if ref.Channel == directory.ChannelVoice {
+			continue
+		}
+		dq, err := r.dir.Queue(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		q := queueFromDirectory(dq)
+		q.loadedAt = r.clock.Now()
+		r.queues[dq.ID] = q
+	}
+	byName := map[string]*queueState{}
+	for _, q := range r.queues {
+		byName[q.name] = q
+	}
+	for _, l := range links {
+		q := byName[l.Queue]
+		if q == nil {
+			continue
+		}
+		a := r.agentLocked(l.AgentID)
+		a.queues = append(a.queues, q.id)
+		q.members = append(q.members, l.AgentID)
+	}
+	for _, q := range r.queues {
+		slices.Sort(q.members)
+	}
+	for _, a := range r.agents {
+		slices.Sort(a.queues)
+		if ag, err := r.dir.Agent(ctx, a.id); err == nil {
+			a.autoAnswer = autoAnswers(ag)
+		}
+	}
+	now := r.now()
+	byInteraction := map[int64][]offerRow{}
+	for _, o := range offers {
+		byInteraction[o.InteractionID] = append(byInteraction[o.InteractionID], o)
+	}
+	for _, it := range open {
+		it.decode()
+		switch it.Status {
+		case StatusAccepted:
+			if it.AgentID == nil {
+				continue
+			}
+			r.agentLocked(*it.AgentID).open[it.Channel]++
+			o := &offerState{interactionID: it.ID, queueID: it.QueueID, channel: it.Channel, agents: map[int64]time.Time{},
+				transfer: true, from: *it.AgentID}
+			for _, row := range byInteraction[it.ID] {
+				if row.Kind == "transfer" && row.ExpiresAt.After(now) {
+					o.agents[row.AgentID] = row.ExpiresAt.UTC()
+					o.toQueue = row.ToQueueID.Int64
+					r.agentLocked(row.AgentID).reserved[it.Channel]++
+				}
+			}
+			if len(o.agents) > 0 {
+				r.offers[it.ID] = o
+			} else if len(byInteraction[it.ID]) > 0 {
+				// Every transfer target's time ran out while omniccd was down.
+				if err := r.endTransferLocked(ctx, o); err != nil {
+					return err
+				}
+			}
+		case StatusQueued:
+			if q := r.queues[it.QueueID]; q != nil {
+				q.line.add(it.ID, it.Priority, it.QueuedAt)
+			}
+		case StatusOffered:
+			o := &offerState{interactionID: it.ID, queueID: it.QueueID, channel: it.Channel, priority: it.Priority,
+				queuedAt: it.QueuedAt, agents: map[int64]time.Time{}}
+			for _, row := range byInteraction[it.ID] {
+				if row.Kind == "offer" && row.ExpiresAt.After(now) {
+					o.agents[row.AgentID] = row.ExpiresAt.UTC()
+					r.agentLocked(row.AgentID).reserved[it.Channel]++
+				}
+			}
+			if len(o.agents) > 0 {
+				r.offers[it.ID] = o
+				continue
+			}
+			if err := r.requeueLocked(ctx, o); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE expires_at <= ?`, now); err != nil {
+		return fmt.Errorf("router: drop expired offers: %w", err)
+	}
+	for _, a := range r.agents {
+		for _, ch := range directory.DigitalChannels {
+			r.pushLoadLocked(a, ch)
+		}
+	}
+	for _, q := range r.sortedQueuesLocked() {
+		if err := r.dispatchLocked(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Router) sortedQueuesLocked() []*queueState {
+	out := make([]*queueState, 0, len(r.queues))
+	for _, q := range r.queues {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b *queueState) int { return int(a.id - b.id) })
+	return out
+}
+
+// requeueLocked puts an offered interaction nobody holds back in line.
+func (r *Router) requeueLocked(ctx context.Context, o *offerState) error {
+	if _, err := r.db.ExecContext(ctx, `UPDATE interactions SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
+		StatusQueued, r.now(), o.interactionID, StatusOffered); err != nil {
+		return fmt.Errorf("router: requeue interaction %d: %w", o.interactionID, err)
+	}
+	delete(r.offers, o.interactionID)
+	if q := r.queues[o.queueID]; q != nil {
+		q.line.add(o.interactionID, o.priority, o.queuedAt)
+	}
+	return nil
+}
+
+// routeAgentLocked offers an agent that may have become free the waiting
+// interactions of its queues, the queue with the oldest head first.
+func (r *Router) routeAgentLocked(ctx context.Context, a *agentState) error {
+	qs := make([]*queueState, 0, len(a.queues))
+	for _, id := range a.queues {
+		if q := r.queues[id]; q != nil && q.line.Len() > 0 {
+			qs = append(qs, q)
+		}
+	}
+	slices.SortFunc(qs, func(x, y *queueState) int {
+		hx, hy := x.line.head(), y.line.head()
+		if hx.priority != hy.priority {
+			return hy.priority - hx.priority
+		}
+		return hx.queuedAt.Compare(hy.queuedAt)
+	})
+	for _, q := range qs {
+		if err := r.dispatchLocked(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eligibleLocked lists the members of q who can take one more interaction
+// on its channel right now. Capacity is presence's O(1) check per agent, and
+// the router's reservations are already in the load presence holds.
+func (r *Router) eligibleLocked(q *queueState, interactionID int64) (fresh, all []int64) {
+	passed := r.passed[interactionID]
+	for _, id := range q.members {
+		if r.pres == nil {
+			break
+		}
+		if _, ok := r.pres.CanTake(id, q.channel); !ok {
+			continue
+		}
+		all = append(all, id)
+		if !passed[id] {
+			fresh = append(fresh, id)
+		}
+	}
+	return fresh, all
+}
+
+// choose picks, among the eligible agents, whom to offer to: every one for
+// beepall, else one by the queue's strategy.
+func (r *Router) chooseLocked(q *queueState, eligible []int64) []int64 {
+	if q.strategy == "beepall" || len(eligible) == 0 {
+		return eligible
+	}
+	switch q.strategy {
+	case "leastrecent":
+		best := eligible[0]
+		for _, id := range eligible[1:] {
+			if r.agents[id].lastOffer.Before(r.agents[best].lastOffer) {
+				best = id
+			}
+		}
+		return []int64{best}
+	case "fewestinteractions":
+		best := eligible[0]
+		for _, id := range eligible[1:] {
+			if r.agents[id].open[q.channel] < r.agents[best].open[q.channel] {
+				best = id
+			}
+		}
+		return []int64{best}
+	default: // roundrobin: the first eligible member at or after the rotation point
+		if len(q.members) == 0 {
+			return eligible[:1]
+		}
+		start := q.members[q.next%len(q.members)]
+		i, _ := slices.BinarySearch(eligible, start)
+		pick := eligible[i%len(eligible)]
+		j, _ := slices.BinarySearch(q.members, pick)
+		q.next = j + 1
+		return []int64{pick}
+	}
+}
+
+// Decide is the offer decision for q's head, without acting on it: the
+// interaction and the agents it would go to. Benchmarks measure it.
+func (r *Router) Decide(queueID int64) (interactionID int64, agents []int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queues[queueID]
+	if q == nil || q.line.Len() == 0 {
+		return 0, nil
+	}
+	h := q.line.head()
+	fresh, all := r.eligibleLocked(q, h.id)
+	if len(fresh) == 0 {
+		fresh = all
+	}
+	return h.id, r.chooseLocked(q, fresh)
+}
+
+// dispatchLocked offers q's waiting interactions, head first, while someone
+// can take them.
+func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
+	for q.line.Len() > 0 {
+		h := q.line.head()
+		fresh, all := r.eligibleLocked(q, h.id)
+		if len(all) == 0 {
+			return nil
+		}
+		if len(fresh) == 0 {
+			// Everyone who could take it has passed on it: start a new round
+			// rather than leave it waiting for an agent who may never come.
+			delete(r.passed, h.id)
+			fresh = all
+		}
+		to := r.chooseLocked(q, fresh)
+		q.line.remove(h.id)
+		if err := r.offerLocked(ctx, q, h, to); err != nil {
+			q.line.add(h.id, h.priority, h.queuedAt)
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to []int64) error {
+	now := r.now()
+	deadline := now.Add(q.offerTimeout)
+	var it *Interaction
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			StatusOffered, now, h.id, StatusQueued)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("interaction %d is no longer queued: %w", h.id, ErrConflict)
+		}
+		for _, a := range to {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO interaction_offers (interaction_id, agent_id, kind, expires_at, created_at)
+ VALUES (?, ?, 'offer', ?, ?)`, h.id, a, deadline, now); err != nil {
+				return err
+			}
+		}
+		it, err = readInteraction(ctx, tx, h.id)
+		return err
+	})
+	if errors.Is(err, ErrConflict) {
+		return nil // someone else (closed it, another instance) moved it on; it has left the line
+	}
+	if err != nil {
+		return fmt.Errorf("router: offer interaction %d: %w", h.id, err)
+	}
+	o := &offerState{interactionID: h.id, queueID: q.id, channel: q.channel, priority: h.priority, queuedAt: h.queuedAt,
+		agents: map[int64]time.Time{}}
+	for _, id := range to {
+		a := r.agentLocked(id)
+		o.agents[id] = deadline
+		a.reserved[q.channel]++
+		a.lastOffer = now
+		r.pushLoadLocked(a, q.channel)
+	}
+	r.offers[h.id] = o
+	r.publishInteraction(it)
+	for _, id := range to {
+		r.publish("offer", id, OfferEvent{Interaction: it, ExpiresAt: deadline})
+	}
+	// Auto-answer accepts for the agent after its delay, never under
+	// beepall, where it would win every race for whoever has it on.
+	if q.strategy != "beepall" && len(to) == 1 {
+		if d, ok := r.agents[to[0]].autoAnswer[q.channel]; ok {
+			o.autoAgent, o.autoAt = to[0], now.Add(d)
+			if d == 0 {
+				if _, err := r.acceptLocked(ctx, to[0], h.id); err != nil {
+					r.log.Warn("router: auto-answer", "interaction", h.id, "agent", to[0], "err", err)
+				}
+			} else {
+				r.signal()
+			}
+		}
+	}
+	if len(to) > 0 {
+		r.signal() // Run's timer must learn the new deadline
+	}
+	return nil
+}
+
+// Accept gives the offered interaction to the agent. Exactly one of many
+// agents accepting one beepall offer wins: the conditional UPDATE on
+// status = 'offered' affects one row for the first and none for the others,
+// who get an *OfferGoneError with ReasonTaken. Accepting again what one
+// already holds is not an error.
+func (r *Router) Accept(ctx context.Context, agentID, interactionID int64) (*Interaction, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o := r.offers[interactionID]; o != nil && o.transfer {
+		if _, ok := o.agents[agentID]; ok {
+			return r.acceptTransferLocked(ctx, o, agentID)
+		}
+	}
+	return r.acceptLocked(ctx, agentID, interactionID)
+}
+
+func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64) (*Interaction, error) {
+	now := r.now()
+	var it *Interaction
+	var gone *OfferGoneError
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		// The interaction's row is locked first (the conditional UPDATE), and
+		// only then are the offers read (without locks) and deleted: every
+		// accepting transaction takes its locks in that one order, so MariaDB
+		// never finds two of them waiting on each other. Without a standing
+		// offer for this agent the UPDATE is rolled back.
+		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, agent_id = ?, accepted_at = ?, updated_at = ?, unread = 0
+ WHERE id = ? AND status = ?`, StatusAccepted, agentID, now, now, interactionID, StatusOffered)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			var mine int
+			if err := sqlx.GetContext(ctx, tx, &mine, `SELECT COUNT(*) FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?
+ AND kind = 'offer' AND expires_at > ?`, interactionID, agentID, now); err != nil {
+				return err
+			}
+			if mine == 0 {
+				gone = &OfferGoneError{InteractionID: interactionID, Reason: ReasonExpired}
+				return gone
+			}
+		}
+		it, err = readInteraction(ctx, tx, interactionID)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			if it.Status == StatusAccepted && it.AgentID != nil && *it.AgentID == agentID {
+				return nil // a retried accept
+			}
+			gone = &OfferGoneError{InteractionID: interactionID, Reason: ReasonExpired}
+			if it.Status == StatusAccepted || it.Status == StatusClosed {
+				gone.Reason = ReasonTaken
+			}
+			return gone
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND kind = 'offer'`, interactionID)
+		return err
+	})
+	if gone != nil {
+		return nil, gone
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("router: accept interaction %d: %w", interactionID, err)
+	}
+	if o := r.offers[interactionID]; o != nil && o.agents[agentID] != (time.Time{}) {
+		delete(r.offers, interactionID)
+		delete(r.passed, interactionID)
+		for id := range o.agents {
+			a := r.agents[id]
+			a.reserved[o.channel]--
+			if id != agentID {
+				r.pushLoadLocked(a, o.channel)
+				r.publish("offer_withdrawn", id, OfferWithdrawnEvent{InteractionID: interactionID, Reason: ReasonTaken})
+			}
+		}
+		a := r.agentLocked(agentID)
+		a.open[o.channel]++
+		r.pushLoadLocked(a, o.channel)
+		r.publishInteraction(it)
+		// The others' reserved slots are free again: offer them what waits.
+		for id := range o.agents {
+			if id != agentID {
+				if err := r.routeAgentLocked(ctx, r.agents[id]); err != nil {
+					return it, err
+				}
+			}
+		}
+	}
+	return it, nil
+}
+
+// Reject passes an offer on to the next agent. Rejecting an offer that is
+// already gone answers *OfferGoneError.
+func (r *Router) Reject(ctx context.Context, agentID, interactionID int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, err := exec(ctx, r.db, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?`, interactionID, agentID)
+	if err != nil {
+		return fmt.Errorf("router: reject interaction %d: %w", interactionID, err)
+	}
+	if n == 0 {
+		it, err := readInteraction(ctx, r.db, interactionID)
+		if err != nil {
+			return err
+		}
+		reason := ReasonExpired
+		if it.Status == StatusAccepted || it.Status == StatusClosed {
+			reason = ReasonTaken
+		}
+		return &OfferGoneError{InteractionID: interactionID, Reason: reason}
+	}
+	return r.dropOfferLocked(ctx, interactionID, agentID, ReasonRejected)
+}
+
+// dropOfferLocked ends one agent's part of an offer (rejected or timed
+// out); when nobody holds it any more it goes back in line and on.
+func (r *Router) dropOfferLocked(ctx context.Context, interactionID, agentID int64, reason string) error {
+	o := r.offers[interactionID]
+	if o == nil {
+		return nil
+	}
+	if _, ok := o.agents[agentID]; !ok {
+		return nil
+	}
+	delete(o.agents, agentID)
+	if o.autoAgent == agentID {
+		o.autoAgent = 0
+	}
+	if o.transfer {
+		a := r.agents[agentID]
+		a.reserved[o.channel]--
+		r.pushLoadLocked(a, o.channel)
+		r.publish("offer_withdrawn", agentID, OfferWithdrawnEvent{InteractionID: interactionID, Reason: reason})
+		if len(o.agents) == 0 {
+			if err := r.endTransferLocked(ctx, o); err != nil {
+				return err
+			}
+		}
+		return r.routeAgentLocked(ctx, a)
+	}
+	if r.passed[interactionID] == nil {
+		r.passed[interactionID] = map[int64]bool{}
+	}
+	r.passed[interactionID][agentID] = true
+	a := r.agents[agentID]
+	a.reserved[o.channel]--
+	r.pushLoadLocked(a, o.channel)
+	r.publish("offer_withdrawn", agentID, OfferWithdrawnEvent{InteractionID: interactionID, Reason: reason})
+	if len(o.agents) == 0 {
+		if err := r.requeueLocked(ctx, o); err != nil {
+			return err
+		}
+		if it, err := readInteraction(ctx, r.db, interactionID); err == nil {
+			r.publishInteraction(it)
+		}
+		if q := r.queues[o.queueID]; q != nil {
+			if err := r.dispatchLocked(ctx, q); err != nil {
+				return err
+			}
+		}
+	}
+	return r.routeAgentLocked(ctx, a)
+}
+
+// ExpireDue times out the offers whose deadline has passed and carries out
+// the auto-answers that are due. Run calls it at each deadline; tests call
+// it after moving the clock.
+func (r *Router) ExpireDue(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	type due struct{ interaction, agent int64 }
+	var expired, auto []due
+	for _, o := range r.offers {
+		if o.autoAgent != 0 && !o.autoAt.After(now) {
+			auto = append(auto, due{o.interactionID, o.autoAgent})
+			continue
+		}
+		for id, d := range o.agents {
+			if !d.After(now) {
+				expired = append(expired, due{o.interactionID, id})
+			}
+		}
+	}
+	sortDue := func(s []due) {
+		slices.SortFunc(s, func(a, b due) int {
+			if a.interaction != b.interaction {
+				return int(a.interaction - b.interaction)
+			}
+			return int(a.agent - b.agent)
+		})
+	}
+	sortDue(auto)
+	sortDue(expired)
+	for _, d := range auto {
+		if _, err := r.acceptLocked(ctx, d.agent, d.interaction); err != nil {
+			var gone *OfferGoneError
+			if !errors.As(err, &gone) {
+				return err
+			}
+		}
+	}
+	for _, d := range expired {
+		if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ? AND agent_id = ?`,
+			d.interaction, d.agent); err != nil {
+			return fmt.Errorf("router: expire the offer of interaction %d: %w", d.interaction, err)
+		}
+		if err := r.dropOfferLocked(ctx, d.interaction, d.agent, ReasonTimeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
