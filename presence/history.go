@@ -318,7 +318,7 @@ func (s *Service) flushAll(ctx context.Context) error {
 			counters = append(counters, r)
 		}
 	}
-	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.InTxRetry(ctx, func(tx *sqlx.Tx) error {
 		if err := insertHistory(ctx, tx, old); err != nil {
 			return err
 		}

@@ -399,7 +399,7 @@ func (s *Service) saveSession(ctx context.Context, a *agent, sess *Session, now 
 	a.sessGen++
 	a.sessWriting++
 	s.mu.Unlock()
-	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.db.InTxRetry(ctx, func(tx *sqlx.Tx) error {
 		if err := writeSession(ctx, tx, a.id, sess, now); err != nil {
 			return err
 		}

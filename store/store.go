@@ -214,6 +214,30 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 	return nil
 }
 
+// InTxRetry is InTx, run again (up to 3 times in all) when MySQL chose the
+// transaction as a deadlock victim: InnoDB resolves a lock cycle between two
+// transactions by rolling one back, and the documented answer is to retry
+// it. fn must touch only the transaction, since it may run more than once.
+func (db *DB) InTxRetry(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for range 3 {
+		if err = db.InTx(ctx, fn); !IsDeadlock(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// IsDeadlock reports whether err is MySQL's deadlock (1213: the transaction
+// was rolled back and may be retried).
+func IsDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213
+	}
+	return false
+}
+
 // IsUniqueViolation reports whether err is a unique or primary key clash.
 func IsUniqueViolation(err error) bool {
 	var me *mysql.MySQLError
