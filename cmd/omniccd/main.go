@@ -136,12 +136,25 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 	defer rt.Close()
+	boxes, err := ami.ParseBoxes(cfg.AMI)
+	if err != nil {
+		return err
+	}
+	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami")})
+	if err != nil {
+		return err
+	}
+	// Asterisk's qualify tracking only knows the AORs it saw at load: an
+	// agent whose AOR appears or changes gets a (debounced) reload of
+	// res_pjsip on every box, so it is reachable as soon as it registers.
+	reloader := ami.NewReloader(pool, ami.ReloaderOptions{Logger: log.With("component", "ami")})
 	proj := realtime.NewProjector(db.Dialect, realtime.ProjectorOptions{Invalidate: rt.Invalidate})
 	dir := directory.New(db, directory.Options{
 		ExtensionLow: cfg.ExtensionRange.Low, ExtensionHigh: cfg.ExtensionRange.High,
-		SecuritySuite: cfg.SecuritySuite, Logger: log, Projector: proj,
+		SecuritySuite: cfg.SecuritySuite, Logger: log, Projector: reloader.Projector(proj),
 	})
 	dir.OnChange(proj.Changed)
+	dir.OnChange(reloader.Changed)
 	// Rows written by an older omniccd, or by hand, are brought in line at start.
 	na, nq, err := proj.Resync(ctx, dir)
 	if err != nil {
@@ -182,14 +195,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return fmt.Errorf("open the agent-history journal (OMNICC_JOURNAL_DIR): %w", err)
 	}
 	defer historyJournal.Close()
-	boxes, err := ami.ParseBoxes(cfg.AMI)
-	if err != nil {
-		return err
-	}
-	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami")})
-	if err != nil {
-		return err
-	}
 	queueActions := ami.NewQueueActions(pool, log.With("component", "ami"))
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
@@ -272,6 +277,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
+	g.Go(func() error { return reloader.Run(gctx) })
 	g.Go(func() error { return tracker.Run(gctx) })
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
