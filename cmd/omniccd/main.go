@@ -144,6 +144,10 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	if !pool.Configured() {
+		log.Warn("no Asterisk is configured (OMNICC_AMI is empty): logins and pauses are stored but reach no queue " +
+			"(\"asterisk\": \"not_configured\"), and call controls answer 503 asterisk_not_configured")
+	}
 	// Asterisk's qualify tracking only knows the AORs it saw at load: an
 	// agent whose AOR appears or changes gets a (debounced) reload of
 	// res_pjsip on every box, so it is reachable as soon as it registers.
@@ -203,6 +207,10 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
+	var agentPresence api.AgentPresence = sessions
+	if !pool.Configured() {
+		agentPresence = noAsterisk{sessions}
+	}
 	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
 		Actions: queueActions, ResyncOnConnect: true})
 	callControl, err := calls.New(calls.Options{
@@ -254,7 +262,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
-			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
+			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 		},
 	})
 	if err != nil {

@@ -66,6 +66,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	t.Setenv("OMNICC_AGI_ADDR", agiAddr)
 	asterisk := amitest.NewServer(t, "omnicc", "s3cret")
 	queues := amitest.NewQueues(asterisk, "sales")
+	asterisk.Handle("Reload", amitest.Reply(amitest.Success("Message", "Module Reloaded.")))
 	t.Setenv("OMNICC_AMI", "omnicc:s3cret@"+asterisk.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
@@ -81,6 +82,12 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	if err := asterisk.WaitLogins(ctx, 1); err != nil {
 		t.Fatalf("omniccd never logged in to AMI: %v", err)
 	}
+	// The agent created above is new to res_pjsip's qualify tracking.
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	if got, err := asterisk.WaitActions(rctx, "Reload", 1); err != nil || got[0].Get("Module") != "res_pjsip.so" {
+		t.Fatalf("no Reload of res_pjsip.so after an agent was created: %v %v", got, err)
+	}
+	rcancel()
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
