@@ -54,7 +54,7 @@ type Reloader struct {
 	// agents whose AOR changed in a transaction not yet reported by
 	// directory.OnChange.
 	agents map[int64]bool
-	wake chan struct{}   // capacity 1: a pending signal to Run
+	wake   chan struct{} // capacity 1: a pending signal to Run
 }
 
 // NewReloader returns a reloader over pool and registers its OnConnect hook

@@ -183,11 +183,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The event bus: presence and calls publish, the websocket hub (and
 	// later the router, metrics, NATS) subscribe.
 	bus := events.New(events.Options{Logger: log.With("component", "events")})
-	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir},
-		Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
-	if err != nil {
-		return err
-	}
 	// The graph has no cycle: the pool needs nobody; presence asks Asterisk
 	// through the queue actions over the pool; the tracker, built last,
 	// feeds presence and registers its resync with the pool.
@@ -206,6 +201,13 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Names: ami.Names{}, Journal: historyJournal, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
+	}
+	// Built once presence has loaded: a connection's first messages are
+	// hello and a snapshot of the states it watches, read from presence.
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir}, States: sessions,
+		Logger: log.With("component", "ws"), AllowedOrigins: cfg.AllowedWSOrigins()})
+	if err != nil {
+		return err
 	}
 	var agentPresence api.AgentPresence = sessions
 	if !pool.Configured() {
