@@ -131,6 +131,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Timeout: cfg.DBPingTimeout, Logger: log.With("component", "store")})
 	rt, err := realtime.NewServer(ctx, db.Pool(store.PoolRealtime), realtime.Options{
 		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword, Health: health,
+		Registerer: metrics,
 	})
 	if err != nil {
 		return err
@@ -140,10 +141,15 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami")})
+	amiMetrics, err := ami.NewMetrics(metrics)
+	if err != nil {
+		return fmt.Errorf("register the AMI metrics: %w", err)
+	}
+	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami"), Metrics: amiMetrics})
 	if err != nil {
 		return err
 	}
+	amiMetrics.Watch(pool)
 	if !pool.Configured() {
 		log.Warn("no Asterisk is configured (OMNICC_AMI is empty): logins and pauses are stored but reach no queue " +
 			"(\"asterisk\": \"not_configured\"), and call controls answer 503 asterisk_not_configured")
@@ -151,7 +157,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// Asterisk's qualify tracking only knows the AORs it saw at load: an
 	// agent whose AOR appears or changes gets a (debounced) reload of
 	// res_pjsip on every box, so it is reachable as soon as it registers.
-	reloader := ami.NewReloader(pool, ami.ReloaderOptions{Logger: log.With("component", "ami")})
+	reloader := ami.NewReloader(pool, ami.ReloaderOptions{Logger: log.With("component", "ami"), Sent: amiMetrics.Reload})
 	proj := realtime.NewProjector(db.Dialect, realtime.ProjectorOptions{Invalidate: rt.Invalidate})
 	dir := directory.New(db, directory.Options{
 		ExtensionLow: cfg.ExtensionRange.Low, ExtensionHigh: cfg.ExtensionRange.High,
@@ -209,6 +215,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	metrics.MustRegister(presence.NewStateCollector(sessions))
 	var agentPresence api.AgentPresence = sessions
 	if !pool.Configured() {
 		agentPresence = noAsterisk{sessions}

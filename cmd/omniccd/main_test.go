@@ -92,6 +92,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
 	agiMetricsAreServed(t, "http://"+addr)
+	operatorMetricsAreServed(t, "http://"+addr)
 	callLogIsJournaledAndMeasured(t, "http://"+addr, dir)
 	databaseMetricsAreExposed(t, "http://"+addr)
 	cancel()
@@ -396,5 +397,31 @@ func TestSubcommands(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "OMNICC_EXTENSION_RANGE") {
 		t.Fatalf("a bad config must fail naming the key, got %v", err)
+	}
+}
+
+// operatorMetricsAreServed: after the traffic above (an agent created and
+// looked up over /realtime, logged in over AMI, FastAGI sessions of every
+// script) each family an operator graphs is on /metrics, and so on the
+// Grafana dashboard's data source.
+func operatorMetricsAreServed(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`omnicc_agi_sessions_total{outcome="ok",script="agent-login"} 1`, `omnicc_agi_sessions_total{outcome="error",script="inbound"} 1`, `omnicc_agi_session_duration_seconds_bucket{script="agent-login"`,
+		`omnicc_ami_connected{box="`, `omnicc_ami_events_total{box="`, `omnicc_ami_action_duration_seconds_count{action="QueueAdd"`,
+		`omnicc_ami_logins_total{box="`, `omnicc_ami_reloads_total{box="`,
+		`omnicc_realtime_requests_total{table="ps_endpoints",verb="single"} `, `omnicc_realtime_cache_lookups_total{result="miss",table="ps_endpoints"}`,
+		// agent-login above toggled the agent that logged in over REST out.
+		`omnicc_agent_states{state="logged_out"} 1`, `omnicc_agent_states{state="ready"} 0`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
