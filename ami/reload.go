@@ -188,7 +188,9 @@ func (r *Reloader) Projector(inner directory.Projector) directory.Projector {
 // reload is requested only after the transaction that changed the agent
 // has committed, so that Asterisk reads the new rows.
 func (r *Reloader) Changed(c directory.Change) {
-	if c.Entity != "agent" {
+	// An agent is a user with the same id; a change made through the
+	// users' side (disabling the account) reports Entity "user".
+	if c.Entity != "agent" && c.Entity != "user" {
 		return
 	}
 	r.mu.Lock()
