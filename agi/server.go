@@ -28,6 +28,10 @@ type Server struct {
 	active   atomic.Int64   // sessions running, for the cap
 	sessions sync.WaitGroup // every session goroutine
 	refused  prometheus.Counter
+	// outcomes counts sessions by script and outcome; latency is how long
+	// the handler took, by script: what an operator graphs per script.
+	outcomes *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 
 	mu    sync.Mutex
 	addr  net.Addr
@@ -61,6 +65,16 @@ func NewServer(cfg Config, handler Handler) (*Server, error) {
 			Name: "omnicc_agi_sessions_refused_total",
 			Help: "FastAGI connections closed unserved because MaxSessions sessions were running.",
 		}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnicc_agi_sessions_total",
+			Help: "FastAGI sessions by script and outcome (ok, hangup, error, panic, unknown_script, bad_header); script is \"unknown\" for an unregistered one and \"\" when the header was unreadable.",
+		}, []string{"script", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "omnicc_agi_session_duration_seconds",
+			Help: "Time from a FastAGI session's header to its handler's end, by script (a routing decision holds the caller).",
+			// Routing answers in milliseconds; agent-login waits for digits.
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"script"}),
 	}
 	if cfg.Listener != nil {
 		s.addr = cfg.Listener.Addr()
@@ -75,7 +89,7 @@ func NewServer(cfg Config, handler Handler) (*Server, error) {
 			Help: "The FastAGI session cap (MaxSessions): connections beyond it are refused.",
 		})
 		limit.Set(float64(cfg.MaxSessions))
-		for _, c := range []prometheus.Collector{s.refused, active, limit} {
+		for _, c := range []prometheus.Collector{s.refused, active, limit, s.outcomes, s.latency} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("agi: register the session metrics (Config.Registerer; one Server per registry): %w", err)
 			}
@@ -252,6 +266,9 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			level = slog.LevelDebug // a port probe: connected, sent nothing
 		}
 		s.log.Log(ctx, level, "agi: bad header; closing", "remote", conn.RemoteAddr().String(), "err", err)
+		if !errors.Is(err, io.EOF) {
+			s.outcomes.WithLabelValues("", "bad_header").Inc()
+		}
 		return
 	}
 	sess.req = req
@@ -260,7 +277,30 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		sess.Logger().Warn("agi: agi_network_script has a bad query string; its bad pairs are ignored",
 			"err", req.queryErr)
 	}
-	s.finish(sess, s.runHandler(ctx, sess))
+	start := time.Now()
+	herr := s.runHandler(ctx, sess)
+	s.observe(req.Script, herr, time.Since(start))
+	s.finish(sess, herr)
+}
+
+// observe counts one session. An unknown script is labelled "unknown", so
+// that whatever Asterisk (or a scanner) asks for cannot grow the series.
+func (s *Server) observe(script string, err error, took time.Duration) {
+	var pe *panicError
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnknownScript):
+		script, outcome = "unknown", "unknown_script"
+	case errors.Is(err, ErrHangup) || errors.Is(err, ErrDeadChannel):
+		outcome = "hangup"
+	case errors.As(err, &pe):
+		outcome = "panic"
+	default:
+		outcome = "error"
+	}
+	s.outcomes.WithLabelValues(script, outcome).Inc()
+	s.latency.WithLabelValues(script).Observe(took.Seconds())
 }
 
 // runHandler runs the handler, turning a panic into an error so that one

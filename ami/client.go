@@ -143,6 +143,7 @@ func (c *Client) connectAndServe(ctx context.Context) (up time.Duration, err err
 	}
 	since := c.clk.Now()
 	c.log.Info("AMI logged in", "addr", c.cfg.Addr, "user", c.cfg.Username)
+	c.cfg.Metrics.login(c.cfg.Box)
 	err = s.serve(ctx)
 	up = c.clk.Now().Sub(since)
 	if c.cfg.OnDisconnect != nil {
@@ -157,12 +158,24 @@ func (c *Client) connectAndServe(ctx context.Context) (up time.Duration, err err
 // one. The wait ends at ctx's deadline, or after Config.ActionTimeout when
 // ctx has none.
 func (c *Client) Action(ctx context.Context, action Message) (Response, error) {
+	resp, _, err := c.measured(ctx, action, false)
+	return resp, err
+}
+
+// measured runs an action or list action and records it in Config.Metrics.
+func (c *Client) measured(ctx context.Context, action Message, list bool) (Response, []Message, error) {
+	start := time.Now()
+	resp, items, err := c.do(ctx, action, list)
+	c.cfg.Metrics.action(c.cfg.Box, action.Get("Action"), time.Since(start), err)
+	return resp, items, err
+}
+
+func (c *Client) do(ctx context.Context, action Message, list bool) (Response, []Message, error) {
 	s := c.current()
 	if s == nil {
-		return Response{}, fmt.Errorf("%w: box %s, action %s", ErrNotConnected, c.cfg.Box, action.Get("Action"))
+		return Response{}, nil, fmt.Errorf("%w: box %s, action %s", ErrNotConnected, c.cfg.Box, action.Get("Action"))
 	}
-	resp, _, err := s.do(ctx, action, false)
-	return resp, err
+	return s.do(ctx, action, list)
 }
 
 // ActionList sends a list action (QueueStatus, CoreShowChannels,
@@ -175,11 +188,7 @@ func (c *Client) Action(ctx context.Context, action Message) (Response, error) {
 // (PJSIPShowEndpoints with no endpoint says "No endpoints found"): a resync
 // should treat that *ActionError as "nothing to list" where it makes sense.
 func (c *Client) ActionList(ctx context.Context, action Message) (Response, []Message, error) {
-	s := c.current()
-	if s == nil {
-		return Response{}, nil, fmt.Errorf("%w: box %s, action %s", ErrNotConnected, c.cfg.Box, action.Get("Action"))
-	}
-	return s.do(ctx, action, true)
+	return c.measured(ctx, action, true)
 }
 
 // Command runs a CLI command and returns its output lines intact, one per
@@ -383,6 +392,7 @@ func (s *session) route(m Message) {
 		s.c.log.Debug("AMI response for no waiting action (it timed out?)", "action_id", m.ActionID())
 		return
 	}
+	s.c.cfg.Metrics.event(s.c.cfg.Box)
 	ev := Event{Box: s.c.cfg.Box, Received: s.c.clk.Now(), Message: m}
 	if n := s.c.events.publish(ev); n > 0 {
 		s.c.log.Warn("AMI subscriber fell behind; its stream was ended so it resyncs", "subscribers", n)

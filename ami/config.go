@@ -53,6 +53,9 @@ type Config struct {
 	// It must not block: the reconnect waits for it.
 	OnDisconnect func(c *Client, err error)
 
+	// Metrics, if set, counts this box's events, actions and logins.
+	Metrics *Metrics
+
 	Logger *slog.Logger // default slog.Default()
 	Dial   DialFunc     // default a net.Dialer
 	Clock  Clock        // default the wall clock

@@ -18,6 +18,10 @@ var (
 	// its buffer. Events were lost: subscribe again and resync from actions
 	// (QueueStatus, CoreShowChannels, DeviceStateList).
 	ErrOverflow = errors.New("ami: subscriber fell behind and events were dropped; resync needed")
+	// ErrNotConfigured: OMNICC_AMI names no box, so there is no Asterisk to
+	// ask — unlike ErrNotConnected, waiting will not help. The API answers
+	// it with its own status and code so a user is not told to wait.
+	ErrNotConfigured = errors.New("ami: no Asterisk is configured (OMNICC_AMI is empty)")
 	// ErrClosed ends a Subscription closed by its owner.
 	ErrClosed = errors.New("ami: subscription closed")
 )

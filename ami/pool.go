@@ -199,6 +199,10 @@ func (p *Pool) Run(ctx context.Context) error {
 	return nil
 }
 
+// Configured reports whether OMNICC_AMI named any box: without one every
+// action fails with ErrNotConfigured rather than ErrNotConnected.
+func (p *Pool) Configured() bool { return len(p.clients) > 0 }
+
 // Clients returns the clients in OMNICC_AMI order.
 func (p *Pool) Clients() []*Client { return append([]*Client(nil), p.clients...) }
 

@@ -66,6 +66,11 @@ func (q *QueueActions) QueuePenalty(ctx context.Context, queue, iface string, pe
 // also schedules a reconcile, since the action may or may not have run.
 // Boxes that are down are brought in line by their reconcile on connect.
 func (q *QueueActions) everyBox(ctx context.Context, name string, action Message, fine func(error) bool) error {
+	if !q.pool.Configured() {
+		// Still a presence.ErrPending (the database keeps the change for an
+		// Asterisk added later), but one that says why.
+		return fmt.Errorf("%s: %w: %w", name, ErrNotConfigured, presence.ErrPending)
+	}
 	reached := 0
 	var refused error
 	for _, c := range q.pool.Clients() {

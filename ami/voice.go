@@ -71,6 +71,9 @@ func (e *VoiceError) Error() string {
 	case OutcomeRefused:
 		return fmt.Sprintf("Asterisk %s refused %s: %s", e.Box, e.Action, e.Message)
 	case OutcomeUnavailable:
+		if errors.Is(e.Err, ErrNotConfigured) {
+			return fmt.Sprintf("%s not sent: no Asterisk is configured; set OMNICC_AMI to the boxes' manager accounts", e.Action)
+		}
 		return fmt.Sprintf("%s not sent: no Asterisk manager connection (%v); omniccd keeps reconnecting, check OMNICC_AMI and Asterisk", e.Action, e.Err)
 	case OutcomeTimeout:
 		return fmt.Sprintf("Asterisk did not answer %s in time; it may or may not have happened (%v)", e.Action, e.Err)
@@ -134,6 +137,9 @@ func (v *Voice) targets(action, box string) ([]*Client, error) {
 		if c.Connected() {
 			up = append(up, c)
 		}
+	}
+	if !v.pool.Configured() {
+		return nil, &VoiceError{Action: action, Outcome: OutcomeUnavailable, Err: ErrNotConfigured}
 	}
 	if len(up) == 0 {
 		return nil, &VoiceError{Action: action, Outcome: OutcomeUnavailable, Err: ErrNotConnected}

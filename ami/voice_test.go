@@ -194,7 +194,7 @@ func TestVoiceErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = ami.NewVoice(empty, nil).Hangup(ctx, "", "PJSIP/a-1")
-	if !errors.As(err, &ve) || ve.Outcome != ami.OutcomeUnavailable || !errors.Is(err, ami.ErrNotConnected) || !errors.Is(err, calls.ErrUnavailable) {
+	if !errors.As(err, &ve) || ve.Outcome != ami.OutcomeUnavailable || !errors.Is(err, ami.ErrNotConfigured) || !errors.Is(err, calls.ErrUnavailable) {
 		t.Fatalf("no box: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"omnicc/ami"
 	"omnicc/auth"
 	"omnicc/calls"
 	"omnicc/domain"
@@ -114,6 +115,12 @@ func (s *Server) failCalls(c *gin.Context, err error) bool {
 	var fe *domain.FieldError
 	if errors.As(err, &fe) {
 		return false
+	}
+	if errors.Is(err, ami.ErrNotConfigured) {
+		// Not "unavailable": no Asterisk will ever answer until an admin
+		// sets OMNICC_AMI, so the client must not retry.
+		writeError(c, http.StatusServiceUnavailable, "asterisk_not_configured", err.Error(), "")
+		return true
 	}
 	for _, o := range callOutcomes {
 		if errors.Is(err, o.err) {

@@ -22,6 +22,7 @@ import (
 	"omnicc/auth"
 	"omnicc/directory"
 	"omnicc/events"
+	"omnicc/presence"
 )
 
 // Websocket subprotocols. Browsers cannot set an Authorization header on a
@@ -65,6 +66,12 @@ type WatchResolver interface {
 	AgentsWatched(ctx context.Context, queues []string, teams []int64) ([]int64, error)
 }
 
+// StateSource is where the hub reads the agents' current states for the
+// snapshot it sends on connect; *presence.Service is one.
+type StateSource interface {
+	States(f presence.StateFilter) []presence.AgentState
+}
+
 // Clock is the hub's time source for pings, liveness and the credential
 // recheck, so tests drive them without sleeping. presence.Clock and
 // ami.Clock have the same methods.
@@ -90,7 +97,11 @@ type HubOptions struct {
 	// Watch resolves the queues and teams a supervisor watches to their
 	// agents; nil: a watched queue or team receives only the events that
 	// name it (Event.Queues, Event.Teams), not its agents' states.
-	Watch  WatchResolver
+	Watch WatchResolver
+	// States, when set, gives the snapshot sent right after hello: one
+	// agent_state message (exactly as the events) per agent the connection
+	// watches, so a desktop never has to race a REST read against events.
+	States StateSource
 	Clock  Clock // [the wall clock]
 	Logger *slog.Logger
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
@@ -732,7 +743,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 	}
 	if !h.originAllowed(r) {
 		writeError(c, http.StatusForbidden, "origin_not_allowed",
-			"websocket origin "+strconv.Quote(r.Header.Get("Origin"))+" is not this server nor an allowed origin; an admin can add it to the allowed websocket origins", "")
+			"websocket origin "+strconv.Quote(r.Header.Get("Origin"))+" is neither this server nor OMNICC_PUBLIC_URL; an admin can allow it by adding it to OMNICC_WS_ORIGINS (comma-separated scheme://host[:port])", "")
 		return
 	}
 	token, viaProtocol := bearer(r)
@@ -774,8 +785,10 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 
 	// Reserve the slot before upgrading, so the per-user limit holds under
 	// concurrent connects and a refusal is still a readable HTTP answer.
+	// The buffer also holds the snapshot, so that a supervisor watching
+	// every agent is not taken for a slow client before it read one event.
 	cl := &wsClient{hub: h, p: p, secret: token, remote: c.ClientIP(), watch: req,
-		send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer), done: make(chan struct{})}
+		send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer+h.snapshotRoom(req)), done: make(chan struct{})}
 	cl.lastSeen.Store(h.clock.Now().UnixNano())
 	// hello goes first, before the client can receive any event.
 	if pm, err := prepare(events.Event{Type: "hello", Payload: helloPayload{
@@ -795,6 +808,12 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		return
 	}
 	h.addLocked(cl)
+	// The snapshot is queued in the same step as the registration: every
+	// event dispatched later comes after it, none is lost in between. An
+	// event already on the bus may follow with a state the snapshot
+	// includes; agent_state carries the whole state, so applying messages
+	// in order ends right.
+	h.snapshotLocked(cl)
 	// Added under mu while not closed: shutdown's Wait starts only after
 	// closed is set, so this Add never races it.
 	h.wg.Add(2)
@@ -829,6 +848,50 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		defer h.wg.Done()
 		cl.readLoop()
 	}()
+}
+
+// snapshotRoom is the buffer room the snapshot of w needs, with a margin
+// for agents created while the connection is being set up.
+func (h *Hub) snapshotRoom(w watch) int {
+	if h.opts.States == nil {
+		return 0
+	}
+	if w.All {
+		return len(h.opts.States.States(presence.StateFilter{})) + 64
+	}
+	return len(w.Agents) + len(w.resolved) + 1
+}
+
+// snapshotLocked queues the current agent_state of every agent c watches.
+func (h *Hub) snapshotLocked(c *wsClient) {
+	if h.opts.States == nil {
+		return
+	}
+	w := c.watch
+	want := make(map[int64]bool, len(w.Agents)+len(w.resolved))
+	for _, id := range w.Agents {
+		want[id] = true
+	}
+	for _, id := range w.resolved {
+		want[id] = true
+	}
+	if !w.All && len(want) == 0 {
+		return
+	}
+	for _, st := range h.opts.States.States(presence.StateFilter{}) {
+		if !w.All && !want[st.AgentID] {
+			continue
+		}
+		pm, err := prepare(events.Event{Type: presence.EventAgentState, AgentID: st.AgentID, Payload: st})
+		if err != nil {
+			h.log.Error("websocket snapshot not sent", "agent_id", st.AgentID, "err", err)
+			continue
+		}
+		if _, ok := h.all[c]; !ok {
+			return // dropped as too slow by offerLocked
+		}
+		h.offerLocked(c, pm)
+	}
 }
 
 type helloPayload struct {

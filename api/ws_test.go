@@ -227,7 +227,7 @@ func TestWebsocketRefusesWithoutValidToken(t *testing.T) {
 		{"token in query refused", "", nil, "?token=omt_agent7", 401, "query string is refused"},
 		{"bearer subprotocol without omnicc.v1", "", http.Header{"Sec-Websocket-Protocol": {"omnicc.bearer.omt_agent7"}}, "", 400, `"omnicc.v1"`},
 		{"bad token as subprotocol", "", http.Header{"Sec-Websocket-Protocol": {"omnicc.v1, omnicc.bearer.omt_nope"}}, "", 401, "log in again"},
-		{"foreign origin", "omt_agent7", http.Header{"Origin": {"https://evil.example.net"}}, "", 403, "not this server nor an allowed origin"},
+		{"foreign origin", "omt_agent7", http.Header{"Origin": {"https://evil.example.net"}}, "", 403, "adding it to OMNICC_WS_ORIGINS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

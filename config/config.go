@@ -54,6 +54,11 @@ type Config struct {
 	// interfaces>:<its port>, so a daemon moved to :9090 does not send links
 	// to :8080.
 	PublicURL string `env:"OMNICC_PUBLIC_URL"`
+	// WSOrigins are browser origins allowed to open the websocket besides
+	// OMNICC_PUBLIC_URL and the server's own host: an agent desktop served
+	// from another address. Browsers send Origin and omniccd refuses
+	// others, so a page elsewhere cannot use a logged-in user's token.
+	WSOrigins []string `env:"OMNICC_WS_ORIGINS" envSeparator:","`
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed; none
 	// by default, so a client cannot forge its address.
 	TrustedProxies PrefixList `env:"OMNICC_TRUSTED_PROXIES"`
@@ -171,6 +176,16 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("OMNICC_PUBLIC_URL", "%q must be an absolute http(s) URL", c.PublicURL)
 	}
+	for _, o := range c.WSOrigins {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			bad("OMNICC_WS_ORIGINS", "%q must be an origin, scheme://host[:port] (http or https, no path)", o)
+		}
+	}
 	if c.MaxBodyBytes < 1024 {
 		bad("OMNICC_HTTP_MAX_BODY", "%d bytes is too small (at least 1024)", c.MaxBodyBytes)
 	}
@@ -211,6 +226,18 @@ func (c Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("config: %w", errors.Join(errs...))
+}
+
+// AllowedWSOrigins are the websocket origins allowed besides the server's
+// own host: OMNICC_PUBLIC_URL's and OMNICC_WS_ORIGINS.
+func (c Config) AllowedWSOrigins() []string {
+	out := []string{c.PublicURL}
+	for _, o := range c.WSOrigins {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, strings.TrimSuffix(o, "/"))
+		}
+	}
+	return out
 }
 
 // Journal is the directory of the journal called name.

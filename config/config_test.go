@@ -141,3 +141,20 @@ func TestDBPoolDefaultsMatchTheStore(t *testing.T) {
 		t.Errorf("OMNICC_DB_PING_TIMEOUT default %s, the store's %s", c.DBPingTimeout, store.DefaultHealthTimeout)
 	}
 }
+
+// OMNICC_WS_ORIGINS adds to OMNICC_PUBLIC_URL, which is always allowed.
+func TestAllowedWSOrigins(t *testing.T) {
+	c, err := FromMap(map[string]string{"OMNICC_PUBLIC_URL": "https://cc.example.com",
+		"OMNICC_WS_ORIGINS": "https://desk.example.com/, http://10.0.0.9:3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(c.AllowedWSOrigins(), " ")
+	if want := "https://cc.example.com https://desk.example.com http://10.0.0.9:3000"; got != want {
+		t.Fatalf("AllowedWSOrigins = %q, want %q", got, want)
+	}
+	c, _ = FromMap(map[string]string{})
+	if got := c.AllowedWSOrigins(); len(got) != 1 || got[0] != "http://localhost:8080" {
+		t.Fatalf("default AllowedWSOrigins = %v", got)
+	}
+}

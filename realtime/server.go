@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"omnicc/store"
@@ -59,6 +60,35 @@ type Options struct {
 	// at once, and writes refused at once, instead of each waiting out
 	// QueryTimeout while Asterisk holds a thread on it.
 	Health DatabaseHealth
+	// Registerer, when set, receives the omnicc_realtime_* metrics.
+	Registerer prometheus.Registerer
+}
+
+// serverMetrics are what an operator graphs of Asterisk's realtime reads and
+// writes; table and verb come from the schema's whitelist, so labels stay
+// bounded whatever a caller sends.
+type serverMetrics struct {
+	requests *prometheus.CounterVec // table, verb
+	cache    *prometheus.CounterVec // table, result (hit, miss)
+	dbErrors *prometheus.CounterVec // table
+	stale    *prometheus.CounterVec // table
+}
+
+func newServerMetrics() serverMetrics {
+	return serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnicc_realtime_requests_total", Help: "res_config_curl requests answered, by table and verb."},
+			[]string{"table", "verb"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnicc_realtime_cache_lookups_total", Help: "Realtime lookups by table and whether the cache answered them (hit) or the database was asked (miss)."},
+			[]string{"table", "result"}),
+		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnicc_realtime_db_errors_total", Help: "Realtime lookups and writes the database failed (down, timeout, error), by table."},
+			[]string{"table"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omnicc_realtime_served_stale_total", Help: "Realtime lookups answered from the last known rows because the database could not be asked, by table."},
+			[]string{"table"}),
+	}
 }
 
 // DatabaseHealth reports whether the database is known to be unavailable:
@@ -93,6 +123,7 @@ type Server struct {
 	flight  singleflight.Group
 	outage  outage
 	health  DatabaseHealth
+	metrics serverMetrics
 
 	// stmts keeps lookups prepared: a point lookup is then one round trip
 	// to MySQL instead of prepare, execute and close.
@@ -161,6 +192,15 @@ func newServer(ctx context.Context, db sqlDB, d store.Dialect, o Options) (*Serv
 		timeout: o.QueryTimeout,
 		cache:   newLookupCache(o.CacheTTL, o.StaleFor, o.CacheEntries, o.Now),
 		health:  o.Health,
+		metrics: newServerMetrics(),
+	}
+	if o.Registerer != nil {
+		m := s.metrics
+		for _, c := range []prometheus.Collector{m.requests, m.cache, m.dbErrors, m.stale} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("realtime: register the metrics (Options.Registerer; one Server per registry): %w", err)
+			}
+		}
 	}
 	if o.User != "" {
 		s.user, s.pass = []byte(o.User), []byte(o.Password)
@@ -279,6 +319,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The family segment of a static URL is whatever extconfig.conf
 		// named (queuerules.conf => curl,http://.../realtime/static); the
 		// rows always come from ast_config.
+		s.metrics.requests.WithLabelValues(staticTable, string(VerbStatic)).Inc()
 		s.serveStatic(w, r, body)
 		return
 	}
@@ -294,6 +335,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, verb, http.StatusBadRequest)
 		return
 	}
+	s.metrics.requests.WithLabelValues(t.Name, string(verb)).Inc()
 	switch verb {
 	case VerbSingle, VerbMulti:
 		s.serveLookup(w, r, t, req)
@@ -376,8 +418,10 @@ func lookupKey(req *Request) string {
 // known reply when the database fails.
 func (s *Server) cachedLookup(ctx context.Context, tableName, key string, query func(ctx context.Context) ([]byte, error)) ([]byte, error) {
 	if body, ok := s.cache.fresh(tableName, key); ok {
+		s.metrics.cache.WithLabelValues(tableName, "hit").Inc()
 		return body, nil
 	}
+	s.metrics.cache.WithLabelValues(tableName, "miss").Inc()
 	if s.databaseDown() {
 		return s.lastKnown(tableName, key, store.ErrUnavailable)
 	}
@@ -414,7 +458,9 @@ func (s *Server) databaseDown() bool {
 // lastKnown answers a lookup the database cannot: with the last known
 // rows, or err when there are none.
 func (s *Server) lastKnown(tableName, key string, err error) ([]byte, error) {
+	s.metrics.dbErrors.WithLabelValues(tableName).Inc()
 	if body, age, ok := s.cache.stale(tableName, key); ok {
+		s.metrics.stale.WithLabelValues(tableName).Inc()
 		s.outage.servedStale(s.log, tableName, age, err)
 		return body, nil
 	}
@@ -575,6 +621,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, t *table, re
 	}
 	if s.databaseDown() {
 		// Not logged per write: the health monitor logged the outage.
+		s.metrics.dbErrors.WithLabelValues(t.Name).Inc()
 		fail(w, req.Verb, http.StatusServiceUnavailable)
 		return
 	}
@@ -591,6 +638,9 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, t *table, re
 		}
 	}
 	status := http.StatusInternalServerError
+	if !store.IsUniqueViolation(err) {
+		s.metrics.dbErrors.WithLabelValues(t.Name).Inc()
+	}
 	switch {
 	case store.IsUniqueViolation(err):
 		status = http.StatusConflict

@@ -133,17 +133,40 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	health := store.NewHealth(db.Pool(store.PoolHealth), store.HealthOptions{Timeout: cfg.DBPingTimeout, Logger: log.With("component", "store")})
 	rt, err := realtime.NewServer(ctx, db.Pool(store.PoolRealtime), realtime.Options{
 		Logger: log, Allow: cfg.RealtimeAllow, User: cfg.RealtimeUser, Password: cfg.RealtimePassword, Health: health,
+		Registerer: metrics,
 	})
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	boxes, err := ami.ParseBoxes(cfg.AMI)
+	if err != nil {
+		return err
+	}
+	amiMetrics, err := ami.NewMetrics(metrics)
+	if err != nil {
+		return fmt.Errorf("register the AMI metrics: %w", err)
+	}
+	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami"), Metrics: amiMetrics})
+	if err != nil {
+		return err
+	}
+	amiMetrics.Watch(pool)
+	if !pool.Configured() {
+		log.Warn("no Asterisk is configured (OMNICC_AMI is empty): logins and pauses are stored but reach no queue " +
+			"(\"asterisk\": \"not_configured\"), and call controls answer 503 asterisk_not_configured")
+	}
+	// Asterisk's qualify tracking only knows the AORs it saw at load: an
+	// agent whose AOR appears or changes gets a (debounced) reload of
+	// res_pjsip on every box, so it is reachable as soon as it registers.
+	reloader := ami.NewReloader(pool, ami.ReloaderOptions{Logger: log.With("component", "ami"), Sent: amiMetrics.Reload})
 	proj := realtime.NewProjector(db.Dialect, realtime.ProjectorOptions{Invalidate: rt.Invalidate})
 	dir := directory.New(db, directory.Options{
 		ExtensionLow: cfg.ExtensionRange.Low, ExtensionHigh: cfg.ExtensionRange.High,
-		SecuritySuite: cfg.SecuritySuite, Logger: log, Projector: proj,
+		SecuritySuite: cfg.SecuritySuite, Logger: log, Projector: reloader.Projector(proj),
 	})
 	dir.OnChange(proj.Changed)
+	dir.OnChange(reloader.Changed)
 	// Rows written by an older omniccd, or by hand, are brought in line at start.
 	na, nq, err := proj.Resync(ctx, dir)
 	if err != nil {
@@ -168,11 +191,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The event bus: presence and calls publish, the websocket hub (and
 	// later the router, metrics, NATS) subscribe.
 	bus := events.New(events.Options{Logger: log.With("component", "events")})
-	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir},
-		Logger: log.With("component", "ws"), AllowedOrigins: []string{cfg.PublicURL}})
-	if err != nil {
-		return err
-	}
 	// The graph has no cycle: the pool needs nobody; presence asks Asterisk
 	// through the queue actions over the pool; the tracker, built last,
 	// feeds presence and registers its resync with the pool.
@@ -184,14 +202,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return fmt.Errorf("open the agent-history journal (OMNICC_JOURNAL_DIR): %w", err)
 	}
 	defer historyJournal.Close()
-	boxes, err := ami.ParseBoxes(cfg.AMI)
-	if err != nil {
-		return err
-	}
-	pool, err := ami.NewPool(boxes, ami.Config{Logger: log.With("component", "ami")})
-	if err != nil {
-		return err
-	}
 	queueActions := ami.NewQueueActions(pool, log.With("component", "ami"))
 	// The database is the truth for who is logged in; sessions are loaded
 	// before AMI connects because the first reconcile compares against them.
@@ -199,6 +209,18 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Names: ami.Names{}, Journal: historyJournal, Logger: log.With("component", "presence")})
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
+	}
+	// Built once presence has loaded: a connection's first messages are
+	// hello and a snapshot of the states it watches, read from presence.
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir}, States: sessions,
+		Logger: log.With("component", "ws"), AllowedOrigins: cfg.AllowedWSOrigins()})
+	if err != nil {
+		return err
+	}
+	metrics.MustRegister(presence.NewStateCollector(sessions))
+	var agentPresence api.AgentPresence = sessions
+	if !pool.Configured() {
+		agentPresence = noAsterisk{sessions}
 	}
 	// The digital router: it publishes on the bus and follows agents'
 	// changes there (a login, an unpause or freed capacity is when the next
@@ -260,7 +282,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
-			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
+			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 		},
 	})
@@ -284,6 +306,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
+	g.Go(func() error { return reloader.Run(gctx) })
 	g.Go(func() error { return tracker.Run(gctx) })
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })

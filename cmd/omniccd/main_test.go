@@ -66,6 +66,7 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	t.Setenv("OMNICC_AGI_ADDR", agiAddr)
 	asterisk := amitest.NewServer(t, "omnicc", "s3cret")
 	queues := amitest.NewQueues(asterisk, "sales")
+	asterisk.Handle("Reload", amitest.Reply(amitest.Success("Message", "Module Reloaded.")))
 	t.Setenv("OMNICC_AMI", "omnicc:s3cret@"+asterisk.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer
@@ -81,10 +82,17 @@ func TestServeStartsAndStopsCleanly(t *testing.T) {
 	if err := asterisk.WaitLogins(ctx, 1); err != nil {
 		t.Fatalf("omniccd never logged in to AMI: %v", err)
 	}
+	// The agent created above is new to res_pjsip's qualify tracking.
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	if got, err := asterisk.WaitActions(rctx, "Reload", 1); err != nil || got[0].Get("Module") != "res_pjsip.so" {
+		t.Fatalf("no Reload of res_pjsip.so after an agent was created: %v %v", got, err)
+	}
+	rcancel()
 	agentLogsInOverAMI(t, "http://"+addr, m[1], queues)
 	everyDocumentedRouteIsServed(t, "http://"+addr, m[1])
 	everyScriptIsKnown(t, agiAddr)
 	agiMetricsAreServed(t, "http://"+addr)
+	operatorMetricsAreServed(t, "http://"+addr)
 	callLogIsJournaledAndMeasured(t, "http://"+addr, dir)
 	databaseMetricsAreExposed(t, "http://"+addr)
 	cancel()
@@ -389,5 +397,31 @@ func TestSubcommands(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "OMNICC_EXTENSION_RANGE") {
 		t.Fatalf("a bad config must fail naming the key, got %v", err)
+	}
+}
+
+// operatorMetricsAreServed: after the traffic above (an agent created and
+// looked up over /realtime, logged in over AMI, FastAGI sessions of every
+// script) each family an operator graphs is on /metrics, and so on the
+// Grafana dashboard's data source.
+func operatorMetricsAreServed(t *testing.T, base string) {
+	t.Helper()
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{
+		`omnicc_agi_sessions_total{outcome="ok",script="agent-login"} 1`, `omnicc_agi_sessions_total{outcome="error",script="inbound"} 1`, `omnicc_agi_session_duration_seconds_bucket{script="agent-login"`,
+		`omnicc_ami_connected{box="`, `omnicc_ami_events_total{box="`, `omnicc_ami_action_duration_seconds_count{action="QueueAdd"`,
+		`omnicc_ami_logins_total{box="`, `omnicc_ami_reloads_total{box="`,
+		`omnicc_realtime_requests_total{table="ps_endpoints",verb="single"} `, `omnicc_realtime_cache_lookups_total{result="miss",table="ps_endpoints"}`,
+		// agent-login above toggled the agent that logged in over REST out.
+		`omnicc_agent_states{state="logged_out"} 1`, `omnicc_agent_states{state="ready"} 0`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
