@@ -45,6 +45,26 @@ type TrackerOptions struct {
 	// ResyncOnConnect registers OnConnect with the pool (Pool.OnConnect), so
 	// that every login of every box is followed by a resync.
 	ResyncOnConnect bool
+	// Calls, when set, hears of the call legs the tracker sees (see
+	// CallEvents): calls.Service, so that recordings end with their channel.
+	Calls CallEvents
+	// CallQueue bounds the call notices waiting for Calls. Default 4096; a
+	// notice that finds it full is dropped and logged (the next reconnect's
+	// ChannelsUp repairs a lost hang-up).
+	CallQueue int
+}
+
+// CallEvents is what the tracker tells the call controls. Its methods run on
+// one goroutine of the tracker's own, never on the event reader: they reach
+// the database, and a slow database must not hold presence's events back.
+// calls.Service implements it; calls must not know the AMI, so the
+// interface is declared here, by its user.
+type CallEvents interface {
+	// ChannelHungUp: the leg with this uniqueid hung up (Hangup).
+	ChannelHungUp(ctx context.Context, uniqueID string) error
+	// ChannelsUp: after a (re)connect, every channel box still has
+	// (CoreShowChannels); whatever else was running there has ended.
+	ChannelsUp(ctx context.Context, box string, live []string) error
 }
 
 // Tracker turns the manager events of every box into presence's domain
@@ -80,6 +100,8 @@ type Tracker struct {
 	fact presence.VoiceFact
 
 	reconcile chan struct{}
+	// callJobs carry notices to Calls; nil without Calls.
+	callJobs chan func(context.Context) error
 }
 
 // NewTracker subscribes to pool's events at once, so that nothing between
@@ -103,12 +125,18 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	if opts.Actions == nil {
 		opts.Actions = NewQueueActions(pool, opts.Logger)
 	}
+	if opts.CallQueue <= 0 {
+		opts.CallQueue = 4096
+	}
 	t := &Tracker{
 		QueueActions: opts.Actions,
 		pool:         pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
 		boxes:     make(map[string]chan struct{}),
 		reconcile: make(chan struct{}, 1),
+	}
+	if opts.Calls != nil {
+		t.callJobs = make(chan func(context.Context) error, opts.CallQueue)
 	}
 	if opts.ResyncOnConnect {
 		pool.OnConnect(t.OnConnect)
@@ -150,6 +178,9 @@ func (t *Tracker) Run(ctx context.Context) error {
 				}
 			}
 		})
+	}
+	if t.callJobs != nil {
+		wg.Go(func() { t.runCalls(ctx) })
 	}
 	var tick <-chan time.Time
 	if t.opts.ReconcileEvery > 0 {
@@ -229,6 +260,34 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 		return
 	}
 	t.states.ApplyVoice(f)
+	if t.callJobs != nil && kind == presence.VoiceLegGone && f.LegID != "" {
+		id := f.LegID
+		t.toCalls("hang-up of "+f.Leg, func(ctx context.Context) error { return t.opts.Calls.ChannelHungUp(ctx, id) })
+	}
+}
+
+// toCalls queues a notice for Calls without waiting: the event reader must
+// never block on the database.
+func (t *Tracker) toCalls(what string, job func(context.Context) error) {
+	select {
+	case t.callJobs <- job:
+	default:
+		t.log.Warn("AMI tracker: call notices queue full; one dropped (a reconnect's channel check repairs recordings)", "notice", what)
+	}
+}
+
+// runCalls delivers the notices to Calls, one at a time, until ctx ends.
+func (t *Tracker) runCalls(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case job := <-t.callJobs:
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				t.log.Warn("AMI tracker: the call controls could not take a call notice", "err", err)
+			}
+		}
+	}
 }
 
 // atoi parses a small non-negative decimal; anything else is 0, which is
@@ -334,6 +393,14 @@ func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 			}
 		}
 		snap.Calls = liveCalls(chans)
+		if t.callJobs != nil {
+			live := make([]string, 0, len(chans))
+			for _, ch := range chans {
+				live = append(live, ch.uniqueid)
+			}
+			box := c.Box()
+			t.toCalls("channels up on "+box, func(ctx context.Context) error { return t.opts.Calls.ChannelsUp(ctx, box, live) })
+		}
 	}
 	items, err = t.list(ctx, c, "DeviceStateList")
 	if err != nil {

@@ -313,3 +313,28 @@ func (s *Service) ChannelHungUp(ctx context.Context, uniqueID string) error {
 	}
 	return nil
 }
+
+// ChannelsUp is told, after a reconnect to box, the uniqueids of every
+// channel the box still has: a recording on box whose channel is not among
+// them ended while omniccd could not see its Hangup, and is marked stopped
+// so GET /recordings does not show it running forever. A recording still
+// starting is left alone: its channel may not be listed yet.
+func (s *Service) ChannelsUp(ctx context.Context, box string, live []string) error {
+	running, err := s.recs.runningOn(ctx, box)
+	if err != nil {
+		return fmt.Errorf("list the recordings running on %s: %w", box, err)
+	}
+	up := make(map[string]bool, len(live))
+	for _, id := range live {
+		up[id] = true
+	}
+	for _, r := range running {
+		if up[r.UniqueID] || r.State == RecordingStarting {
+			continue
+		}
+		if err := s.ChannelHungUp(ctx, r.UniqueID); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -198,8 +198,6 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
-	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
-		Actions: queueActions, ResyncOnConnect: true})
 	callControl, err := calls.New(calls.Options{
 		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: bus,
 		Logger: log.With("component", "calls"),
@@ -207,6 +205,10 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// The tracker tells the call controls of hang-ups (and, after a
+	// reconnect, of the channels still up) so recordings end with their call.
+	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
+		Actions: queueActions, ResyncOnConnect: true, Calls: callControl})
 	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
