@@ -2,13 +2,16 @@ package ami_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"omnicc/ami"
 	"omnicc/ami/amitest"
 	"omnicc/calls"
 	"omnicc/directory"
+	"omnicc/presence"
 	"omnicc/storetest"
 )
 
@@ -29,8 +32,12 @@ func (l *lateCalls) ChannelHungUp(ctx context.Context, uniqueID string) error {
 	return l.get().ChannelHungUp(ctx, uniqueID)
 }
 
-func (l *lateCalls) ChannelsUp(ctx context.Context, box string, live []string) error {
-	return l.get().ChannelsUp(ctx, box, live)
+func (l *lateCalls) ChannelsUp(ctx context.Context, box string, at time.Time, live []string) error {
+	return l.get().ChannelsUp(ctx, box, at, live)
+}
+
+func (l *lateCalls) AgentAnswered(ctx context.Context, c calls.AnsweredLeg) error {
+	return l.get().AgentAnswered(ctx, c)
 }
 
 // callRig is the tracker rig with calls.Service over the same pool and
@@ -42,17 +49,30 @@ type callRig struct {
 }
 
 // getvars answers Getvar of CHANNEL(uniqueid)/CHANNEL(linkedid) from ids
-// (channel → uniqueid), the linkedid being the uniqueid.
+// (channel → "uniqueid" or "uniqueid linkedid"; the linkedid is the
+// uniqueid when not given).
 func getvars(ids map[string]string) amitest.Handler {
 	var mu sync.Mutex
 	return func(a ami.Message) []ami.Message {
 		mu.Lock()
 		defer mu.Unlock()
-		id, ok := ids[a.Get("Channel")]
+		v, ok := ids[a.Get("Channel")]
 		if !ok {
 			return []ami.Message{amitest.Error("No such channel")}
 		}
-		return []ami.Message{amitest.Success("Variable", a.Get("Variable"), "Value", id)}
+		unique, linked, two := strings.Cut(v, " ")
+		if !two {
+			linked = unique
+		}
+		switch a.Get("Variable") {
+		case "CHANNEL(uniqueid)":
+			v = unique
+		case "CHANNEL(linkedid)":
+			v = linked
+		default:
+			v = ""
+		}
+		return []ami.Message{amitest.Success("Variable", a.Get("Variable"), "Value", v)}
 	}
 }
 
@@ -66,9 +86,10 @@ func newCallRig(t *testing.T, opts func(*calls.Options), queues ...string) *call
 		mu.Lock()
 		defer mu.Unlock()
 		mixID++
-		return []ami.Message{amitest.Success("Message", "Success", "MixMonitorID", "0x" + string(rune('0'+mixID)))}
+		return []ami.Message{amitest.Success("Message", "Success", "MixMonitorID", "0x"+string(rune('0'+mixID)))}
 	})
-	o := calls.Options{Control: ami.NewVoice(r.pool, nil), DB: r.db, Agents: r.dir}
+	o := calls.Options{Control: ami.NewVoice(r.pool, nil), DB: r.db, Agents: r.dir, AgentOf: r.svc.AgentIDByChannel,
+		CallQueue: presenceCallQueue(r.svc)}
 	if opts != nil {
 		opts(&o)
 	}
@@ -117,7 +138,9 @@ func TestTrackerClosesRecordingAtHangup(t *testing.T) {
 // …and a call that ended while the link was down is closed by the resync
 // after the reconnect, while a recording whose channel is still up runs on.
 func TestTrackerClosesRecordingsOfCallsEndedWhileDisconnected(t *testing.T) {
-	r := newCallRig(t, nil)
+	// The recordings started a minute ago: a recording started about when
+	// the channels are listed is left to the next look.
+	r := newCallRig(t, func(o *calls.Options) { o.Now = func() time.Time { return time.Now().Add(-time.Minute) } })
 	r.srv.Handle("Getvar", getvars(map[string]string{"PJSIP/alice-00000001": "1795277390.12", "PJSIP/alice-00000002": "1795277390.20"}))
 	r.start()
 	r.waitResynced(1)
@@ -136,5 +159,125 @@ func TestTrackerClosesRecordingsOfCallsEndedWhileDisconnected(t *testing.T) {
 	r.waitFor("recording of the ended call stopped", func() bool { return r.recordingState(gone.ID) == calls.RecordingStopped })
 	if st := r.recordingState(up.ID); st != calls.RecordingRecording {
 		t.Fatalf("recording of the live call: %s, want recording", st)
+	}
+}
+
+// recordings lists every recording of call linkedid.
+func (r *callRig) recordings(linkedid string) []calls.Recording {
+	r.t.Helper()
+	items, _, err := r.calls.Recordings(r.t.Context(), calls.RecordingFilter{CallID: linkedid, Page: 1, PerPage: 10})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return items
+}
+
+// Issue 17 item 5: an agent with record_calls answering a queue call whose
+// queue records too gets one recording (the reasons do not add up), listed
+// with its file, counted in the two-per-call limit and closed at hang-up.
+func TestTrackerRecordsAnsweredQueueCallOnce(t *testing.T) {
+	r := newCallRig(t, func(o *calls.Options) {
+		o.QueueRecording = func(_ context.Context, q string) (string, error) {
+			if q == "sales" {
+				return "gsm", nil
+			}
+			return "", nil
+		}
+	}, "sales")
+	wav := "wav"
+	bob := r.agent("bob", directory.TypologyWebRTC, func(in *directory.AgentInput) { in.RecordCalls = &wav })
+	r.queue("sales", bob)
+	r.srv.Handle("Getvar", getvars(map[string]string{"PJSIP/bob-00000007": "1795277400.8 1795277400.7"}))
+	r.start()
+	r.waitResynced(1)
+	// AgentConnect: Channel is the caller, DestChannel the agent's leg.
+	connect := ami.NewMessage("Event", "AgentConnect", "Channel", "PJSIP/carrier-00000006", "Uniqueid", "1795277400.7",
+		"Linkedid", "1795277400.7", "DestChannel", "PJSIP/bob-00000007", "DestUniqueid", "1795277400.8",
+		"DestLinkedid", "1795277400.7", "Queue", "sales", "Interface", "PJSIP/bob", "MemberName", "bob",
+		"HoldTime", "3", "RingTime", "2")
+	bridged := ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-1", "Channel", "PJSIP/bob-00000007",
+		"Uniqueid", "1795277400.8", "Linkedid", "1795277400.7")
+	// The ring first (presence learns the leg is a queue call's), then the
+	// bridge and AgentConnect in either order: Asterisk publishes them on
+	// different topics.
+	r.srv.Push(ami.NewMessage("Event", "AgentCalled", "Channel", "PJSIP/carrier-00000006", "Uniqueid", "1795277400.7",
+		"Linkedid", "1795277400.7", "DestChannel", "PJSIP/bob-00000007", "DestUniqueid", "1795277400.8",
+		"Queue", "sales", "Interface", "PJSIP/bob", "MemberName", "bob"))
+	r.srv.Push(bridged, connect, bridged)
+	r.waitFor("the queue call recorded", func() bool {
+		recs := r.recordings("1795277400.7")
+		return len(recs) == 1 && recs[0].State == calls.RecordingRecording
+	})
+	// Give the remaining notices time to be applied: they share one queue,
+	// so a later one proves the earlier are done.
+	r.srv.Push(ami.NewMessage("Event", "Hangup", "Channel", "PJSIP/other-00000001", "Uniqueid", "1795277400.99"))
+	rec := r.recordings("1795277400.7")
+	if len(rec) != 1 || rec[0].Source != calls.RecordingQueue || rec[0].Format != "gsm" || rec[0].File == "" || rec[0].Channel != "PJSIP/bob-00000007" {
+		t.Fatalf("recordings of the call: %+v", rec)
+	}
+	if n := len(r.srv.Actions("MixMonitor")); n != 1 {
+		t.Fatalf("%d MixMonitor actions, want 1", n)
+	}
+	// The automatic recording holds slot 1: one manual recording more, no third.
+	if _, err := r.calls.StartRecording(t.Context(), bob.ID, calls.RecordRequest{Leg: calls.Leg{Channel: "PJSIP/bob-00000007"}}, staff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.calls.StartRecording(t.Context(), bob.ID, calls.RecordRequest{Leg: calls.Leg{Channel: "PJSIP/bob-00000007"}}, staff); err == nil {
+		t.Fatal("a third recording of the call was started")
+	}
+	r.srv.Push(ami.NewMessage("Event", "Hangup", "Channel", "PJSIP/bob-00000007", "Uniqueid", "1795277400.8", "Linkedid", "1795277400.7"))
+	r.waitFor("both recordings closed at hang-up", func() bool {
+		for _, x := range r.recordings("1795277400.7") {
+			if x.State != calls.RecordingStopped {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// An outbound call of an agent (click-to-call or the phone dialling out)
+// whose route records: the route's wish, read from the agent's leg
+// (OMNICC_RECORD), is recorded by omniccd when the leg enters the bridge.
+func TestTrackerRecordsOutboundRouteCall(t *testing.T) {
+	r := newCallRig(t, nil)
+	r.srv.Handle("Getvar", func(a ami.Message) []ami.Message {
+		if a.Get("Channel") != "PJSIP/alice-00000003" {
+			return []ami.Message{amitest.Error("No such channel")}
+		}
+		v := "1795277500.3"
+		if a.Get("Variable") == "OMNICC_RECORD" {
+			v = "wav49"
+		}
+		return []ami.Message{amitest.Success("Variable", a.Get("Variable"), "Value", v)}
+	})
+	r.start()
+	r.waitResynced(1)
+	r.srv.Push(ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-2", "Channel", "PJSIP/alice-00000003",
+		"Uniqueid", "1795277500.3", "Linkedid", "1795277500.3"),
+		// The customer's leg is no agent's: nothing for it.
+		ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-2", "Channel", "PJSIP/carrier-00000004",
+			"Uniqueid", "1795277500.4", "Linkedid", "1795277500.3"))
+	r.waitFor("the outbound call recorded", func() bool {
+		recs := r.recordings("1795277500.3")
+		return len(recs) == 1 && recs[0].State == calls.RecordingRecording
+	})
+	rec := r.recordings("1795277500.3")[0]
+	if rec.Source != calls.RecordingRoute || rec.Format != "wav49" || !strings.HasSuffix(rec.File, ".WAV") {
+		t.Fatalf("%+v", rec)
+	}
+	if got := sent(t, r.srv, "MixMonitor"); got[1].Value != "PJSIP/alice-00000003" {
+		t.Fatalf("MixMonitor %v", got)
+	}
+}
+
+// presenceCallQueue is what cmd/omniccd wires as calls.Options.CallQueue.
+func presenceCallQueue(svc *presence.Service) func(ctx context.Context, agentID int64, channel string) string {
+	return func(ctx context.Context, agentID int64, channel string) string {
+		st, err := svc.State(ctx, agentID)
+		if err != nil || st.Call == nil || st.Call.Channel != channel {
+			return ""
+		}
+		return st.Call.Queue
 	}
 }

@@ -113,7 +113,7 @@ type wire struct {
 	pausedReason, reason                 string
 	status, penalty, callsTaken, wrapup  int
 	inCall                               bool
-	uniqueid, channel                    string
+	uniqueid, channel, linkedid          string
 	destChannel, destUniqueid            string
 	callerNum, callerName                string
 	talkTime, holdTime, ringTime         int
@@ -153,6 +153,8 @@ func (w *wire) read(m Message) {
 			w.inCall = f.Value == "1"
 		case "Uniqueid":
 			w.uniqueid = f.Value
+		case "Linkedid":
+			w.linkedid = f.Value
 		case "Channel":
 			w.channel = f.Value
 		case "DestChannel":

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"omnicc/calls"
 	"omnicc/presence"
 )
 
@@ -64,7 +65,12 @@ type CallEvents interface {
 	ChannelHungUp(ctx context.Context, uniqueID string) error
 	// ChannelsUp: after a (re)connect, every channel box still has
 	// (CoreShowChannels); whatever else was running there has ended.
-	ChannelsUp(ctx context.Context, box string, live []string) error
+	// listedAt is when the list was read.
+	ChannelsUp(ctx context.Context, box string, listedAt time.Time, live []string) error
+	// AgentAnswered: a leg started talking — an agent's queue call
+	// (AgentConnect) or any leg entering a bridge (BridgeEnter); the
+	// implementation ignores legs that are no agent's.
+	AgentAnswered(ctx context.Context, leg calls.AnsweredLeg) error
 }
 
 // Tracker turns the manager events of every box into presence's domain
@@ -251,6 +257,13 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	}
 	kind, ok := kinds[name]
 	if !ok {
+		if name == "BridgeEnter" && t.callJobs != nil {
+			// A non-queue call of an agent starts talking here (for a
+			// queue call AgentConnect says more: the queue).
+			t.w.read(m)
+			leg := calls.AnsweredLeg{Box: box, Channel: t.w.channel, UniqueID: t.w.uniqueid, LinkedID: t.w.linkedid}
+			t.toCalls("bridge entered by "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
+		}
 		return
 	}
 	t.w.read(m)
@@ -260,6 +273,10 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 		return
 	}
 	t.states.ApplyVoice(f)
+	if t.callJobs != nil && kind == presence.VoiceAnswered && f.Leg != "" {
+		leg := calls.AnsweredLeg{Box: box, Channel: f.Leg, UniqueID: f.LegID, LinkedID: t.w.linkedid, Queue: f.Queue}
+		t.toCalls("queue call answered on "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
+	}
 	if t.callJobs != nil && kind == presence.VoiceLegGone && f.LegID != "" {
 		id := f.LegID
 		t.toCalls("hang-up of "+f.Leg, func(ctx context.Context) error { return t.opts.Calls.ChannelHungUp(ctx, id) })
@@ -399,7 +416,7 @@ func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 				live = append(live, ch.uniqueid)
 			}
 			box := c.Box()
-			t.toCalls("channels up on "+box, func(ctx context.Context) error { return t.opts.Calls.ChannelsUp(ctx, box, live) })
+			t.toCalls("channels up on "+box, func(ctx context.Context) error { return t.opts.Calls.ChannelsUp(ctx, box, start, live) })
 		}
 	}
 	items, err = t.list(ctx, c, "DeviceStateList")

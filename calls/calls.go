@@ -101,6 +101,9 @@ type Control interface {
 	// neither is left alone in a dissolving bridge — to dialContext,exten.
 	Redirect(ctx context.Context, box, channel, extraChannel, dialContext, exten string) error
 
+	// Getvar reads a channel variable of channel (OMNICC_RECORD, which the
+	// outbound route's decision leaves on the agent's leg).
+	Getvar(ctx context.Context, box, channel, variable string) (usedBox, value string, err error)
 	// CallIDs are the leg's own id and the id of the call it belongs to.
 	CallIDs(ctx context.Context, box, channel string) (usedBox, uniqueID, linkedID string, err error)
 	// StartRecording records channel into file (relative to the system's
@@ -125,8 +128,18 @@ type Options struct {
 	// Events, when set, receives a "recording" event whenever a recording
 	// starts, pauses, resumes or stops (the agent bar's red record icon).
 	Events presence.Publisher
-	Logger *slog.Logger
-	Now    func() time.Time
+	// AgentOf finds the agent a channel belongs to (presence's
+	// AgentIDByChannel); without it no call is recorded automatically.
+	AgentOf func(channel string) (agentID int64, ok bool)
+	// CallQueue is the queue of the agent's call on channel as presence
+	// knows it ("" for none): a leg entering a bridge may be reported before
+	// AgentConnect, and must not be taken for a call without a queue.
+	CallQueue func(ctx context.Context, agentID int64, channel string) string
+	// QueueRecording is the automatic recording format of a queue ("" for
+	// none); nil when queues have no such setting.
+	QueueRecording func(ctx context.Context, queue string) (string, error)
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// RecordDir is where recordings go, relative to Asterisk's monitor
 	// directory [omnicc], as OMNICC_RECORD_DIR in the sample dialplan.
 	RecordDir string

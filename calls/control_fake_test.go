@@ -23,10 +23,11 @@ type fakeControl struct {
 	fail    map[string]error
 	ids     [2]string // CallIDs' uniqueid and linkedid
 	nextRec int
+	vars    map[string]string // Getvar answers by "channel variable"
 }
 
 func newFakeControl() *fakeControl {
-	return &fakeControl{peers: map[string]string{}, fail: map[string]error{}, ids: [2]string{"1700000000.2", "1700000000.1"}}
+	return &fakeControl{peers: map[string]string{}, fail: map[string]error{}, vars: map[string]string{}, ids: [2]string{"1700000000.2", "1700000000.1"}}
 }
 
 var fakeChannelRe = regexp.MustCompile(`^[A-Za-z]+/[A-Za-z0-9@+;._-]+$`)
@@ -110,6 +111,12 @@ func (f *fakeControl) BridgePeer(_ context.Context, box, ch string) (string, str
 
 func (f *fakeControl) Redirect(_ context.Context, box, ch, extra, dialContext, exten string) error {
 	return f.did("Redirect", ch, extra, dialContext)
+}
+
+func (f *fakeControl) Getvar(_ context.Context, box, ch, variable string) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "box1", f.vars[ch+" "+variable], nil
 }
 
 func (f *fakeControl) CallIDs(_ context.Context, box, ch string) (string, string, string, error) {

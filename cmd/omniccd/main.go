@@ -201,6 +201,16 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	callControl, err := calls.New(calls.Options{
 		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: bus,
 		Logger: log.With("component", "calls"),
+		// Automatic recording needs to know whose leg answered, and
+		// whether presence saw it offered by a queue.
+		AgentOf: sessions.AgentIDByChannel,
+		CallQueue: func(ctx context.Context, agentID int64, channel string) string {
+			st, err := sessions.State(ctx, agentID)
+			if err != nil || st.Call == nil || st.Call.Channel != channel {
+				return ""
+			}
+			return st.Call.Queue
+		},
 	})
 	if err != nil {
 		return err
