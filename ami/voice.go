@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"omnicc/asterisk"
@@ -35,6 +36,10 @@ import (
 type Voice struct {
 	pool *Pool
 	log  *slog.Logger
+
+	modMu sync.Mutex
+	// missing is, per box, the modules ModuleCheck found not loaded.
+	missing map[string]map[string]bool
 }
 
 // NewVoice returns call controls over pool; log may be nil.
@@ -42,7 +47,7 @@ func NewVoice(pool *Pool, log *slog.Logger) *Voice {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Voice{pool: pool, log: log}
+	return &Voice{pool: pool, log: log, missing: map[string]map[string]bool{}}
 }
 
 // VoiceError is a control that did not happen, classified for the core:

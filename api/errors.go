@@ -99,6 +99,7 @@ var callOutcomes = []struct {
 	{calls.ErrSlotsFull, http.StatusConflict, "recording_limit"},
 	{calls.ErrRecordingStopped, http.StatusConflict, "recording_stopped"},
 	{calls.ErrRecordingStarting, http.StatusConflict, "recording_starting"},
+	{calls.ErrModuleMissing, http.StatusServiceUnavailable, "asterisk_module_missing"},
 	{calls.ErrRefused, http.StatusBadGateway, "asterisk_error"},
 	{calls.ErrBadAnswer, http.StatusBadGateway, "asterisk_error"},
 	{calls.ErrUnavailable, http.StatusServiceUnavailable, "asterisk_unavailable"},

@@ -57,6 +57,17 @@ const (
 	SpyBarge   = "barge"   // …and both parties hear the supervisor
 )
 
+// Controls, as Control.Ready names them: each needs telephone-system
+// modules the adapter knows of.
+const (
+	ControlCall       = "call"       // click-to-call, hang-up
+	ControlTransfer   = "transfer"   // blind and attended transfer
+	ControlConference = "conference" // three-way conference
+	ControlRecording  = "recording"  // start, pause, resume, stop, automatic
+	ControlSpy        = "spy"        // listen, whisper, barge
+	ControlHold       = "hold"       // hold and resume with music on hold
+)
+
 // Control is what calls needs from the telephone system. *ami.Voice is one.
 // box names one system of several ("" lets the implementation find the one
 // that has the channel, or pick one for a new call); methods that start
@@ -65,6 +76,9 @@ const (
 // ErrTimeout or ErrNotSent; input the implementation cannot name is a
 // *domain.FieldError.
 type Control interface {
+	// Ready returns nil when box ("" for any) can run control (Control*),
+	// else an error wrapping ErrModuleMissing that names what is missing.
+	Ready(box, control string) error
 	// CheckChannel returns nil when channel can name a call leg, else why
 	// not. It guards the wire: a channel such as "/.*/" would make a
 	// hang-up end every call.

@@ -58,6 +58,12 @@ func (f *fakeControl) setFail(name string, err error) {
 	f.fail[name] = err
 }
 
+func (f *fakeControl) Ready(box, control string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail["Ready "+control]
+}
+
 func (f *fakeControl) CheckChannel(ch string) error {
 	if !fakeChannelRe.MatchString(ch) {
 		return fmt.Errorf("%q is no channel", ch)

@@ -20,6 +20,9 @@ var (
 	ErrNotSent = errors.New("control not sent")
 	// ErrBadAnswer: the telephone system answered something unusable.
 	ErrBadAnswer = errors.New("unusable answer from Asterisk")
+	// ErrModuleMissing: the telephone system lacks a module the control
+	// needs (the error's message names it); nothing was done.
+	ErrModuleMissing = errors.New("Asterisk module missing")
 )
 
 // The rules' refusals. Each reaches the caller wrapped in a *Refusal that

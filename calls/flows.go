@@ -96,6 +96,9 @@ func (s *Service) transfer(ctx context.Context, agentID int64, t Transfer, do fu
 	if err != nil {
 		return "", err
 	}
+	if err := s.ctl.Ready(t.Box, ControlTransfer); err != nil {
+		return "", err
+	}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
 	return number, do(ctx, t.Box, t.Channel, a.Context, number)
@@ -183,6 +186,9 @@ func (s *Service) Conference(ctx context.Context, agentID int64, req ConferenceR
 		if number, err = NormalizeNumber("number", req.Number); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.ctl.Ready(req.Box, ControlConference); err != nil {
+		return nil, err
 	}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
@@ -286,6 +292,9 @@ func (s *Service) Spy(ctx context.Context, agentID int64, req SpyRequest, by Act
 		if err := s.agentChannel(a, "channel", req.Channel); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.ctl.Ready(req.Box, ControlSpy); err != nil {
+		return nil, err
 	}
 	label := strings.ToUpper(req.Mode[:1]) + req.Mode[1:]
 	cid := fmt.Sprintf("%q <%s>", label+" "+a.Username, a.Extension)

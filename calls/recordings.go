@@ -54,6 +54,9 @@ func (s *Service) recordingFile(at time.Time, callID string, slot int, format st
 // slot, start recording, keep its id — or free the slot when the telephone
 // system says no.
 func (s *Service) startRecording(ctx context.Context, r *Recording, firstOnly bool) error {
+	if err := s.ctl.Ready(r.Box, ControlRecording); err != nil {
+		return err
+	}
 	if err := s.recs.reserve(ctx, r, firstOnly, func(slot int) string {
 		return s.recordingFile(r.StartedAt, r.CallID, slot, r.Format)
 	}); err != nil {

@@ -198,8 +198,12 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err := sessions.Load(ctx); err != nil {
 		return fmt.Errorf("load agent sessions: %w", err)
 	}
+	voiceControl := ami.NewVoice(pool, log.With("component", "voice"))
+	// At start and after every reconnect: which voice controls this
+	// Asterisk can run (a missing module answers 503, never a silent 200).
+	pool.OnConnect(voiceControl.CheckModules)
 	callControl, err := calls.New(calls.Options{
-		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: bus,
+		Control: voiceControl, DB: db, Agents: dir, Events: bus,
 		Logger: log.With("component", "calls"),
 		// Automatic recording needs to know whose leg answered, and
 		// whether presence saw it offered by a queue.
