@@ -2,6 +2,7 @@ package ami_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -79,7 +80,7 @@ func getvars(ids map[string]string) amitest.Handler {
 func newCallRig(t *testing.T, opts func(*calls.Options), queues ...string) *callRig {
 	t.Helper()
 	late := &lateCalls{}
-	r := newTrackRigWith(t, storetest.SQLite(t), func(o *ami.TrackerOptions) { o.Calls = late }, queues...)
+	r := newTrackRigWith(t, storetest.SQLite(t), func(o *ami.TrackerOptions, _ *ami.Pool) { o.Calls = late }, queues...)
 	mixID := 0
 	var mu sync.Mutex
 	r.srv.Handle("MixMonitor", func(ami.Message) []ami.Message {
@@ -279,5 +280,65 @@ func presenceCallQueue(svc *presence.Service) func(ctx context.Context, agentID 
 			return ""
 		}
 		return st.Call.Queue
+	}
+}
+
+// The consultation ends with Asterisk's events, so that a later complete
+// cannot hang the customer up: the transfer done from the phone
+// (AttendedTransfer), the transferer back in its first bridge (the target
+// did not answer), or its hang-up.
+func TestTrackerEndsConsultationsFromEvents(t *testing.T) {
+	var voice *ami.Voice
+	r := newTrackRigWith(t, storetest.SQLite(t), func(o *ami.TrackerOptions, pool *ami.Pool) {
+		voice = ami.NewVoice(pool, nil)
+		o.Voice = voice
+	})
+	r.srv.Handle("Atxfer", amitest.Reply(amitest.Success("Message", "Atxfer successfully queued")))
+	r.srv.Handle("Hangup", amitest.Reply(amitest.Success("Message", "Channel Hungup")))
+	r.srv.Handle("CancelAtxfer", amitest.Reply(amitest.Success("Message", "CancelAtxfer successfully queued")))
+	r.start()
+	r.waitResynced(1)
+	ctx := t.Context()
+	const ch = "PJSIP/alice-00000001"
+	ended := func(what string) {
+		t.Helper()
+		r.waitFor(what, func() bool { return !voice.Consulting(ch) })
+		if err := voice.CompleteTransfer(ctx, "", ch); !errors.Is(err, calls.ErrNoConsultation) {
+			t.Fatalf("complete after %s: %v", what, err)
+		}
+	}
+	start := func() {
+		t.Helper()
+		if err := voice.AttendedTransfer(ctx, "", ch, "from-sip", "1002"); err != nil || !voice.Consulting(ch) {
+			t.Fatalf("attended transfer: %v, consulting %v", err, voice.Consulting(ch))
+		}
+	}
+	// Done from the phone (the agent pressed atxfercomplete).
+	start()
+	r.srv.Push(ami.NewMessage("Event", "AttendedTransfer", "Result", "Success", "OrigTransfererChannel", ch,
+		"SecondTransfererChannel", "Local/1002@from-sip-00000002;1"))
+	ended("consultation ended by AttendedTransfer")
+	// The target never answered: Asterisk puts the agent back in the bridge
+	// it left.
+	start()
+	r.srv.Push(ami.NewMessage("Event", "BridgeLeave", "BridgeUniqueid", "b-orig", "Channel", ch),
+		ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-consult", "Channel", ch))
+	r.srv.Push(ami.NewMessage("Event", "BridgeLeave", "BridgeUniqueid", "b-consult", "Channel", ch),
+		ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-orig", "Channel", ch))
+	ended("consultation ended by the return to the first bridge")
+	// The agent hung up.
+	start()
+	r.srv.Push(ami.NewMessage("Event", "Hangup", "Channel", ch, "Uniqueid", "1795277390.5"))
+	ended("consultation ended by the hang-up")
+	if n := len(r.srv.Actions("Hangup")); n != 0 {
+		t.Fatalf("%d Hangups sent: a complete with no consultation reached Asterisk", n)
+	}
+	// A consultation going on is completed by hanging the agent's leg up.
+	start()
+	if err := voice.CompleteTransfer(ctx, "", ch); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.srv.Actions("Hangup")); n != 1 {
+		t.Fatalf("%d Hangups, want 1", n)
 	}
 }

@@ -49,6 +49,10 @@ type TrackerOptions struct {
 	// Calls, when set, hears of the call legs the tracker sees (see
 	// CallEvents): calls.Service, so that recordings end with their channel.
 	Calls CallEvents
+	// Voice, when set, follows the attended transfers it started through
+	// the events (Voice.Observe), so that complete and cancel know whether
+	// one is going on.
+	Voice *Voice
 	// CallQueue bounds the call notices waiting for Calls. Default 4096; a
 	// notice that finds it full is dropped and logged (the next reconnect's
 	// ChannelsUp repairs a lost hang-up).
@@ -254,6 +258,12 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	name := m.Field(0).Value
 	if k := m.Field(0).Key; k != "Event" {
 		name = m.Event()
+	}
+	if t.opts.Voice != nil {
+		switch name {
+		case "Hangup", "AttendedTransfer", "BridgeEnter", "BridgeLeave":
+			t.opts.Voice.Observe(box, m)
+		}
 	}
 	kind, ok := kinds[name]
 	if !ok {

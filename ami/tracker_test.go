@@ -77,7 +77,7 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 }
 
 // newTrackRigWith is newTrackRig with the tracker's options edited first.
-func newTrackRigWith(t *testing.T, db *store.DB, edit func(*ami.TrackerOptions), queues ...string) *trackRig {
+func newTrackRigWith(t *testing.T, db *store.DB, edit func(*ami.TrackerOptions, *ami.Pool), queues ...string) *trackRig {
 	t.Helper()
 	r := &trackRig{t: t, db: db}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4})
@@ -98,7 +98,7 @@ func newTrackRigWith(t *testing.T, db *store.DB, edit func(*ami.TrackerOptions),
 	r.clock = &tickClock{}
 	opts := ami.TrackerOptions{Clock: r.clock, Logger: logger, Actions: actions, ResyncOnConnect: true}
 	if edit != nil {
-		edit(&opts)
+		edit(&opts, pool)
 	}
 	tracker := ami.NewTracker(pool, r.svc, opts)
 	r.pool, r.tracker = pool, tracker

@@ -40,6 +40,11 @@ type Voice struct {
 	modMu sync.Mutex
 	// missing is, per box, the modules ModuleCheck found not loaded.
 	missing map[string]map[string]bool
+
+	consultMu sync.Mutex
+	// consults are the attended transfers going on, by transferer channel
+	// (consult.go).
+	consults map[string]*consultation
 }
 
 // NewVoice returns call controls over pool; log may be nil.
@@ -47,7 +52,7 @@ func NewVoice(pool *Pool, log *slog.Logger) *Voice {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Voice{pool: pool, log: log, missing: map[string]map[string]bool{}}
+	return &Voice{pool: pool, log: log, missing: map[string]map[string]bool{}, consults: map[string]*consultation{}}
 }
 
 // VoiceError is a control that did not happen, classified for the core:
@@ -238,8 +243,11 @@ func (v *Voice) BlindTransfer(ctx context.Context, box, channel, dialContext, ex
 // dialContext,exten. CancelTransfer goes back to the held party; hanging the
 // transferer up completes the transfer (see CompleteTransfer).
 func (v *Voice) AttendedTransfer(ctx context.Context, box, channel, dialContext, exten string) error {
-	_, _, err := v.do(ctx, box, NewAction("Atxfer",
+	b, _, err := v.do(ctx, box, NewAction("Atxfer",
 		"Channel", channel, "Exten", exten, "Context", dialContext), true)
+	if err == nil {
+		v.startConsultation(b, channel)
+	}
 	return err
 }
 
@@ -249,7 +257,13 @@ func (v *Voice) AttendedTransfer(ctx context.Context, box, channel, dialContext,
 // feature, so features.conf must keep one (the default is *1); when none is
 // set Asterisk refuses and the API shows its message.
 func (v *Voice) CancelTransfer(ctx context.Context, box, channel string) error {
+	if err := v.consulting(channel); err != nil {
+		return err
+	}
 	_, _, err := v.do(ctx, box, NewAction("CancelAtxfer", "Channel", channel), true)
+	if err == nil || missingChannel(err) {
+		v.endConsultation(channel)
+	}
 	return err
 }
 
@@ -257,10 +271,19 @@ func (v *Voice) CancelTransfer(ctx context.Context, box, channel string) error {
 // Since Asterisk 12 the bridging core completes an attended transfer when
 // the transferer hangs up (a ringing target is handled as features.conf's
 // atxferdropcall says), which is what a phone does; pressing the
-// atxfercomplete DTMF cannot be done over the AMI (PlayDTMF plays digits to
-// the phone, not from it). So completing is a Hangup of the transferer.
+// atxfercomplete DTMF (*2 in the rendered features.conf) would need
+// PlayDTMF's Receive, which not every supported Asterisk has. So completing
+// is a Hangup of the transferer — only while a consultation omniccd started
+// is going on: otherwise the hang-up would end the customer's call, so it
+// answers calls.ErrNoConsultation and sends nothing.
 func (v *Voice) CompleteTransfer(ctx context.Context, box, channel string) error {
+	if err := v.consulting(channel); err != nil {
+		return err
+	}
 	_, _, err := v.do(ctx, box, NewAction("Hangup", "Channel", channel, "Cause", "16"), true)
+	if err == nil || missingChannel(err) {
+		v.endConsultation(channel)
+	}
 	return err
 }
 

@@ -112,7 +112,13 @@ func TestVoiceActionsOnTheWire(t *testing.T) {
 			fields("Action", "Atxfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")},
 		{"CancelTransfer", func() error { return v.CancelTransfer(ctx, "", "PJSIP/alice-00000001") },
 			fields("Action", "CancelAtxfer", "Channel", "PJSIP/alice-00000001")},
-		{"CompleteTransfer", func() error { return v.CompleteTransfer(ctx, "", "PJSIP/alice-00000002") },
+		{"CompleteTransfer", func() error {
+			// Only a consultation going on is completed.
+			if err := v.AttendedTransfer(ctx, "", "PJSIP/alice-00000002", "from-sip", "1002"); err != nil {
+				return err
+			}
+			return v.CompleteTransfer(ctx, "", "PJSIP/alice-00000002")
+		},
 			fields("Action", "Hangup", "Channel", "PJSIP/alice-00000002", "Cause", "16")},
 		{"Redirect", func() error {
 			return v.Redirect(ctx, "", "PJSIP/alice-00000001", "PJSIP/trunk-00000003", "omnicc-conference", "4711")
@@ -159,9 +165,13 @@ func TestVoiceErrors(t *testing.T) {
 	srv := amitest.NewServer(t, testUser, testSecret)
 	srv.Handle("Hangup", amitest.Reply(amitest.Error("No such channel")))
 	srv.Handle("CancelAtxfer", amitest.Reply(amitest.Error("Transfer not in progress")))
+	srv.Handle("Atxfer", amitest.Reply(amitest.Success("Message", "Atxfer successfully queued")))
 	pool := startPool(t, srv)
 	v := ami.NewVoice(pool, nil)
 	ctx := testCtx(t)
+	if err := v.AttendedTransfer(ctx, "", "PJSIP/alice-00000001", "from-sip", "1002"); err != nil {
+		t.Fatal(err)
+	}
 
 	err := v.CancelTransfer(ctx, "", "PJSIP/alice-00000001")
 	var ve *ami.VoiceError

@@ -51,3 +51,33 @@ func TestVoiceModuleMissing(t *testing.T) {
 		t.Fatalf("hang-up needs no missing module: %d %v", st, out)
 	}
 }
+
+// Issue 17 item 1: completing (or cancelling) an attended transfer when none
+// is going on answers 409 no_consultation and leaves the call alone — the
+// complete used to hang the customer up.
+func TestVoiceAttendedTransferNeedsAConsultation(t *testing.T) {
+	ve := newVoiceEnv(t, storetest.SQLite(t), nil)
+	leg := map[string]any{"channel": "PJSIP/alice-00000001"}
+	for _, p := range []string{"/calls/attended-transfer/complete", "/calls/attended-transfer/cancel"} {
+		st, out := ve.do("alice", "POST", ve.agentPath("alice", p), leg)
+		if st != 409 || errCode(out) != "no_consultation" {
+			t.Fatalf("%s with no consultation: %d %v", p, st, out)
+		}
+	}
+	if n := len(ve.ami.Actions("Hangup")) + len(ve.ami.Actions("CancelAtxfer")); n != 0 {
+		t.Fatalf("%d actions reached Asterisk for a transfer that was not going on", n)
+	}
+	// Started, completed once: a second complete finds nothing to complete.
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer"), map[string]any{"channel": "PJSIP/alice-00000001", "number": "1002"}); st != 200 {
+		t.Fatalf("start: %d %v", st, out)
+	}
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer/complete"), leg); st != 200 {
+		t.Fatalf("complete: %d %v", st, out)
+	}
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer/complete"), leg); st != 409 || errCode(out) != "no_consultation" {
+		t.Fatalf("second complete: %d %v", st, out)
+	}
+	if n := len(ve.ami.Actions("Hangup")); n != 1 {
+		t.Fatalf("%d Hangups, want the one of the complete", n)
+	}
+}

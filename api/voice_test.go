@@ -272,6 +272,11 @@ func testVoiceActions(t *testing.T, ve *voiceEnv) {
 			func(map[string]any) []ami.Field {
 				return amiFields("Action", "CancelAtxfer", "Channel", "PJSIP/alice-00000001")
 			}},
+		{"attended transfer started again", "alice", ve.agentPath("alice", "/calls/attended-transfer"),
+			map[string]any{"channel": "PJSIP/alice-00000001", "number": "1002"}, 200, "Atxfer",
+			func(map[string]any) []ami.Field {
+				return amiFields("Action", "Atxfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")
+			}},
 		{"attended transfer completed by hanging up the transferer", "sue", ve.agentPath("alice", "/calls/attended-transfer/complete"),
 			map[string]any{"channel": "PJSIP/alice-00000001"}, 200, "Hangup",
 			func(map[string]any) []ami.Field {
@@ -404,6 +409,9 @@ func testVoiceAsteriskErrors(t *testing.T, ve *voiceEnv, db *store.DB) {
 		t.Fatalf("got %d %v, want 502 asterisk_error with Asterisk's message", st, out)
 	}
 	ve.ami.Handle("CancelAtxfer", amitest.Reply(amitest.Error("No transfer in progress")))
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer"), map[string]any{"channel": "PJSIP/alice-00000001", "number": "1002"}); st != 200 {
+		t.Fatalf("attended transfer: %d %v", st, out)
+	}
 	st, out = ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer/cancel"), map[string]any{"channel": "PJSIP/alice-00000001"})
 	if st != 502 || !strings.Contains(errMessage(out), "No transfer in progress") {
 		t.Fatalf("got %d %v", st, out)

@@ -222,7 +222,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// The tracker tells the call controls of hang-ups (and, after a
 	// reconnect, of the channels still up) so recordings end with their call.
 	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
-		Actions: queueActions, ResyncOnConnect: true, Calls: callControl})
+		Actions: queueActions, ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
 	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
