@@ -424,8 +424,8 @@ func (v *Voice) RingNumber(ctx context.Context, box, number, numberContext, dial
 // supervisor), B barge (both parties hear the supervisor).
 var spyOptions = map[string]string{calls.SpyListen: "qE", calls.SpyWhisper: "qEw", calls.SpyBarge: "qEB"}
 
-// Spy rings the supervisor's endpoint (PJSIP/<username> when none is given)
-// and runs ChanSpy on it: on the agent's channel when one is named, else on
+// Spy rings the supervisor's endpoint (calls fills in the user's desk
+// endpoint; a username is no endpoint) and runs ChanSpy on it: on the agent's channel when one is named, else on
 // whichever channel of the agent's device is up (a ChanSpy prefix).
 func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, endpoint, target string, err error) {
 	opts, ok := spyOptions[s.Mode]
@@ -433,9 +433,6 @@ func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, 
 		return "", "", "", domain.FieldErrorf("mode", "%q must be listen, whisper or barge", s.Mode)
 	}
 	endpoint = s.Endpoint
-	if endpoint == "" {
-		endpoint = "PJSIP/" + s.Supervisor
-	}
 	if !spyEndpointRe.MatchString(endpoint) {
 		return "", "", "", domain.FieldErrorf("endpoint", "%q is not the supervisor's phone: give PJSIP/<endpoint> or Local/<number>@<context>", endpoint)
 	}

@@ -291,12 +291,12 @@ func TestVoiceTurnsAgentsIntoAsteriskNames(t *testing.T) {
 		}, fields("Action", "Originate", "Channel", "Local/+3906999@from-sip/n", "Context", "omnicc-conference", "Exten", "1234567890",
 			"Priority", "1", "Timeout", "1000", "CallerID", "X", "Async", "true")},
 		{"listen to whichever call the agent is on, from the supervisor's endpoint", func() error {
-			_, ep, target, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Agent: alice, Mode: calls.SpyListen, Ring: ring})
-			if ep != "PJSIP/sue" || target != "PJSIP/alice-" {
+			_, ep, target, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "PJSIP/sue_desk", Agent: alice, Mode: calls.SpyListen, Ring: ring})
+			if ep != "PJSIP/sue_desk" || target != "PJSIP/alice-" {
 				t.Errorf("endpoint %q target %q", ep, target)
 			}
 			return err
-		}, fields("Action", "Originate", "Channel", "PJSIP/sue", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
+		}, fields("Action", "Originate", "Channel", "PJSIP/sue_desk", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
 			"Timeout", "1000", "CallerID", "X", "Async", "true")},
 		{"barge into an external agent's call", func() error {
 			_, _, _, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "Local/3001@from-sip", Agent: carol, Mode: calls.SpyBarge, Ring: ring})

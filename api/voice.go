@@ -54,6 +54,9 @@ func (v *Voice) Mount(r *Router) {
 }
 
 func actor(p auth.Principal) calls.Actor {
+	// DeskEndpoint stays "" until users have a desk_endpoint field
+	// (directory's): until then listen/whisper/barge must name endpoint,
+	// and answer 422 naming it when they do not.
 	return calls.Actor{UserID: p.UserID, Username: p.Username, Staff: isStaff(p)}
 }
 

@@ -43,7 +43,7 @@ type Ring struct {
 // agent's call.
 type SpyCall struct {
 	Supervisor string // the supervisor's username
-	Endpoint   string // the phone to ring; "" for the supervisor's own
+	Endpoint   string // the phone to ring (the request's, else the user's desk endpoint)
 	Agent      Agent
 	Channel    string // one call of the agent; "" for whichever it is on
 	Mode       string // SpyListen, SpyWhisper or SpyBarge
@@ -213,6 +213,10 @@ type Actor struct {
 	UserID   int64
 	Username string
 	Staff    bool
+	// DeskEndpoint is the user's own phone (the users' desk_endpoint
+	// setting), rung for listen, whisper and barge when the request names
+	// none; "" when the user has none.
+	DeskEndpoint string
 }
 
 // Input rules. Channels are the Control's to check (their names are the

@@ -292,3 +292,22 @@ func TestStaffMayAlwaysRecord(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
+
+// Issue 17 item 7: without an endpoint in the request the supervisor's desk
+// endpoint rings; with neither, the request is refused naming endpoint
+// instead of dialling PJSIP/<username>, which is no phone.
+func TestSpyRingsTheDeskEndpoint(t *testing.T) {
+	svc, ctl := newService(t, storetest.SQLite(t))
+	sue := calls.Actor{UserID: 50, Username: "sue", Staff: true, DeskEndpoint: "PJSIP/sue_desk"}
+	sp, err := svc.Spy(t.Context(), ann, calls.SpyRequest{Mode: calls.SpyListen}, sue)
+	if err != nil || sp.Endpoint != "PJSIP/sue_desk" {
+		t.Fatalf("%+v %v", sp, err)
+	}
+	sue.DeskEndpoint = ""
+	before := len(ctl.done())
+	_, err = svc.Spy(t.Context(), ann, calls.SpyRequest{Mode: calls.SpyListen}, sue)
+	refusedAs(t, err, errInput, "endpoint")
+	if len(ctl.done()) != before {
+		t.Fatalf("a spy with no phone to ring reached the control: %v", ctl.done())
+	}
+}

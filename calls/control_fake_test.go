@@ -87,7 +87,7 @@ func (f *fakeControl) Spy(_ context.Context, box string, s calls.SpyCall) (strin
 	if s.Endpoint == "bad" {
 		return "", "", "", domain.FieldErrorf("endpoint", "bad")
 	}
-	return "box1", "PJSIP/" + s.Supervisor, "PJSIP/" + s.Agent.Username + "-", f.did("Spy", s.Agent.Username, s.Mode, s.Channel)
+	return "box1", s.Endpoint, "PJSIP/" + s.Agent.Username + "-", f.did("Spy", s.Agent.Username, s.Mode, s.Channel, s.Endpoint)
 }
 
 func (f *fakeControl) Hangup(_ context.Context, box, ch string) error { return f.did("Hangup", ch) }

@@ -255,7 +255,7 @@ func randomHex(n int) string {
 // SpyRequest is a supervisor's listen, whisper or barge.
 type SpyRequest struct {
 	Mode     string // SpyListen, SpyWhisper or SpyBarge
-	Endpoint string // the supervisor's phone; "" for its own
+	Endpoint string // the supervisor's phone; "" for its desk endpoint
 	Channel  string // one call of the agent; "" for whichever it is on
 	Box      string
 }
@@ -293,6 +293,16 @@ func (s *Service) Spy(ctx context.Context, agentID int64, req SpyRequest, by Act
 			return nil, err
 		}
 	}
+	// The supervisor's phone: named in the request, else the user's desk
+	// endpoint. A username is no endpoint (PJSIP/<supervisor> rings
+	// nothing), so with neither the request is refused, naming the field.
+	endpoint := req.Endpoint
+	if endpoint == "" {
+		endpoint = by.DeskEndpoint
+	}
+	if endpoint == "" {
+		return nil, domain.FieldErrorf("endpoint", "is required: user %s has no desk endpoint; give the phone to ring, e.g. PJSIP/sue_desk or Local/3001@from-sip", by.Username)
+	}
 	if err := s.ctl.Ready(req.Box, ControlSpy); err != nil {
 		return nil, err
 	}
@@ -301,7 +311,7 @@ func (s *Service) Spy(ctx context.Context, agentID int64, req SpyRequest, by Act
 	vars := []string{"OMNICC_SPY_AGENT_ID=" + fmt.Sprint(a.ID), "OMNICC_SPY_MODE=" + req.Mode, "OMNICC_ORIGIN=chanspy"}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
-	box, endpoint, target, err := s.ctl.Spy(ctx, req.Box, SpyCall{Supervisor: by.Username, Endpoint: req.Endpoint, Agent: agentOf(a),
+	box, endpoint, target, err := s.ctl.Spy(ctx, req.Box, SpyCall{Supervisor: by.Username, Endpoint: endpoint, Agent: agentOf(a),
 		Channel: req.Channel, Mode: req.Mode, Ring: Ring{CallerID: cid, Timeout: s.opts.RingTimeout, Vars: vars}})
 	if err != nil {
 		return nil, err
