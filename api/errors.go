@@ -93,6 +93,7 @@ var callOutcomes = []struct {
 	{calls.ErrNotAgentsChannel, http.StatusForbidden, "not_agents_channel"},
 	{calls.ErrNotBridged, http.StatusConflict, "not_bridged"},
 	{calls.ErrNoConsultation, http.StatusConflict, "no_consultation"},
+	{calls.ErrNotHeld, http.StatusConflict, "not_on_hold"},
 	{calls.ErrChanspyNotAllowed, http.StatusForbidden, "chanspy_not_allowed"},
 	{calls.ErrRecordingNotAllowed, http.StatusForbidden, "recording_not_allowed"},
 	{calls.ErrCallMismatch, http.StatusConflict, "call_mismatch"},

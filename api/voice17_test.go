@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,5 +80,36 @@ func TestVoiceAttendedTransferNeedsAConsultation(t *testing.T) {
 	}
 	if n := len(ve.ami.Actions("Hangup")); n != 1 {
 		t.Fatalf("%d Hangups, want the one of the complete", n)
+	}
+}
+
+// Issue 17 item 8: hold moves the customer into a room of the conference
+// context, where it hears music on hold, with the agent's leg in another (in
+// one Redirect, so neither is left alone in a dissolving bridge); unhold
+// bridges the two again. Resuming a call not held is 409 not_on_hold.
+func TestVoiceHoldAndUnhold(t *testing.T) {
+	ve := newVoiceEnv(t, storetest.SQLite(t), nil)
+	ve.ami.Handle("Bridge", amitest.Reply(amitest.Success("Message", "Channels have been bridged")))
+	ve.peers.Store("PJSIP/alice-00000001", "PJSIP/trunk-00000002")
+	leg := map[string]any{"channel": "PJSIP/alice-00000001"}
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/unhold"), leg); st != 409 || errCode(out) != "not_on_hold" {
+		t.Fatalf("unhold of a call not held: %d %v", st, out)
+	}
+	st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/hold"), leg)
+	if st != 200 || out["on_hold"] != true || out["customer_channel"] != "PJSIP/trunk-00000002" {
+		t.Fatalf("hold: %d %v", st, out)
+	}
+	r := ve.ami.Actions("Redirect")
+	if len(r) != 1 || r[0].Get("Channel") != "PJSIP/trunk-00000002" || r[0].Get("ExtraChannel") != "PJSIP/alice-00000001" ||
+		r[0].Get("Context") != "omnicc-conference" || r[0].Get("ExtraContext") != "omnicc-conference" || r[0].Get("Exten") == r[0].Get("ExtraExten") {
+		t.Fatalf("hold sent %v", r)
+	}
+	st, out = ve.do("alice", "POST", ve.agentPath("alice", "/calls/unhold"), leg)
+	if st != 200 || out["on_hold"] != false {
+		t.Fatalf("unhold: %d %v", st, out)
+	}
+	if got := ve.lastAction("Bridge"); !slices.Equal(got, amiFields("Action", "Bridge", "Channel1", "PJSIP/alice-00000001",
+		"Channel2", "PJSIP/trunk-00000002", "Tone", "no")) {
+		t.Fatalf("unhold sent %v", got)
 	}
 }

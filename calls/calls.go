@@ -118,6 +118,11 @@ type Control interface {
 	// Getvar reads a channel variable of channel (OMNICC_RECORD, which the
 	// outbound route's decision leaves on the agent's leg).
 	Getvar(ctx context.Context, box, channel, variable string) (usedBox, value string, err error)
+	// HoldApart moves the customer and the agent's leg, together, each into
+	// a room of its own at holdContext (customerRoom, agentRoom), where
+	// whoever is alone hears music on hold; Rejoin bridges the two again.
+	HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext, customerRoom, agentRoom string) error
+	Rejoin(ctx context.Context, box, agentChannel, customerChannel string) error
 	// CallIDs are the leg's own id and the id of the call it belongs to.
 	CallIDs(ctx context.Context, box, channel string) (usedBox, uniqueID, linkedID string, err error)
 	// StartRecording records channel into file (relative to the system's
@@ -149,6 +154,10 @@ type Options struct {
 	// knows it ("" for none): a leg entering a bridge may be reported before
 	// AgentConnect, and must not be taken for a call without a queue.
 	CallQueue func(ctx context.Context, agentID int64, channel string) string
+	// Held, when set, is told when omniccd holds or resumes an agent's leg,
+	// so that the agent's state says on_hold (presence learns of a phone's
+	// own hold from Asterisk's Hold events).
+	Held func(agentID int64, channel string, held bool)
 	// QueueRecording is the automatic recording format of a queue ("" for
 	// none); nil when queues have no such setting.
 	QueueRecording func(ctx context.Context, queue string) (string, error)
@@ -173,6 +182,8 @@ type Service struct {
 	ctl  Control
 	log  *slog.Logger
 	recs recordingStore
+	// holds are the agents' legs omniccd put on hold (hold.go).
+	holds holds
 }
 
 // New checks the options and fills the defaults.

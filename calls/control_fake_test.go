@@ -64,6 +64,14 @@ func (f *fakeControl) Ready(box, control string) error {
 	return f.fail["Ready "+control]
 }
 
+func (f *fakeControl) HoldApart(_ context.Context, box, agent, customer, holdContext, customerRoom, agentRoom string) error {
+	return f.did("HoldApart", agent, customer, holdContext)
+}
+
+func (f *fakeControl) Rejoin(_ context.Context, box, agent, customer string) error {
+	return f.did("Rejoin", agent, customer)
+}
+
 func (f *fakeControl) CheckChannel(ch string) error {
 	if !fakeChannelRe.MatchString(ch) {
 		return fmt.Errorf("%q is no channel", ch)

@@ -40,6 +40,8 @@ var (
 	// ErrNoConsultation: completing or cancelling an attended transfer
 	// that is not going on.
 	ErrNoConsultation = errors.New("no attended transfer in progress")
+	// ErrNotHeld: resuming a call omniccd did not put on hold.
+	ErrNotHeld = errors.New("call not on hold")
 	// ErrChanspyNotAllowed: the agent does not allow listen, whisper or barge.
 	ErrChanspyNotAllowed = errors.New("chanspy not allowed")
 	// ErrRecordingNotAllowed: recording is not enabled for the agent and

@@ -208,6 +208,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		// Automatic recording needs to know whose leg answered, and
 		// whether presence saw it offered by a queue.
 		AgentOf: sessions.AgentIDByChannel,
+		// A hold made over REST shows as on_hold like a phone's own.
+		Held: func(_ int64, channel string, held bool) {
+			kind := presence.VoiceResumed
+			if held {
+				kind = presence.VoiceHeld
+			}
+			sessions.ApplyVoice(&presence.VoiceFact{Kind: kind, Leg: channel, Agent: ami.Names{}.Device(channel)})
+		},
 		CallQueue: func(ctx context.Context, agentID int64, channel string) string {
 			st, err := sessions.State(ctx, agentID)
 			if err != nil || st.Call == nil || st.Call.Channel != channel {
