@@ -163,8 +163,8 @@ func TestFlows(t *testing.T) {
 	if _, err := svc.Conference(ctx, ann, calls.ConferenceRequest{Leg: calls.Leg{Channel: "PJSIP/ann-00000001"}, Number: "555"}); err != nil {
 		t.Fatal(err)
 	}
-	spy, err := svc.Spy(ctx, ann, calls.SpyRequest{Mode: calls.SpyWhisper}, calls.Actor{Username: "sue", Staff: true})
-	if err != nil || spy.Endpoint != "PJSIP/sue" || spy.Target != "PJSIP/ann-" {
+	spy, err := svc.Spy(ctx, ann, calls.SpyRequest{Mode: calls.SpyWhisper}, calls.Actor{Username: "sue", Staff: true, DeskEndpoint: "PJSIP/sue_desk"})
+	if err != nil || spy.Endpoint != "PJSIP/sue_desk" || spy.Target != "PJSIP/ann-" {
 		t.Fatalf("spy: %+v %v", spy, err)
 	}
 	want := []string{
@@ -180,7 +180,7 @@ func TestFlows(t *testing.T) {
 		"Hangup PJSIP/ann-00000003",
 		"Redirect PJSIP/ann-00000001 PJSIP/trunk-00000002 omnicc-conference",
 		"RingNumber 555 from-sip omnicc-conference",
-		"Spy ann whisper ",
+		"Spy ann whisper  PJSIP/sue_desk",
 	}
 	if got := ctl.done(); !slices.Equal(got, want) {
 		t.Fatalf("controls\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
