@@ -342,3 +342,26 @@ func TestTrackerEndsConsultationsFromEvents(t *testing.T) {
 		t.Fatalf("%d Hangups, want 1", n)
 	}
 }
+
+// Issue 17 item 6: a click-to-call (any non-queue call) is in the agent's
+// state with its channel, uniqueid, peer, direction and since, so a client
+// can hang it up, transfer or record it; the hang-up takes it away.
+func TestTrackerMakesEveryCallAddressable(t *testing.T) {
+	r := newTrackRig(t, storetest.SQLite(t))
+	alice := r.agent("alice", directory.TypologyWebRTC, nil)
+	r.start()
+	r.waitResynced(1)
+	// The originated leg to alice's phone starts the call: its uniqueid is
+	// the linkedid.
+	r.srv.Push(ami.NewMessage("Event", "BridgeEnter", "BridgeUniqueid", "b-9", "Channel", "PJSIP/alice-0000000a",
+		"Uniqueid", "1795277700.10", "Linkedid", "1795277700.10", "CallerIDNum", "1001",
+		"ConnectedLineNum", "+390612345678", "ConnectedLineName", "Rossi"))
+	st := r.waitState(alice.ID, "on the click-to-call", func(s presence.AgentState) bool { return len(s.Calls) == 1 })
+	c := st.Calls[0]
+	if c.Channel != "PJSIP/alice-0000000a" || c.LegID != "1795277700.10" || c.UniqueID != "1795277700.10" || c.Peer != "+390612345678" ||
+		c.Direction != "outbound" || c.State != "up" || c.Queue != "" || c.Since.IsZero() {
+		t.Fatalf("state %s, calls %+v", st.State, st.Calls)
+	}
+	r.srv.Push(ami.NewMessage("Event", "Hangup", "Channel", "PJSIP/alice-0000000a", "Uniqueid", "1795277700.10", "Linkedid", "1795277700.10"))
+	r.waitState(alice.ID, "off the call", func(s presence.AgentState) bool { return len(s.Calls) == 0 && s.Call == nil })
+}

@@ -267,13 +267,6 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	}
 	kind, ok := kinds[name]
 	if !ok {
-		if name == "BridgeEnter" && t.callJobs != nil {
-			// A non-queue call of an agent starts talking here (for a
-			// queue call AgentConnect says more: the queue).
-			t.w.read(m)
-			leg := calls.AnsweredLeg{Box: box, Channel: t.w.channel, UniqueID: t.w.uniqueid, LinkedID: t.w.linkedid}
-			t.toCalls("bridge entered by "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
-		}
 		return
 	}
 	t.w.read(m)
@@ -286,6 +279,12 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	if t.callJobs != nil && kind == presence.VoiceAnswered && f.Leg != "" {
 		leg := calls.AnsweredLeg{Box: box, Channel: f.Leg, UniqueID: f.LegID, LinkedID: t.w.linkedid, Queue: f.Queue}
 		t.toCalls("queue call answered on "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
+	}
+	if t.callJobs != nil && kind == presence.VoiceLegUp && f.Leg != "" {
+		// A non-queue call of an agent starts talking here (for a queue
+		// call AgentConnect says more: the queue).
+		leg := calls.AnsweredLeg{Box: box, Channel: f.Leg, UniqueID: f.LegID, LinkedID: f.CallID}
+		t.toCalls("bridge entered by "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
 	}
 	if t.callJobs != nil && kind == presence.VoiceLegGone && f.LegID != "" {
 		id := f.LegID
