@@ -362,6 +362,11 @@ func TestTrackerMakesEveryCallAddressable(t *testing.T) {
 		c.Direction != "outbound" || c.State != "up" || c.Queue != "" || c.Since.IsZero() {
 		t.Fatalf("state %s, calls %+v", st.State, st.Calls)
 	}
+	// The phone's own hold is still tracked, now on the direct call too.
+	r.srv.Push(ami.NewMessage("Event", "Hold", "Channel", "PJSIP/alice-0000000a", "Uniqueid", "1795277700.10", "Linkedid", "1795277700.10"))
+	r.waitState(alice.ID, "the call on hold", func(s presence.AgentState) bool { return len(s.Calls) == 1 && s.Calls[0].State == "on_hold" })
+	r.srv.Push(ami.NewMessage("Event", "Unhold", "Channel", "PJSIP/alice-0000000a", "Uniqueid", "1795277700.10", "Linkedid", "1795277700.10"))
+	r.waitState(alice.ID, "the call resumed", func(s presence.AgentState) bool { return len(s.Calls) == 1 && s.Calls[0].State == "up" })
 	r.srv.Push(ami.NewMessage("Event", "Hangup", "Channel", "PJSIP/alice-0000000a", "Uniqueid", "1795277700.10", "Linkedid", "1795277700.10"))
 	r.waitState(alice.ID, "off the call", func(s presence.AgentState) bool { return len(s.Calls) == 0 && s.Call == nil })
 }
