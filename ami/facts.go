@@ -102,6 +102,7 @@ var kinds = map[string]presence.VoiceKind{
 	"Hold":                 presence.VoiceHeld,
 	"Unhold":               presence.VoiceResumed,
 	"Hangup":               presence.VoiceLegGone,
+	"BridgeEnter":          presence.VoiceLegUp,
 }
 
 // wire holds the fields of one event (or list item) that facts are made of.
@@ -113,9 +114,10 @@ type wire struct {
 	pausedReason, reason                 string
 	status, penalty, callsTaken, wrapup  int
 	inCall                               bool
-	uniqueid, channel                    string
+	uniqueid, channel, linkedid          string
 	destChannel, destUniqueid            string
 	callerNum, callerName                string
+	connNum, connName                    string
 	talkTime, holdTime, ringTime         int
 	device, state                        string
 }
@@ -153,6 +155,8 @@ func (w *wire) read(m Message) {
 			w.inCall = f.Value == "1"
 		case "Uniqueid":
 			w.uniqueid = f.Value
+		case "Linkedid":
+			w.linkedid = f.Value
 		case "Channel":
 			w.channel = f.Value
 		case "DestChannel":
@@ -163,6 +167,10 @@ func (w *wire) read(m Message) {
 			w.callerNum = f.Value
 		case "CallerIDName":
 			w.callerName = f.Value
+		case "ConnectedLineNum":
+			w.connNum = f.Value
+		case "ConnectedLineName":
+			w.connName = f.Value
 		case "TalkTime":
 			w.talkTime = atoi(f.Value)
 		case "HoldTime":
@@ -213,6 +221,13 @@ func (w *wire) fact(kind presence.VoiceKind, f *presence.VoiceFact) bool {
 			return false // app_queue's Queue:<q>_pause_<iface> and Queue:<q>_avail
 		}
 		f.Agent, f.Device = w.device, stateDevice(w.state)
+	case presence.VoiceLegUp:
+		// The other end is the connected line; the leg that started the
+		// call is the one whose uniqueid is the call's linkedid.
+		f.Leg, f.LegID, f.CallID = w.channel, w.uniqueid, w.linkedid
+		f.Agent = asterisk.DeviceOf(w.channel)
+		f.CallerNum, f.CallerName = w.connNum, w.connName
+		f.Outbound = w.uniqueid != "" && w.uniqueid == w.linkedid
 	case presence.VoiceHeld, presence.VoiceResumed, presence.VoiceLegGone:
 		f.Leg, f.LegID = w.channel, w.uniqueid
 		f.Agent = asterisk.DeviceOf(w.channel)

@@ -177,7 +177,9 @@ func TestEventsBecomeFacts(t *testing.T) {
 			}
 		})
 	}
-	for _, ignored := range []string{"Newchannel", "VarSet", "QueueCallerJoin", "BridgeEnter"} {
+	// BridgeEnter is a fact since issue 17 (an agent's direct call starts
+	// there): see TestBridgeEnterIsLegUp.
+	for _, ignored := range []string{"Newchannel", "VarSet", "QueueCallerJoin"} {
 		if f := apply(t, "Event", ignored, "Channel", "PJSIP/alice-00000002", "Queue", "sales"); f != nil {
 			t.Errorf("%s became %+v", ignored, f)
 		}
@@ -189,7 +191,7 @@ var kindNames = map[presence.VoiceKind]string{
 	presence.VoiceMemberPaused: "MemberPaused", presence.VoiceMemberChanged: "MemberChanged",
 	presence.VoiceRinging: "Ringing", presence.VoiceRingMissed: "RingMissed", presence.VoiceAnswered: "Answered",
 	presence.VoiceCallEnded: "CallEnded", presence.VoiceRingRejected: "RingRejected", presence.VoiceCallerLeft: "CallerLeft",
-	presence.VoiceDevice: "Device", presence.VoiceHeld: "Held", presence.VoiceResumed: "Resumed", presence.VoiceLegGone: "LegGone",
+	presence.VoiceDevice: "Device", presence.VoiceHeld: "Held", presence.VoiceResumed: "Resumed", presence.VoiceLegGone: "LegGone", presence.VoiceLegUp: "LegUp",
 }
 
 func callFact(kind presence.VoiceKind) presence.VoiceFact {
@@ -229,5 +231,21 @@ func TestCaptureFacts(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Fatalf("facts differ from %s (run with -update after checking the change):\n%s", golden, b.String())
+	}
+}
+
+// An agent's leg entering a bridge is VoiceLegUp: the other end is the
+// connected line, and the leg whose uniqueid is the linkedid started the
+// call (outbound).
+func TestBridgeEnterIsLegUp(t *testing.T) {
+	f := apply(t, "Event", "BridgeEnter", "Channel", "PJSIP/alice-00000002", "Uniqueid", "1.2", "Linkedid", "1.2",
+		"ConnectedLineNum", "555", "ConnectedLineName", "Bo")
+	want := presence.VoiceFact{Kind: presence.VoiceLegUp, Box: "b1", Agent: "PJSIP/alice", Leg: "PJSIP/alice-00000002",
+		LegID: "1.2", CallID: "1.2", CallerNum: "555", CallerName: "Bo", Outbound: true}
+	if f == nil || *f != want {
+		t.Fatalf("got  %+v\nwant %+v", f, want)
+	}
+	if f := apply(t, "Event", "BridgeEnter", "Channel", "PJSIP/alice-00000003", "Uniqueid", "1.3", "Linkedid", "1.1"); f == nil || f.Outbound {
+		t.Fatalf("a called leg: %+v", f)
 	}
 }

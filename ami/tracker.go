@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"omnicc/calls"
 	"omnicc/clock"
 	"omnicc/presence"
 )
@@ -46,6 +47,35 @@ type TrackerOptions struct {
 	// ResyncOnConnect registers OnConnect with the pool (Pool.OnConnect), so
 	// that every login of every box is followed by a resync.
 	ResyncOnConnect bool
+	// Calls, when set, hears of the call legs the tracker sees (see
+	// CallEvents): calls.Service, so that recordings end with their channel.
+	Calls CallEvents
+	// Voice, when set, follows the attended transfers it started through
+	// the events (Voice.Observe), so that complete and cancel know whether
+	// one is going on.
+	Voice *Voice
+	// CallQueue bounds the call notices waiting for Calls. Default 4096; a
+	// notice that finds it full is dropped and logged (the next reconnect's
+	// ChannelsUp repairs a lost hang-up).
+	CallQueue int
+}
+
+// CallEvents is what the tracker tells the call controls. Its methods run on
+// one goroutine of the tracker's own, never on the event reader: they reach
+// the database, and a slow database must not hold presence's events back.
+// calls.Service implements it; calls must not know the AMI, so the
+// interface is declared here, by its user.
+type CallEvents interface {
+	// ChannelHungUp: the leg with this uniqueid hung up (Hangup).
+	ChannelHungUp(ctx context.Context, uniqueID string) error
+	// ChannelsUp: after a (re)connect, every channel box still has
+	// (CoreShowChannels); whatever else was running there has ended.
+	// listedAt is when the list was read.
+	ChannelsUp(ctx context.Context, box string, listedAt time.Time, live []string) error
+	// AgentAnswered: a leg started talking — an agent's queue call
+	// (AgentConnect) or any leg entering a bridge (BridgeEnter); the
+	// implementation ignores legs that are no agent's.
+	AgentAnswered(ctx context.Context, leg calls.AnsweredLeg) error
 }
 
 // Tracker turns the manager events of every box into presence's domain
@@ -81,6 +111,8 @@ type Tracker struct {
 	fact presence.VoiceFact
 
 	reconcile chan struct{}
+	// callJobs carry notices to Calls; nil without Calls.
+	callJobs chan func(context.Context) error
 }
 
 // NewTracker subscribes to pool's events at once, so that nothing between
@@ -104,12 +136,18 @@ func NewTracker(pool *Pool, states AgentStates, opts TrackerOptions) *Tracker {
 	if opts.Actions == nil {
 		opts.Actions = NewQueueActions(pool, opts.Logger)
 	}
+	if opts.CallQueue <= 0 {
+		opts.CallQueue = 4096
+	}
 	t := &Tracker{
 		QueueActions: opts.Actions,
 		pool:         pool, states: states, log: opts.Logger, clk: opts.Clock, opts: opts,
 		sub:       pool.Subscribe(opts.Buffer),
 		boxes:     make(map[string]chan struct{}),
 		reconcile: make(chan struct{}, 1),
+	}
+	if opts.Calls != nil {
+		t.callJobs = make(chan func(context.Context) error, opts.CallQueue)
 	}
 	if opts.ResyncOnConnect {
 		pool.OnConnect(t.OnConnect)
@@ -151,6 +189,9 @@ func (t *Tracker) Run(ctx context.Context) error {
 				}
 			}
 		})
+	}
+	if t.callJobs != nil {
+		wg.Go(func() { t.runCalls(ctx) })
 	}
 	var tick <-chan time.Time
 	if t.opts.ReconcileEvery > 0 {
@@ -219,6 +260,12 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 	if k := m.Field(0).Key; k != "Event" {
 		name = m.Event()
 	}
+	if t.opts.Voice != nil {
+		switch name {
+		case "Hangup", "AttendedTransfer", "BridgeEnter", "BridgeLeave":
+			t.opts.Voice.Observe(box, m)
+		}
+	}
 	kind, ok := kinds[name]
 	if !ok {
 		return
@@ -230,6 +277,44 @@ func (t *Tracker) Apply(box string, at time.Time, m Message) {
 		return
 	}
 	t.states.ApplyVoice(f)
+	if t.callJobs != nil && kind == presence.VoiceAnswered && f.Leg != "" {
+		leg := calls.AnsweredLeg{Box: box, Channel: f.Leg, UniqueID: f.LegID, LinkedID: t.w.linkedid, Queue: f.Queue}
+		t.toCalls("queue call answered on "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
+	}
+	if t.callJobs != nil && kind == presence.VoiceLegUp && f.Leg != "" {
+		// A non-queue call of an agent starts talking here (for a queue
+		// call AgentConnect says more: the queue).
+		leg := calls.AnsweredLeg{Box: box, Channel: f.Leg, UniqueID: f.LegID, LinkedID: f.CallID}
+		t.toCalls("bridge entered by "+leg.Channel, func(ctx context.Context) error { return t.opts.Calls.AgentAnswered(ctx, leg) })
+	}
+	if t.callJobs != nil && kind == presence.VoiceLegGone && f.LegID != "" {
+		id := f.LegID
+		t.toCalls("hang-up of "+f.Leg, func(ctx context.Context) error { return t.opts.Calls.ChannelHungUp(ctx, id) })
+	}
+}
+
+// toCalls queues a notice for Calls without waiting: the event reader must
+// never block on the database.
+func (t *Tracker) toCalls(what string, job func(context.Context) error) {
+	select {
+	case t.callJobs <- job:
+	default:
+		t.log.Warn("AMI tracker: call notices queue full; one dropped (a reconnect's channel check repairs recordings)", "notice", what)
+	}
+}
+
+// runCalls delivers the notices to Calls, one at a time, until ctx ends.
+func (t *Tracker) runCalls(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case job := <-t.callJobs:
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				t.log.Warn("AMI tracker: the call controls could not take a call notice", "err", err)
+			}
+		}
+	}
 }
 
 // atoi parses a small non-negative decimal; anything else is 0, which is
@@ -335,6 +420,14 @@ func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
 			}
 		}
 		snap.Calls = liveCalls(chans)
+		if t.callJobs != nil {
+			live := make([]string, 0, len(chans))
+			for _, ch := range chans {
+				live = append(live, ch.uniqueid)
+			}
+			box := c.Box()
+			t.toCalls("channels up on "+box, func(ctx context.Context) error { return t.opts.Calls.ChannelsUp(ctx, box, start, live) })
+		}
 	}
 	items, err = t.list(ctx, c, "DeviceStateList")
 	if err != nil {

@@ -73,6 +73,12 @@ func (c *tickClock) timersSet() int {
 
 func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	t.Helper()
+	return newTrackRigWith(t, db, nil, queues...)
+}
+
+// newTrackRigWith is newTrackRig with the tracker's options edited first.
+func newTrackRigWith(t *testing.T, db *store.DB, edit func(*ami.TrackerOptions, *ami.Pool), queues ...string) *trackRig {
+	t.Helper()
 	r := &trackRig{t: t, db: db}
 	r.dir = directory.New(db, directory.Options{BcryptCost: 4})
 	r.logs = &syncBuffer{}
@@ -90,7 +96,11 @@ func newTrackRig(t *testing.T, db *store.DB, queues ...string) *trackRig {
 	actions := ami.NewQueueActions(pool, logger)
 	r.svc = presence.New(presence.Options{DB: db, Directory: r.dir, Names: ami.Names{}, Controller: actions, Logger: logger})
 	r.clock = &tickClock{}
-	tracker := ami.NewTracker(pool, r.svc, ami.TrackerOptions{Clock: r.clock, Logger: logger, Actions: actions, ResyncOnConnect: true})
+	opts := ami.TrackerOptions{Clock: r.clock, Logger: logger, Actions: actions, ResyncOnConnect: true}
+	if edit != nil {
+		edit(&opts, pool)
+	}
+	tracker := ami.NewTracker(pool, r.svc, opts)
 	r.pool, r.tracker = pool, tracker
 	return r
 }

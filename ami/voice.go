@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"omnicc/asterisk"
@@ -35,6 +36,15 @@ import (
 type Voice struct {
 	pool *Pool
 	log  *slog.Logger
+
+	modMu sync.Mutex
+	// missing is, per box, the modules ModuleCheck found not loaded.
+	missing map[string]map[string]bool
+
+	consultMu sync.Mutex
+	// consults are the attended transfers going on, by transferer channel
+	// (consult.go).
+	consults map[string]*consultation
 }
 
 // NewVoice returns call controls over pool; log may be nil.
@@ -42,7 +52,7 @@ func NewVoice(pool *Pool, log *slog.Logger) *Voice {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Voice{pool: pool, log: log}
+	return &Voice{pool: pool, log: log, missing: map[string]map[string]bool{}, consults: map[string]*consultation{}}
 }
 
 // VoiceError is a control that did not happen, classified for the core:
@@ -239,8 +249,11 @@ func (v *Voice) BlindTransfer(ctx context.Context, box, channel, dialContext, ex
 // dialContext,exten. CancelTransfer goes back to the held party; hanging the
 // transferer up completes the transfer (see CompleteTransfer).
 func (v *Voice) AttendedTransfer(ctx context.Context, box, channel, dialContext, exten string) error {
-	_, _, err := v.do(ctx, box, NewAction("Atxfer",
+	b, _, err := v.do(ctx, box, NewAction("Atxfer",
 		"Channel", channel, "Exten", exten, "Context", dialContext), true)
+	if err == nil {
+		v.startConsultation(b, channel)
+	}
 	return err
 }
 
@@ -250,7 +263,13 @@ func (v *Voice) AttendedTransfer(ctx context.Context, box, channel, dialContext,
 // feature, so features.conf must keep one (the default is *1); when none is
 // set Asterisk refuses and the API shows its message.
 func (v *Voice) CancelTransfer(ctx context.Context, box, channel string) error {
+	if err := v.consulting(channel); err != nil {
+		return err
+	}
 	_, _, err := v.do(ctx, box, NewAction("CancelAtxfer", "Channel", channel), true)
+	if err == nil || missingChannel(err) {
+		v.endConsultation(channel)
+	}
 	return err
 }
 
@@ -258,10 +277,19 @@ func (v *Voice) CancelTransfer(ctx context.Context, box, channel string) error {
 // Since Asterisk 12 the bridging core completes an attended transfer when
 // the transferer hangs up (a ringing target is handled as features.conf's
 // atxferdropcall says), which is what a phone does; pressing the
-// atxfercomplete DTMF cannot be done over the AMI (PlayDTMF plays digits to
-// the phone, not from it). So completing is a Hangup of the transferer.
+// atxfercomplete DTMF (*2 in the rendered features.conf) would need
+// PlayDTMF's Receive, which not every supported Asterisk has. So completing
+// is a Hangup of the transferer — only while a consultation omniccd started
+// is going on: otherwise the hang-up would end the customer's call, so it
+// answers calls.ErrNoConsultation and sends nothing.
 func (v *Voice) CompleteTransfer(ctx context.Context, box, channel string) error {
+	if err := v.consulting(channel); err != nil {
+		return err
+	}
 	_, _, err := v.do(ctx, box, NewAction("Hangup", "Channel", channel, "Cause", "16"), true)
+	if err == nil || missingChannel(err) {
+		v.endConsultation(channel)
+	}
 	return err
 }
 
@@ -275,6 +303,23 @@ func (v *Voice) Redirect(ctx context.Context, box, channel, extraChannel, dialCo
 		kv = append(kv, "ExtraChannel", extraChannel, "ExtraExten", exten, "ExtraContext", dialContext, "ExtraPriority", "1")
 	}
 	_, _, err := v.do(ctx, box, NewAction("Redirect", kv...), true)
+	return err
+}
+
+// HoldApart redirects the customer and the agent's leg in one action (so
+// neither is left alone in a dissolving bridge) into two rooms of
+// holdContext, the conference context, whose profile plays music on hold to
+// whoever is alone (see calls.Service.Hold for why over the AMI).
+func (v *Voice) HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext, customerRoom, agentRoom string) error {
+	_, _, err := v.do(ctx, box, NewAction("Redirect", "Channel", customerChannel, "Exten", customerRoom, "Context", holdContext, "Priority", "1",
+		"ExtraChannel", agentChannel, "ExtraExten", agentRoom, "ExtraContext", holdContext, "ExtraPriority", "1"), true)
+	return err
+}
+
+// Rejoin (AMI Bridge) takes both legs out of their hold rooms into a new
+// two-party bridge; Tone no, so the customer hears no beep.
+func (v *Voice) Rejoin(ctx context.Context, box, agentChannel, customerChannel string) error {
+	_, _, err := v.do(ctx, box, NewAction("Bridge", "Channel1", agentChannel, "Channel2", customerChannel, "Tone", "no"), true)
 	return err
 }
 
@@ -402,8 +447,8 @@ func (v *Voice) RingNumber(ctx context.Context, box, number, numberContext, dial
 // supervisor), B barge (both parties hear the supervisor).
 var spyOptions = map[string]string{calls.SpyListen: "qE", calls.SpyWhisper: "qEw", calls.SpyBarge: "qEB"}
 
-// Spy rings the supervisor's endpoint (PJSIP/<username> when none is given)
-// and runs ChanSpy on it: on the agent's channel when one is named, else on
+// Spy rings the supervisor's endpoint (calls fills in the user's desk
+// endpoint; a username is no endpoint) and runs ChanSpy on it: on the agent's channel when one is named, else on
 // whichever channel of the agent's device is up (a ChanSpy prefix).
 func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, endpoint, target string, err error) {
 	opts, ok := spyOptions[s.Mode]
@@ -411,9 +456,6 @@ func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, 
 		return "", "", "", domain.FieldErrorf("mode", "%q must be listen, whisper or barge", s.Mode)
 	}
 	endpoint = s.Endpoint
-	if endpoint == "" {
-		endpoint = "PJSIP/" + s.Supervisor
-	}
 	if !spyEndpointRe.MatchString(endpoint) {
 		return "", "", "", domain.FieldErrorf("endpoint", "%q is not the supervisor's phone: give PJSIP/<endpoint> or Local/<number>@<context>", endpoint)
 	}

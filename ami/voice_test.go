@@ -112,7 +112,13 @@ func TestVoiceActionsOnTheWire(t *testing.T) {
 			fields("Action", "Atxfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")},
 		{"CancelTransfer", func() error { return v.CancelTransfer(ctx, "", "PJSIP/alice-00000001") },
 			fields("Action", "CancelAtxfer", "Channel", "PJSIP/alice-00000001")},
-		{"CompleteTransfer", func() error { return v.CompleteTransfer(ctx, "", "PJSIP/alice-00000002") },
+		{"CompleteTransfer", func() error {
+			// Only a consultation going on is completed.
+			if err := v.AttendedTransfer(ctx, "", "PJSIP/alice-00000002", "from-sip", "1002"); err != nil {
+				return err
+			}
+			return v.CompleteTransfer(ctx, "", "PJSIP/alice-00000002")
+		},
 			fields("Action", "Hangup", "Channel", "PJSIP/alice-00000002", "Cause", "16")},
 		{"Redirect", func() error {
 			return v.Redirect(ctx, "", "PJSIP/alice-00000001", "PJSIP/trunk-00000003", "omnicc-conference", "4711")
@@ -159,9 +165,13 @@ func TestVoiceErrors(t *testing.T) {
 	srv := amitest.NewServer(t, testUser, testSecret)
 	srv.Handle("Hangup", amitest.Reply(amitest.Error("No such channel")))
 	srv.Handle("CancelAtxfer", amitest.Reply(amitest.Error("Transfer not in progress")))
+	srv.Handle("Atxfer", amitest.Reply(amitest.Success("Message", "Atxfer successfully queued")))
 	pool := startPool(t, srv)
 	v := ami.NewVoice(pool, nil)
 	ctx := testCtx(t)
+	if err := v.AttendedTransfer(ctx, "", "PJSIP/alice-00000001", "from-sip", "1002"); err != nil {
+		t.Fatal(err)
+	}
 
 	err := v.CancelTransfer(ctx, "", "PJSIP/alice-00000001")
 	var ve *ami.VoiceError
@@ -281,12 +291,12 @@ func TestVoiceTurnsAgentsIntoAsteriskNames(t *testing.T) {
 		}, fields("Action", "Originate", "Channel", "Local/+3906999@from-sip/n", "Context", "omnicc-conference", "Exten", "1234567890",
 			"Priority", "1", "Timeout", "1000", "CallerID", "X", "Async", "true")},
 		{"listen to whichever call the agent is on, from the supervisor's endpoint", func() error {
-			_, ep, target, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Agent: alice, Mode: calls.SpyListen, Ring: ring})
-			if ep != "PJSIP/sue" || target != "PJSIP/alice-" {
+			_, ep, target, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "PJSIP/sue_desk", Agent: alice, Mode: calls.SpyListen, Ring: ring})
+			if ep != "PJSIP/sue_desk" || target != "PJSIP/alice-" {
 				t.Errorf("endpoint %q target %q", ep, target)
 			}
 			return err
-		}, fields("Action", "Originate", "Channel", "PJSIP/sue", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
+		}, fields("Action", "Originate", "Channel", "PJSIP/sue_desk", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
 			"Timeout", "1000", "CallerID", "X", "Async", "true")},
 		{"barge into an external agent's call", func() error {
 			_, _, _, err := v.Spy(ctx, "", calls.SpyCall{Supervisor: "sue", Endpoint: "Local/3001@from-sip", Agent: carol, Mode: calls.SpyBarge, Ring: ring})

@@ -39,6 +39,8 @@ func (v *Voice) Mount(r *Router) {
 	v.srv = r.s
 	r.Handle("POST", "/agents/:id/calls", everyone, v.clickToCall)
 	r.Handle("POST", "/agents/:id/calls/hangup", everyone, v.onLeg("hung_up", v.calls.Hangup))
+	r.Handle("POST", "/agents/:id/calls/hold", everyone, v.hold("on_hold", v.calls.Hold))
+	r.Handle("POST", "/agents/:id/calls/unhold", everyone, v.hold("resumed", v.calls.Unhold))
 	r.Handle("POST", "/agents/:id/calls/blind-transfer", everyone, v.transfer("transferred", v.calls.BlindTransfer))
 	r.Handle("POST", "/agents/:id/calls/attended-transfer", everyone, v.transfer("consulting", v.calls.AttendedTransfer))
 	r.Handle("POST", "/agents/:id/calls/attended-transfer/complete", everyone, v.onLeg("transfer_completed", v.calls.CompleteTransfer))
@@ -54,6 +56,9 @@ func (v *Voice) Mount(r *Router) {
 }
 
 func actor(p auth.Principal) calls.Actor {
+	// DeskEndpoint stays "" until users have a desk_endpoint field
+	// (directory's): until then listen/whisper/barge must name endpoint,
+	// and answer 422 naming it when they do not.
 	return calls.Actor{UserID: p.UserID, Username: p.Username, Staff: isStaff(p)}
 }
 
@@ -100,6 +105,24 @@ func (v *Voice) clickToCall(c *gin.Context) {
 type channelRequest struct {
 	Channel string `json:"channel"`
 	Box     string `json:"box"`
+}
+
+// hold serves hold and unhold: the status and the held call.
+func (v *Voice) hold(status string, control func(ctx context.Context, agentID int64, l calls.Leg) (*calls.Held, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, _, ok := v.forAgent(c)
+		var req channelRequest
+		if !ok || !v.srv.decode(c, &req) {
+			return
+		}
+		h, err := control(c.Request.Context(), id, calls.Leg{Channel: req.Channel, Box: req.Box})
+		if err != nil {
+			v.srv.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": status, "channel": h.Channel, "customer_channel": h.Customer,
+			"on_hold": h.OnHold, "since": h.Since})
+	}
 }
 
 type transferRequest struct {

@@ -272,6 +272,11 @@ func testVoiceActions(t *testing.T, ve *voiceEnv) {
 			func(map[string]any) []ami.Field {
 				return amiFields("Action", "CancelAtxfer", "Channel", "PJSIP/alice-00000001")
 			}},
+		{"attended transfer started again", "alice", ve.agentPath("alice", "/calls/attended-transfer"),
+			map[string]any{"channel": "PJSIP/alice-00000001", "number": "1002"}, 200, "Atxfer",
+			func(map[string]any) []ami.Field {
+				return amiFields("Action", "Atxfer", "Channel", "PJSIP/alice-00000001", "Exten", "1002", "Context", "from-sip")
+			}},
 		{"attended transfer completed by hanging up the transferer", "sue", ve.agentPath("alice", "/calls/attended-transfer/complete"),
 			map[string]any{"channel": "PJSIP/alice-00000001"}, 200, "Hangup",
 			func(map[string]any) []ami.Field {
@@ -303,9 +308,9 @@ func testVoiceActions(t *testing.T, ve *voiceEnv) {
 			func(map[string]any) []ami.Field {
 				return amiFields("Action", "Hangup", "Channel", "PJSIP/alice-00000003", "Cause", "16")
 			}},
-		{"listen", "sue", ve.agentPath("alice", "/spy"), map[string]any{"mode": "listen"}, 202, "Originate",
+		{"listen", "sue", ve.agentPath("alice", "/spy"), map[string]any{"mode": "listen", "endpoint": "PJSIP/sue_desk"}, 202, "Originate",
 			func(map[string]any) []ami.Field {
-				return amiFields("Action", "Originate", "Channel", "PJSIP/sue", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
+				return amiFields("Action", "Originate", "Channel", "PJSIP/sue_desk", "Application", "ChanSpy", "Data", "PJSIP/alice-,qE",
 					"Timeout", "30000", "CallerID", fmt.Sprintf(`"Listen alice" <%s>`, ve.extension("alice")), "Async", "true",
 					"Variable", "OMNICC_SPY_AGENT_ID="+alice, "Variable", "OMNICC_SPY_MODE=listen", "Variable", "OMNICC_ORIGIN=chanspy")
 			}},
@@ -366,6 +371,9 @@ func testVoiceRefusals(t *testing.T, ve *voiceEnv) {
 		{"unknown field", "alice", ve.agentPath("alice", "/calls/hangup"), map[string]any{"chan": "x"}, 400, "unknown_field", "chan"},
 		{"agents may not spy", "alice", ve.agentPath("bob", "/spy"), map[string]any{"mode": "listen"}, 403, "forbidden", ""},
 		{"spying on an agent who does not allow chanspy", "sue", ve.agentPath("bob", "/spy"), map[string]any{"mode": "listen"}, 403, "chanspy_not_allowed", ""},
+		// Issue 17 item 7: no endpoint and no desk endpoint used to dial
+		// PJSIP/<username>, which rings nothing.
+		{"spy with no endpoint and no desk endpoint", "sue", ve.agentPath("alice", "/spy"), map[string]any{"mode": "listen"}, 422, "invalid", "endpoint"},
 		{"spy mode", "sue", ve.agentPath("alice", "/spy"), map[string]any{"mode": "record"}, 422, "invalid", "mode"},
 		{"ChanSpy options smuggled in the endpoint", "sue", ve.agentPath("alice", "/spy"), map[string]any{"mode": "listen", "endpoint": "PJSIP/sue,qBw"}, 422, "invalid", "endpoint"},
 		{"no such agent", "sue", "/api/v1/agents/9999/calls", map[string]any{"number": "1"}, 404, "not_found", ""},
@@ -404,6 +412,9 @@ func testVoiceAsteriskErrors(t *testing.T, ve *voiceEnv, db *store.DB) {
 		t.Fatalf("got %d %v, want 502 asterisk_error with Asterisk's message", st, out)
 	}
 	ve.ami.Handle("CancelAtxfer", amitest.Reply(amitest.Error("No transfer in progress")))
+	if st, out := ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer"), map[string]any{"channel": "PJSIP/alice-00000001", "number": "1002"}); st != 200 {
+		t.Fatalf("attended transfer: %d %v", st, out)
+	}
 	st, out = ve.do("alice", "POST", ve.agentPath("alice", "/calls/attended-transfer/cancel"), map[string]any{"channel": "PJSIP/alice-00000001"})
 	if st != 502 || !strings.Contains(errMessage(out), "No transfer in progress") {
 		t.Fatalf("got %d %v", st, out)

@@ -43,7 +43,7 @@ type Ring struct {
 // agent's call.
 type SpyCall struct {
 	Supervisor string // the supervisor's username
-	Endpoint   string // the phone to ring; "" for the supervisor's own
+	Endpoint   string // the phone to ring (the request's, else the user's desk endpoint)
 	Agent      Agent
 	Channel    string // one call of the agent; "" for whichever it is on
 	Mode       string // SpyListen, SpyWhisper or SpyBarge
@@ -57,6 +57,17 @@ const (
 	SpyBarge   = "barge"   // …and both parties hear the supervisor
 )
 
+// Controls, as Control.Ready names them: each needs telephone-system
+// modules the adapter knows of.
+const (
+	ControlCall       = "call"       // click-to-call, hang-up
+	ControlTransfer   = "transfer"   // blind and attended transfer
+	ControlConference = "conference" // three-way conference
+	ControlRecording  = "recording"  // start, pause, resume, stop, automatic
+	ControlSpy        = "spy"        // listen, whisper, barge
+	ControlHold       = "hold"       // hold and resume with music on hold
+)
+
 // Control is what calls needs from the telephone system. *ami.Voice is one.
 // box names one system of several ("" lets the implementation find the one
 // that has the channel, or pick one for a new call); methods that start
@@ -65,6 +76,9 @@ const (
 // ErrTimeout or ErrNotSent; input the implementation cannot name is a
 // *domain.FieldError.
 type Control interface {
+	// Ready returns nil when box ("" for any) can run control (Control*),
+	// else an error wrapping ErrModuleMissing that names what is missing.
+	Ready(box, control string) error
 	// CheckChannel returns nil when channel can name a call leg, else why
 	// not. It guards the wire: a channel such as "/.*/" would make a
 	// hang-up end every call.
@@ -101,6 +115,14 @@ type Control interface {
 	// neither is left alone in a dissolving bridge — to dialContext,exten.
 	Redirect(ctx context.Context, box, channel, extraChannel, dialContext, exten string) error
 
+	// Getvar reads a channel variable of channel (OMNICC_RECORD, which the
+	// outbound route's decision leaves on the agent's leg).
+	Getvar(ctx context.Context, box, channel, variable string) (usedBox, value string, err error)
+	// HoldApart moves the customer and the agent's leg, together, each into
+	// a room of its own at holdContext (customerRoom, agentRoom), where
+	// whoever is alone hears music on hold; Rejoin bridges the two again.
+	HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext, customerRoom, agentRoom string) error
+	Rejoin(ctx context.Context, box, agentChannel, customerChannel string) error
 	// CallIDs are the leg's own id and the id of the call it belongs to.
 	CallIDs(ctx context.Context, box, channel string) (usedBox, uniqueID, linkedID string, err error)
 	// StartRecording records channel into file (relative to the system's
@@ -125,8 +147,22 @@ type Options struct {
 	// Events, when set, receives a "recording" event whenever a recording
 	// starts, pauses, resumes or stops (the agent bar's red record icon).
 	Events presence.Publisher
-	Logger *slog.Logger
-	Now    func() time.Time
+	// AgentOf finds the agent a channel belongs to (presence's
+	// AgentIDByChannel); without it no call is recorded automatically.
+	AgentOf func(channel string) (agentID int64, ok bool)
+	// CallQueue is the queue of the agent's call on channel as presence
+	// knows it ("" for none): a leg entering a bridge may be reported before
+	// AgentConnect, and must not be taken for a call without a queue.
+	CallQueue func(ctx context.Context, agentID int64, channel string) string
+	// Held, when set, is told when omniccd holds or resumes an agent's leg,
+	// so that the agent's state says on_hold (presence learns of a phone's
+	// own hold from Asterisk's Hold events).
+	Held func(agentID int64, channel string, held bool)
+	// QueueRecording is the automatic recording format of a queue ("" for
+	// none); nil when queues have no such setting.
+	QueueRecording func(ctx context.Context, queue string) (string, error)
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// RecordDir is where recordings go, relative to Asterisk's monitor
 	// directory [omnicc], as OMNICC_RECORD_DIR in the sample dialplan.
 	RecordDir string
@@ -146,6 +182,8 @@ type Service struct {
 	ctl  Control
 	log  *slog.Logger
 	recs recordingStore
+	// holds are the agents' legs omniccd put on hold (hold.go).
+	holds holds
 }
 
 // New checks the options and fills the defaults.
@@ -186,6 +224,10 @@ type Actor struct {
 	UserID   int64
 	Username string
 	Staff    bool
+	// DeskEndpoint is the user's own phone (the users' desk_endpoint
+	// setting), rung for listen, whisper and barge when the request names
+	// none; "" when the user has none.
+	DeskEndpoint string
 }
 
 // Input rules. Channels are the Control's to check (their names are the

@@ -163,8 +163,8 @@ func TestFlows(t *testing.T) {
 	if _, err := svc.Conference(ctx, ann, calls.ConferenceRequest{Leg: calls.Leg{Channel: "PJSIP/ann-00000001"}, Number: "555"}); err != nil {
 		t.Fatal(err)
 	}
-	spy, err := svc.Spy(ctx, ann, calls.SpyRequest{Mode: calls.SpyWhisper}, calls.Actor{Username: "sue", Staff: true})
-	if err != nil || spy.Endpoint != "PJSIP/sue" || spy.Target != "PJSIP/ann-" {
+	spy, err := svc.Spy(ctx, ann, calls.SpyRequest{Mode: calls.SpyWhisper}, calls.Actor{Username: "sue", Staff: true, DeskEndpoint: "PJSIP/sue_desk"})
+	if err != nil || spy.Endpoint != "PJSIP/sue_desk" || spy.Target != "PJSIP/ann-" {
 		t.Fatalf("spy: %+v %v", spy, err)
 	}
 	want := []string{
@@ -180,7 +180,7 @@ func TestFlows(t *testing.T) {
 		"Hangup PJSIP/ann-00000003",
 		"Redirect PJSIP/ann-00000001 PJSIP/trunk-00000002 omnicc-conference",
 		"RingNumber 555 from-sip omnicc-conference",
-		"Spy ann whisper ",
+		"Spy ann whisper  PJSIP/sue_desk",
 	}
 	if got := ctl.done(); !slices.Equal(got, want) {
 		t.Fatalf("controls\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
@@ -290,5 +290,24 @@ func TestStaffMayAlwaysRecord(t *testing.T) {
 		calls.Actor{UserID: 50, Username: "sue", Staff: true})
 	if err != nil || r.StartedByName != "sue" || r.StartedBy == nil || *r.StartedBy != 50 || r.AgentID == nil || *r.AgentID != cy || r.Format != "gsm" {
 		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+// Issue 17 item 7: without an endpoint in the request the supervisor's desk
+// endpoint rings; with neither, the request is refused naming endpoint
+// instead of dialling PJSIP/<username>, which is no phone.
+func TestSpyRingsTheDeskEndpoint(t *testing.T) {
+	svc, ctl := newService(t, storetest.SQLite(t))
+	sue := calls.Actor{UserID: 50, Username: "sue", Staff: true, DeskEndpoint: "PJSIP/sue_desk"}
+	sp, err := svc.Spy(t.Context(), ann, calls.SpyRequest{Mode: calls.SpyListen}, sue)
+	if err != nil || sp.Endpoint != "PJSIP/sue_desk" {
+		t.Fatalf("%+v %v", sp, err)
+	}
+	sue.DeskEndpoint = ""
+	before := len(ctl.done())
+	_, err = svc.Spy(t.Context(), ann, calls.SpyRequest{Mode: calls.SpyListen}, sue)
+	refusedAs(t, err, errInput, "endpoint")
+	if len(ctl.done()) != before {
+		t.Fatalf("a spy with no phone to ring reached the control: %v", ctl.done())
 	}
 }

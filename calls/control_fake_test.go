@@ -23,10 +23,11 @@ type fakeControl struct {
 	fail    map[string]error
 	ids     [2]string // CallIDs' uniqueid and linkedid
 	nextRec int
+	vars    map[string]string // Getvar answers by "channel variable"
 }
 
 func newFakeControl() *fakeControl {
-	return &fakeControl{peers: map[string]string{}, fail: map[string]error{}, ids: [2]string{"1700000000.2", "1700000000.1"}}
+	return &fakeControl{peers: map[string]string{}, fail: map[string]error{}, vars: map[string]string{}, ids: [2]string{"1700000000.2", "1700000000.1"}}
 }
 
 var fakeChannelRe = regexp.MustCompile(`^[A-Za-z]+/[A-Za-z0-9@+;._-]+$`)
@@ -57,6 +58,20 @@ func (f *fakeControl) setFail(name string, err error) {
 	f.fail[name] = err
 }
 
+func (f *fakeControl) Ready(box, control string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fail["Ready "+control]
+}
+
+func (f *fakeControl) HoldApart(_ context.Context, box, agent, customer, holdContext, customerRoom, agentRoom string) error {
+	return f.did("HoldApart", agent, customer, holdContext)
+}
+
+func (f *fakeControl) Rejoin(_ context.Context, box, agent, customer string) error {
+	return f.did("Rejoin", agent, customer)
+}
+
 func (f *fakeControl) CheckChannel(ch string) error {
 	if !fakeChannelRe.MatchString(ch) {
 		return fmt.Errorf("%q is no channel", ch)
@@ -80,7 +95,7 @@ func (f *fakeControl) Spy(_ context.Context, box string, s calls.SpyCall) (strin
 	if s.Endpoint == "bad" {
 		return "", "", "", domain.FieldErrorf("endpoint", "bad")
 	}
-	return "box1", "PJSIP/" + s.Supervisor, "PJSIP/" + s.Agent.Username + "-", f.did("Spy", s.Agent.Username, s.Mode, s.Channel)
+	return "box1", s.Endpoint, "PJSIP/" + s.Agent.Username + "-", f.did("Spy", s.Agent.Username, s.Mode, s.Channel, s.Endpoint)
 }
 
 func (f *fakeControl) Hangup(_ context.Context, box, ch string) error { return f.did("Hangup", ch) }
@@ -110,6 +125,12 @@ func (f *fakeControl) BridgePeer(_ context.Context, box, ch string) (string, str
 
 func (f *fakeControl) Redirect(_ context.Context, box, ch, extra, dialContext, exten string) error {
 	return f.did("Redirect", ch, extra, dialContext)
+}
+
+func (f *fakeControl) Getvar(_ context.Context, box, ch, variable string) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "box1", f.vars[ch+" "+variable], nil
 }
 
 func (f *fakeControl) CallIDs(_ context.Context, box, ch string) (string, string, string, error) {

@@ -20,6 +20,9 @@ var (
 	ErrNotSent = errors.New("control not sent")
 	// ErrBadAnswer: the telephone system answered something unusable.
 	ErrBadAnswer = errors.New("unusable answer from Asterisk")
+	// ErrModuleMissing: the telephone system lacks a module the control
+	// needs (the error's message names it); nothing was done.
+	ErrModuleMissing = errors.New("Asterisk module missing")
 )
 
 // The rules' refusals. Each reaches the caller wrapped in a *Refusal that
@@ -37,6 +40,8 @@ var (
 	// ErrNoConsultation: completing or cancelling an attended transfer
 	// that is not going on.
 	ErrNoConsultation = errors.New("no attended transfer in progress")
+	// ErrNotHeld: resuming a call omniccd did not put on hold.
+	ErrNotHeld = errors.New("call not on hold")
 	// ErrChanspyNotAllowed: the agent does not allow listen, whisper or barge.
 	ErrChanspyNotAllowed = errors.New("chanspy not allowed")
 	// ErrRecordingNotAllowed: recording is not enabled for the agent and

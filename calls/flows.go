@@ -96,6 +96,9 @@ func (s *Service) transfer(ctx context.Context, agentID int64, t Transfer, do fu
 	if err != nil {
 		return "", err
 	}
+	if err := s.ctl.Ready(t.Box, ControlTransfer); err != nil {
+		return "", err
+	}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
 	return number, do(ctx, t.Box, t.Channel, a.Context, number)
@@ -184,6 +187,9 @@ func (s *Service) Conference(ctx context.Context, agentID int64, req ConferenceR
 			return nil, err
 		}
 	}
+	if err := s.ctl.Ready(req.Box, ControlConference); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
 	peer, box, err := s.bridgePeer(ctx, req.Box, req.Channel, "channel")
@@ -249,7 +255,7 @@ func randomHex(n int) string {
 // SpyRequest is a supervisor's listen, whisper or barge.
 type SpyRequest struct {
 	Mode     string // SpyListen, SpyWhisper or SpyBarge
-	Endpoint string // the supervisor's phone; "" for its own
+	Endpoint string // the supervisor's phone; "" for its desk endpoint
 	Channel  string // one call of the agent; "" for whichever it is on
 	Box      string
 }
@@ -287,12 +293,25 @@ func (s *Service) Spy(ctx context.Context, agentID int64, req SpyRequest, by Act
 			return nil, err
 		}
 	}
+	// The supervisor's phone: named in the request, else the user's desk
+	// endpoint. A username is no endpoint (PJSIP/<supervisor> rings
+	// nothing), so with neither the request is refused, naming the field.
+	endpoint := req.Endpoint
+	if endpoint == "" {
+		endpoint = by.DeskEndpoint
+	}
+	if endpoint == "" {
+		return nil, domain.FieldErrorf("endpoint", "is required: user %s has no desk endpoint; give the phone to ring, e.g. PJSIP/sue_desk or Local/3001@from-sip", by.Username)
+	}
+	if err := s.ctl.Ready(req.Box, ControlSpy); err != nil {
+		return nil, err
+	}
 	label := strings.ToUpper(req.Mode[:1]) + req.Mode[1:]
 	cid := fmt.Sprintf("%q <%s>", label+" "+a.Username, a.Extension)
 	vars := []string{"OMNICC_SPY_AGENT_ID=" + fmt.Sprint(a.ID), "OMNICC_SPY_MODE=" + req.Mode, "OMNICC_ORIGIN=chanspy"}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
-	box, endpoint, target, err := s.ctl.Spy(ctx, req.Box, SpyCall{Supervisor: by.Username, Endpoint: req.Endpoint, Agent: agentOf(a),
+	box, endpoint, target, err := s.ctl.Spy(ctx, req.Box, SpyCall{Supervisor: by.Username, Endpoint: endpoint, Agent: agentOf(a),
 		Channel: req.Channel, Mode: req.Mode, Ring: Ring{CallerID: cid, Timeout: s.opts.RingTimeout, Vars: vars}})
 	if err != nil {
 		return nil, err

@@ -227,3 +227,13 @@ func nullID(id int64) *int64 {
 	}
 	return &id
 }
+
+// runningOn lists the recordings on box that are not stopped, with the
+// uniqueid of their channel: what a reconnect checks against the channels
+// the box still has.
+func (s *recordingStore) runningOn(ctx context.Context, box string) ([]Recording, error) {
+	var out []Recording
+	err := s.db.SelectContext(ctx, &out, `SELECT `+recordingColumns+` FROM recordings WHERE box = ? AND state IN (?, ?, ?)`,
+		box, RecordingStarting, RecordingRecording, RecordingPaused)
+	return out, err
+}

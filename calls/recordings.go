@@ -54,6 +54,9 @@ func (s *Service) recordingFile(at time.Time, callID string, slot int, format st
 // slot, start recording, keep its id — or free the slot when the telephone
 // system says no.
 func (s *Service) startRecording(ctx context.Context, r *Recording, firstOnly bool) error {
+	if err := s.ctl.Ready(r.Box, ControlRecording); err != nil {
+		return err
+	}
 	if err := s.recs.reserve(ctx, r, firstOnly, func(slot int) string {
 		return s.recordingFile(r.StartedAt, r.CallID, slot, r.Format)
 	}); err != nil {
@@ -312,4 +315,91 @@ func (s *Service) ChannelHungUp(ctx context.Context, uniqueID string) error {
 		}
 	}
 	return nil
+}
+
+// ChannelsUp is told, after a reconnect to box, the uniqueids of every
+// channel the box still has: a recording on box whose channel is not among
+// them ended while omniccd could not see its Hangup, and is marked stopped
+// so GET /recordings does not show it running forever. listedAt is when the
+// list was read: recordings started since (the notice waits in a queue) are
+// left alone, and so is one still starting.
+func (s *Service) ChannelsUp(ctx context.Context, box string, listedAt time.Time, live []string) error {
+	running, err := s.recs.runningOn(ctx, box)
+	if err != nil {
+		return fmt.Errorf("list the recordings running on %s: %w", box, err)
+	}
+	up := make(map[string]bool, len(live))
+	for _, id := range live {
+		up[id] = true
+	}
+	for _, r := range running {
+		// One started about when the list was read may be missing from
+		// it: its Hangup, or the next reconnect, will tell.
+		if up[r.UniqueID] || r.State == RecordingStarting || r.StartedAt.After(listedAt.Add(-time.Second)) {
+			continue
+		}
+		if err := s.ChannelHungUp(ctx, r.UniqueID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AnsweredLeg is an agent's leg that just started talking, as the AMI
+// tracker sees it: AgentConnect for a queue call (Queue set), the leg
+// entering a bridge for any other.
+type AnsweredLeg struct {
+	Box      string
+	Channel  string // the agent's leg
+	UniqueID string // its uniqueid
+	LinkedID string // the call
+	Queue    string // the queue the call came through, "" for none
+}
+
+// routeRecordVar is the channel variable the /outbound FastAGI sets from the
+// outbound route's record setting (1/yes, wav, wav49, gsm, or 0).
+const routeRecordVar = "OMNICC_RECORD"
+
+// AgentAnswered starts the automatic recording an agent's call is due, once
+// per call whatever the number of reasons (agent record_calls, queue,
+// outbound route): AutoRecord takes slot 1 only, so the second reason — or
+// the same call answered again after a transfer — finds it taken. Legs that
+// are no agent's are ignored. The outbound route's wish is read from the
+// agent's leg (OMNICC_RECORD), so omniccd, not the dialplan, starts that
+// recording and knows its file.
+func (s *Service) AgentAnswered(ctx context.Context, leg AnsweredLeg) error {
+	if s.opts.AgentOf == nil || s.ctl.CheckChannel(leg.Channel) != nil {
+		return nil
+	}
+	agentID, ok := s.opts.AgentOf(leg.Channel)
+	if !ok {
+		return nil
+	}
+	if leg.Queue == "" && s.opts.CallQueue != nil {
+		leg.Queue = s.opts.CallQueue(ctx, agentID, leg.Channel)
+	}
+	call := AnsweredCall{Box: leg.Box, Channel: leg.Channel, UniqueID: leg.UniqueID, LinkedID: leg.LinkedID, AgentID: agentID}
+	if leg.Queue != "" && s.opts.QueueRecording != nil {
+		f, err := s.opts.QueueRecording(ctx, leg.Queue)
+		if err != nil {
+			return fmt.Errorf("auto-record: queue %s: %w", leg.Queue, err)
+		}
+		call.QueueFormat = f
+	}
+	if leg.Queue == "" {
+		cctx, cancel := s.controlCtx(ctx)
+		_, v, err := s.ctl.Getvar(cctx, leg.Box, leg.Channel, routeRecordVar)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNoSuchChannel):
+			return nil // the call is already over
+		case err != nil:
+			return fmt.Errorf("auto-record: read %s of %s: %w", routeRecordVar, leg.Channel, err)
+		}
+		if f, ok := recordingFormat(v); ok {
+			call.RouteFormat = f
+		}
+	}
+	_, err := s.AutoRecord(ctx, call)
+	return err
 }

@@ -49,6 +49,11 @@ type AgentState struct {
 	PausedSince *time.Time `json:"paused_since"`
 	// Call is the call the agent is ringing for, talking on or holding.
 	Call *Call `json:"call"`
+	// Calls lists every call the agent is on (SPEC.md: channel, uniqueid,
+	// peer, direction, queue, state, since), so that a client can hang up,
+	// transfer or record a click-to-call without listing Asterisk's
+	// channels. Today it holds Call, when there is one.
+	Calls []Call `json:"calls"`
 	// WrapUpUntil is the end of the wrap-up time after a queue call.
 	WrapUpUntil *time.Time `json:"wrap_up_until"`
 	// Device is the last Asterisk device state of the agent's state
@@ -86,13 +91,22 @@ type QueueState struct {
 type Call struct {
 	// UniqueID is the caller's channel uniqueid for a queue call (the id
 	// AgentCalled/AgentConnect carry), or the agent channel's otherwise.
-	UniqueID   string    `json:"uniqueid"`
-	Queue      string    `json:"queue,omitempty"`
-	Caller     string    `json:"caller"`
-	CallerName string    `json:"caller_name,omitempty"`
-	Channel    string    `json:"channel,omitempty"` // the agent's leg
-	Since      time.Time `json:"since"`
-	Box        string    `json:"box,omitempty"`
+	UniqueID   string `json:"uniqueid"`
+	Queue      string `json:"queue,omitempty"`
+	Caller     string `json:"caller"`
+	CallerName string `json:"caller_name,omitempty"`
+	Channel    string `json:"channel,omitempty"` // the agent's leg
+	// LegID is the uniqueid of the agent's leg (what hang-up, transfer and
+	// recording act on; UniqueID is the caller's for a queue call).
+	LegID string `json:"leg_uniqueid,omitempty"`
+	// Peer is the number at the other end; Direction inbound or outbound
+	// (the agent's leg started the call).
+	Peer      string `json:"peer"`
+	Direction string `json:"direction,omitempty"`
+	// State is ringing, up or on_hold.
+	State string    `json:"state,omitempty"`
+	Since time.Time `json:"since"`
+	Box   string    `json:"box,omitempty"`
 
 	agentUniqueID string // the agent leg's uniqueid, to match Hold events
 }

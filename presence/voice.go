@@ -44,6 +44,10 @@ const (
 	// VoiceLegGone: a call leg hung up. A safety net that ends rings and
 	// calls of that leg when the fact that should have ended them was lost.
 	VoiceLegGone
+	// VoiceLegUp: a leg started talking (entered a bridge). For an agent's
+	// leg with no queue call this is its direct call: a click-to-call, a
+	// call the phone dialled or a direct inbound call.
+	VoiceLegUp
 )
 
 // Memberships, as QueueState.Membership publishes them.
@@ -121,6 +125,8 @@ type VoiceFact struct {
 	TalkTime   int    // seconds
 	HoldTime   int    // seconds the caller waited
 	RingTime   int    // milliseconds the agent rang (VoiceRingMissed)
+	// Outbound (VoiceLegUp): the leg started the call.
+	Outbound bool
 }
 
 // ApplyVoice applies one fact to the agents it concerns. Facts about no
@@ -174,8 +180,38 @@ func (s *Service) applyLocked(ev *VoiceFact, at time.Time) bool {
 		return true
 	case VoiceHeld, VoiceResumed:
 		return s.holdLocked(ev, at)
+	case VoiceLegUp:
+		return s.legUpLocked(ev, at)
 	}
 	return false
+}
+
+// legUpLocked makes an agent's leg that started talking its call, unless a
+// queue call (which AgentConnect reports, with its queue) has it.
+func (s *Service) legUpLocked(ev *VoiceFact, at time.Time) bool {
+	a := s.agentByDeviceLocked(ev.Agent)
+	if a == nil {
+		return false
+	}
+	if r := a.ring; r != nil && r.Queue != "" && (r.agentUniqueID == ev.LegID || r.Channel == ev.Leg) {
+		return false // AgentConnect follows
+	}
+	if a.call != nil {
+		return false // one call at a time: the first stays (a consultation is not the call)
+	}
+	s.rollLocked(a, at)
+	dir := "inbound"
+	if ev.Outbound {
+		dir = "outbound"
+	}
+	a.ring = nil
+	a.call = &Call{UniqueID: ev.LegID, Channel: ev.Leg, LegID: ev.LegID, Caller: ev.CallerNum, CallerName: ev.CallerName,
+		Peer: ev.CallerNum, Direction: dir, Since: at, Box: ev.Box, agentUniqueID: ev.LegID}
+	a.held = false
+	s.active[a] = struct{}{}
+	a.changed = true
+	s.commitLocked(a, at)
+	return true
 }
 
 func (s *Service) rollLocked(a *agent, at time.Time) {
@@ -668,6 +704,20 @@ func truncate(v string, n int) string {
 	return v[:n]
 }
 
+// fillCall completes what a queue call's facts leave out: a queue call is
+// inbound, and its peer is the caller.
+func fillCall(c *Call) {
+	if c.Direction == "" && c.Queue != "" {
+		c.Direction = "inbound"
+	}
+	if c.Peer == "" {
+		c.Peer = c.Caller
+	}
+	if c.LegID == "" {
+		c.LegID = c.agentUniqueID
+	}
+}
+
 // snapshotLocked renders a's state for the API and the websocket.
 func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 	st := AgentState{
@@ -694,14 +744,22 @@ func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 	} else if st.State != StateLoggedOut {
 		st.LoggedIn = true // permanent members
 	}
+	st.Calls = []Call{}
 	if c := a.call; c != nil {
 		cc := *c
-		cc.Since = cc.Since.UTC()
+		cc.Since, cc.State = cc.Since.UTC(), "up"
+		if a.held || DeviceState(a.device) == DeviceOnHold {
+			cc.State = "on_hold"
+		}
+		fillCall(&cc)
 		st.Call = &cc
+		st.Calls = append(st.Calls, cc)
 	} else if c := a.ring; c != nil {
 		cc := *c
-		cc.Since = cc.Since.UTC()
+		cc.Since, cc.State = cc.Since.UTC(), "ringing"
+		fillCall(&cc)
 		st.Call = &cc
+		st.Calls = append(st.Calls, cc)
 	}
 	if !a.wrapUntil.IsZero() && now.Before(a.wrapUntil) {
 		t := a.wrapUntil.UTC()

@@ -231,15 +231,39 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	}
 	openChannel := openchannel.New(openchannel.Options{DB: db, Router: digital, Queues: dir, Logger: log.With("component", "openchannel")})
 	digital.SetSender(openchannel.Channel, openChannel)
-	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
-		Actions: queueActions, ResyncOnConnect: true})
+	voiceControl := ami.NewVoice(pool, log.With("component", "voice"))
+	// At start and after every reconnect: which voice controls this
+	// Asterisk can run (a missing module answers 503, never a silent 200).
+	pool.OnConnect(voiceControl.CheckModules)
 	callControl, err := calls.New(calls.Options{
-		Control: ami.NewVoice(pool, log.With("component", "voice")), DB: db, Agents: dir, Events: bus,
+		Control: voiceControl, DB: db, Agents: dir, Events: bus,
 		Logger: log.With("component", "calls"),
+		// Automatic recording needs to know whose leg answered, and
+		// whether presence saw it offered by a queue.
+		AgentOf: sessions.AgentIDByChannel,
+		// A hold made over REST shows as on_hold like a phone's own.
+		Held: func(_ int64, channel string, held bool) {
+			kind := presence.VoiceResumed
+			if held {
+				kind = presence.VoiceHeld
+			}
+			sessions.ApplyVoice(&presence.VoiceFact{Kind: kind, Leg: channel, Agent: ami.Names{}.Device(channel)})
+		},
+		CallQueue: func(ctx context.Context, agentID int64, channel string) string {
+			st, err := sessions.State(ctx, agentID)
+			if err != nil || st.Call == nil || st.Call.Channel != channel {
+				return ""
+			}
+			return st.Call.Queue
+		},
 	})
 	if err != nil {
 		return err
 	}
+	// The tracker tells the call controls of hang-ups (and, after a
+	// reconnect, of the channels still up) so recordings end with their call.
+	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
+		Actions: queueActions, ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
 	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
