@@ -56,10 +56,21 @@ func (v *Voice) Mount(r *Router) {
 }
 
 func actor(p auth.Principal) calls.Actor {
-	// DeskEndpoint stays "" until users have a desk_endpoint field
-	// (directory's): until then listen/whisper/barge must name endpoint,
-	// and answer 422 naming it when they do not.
 	return calls.Actor{UserID: p.UserID, Username: p.Username, Staff: isStaff(p)}
+}
+
+// spyActor is actor with the user's desk phone, where listen, whisper and
+// barge ring when the request names no endpoint.
+func (v *Voice) spyActor(c *gin.Context, p auth.Principal) (calls.Actor, error) {
+	a := actor(p)
+	if dir := v.srv.dir(); dir != nil && a.Staff {
+		u, err := dir.User(c.Request.Context(), p.UserID)
+		if err != nil {
+			return a, err
+		}
+		a.DeskEndpoint = u.DeskEndpoint
+	}
+	return a, nil
 }
 
 // forAgent reads the agent id of the path and checks the caller may act for
@@ -209,8 +220,13 @@ func (v *Voice) spy(c *gin.Context) {
 	if !ok || !v.srv.decode(c, &req) {
 		return
 	}
+	by, err := v.spyActor(c, p)
+	if err != nil {
+		v.srv.fail(c, err)
+		return
+	}
 	spying, err := v.calls.Spy(c.Request.Context(), id,
-		calls.SpyRequest{Mode: req.Mode, Endpoint: req.Endpoint, Channel: req.Channel, Box: req.Box}, actor(p))
+		calls.SpyRequest{Mode: req.Mode, Endpoint: req.Endpoint, Channel: req.Channel, Box: req.Box}, by)
 	if err != nil {
 		v.srv.fail(c, err)
 		return

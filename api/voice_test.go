@@ -118,6 +118,7 @@ func newVoiceEnv(t *testing.T, db *store.DB, control calls.Control) *voiceEnv {
 	var sup map[string]any
 	e.must(e.call("POST", "/api/v1/users", e.admin, map[string]any{"role": "supervisor", "username": "sue",
 		"full_name": "Sue Visor", "password": "Str0ng-Pass"}, &sup), 201)
+	ve.ids["sue"] = id(sup)
 	ve.tokens["sue"] = e.login("sue", "Str0ng-Pass")
 	ve.tokens["admin"] = e.admin
 	return ve
@@ -203,6 +204,12 @@ func errCode(out map[string]any) string {
 	return c
 }
 
+func errField(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	f, _ := e["field"].(string)
+	return f
+}
+
 func errMessage(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
 	m, _ := e["message"].(string)
@@ -221,6 +228,27 @@ func TestVoiceControls(t *testing.T) {
 	t.Run("auto-record", func(t *testing.T) { testVoiceAutoRecord(t, ve) })
 	t.Run("recording lifecycle", func(t *testing.T) { testVoiceRecordingLifecycle(t, ve) })
 	t.Run("asterisk errors", func(t *testing.T) { testVoiceAsteriskErrors(t, ve, db) })
+	t.Run("desk endpoint", func(t *testing.T) { testVoiceDeskEndpoint(t, ve) })
+}
+
+// Issue 17 item 7: a supervisor's listen without endpoint rings the desk
+// phone set on the user, and a bad one is refused naming the field.
+func testVoiceDeskEndpoint(t *testing.T, ve *voiceEnv) {
+	sue := fmt.Sprintf("/api/v1/users/%d", ve.ids["sue"])
+	if st, out := ve.do("admin", "PATCH", sue, map[string]any{"desk_endpoint": "PJSIP/sue,qBw"}); st != 422 || errField(out) != "desk_endpoint" {
+		t.Fatalf("a desk endpoint smuggling ChanSpy options: %d %v", st, out)
+	}
+	if st, out := ve.do("admin", "PATCH", sue, map[string]any{"desk_endpoint": "PJSIP/sue_desk"}); st != 200 || out["desk_endpoint"] != "PJSIP/sue_desk" {
+		t.Fatalf("setting the desk endpoint: %d %v", st, out)
+	}
+	if st, out := ve.do("sue", "POST", ve.agentPath("alice", "/spy"), map[string]any{"mode": "listen"}); st != 202 {
+		t.Fatalf("listen without endpoint, with a desk endpoint: %d %v", st, out)
+	}
+	got := ve.lastAction("Originate")
+	if !slices.Contains(got, ami.Field{Key: "Channel", Value: "PJSIP/sue_desk"}) {
+		t.Fatalf("listen rang %v, want the desk endpoint PJSIP/sue_desk", got)
+	}
+	ve.do("admin", "PATCH", sue, map[string]any{"desk_endpoint": ""})
 }
 
 // Each control sends exactly the AMI action it should, with these fields.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"strings"
 	"time"
 
@@ -25,8 +26,12 @@ type User struct {
 	Disabled          bool       `json:"disabled" db:"disabled"`
 	Locked            bool       `json:"locked" db:"locked"`
 	LastPasswordReset *time.Time `json:"last_password_reset" db:"last_password_reset"`
-	CreatedAt         time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at" db:"updated_at"`
+	// DeskEndpoint is the user's own phone, where listen, whisper and barge
+	// ring when the request names none: PJSIP/<endpoint> or
+	// Local/<number>@<context>.
+	DeskEndpoint string    `json:"desk_endpoint" db:"desk_endpoint"`
+	CreatedAt    time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // UserInput creates or updates an admin or supervisor account.
@@ -38,9 +43,11 @@ type UserInput struct {
 	Password *string `json:"password"`
 	Disabled *bool   `json:"disabled"`
 	Locked   *bool   `json:"locked"`
+	// DeskEndpoint: "" clears it.
+	DeskEndpoint *string `json:"desk_endpoint"`
 }
 
-const userSelect = `SELECT id, role, username, full_name, email, disabled, locked, last_password_reset, created_at, updated_at FROM users`
+const userSelect = `SELECT id, role, username, full_name, email, disabled, locked, last_password_reset, desk_endpoint, created_at, updated_at FROM users`
 
 func (u *User) validate() error {
 	if u.Role != RoleAdmin && u.Role != RoleSupervisor {
@@ -61,8 +68,14 @@ func (u *User) validate() error {
 			return fieldErr("email", "%q is not an e-mail address", u.Email)
 		}
 	}
+	// It reaches an AMI Originate: only the two shapes a desk phone has.
+	if u.DeskEndpoint != "" && !deskEndpointRe.MatchString(u.DeskEndpoint) {
+		return fieldErr("desk_endpoint", "%q is not a phone: give PJSIP/<endpoint> or Local/<number>@<context>", u.DeskEndpoint)
+	}
 	return nil
 }
+
+var deskEndpointRe = regexp.MustCompile(`^(PJSIP/[A-Za-z0-9._]{1,64}|Local/\+?[0-9*#]{1,32}@[A-Za-z0-9_-]{1,79})$`)
 
 // CreateUser adds an admin or supervisor.
 func (d *Directory) CreateUser(ctx context.Context, in UserInput) (*User, error) {
@@ -74,6 +87,7 @@ func (d *Directory) CreateUser(ctx context.Context, in UserInput) (*User, error)
 	set(&u.FullName, in.FullName)
 	set(&u.Email, in.Email)
 	set(&u.Disabled, in.Disabled)
+	set(&u.DeskEndpoint, in.DeskEndpoint)
 	if err := u.validate(); err != nil {
 		return nil, err
 	}
@@ -94,8 +108,8 @@ func (d *Directory) insertUser(ctx context.Context, u User, password string) (*U
 	now := d.now()
 	u.CreatedAt, u.UpdatedAt, u.LastPasswordReset = now, now, &now
 	res, err := d.db.ExecContext(ctx, `INSERT INTO users (role, username, full_name, email, password_hash, disabled,
-		last_password_reset, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		u.Role, u.Username, u.FullName, u.Email, hash, u.Disabled, now, now, now)
+		last_password_reset, desk_endpoint, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.Role, u.Username, u.FullName, u.Email, hash, u.Disabled, now, u.DeskEndpoint, now, now)
 	if store.IsUniqueViolation(err) {
 		return nil, &ConflictError{Field: "username", Value: u.Username}
 	}
@@ -186,12 +200,14 @@ func (d *Directory) UpdateUser(ctx context.Context, id int64, in UserInput) (*Us
 		set(&u.Email, in.Email)
 		set(&u.Disabled, in.Disabled)
 		set(&u.Locked, in.Locked)
+		set(&u.DeskEndpoint, in.DeskEndpoint)
 		if err := u.validate(); err != nil {
 			return err
 		}
 		u.UpdatedAt = d.now()
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ?, username = ?, full_name = ?, email = ?, disabled = ?,
-			locked = ?, updated_at = ? WHERE id = ?`, u.Role, u.Username, u.FullName, u.Email, u.Disabled, u.Locked, u.UpdatedAt, id); err != nil {
+			locked = ?, desk_endpoint = ?, updated_at = ? WHERE id = ?`, u.Role, u.Username, u.FullName, u.Email, u.Disabled, u.Locked,
+			u.DeskEndpoint, u.UpdatedAt, id); err != nil {
 			if store.IsUniqueViolation(err) {
 				return &ConflictError{Field: "username", Value: u.Username}
 			}
