@@ -390,7 +390,10 @@ func (m *Manager) Update(ctx context.Context, id int64, p ContactPatch, by int64
 	var out *Contact
 	var oldNums []string
 	err := m.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		c, err := m.get(ctx, tx, id)
+		c, err := scanContact(tx.QueryRowxContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = ?`+m.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("contact %d: %w", id, ErrNotFound)
+		}
 		if err != nil {
 			return err
 		}
