@@ -225,6 +225,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
+			api.NewContacts(people).Mount,
 		},
 	})
 	if err != nil {
