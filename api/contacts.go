@@ -90,6 +90,8 @@ func (ct *Contacts) Mount(r *Router) {
 	})
 
 	r.Handle("GET", "/contacts", everyone, func(c *gin.Context) { ct.search(s, c) })
+	r.Handle("GET", "/contacts/export.csv", everyone, func(c *gin.Context) { ct.export(s, c) })
+	r.Handle("POST", "/contact-lists/:id/import", everyone, func(c *gin.Context) { ct.importCSV(s, c) })
 	r.Handle("POST", "/contacts", everyone, func(c *gin.Context) {
 		var in contacts.ContactInput
 		if !s.decode(c, &in) {
@@ -254,31 +256,49 @@ func (ct *Contacts) contact(s *Server, c *gin.Context, status int, cn *contacts.
 // &last_name=&company=&phone=&email=&channel=&external_id=&created_from=&created_to=
 // &updated_from=&updated_to=&sort=&page=&per_page=.
 func (ct *Contacts) search(s *Server, c *gin.Context) {
+	f, ok := ct.filter(s, c)
+	if !ok {
+		return
+	}
+	items, total, err := ct.m.Search(c.Request.Context(), actorOf(c), f)
+	if err == nil {
+		var mask bool
+		if mask, err = ct.masks(c.Request.Context(), c); err == nil && mask {
+			for i, cn := range items {
+				items[i] = contacts.Masked(cn)
+			}
+		}
+	}
+	ct.respondList(s, c, items, total, err)
+}
+
+// filter reads the search parameters (answering 400 or 403 when it fails).
+func (ct *Contacts) filter(s *Server, c *gin.Context) (contacts.Filter, bool) {
 	f := contacts.Filter{Q: c.Query("q"), Tag: c.Query("tag"), FirstName: c.Query("first_name"), LastName: c.Query("last_name"),
 		Company: c.Query("company"), Phone: c.Query("phone"), Email: c.Query("email"), Channel: c.Query("channel"),
 		ExternalID: c.Query("external_id"), Sort: c.Query("sort")}
 	var ok bool
 	if f.Page, ok = queryInt(c, "page"); !ok {
-		return
+		return f, false
 	}
 	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
-		return
+		return f, false
 	}
 	if v := c.Query("list_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id < 1 {
 			writeError(c, http.StatusBadRequest, "bad_query", "list_id "+strconv.Quote(v)+" is not an id", "list_id")
-			return
+			return f, false
 		}
 		f.ListID = id
 		if err := ct.m.CanUseList(c.Request.Context(), actorOf(c), id); err != nil {
 			ct.fail(s, c, err)
-			return
+			return f, false
 		}
 	}
 	mine, ok := queryBool(c, "mine")
 	if !ok {
-		return
+		return f, false
 	}
 	f.Mine = mine != nil && *mine
 	for _, p := range []struct {
@@ -293,7 +313,7 @@ func (ct *Contacts) search(s *Server, c *gin.Context) {
 		if err != nil {
 			if t, err = time.Parse(time.DateOnly, v); err != nil {
 				writeError(c, http.StatusBadRequest, "bad_query", p.name+" "+strconv.Quote(v)+" is not a time: use RFC 3339 or YYYY-MM-DD", p.name)
-				return
+				return f, false
 			}
 		}
 		*p.dst = t
@@ -308,16 +328,60 @@ func (ct *Contacts) search(s *Server, c *gin.Context) {
 	}
 	if f.ExternalID != "" && f.Channel == "" {
 		writeError(c, http.StatusBadRequest, "bad_query", "external_id needs channel (e.g. channel=whatsapp)", "channel")
+		return f, false
+	}
+	return f, true
+}
+
+// export answers GET /contacts/export.csv with the search's filters.
+func (ct *Contacts) export(s *Server, c *gin.Context) {
+	f, ok := ct.filter(s, c)
+	if !ok {
 		return
 	}
-	items, total, err := ct.m.Search(c.Request.Context(), actorOf(c), f)
-	if err == nil {
-		var mask bool
-		if mask, err = ct.masks(c.Request.Context(), c); err == nil && mask {
-			for i, cn := range items {
-				items[i] = contacts.Masked(cn)
-			}
+	mask, err := ct.masks(c.Request.Context(), c)
+	if err != nil {
+		ct.fail(s, c, err)
+		return
+	}
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Header("Content-Disposition", `attachment; filename="contacts.csv"`)
+	if err := ct.m.Export(c.Request.Context(), actorOf(c), f, mask, c.Writer); err != nil {
+		// Headers may be gone already: the log is all that is left.
+		s.log.Error("contacts export failed", "err", err)
+	}
+}
+
+// importCSV answers POST /contact-lists/:id/import?dry_run=true&map.<column>=<field>
+// with the CSV file as the body.
+func (ct *Contacts) importCSV(s *Server, c *gin.Context) {
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	a := actorOf(c)
+	if err := ct.m.CanUseList(c.Request.Context(), a, id); err != nil {
+		ct.fail(s, c, err)
+		return
+	}
+	dry, ok := queryBool(c, "dry_run")
+	if !ok {
+		return
+	}
+	opts := contacts.ImportOptions{DryRun: dry != nil && *dry, By: a.UserID, Mapping: map[string]string{}}
+	for k, v := range c.Request.URL.Query() {
+		if col, ok := strings.CutPrefix(k, "map."); ok && len(v) > 0 {
+			opts.Mapping[col] = v[0]
 		}
 	}
-	ct.respondList(s, c, items, total, err)
+	rep, err := ct.m.Import(c.Request.Context(), id, c.Request.Body, opts)
+	if err != nil {
+		ct.fail(s, c, err)
+		return
+	}
+	status := http.StatusOK
+	if len(rep.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	c.JSON(status, rep)
 }

@@ -1,9 +1,13 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	neturl "net/url"
+	"strings"
 	"testing"
 
 	"omnicc/api"
@@ -131,6 +135,27 @@ func TestContactsAPI(t *testing.T) {
 		var journey struct{ Total int }
 		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts/%d/journey", id(jane)), annTok, nil, &journey), 200)
 
+		// CSV: a bad file is refused whole, a good one imported twice once.
+		var rep map[string]any
+		csvBody := "Name,phone,cf.tier\nZed,06 555 1234,gold\nYan,,platinum\n"
+		e.must(e.callRaw("POST", fmt.Sprintf("/api/v1/contact-lists/%d/import?map.Name=first_name", vipID), annTok, csvBody, &rep), 422)
+		if errs := rep["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["line"] != 3.0 || errs[0].(map[string]any)["field"] != "custom_fields.tier" {
+			t.Errorf("import report: %v", rep)
+		}
+		csvBody = "Name,phone,cf.tier\n=cmd(),06 555 1234,gold\n"
+		for _, want := range []float64{1, 0} {
+			e.must(e.callRaw("POST", fmt.Sprintf("/api/v1/contact-lists/%d/import?map.Name=first_name", vipID), annTok, csvBody, &rep), 200)
+			if rep["created"] != want {
+				t.Errorf("import: %v", rep)
+			}
+		}
+		e.must(e.callRaw("POST", fmt.Sprintf("/api/v1/contact-lists/%d/import", otherID), annTok, csvBody, &fail), 403)
+		var exported string
+		e.must(e.callRaw("GET", "/api/v1/contacts/export.csv?q=0655", annTok, "", &exported), 200)
+		if !strings.Contains(exported, "'=cmd()") {
+			t.Errorf("export:\n%s", exported)
+		}
+
 		// Lists: delete needs force.
 		e.must(e.call("DELETE", fmt.Sprintf("/api/v1/contact-lists/%d", otherID), e.admin, nil, &fail), 422)
 		if fail.Error.Field != "force" {
@@ -139,6 +164,27 @@ func TestContactsAPI(t *testing.T) {
 		e.must(e.call("DELETE", fmt.Sprintf("/api/v1/contact-lists/%d?force=true", otherID), e.admin, nil, nil), 204)
 		e.must(e.call("DELETE", fmt.Sprintf("/api/v1/contacts/%d", id(jane)), annTok, nil, nil), 204)
 	})
+}
+
+// callRaw sends body as text and decodes a JSON answer into out, or stores
+// any other answer in out when it is a *string.
+func (e *env) callRaw(method, path, token, body string, out any) int {
+	e.t.Helper()
+	req, _ := http.NewRequestWithContext(e.t.Context(), method, e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "text/csv")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	if sp, ok := out.(*string); ok {
+		*sp = string(raw)
+	} else if out != nil {
+		_ = json.Unmarshal(raw, out)
+	}
+	return res.StatusCode
 }
 
 // newEnvMounts is newEnv with extra mounts.
