@@ -273,7 +273,7 @@ func (m *Manager) insert(ctx context.Context, tx *sqlx.Tx, c *Contact, autoKey *
 	if c.ID, err = res.LastInsertId(); err != nil {
 		return err
 	}
-	return m.writeSide(ctx, tx, c)
+	return m.writeSideRows(ctx, tx, c)
 }
 
 // writeSide rewrites the searched and unique copies of a contact's data.
@@ -283,8 +283,20 @@ func (m *Manager) writeSide(ctx context.Context, tx *sqlx.Tx, c *Contact) error 
 			return err
 		}
 	}
-	for _, tok := range m.tokens(c) {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO contact_tokens (token, contact_id) VALUES (?, ?)`, tok, c.ID); err != nil {
+	return m.writeSideRows(ctx, tx, c)
+}
+
+// writeSideRows adds the side rows of a contact that has none.
+func (m *Manager) writeSideRows(ctx context.Context, tx *sqlx.Tx, c *Contact) error {
+	// One statement for all tokens: a contact has about ten, and each
+	// statement is a round trip to MariaDB.
+	if toks := m.tokens(c); len(toks) > 0 {
+		q := `INSERT INTO contact_tokens (token, contact_id) VALUES ` + strings.Repeat(`(?, ?), `, len(toks)-1) + `(?, ?)`
+		args := make([]any, 0, 2*len(toks))
+		for _, tok := range toks {
+			args = append(args, tok, c.ID)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
 		}
 	}
@@ -398,7 +410,9 @@ func (m *Manager) Update(ctx context.Context, id int64, p ContactPatch, by int64
 			return err
 		}
 		oldNums = []string{m.plan.Normalize(c.Phone), m.plan.Normalize(c.Mobile)}
-		list, err := m.getList(ctx, c.ListID)
+		// Read through tx: another pooled connection could be unavailable
+		// while this one holds SQLite's write lock.
+		list, err := m.getListTx(ctx, tx, c.ListID)
 		if err != nil {
 			return err
 		}

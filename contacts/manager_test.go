@@ -416,3 +416,58 @@ func TestQuickSearchUsesIndex(t *testing.T) {
 		t.Errorf("quick search plan: type %s key %s, want a range on PRIMARY: %v", typ, key, rows[0])
 	}
 }
+
+// TestMergeUnderConcurrentEdits merges while both contacts are being
+// edited: every edit either lands before the merge (and is merged) or
+// finds the removed contact gone; nothing is half-merged.
+func TestMergeUnderConcurrentEdits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := newManager(t, db)
+		list, _ := m.CreateList(ctx, contacts.ListInput{Name: "c"})
+		keep, _ := m.Create(ctx, contacts.ContactInput{ListID: list.ID, FirstName: "Keep", Phone: "0611111111"})
+		from, _ := m.Create(ctx, contacts.ContactInput{ListID: list.ID, FirstName: "From", Phone: "0622222222", ExternalIDs: map[string]string{"webchat": "w1"}})
+		var wg sync.WaitGroup
+		editErrs := make(chan error, 40)
+		for i := range 20 {
+			wg.Go(func() {
+				company := fmt.Sprintf("co%d", i)
+				_, err := m.Update(ctx, keep.ID, contacts.ContactPatch{Company: &company}, 0)
+				editErrs <- err
+				tag := []string{fmt.Sprintf("t%d", i)}
+				_, err = m.Update(ctx, from.ID, contacts.ContactPatch{Tags: &tag}, 0)
+				if errors.Is(err, contacts.ErrNotFound) {
+					err = nil
+				}
+				editErrs <- err
+			})
+		}
+		merged, err := m.Merge(ctx, keep.ID, contacts.MergeInput{FromID: from.ID})
+		wg.Wait()
+		close(editErrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for err := range editErrs {
+			if err != nil {
+				t.Errorf("edit: %v", err)
+			}
+		}
+		got, err := m.Get(ctx, keep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ExternalIDs["webchat"] != "w1" || merged.ExternalIDs["webchat"] != "w1" {
+			t.Errorf("survivor lost the external id: %+v", got)
+		}
+		var n int
+		_ = db.GetContext(ctx, &n, `SELECT COUNT(*) FROM contacts`)
+		if n != 1 {
+			t.Errorf("%d contacts after the merge", n)
+		}
+		_ = db.GetContext(ctx, &n, `SELECT COUNT(*) FROM contact_external_ids WHERE contact_id = ?`, keep.ID)
+		if n != 1 {
+			t.Errorf("side rows of the survivor: %d external ids", n)
+		}
+	})
+}
