@@ -197,8 +197,27 @@ func (m *Manager) matchInList(ctx context.Context, tx *sqlx.Tx, c *Contact) (*Co
 		add(`SELECT contact_id AS id FROM contact_external_ids WHERE list_id = ? AND channel = ? AND external_id = ?`, c.ListID, ch, id)
 	}
 	for _, n := range []string{m.plan.Normalize(c.Phone), m.plan.Normalize(c.Mobile)} {
-		if n != "" {
-			add(`SELECT id FROM contacts WHERE phone_norm = ? AND list_id = ? UNION SELECT id FROM contacts WHERE mobile_norm = ? AND list_id = ?`, n, c.ListID, n, c.ListID)
+		if n == "" {
+			continue
+		}
+		// By number alone, the list checked here: with list_id in the
+		// WHERE, SQLite's planner may pick the list index and scan the
+		// whole list for every imported row.
+		var hits []struct {
+			ID     int64 `db:"id"`
+			ListID int64 `db:"list_id"`
+		}
+		if err := tx.SelectContext(ctx, &hits, `SELECT id, list_id FROM contacts WHERE phone_norm = ? UNION SELECT id, list_id FROM contacts WHERE mobile_norm = ?`, n, n); err != nil {
+			return nil, err
+		}
+		best := int64(0)
+		for _, h := range hits {
+			if h.ListID == c.ListID && (best == 0 || h.ID < best) {
+				best = h.ID
+			}
+		}
+		if best > 0 {
+			return m.get(ctx, tx, best)
 		}
 	}
 	for _, e := range c.Emails {
