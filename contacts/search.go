@@ -161,7 +161,7 @@ const QuickSearchSQL = `SELECT contact_id FROM contact_tokens WHERE token >= ? A
 
 // Search lists the contacts the actor may see that match f.
 func (m *Manager) Search(ctx context.Context, a Actor, f Filter) ([]*Contact, int, error) {
-	where, args, err := m.where(a, f)
+	where, args, err := m.where(ctx, a, f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -208,7 +208,46 @@ func (m *Manager) Search(ctx context.Context, a Actor, f Filter) ([]*Contact, in
 	return out, total, rows.Err()
 }
 
-func (m *Manager) where(a Actor, f Filter) (string, []any, error) {
+// quickSearch is the condition of the query words: the contacts whose
+// tokens match the most selective word (counted up to a bound, an
+// index-only range) that also have tokens matching each other word, looked
+// up by contact. Neither engine knows which prefix is rarer, and driving
+// from a common one ("company") costs a pass over most of the table.
+func (m *Manager) quickSearch(ctx context.Context, words []string) (string, []any, error) {
+	type word struct{ lo, hi string }
+	ws := make([]word, len(words))
+	for i, w := range words {
+		hi, ok := prefixEnd(w)
+		if !ok {
+			hi = "\xff\xff\xff\xff"
+		}
+		ws[i] = word{w, hi}
+	}
+	if len(ws) > 1 {
+		best, bestN := 0, -1
+		for i, w := range ws {
+			var n int
+			if err := m.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM (SELECT 1 FROM contact_tokens WHERE token >= ? AND token < ? LIMIT 2000) x`, w.lo, w.hi); err != nil {
+				return "", nil, err
+			}
+			if bestN < 0 || n < bestN {
+				best, bestN = i, n
+			}
+		}
+		ws[0], ws[best] = ws[best], ws[0]
+	}
+	var b strings.Builder
+	b.WriteString(`id IN (SELECT t0.contact_id FROM contact_tokens t0 WHERE t0.token >= ? AND t0.token < ?`)
+	args := []any{ws[0].lo, ws[0].hi}
+	for _, w := range ws[1:] {
+		b.WriteString(` AND EXISTS (SELECT 1 FROM contact_tokens t1 WHERE t1.contact_id = t0.contact_id AND t1.token >= ? AND t1.token < ?)`)
+		args = append(args, w.lo, w.hi)
+	}
+	b.WriteString(`)`)
+	return b.String(), args, nil
+}
+
+func (m *Manager) where(ctx context.Context, a Actor, f Filter) (string, []any, error) {
 	conds, args := []string{"1 = 1"}, []any{}
 	add := func(cond string, a ...any) {
 		conds = append(conds, cond)
@@ -223,12 +262,12 @@ func (m *Manager) where(a Actor, f Filter) (string, []any, error) {
 	if f.Mine {
 		add(`owner_id = ?`, a.UserID)
 	}
-	for _, w := range m.queryWords(f.Q) {
-		if end, ok := prefixEnd(w); ok {
-			add(`id IN (`+QuickSearchSQL+`)`, w, end)
-		} else {
-			add(`id IN (SELECT contact_id FROM contact_tokens WHERE token >= ?)`, w)
+	if words := m.queryWords(f.Q); len(words) > 0 {
+		cond, wargs, err := m.quickSearch(ctx, words)
+		if err != nil {
+			return "", nil, err
 		}
+		add(cond, wargs...)
 	}
 	if f.Tag != "" {
 		add(`id IN (SELECT contact_id FROM contact_tags WHERE tag = ?)`, strings.ToLower(strings.TrimSpace(f.Tag)))
