@@ -91,6 +91,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(presence.New(presence.Options{DB: db, Directory: dir})).Mount,
 			routingMount(db),
+			contactsMount(db),
 			hub.Mount,
 			voice.Mount,
 			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,

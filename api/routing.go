@@ -167,20 +167,7 @@ func (rt *Routing) Mount(r *Router) {
 		}
 	})
 
-	r.Handle("GET", "/contact-lists", staff, func(c *gin.Context) {
-		if !onlyParams(c) {
-			return
-		}
-		items, err := rt.lists.Lists(c.Request.Context())
-		respondList(s, c, items, len(items), err)
-	})
-	r.Handle("POST", "/contact-lists", adminOnly, func(c *gin.Context) {
-		var in contacts.ListInput
-		if s.decode(c, &in) {
-			respond(s, c, http.StatusCreated)(rt.lists.CreateList(c.Request.Context(), in))
-		}
-	})
-
+	// /contact-lists is the contact manager's (api/contacts.go), with its grants.
 	r.Handle("GET", "/call-log", staff, func(c *gin.Context) { rt.callLog(s, c) })
 }
 

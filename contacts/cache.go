@@ -67,3 +67,9 @@ func (c *callerCache) forget(numbers ...string) {
 		delete(c.old, n)
 	}
 }
+
+func (c *callerCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur, c.old = make(map[string]cacheEntry, c.size), nil
+}

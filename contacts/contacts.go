@@ -10,37 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"strings"
 	"time"
 
 	"omnicc/store"
 )
-
-// ErrNotFound: no list or contact has that id.
-var ErrNotFound = errors.New("not found")
-
-// FieldError is input that breaks a rule; Field is the JSON field at fault.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, a ...any) error {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
-}
-
-// ConflictError is a unique value already taken.
-type ConflictError struct {
-	Field string
-	Value string
-}
-
-func (e *ConflictError) Error() string {
-	return fmt.Sprintf("%s: %q is already taken", e.Field, e.Value)
-}
 
 // Sources of a contact.
 const (
@@ -118,172 +92,10 @@ func (m *Manager) Normalize(raw string) string { return m.plan.Normalize(raw) }
 
 func (m *Manager) stamp() time.Time { return m.now().UTC().Truncate(time.Microsecond) }
 
-// List is a named list of contacts.
-type List struct {
-	ID          int64     `json:"id" db:"id"`
-	Name        string    `json:"name" db:"name"`
-	Description string    `json:"description" db:"description"`
-	CreatedAt   time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at" db:"updated_at"`
-}
-
-// ListInput is a new list.
-type ListInput struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-}
-
-// CreateList stores a new contact list.
-func (m *Manager) CreateList(ctx context.Context, in ListInput) (*List, error) {
-	name := strings.TrimSpace(in.Name)
-	switch {
-	case name == "":
-		return nil, fieldErr("name", "is required")
-	case len(name) > 128:
-		return nil, fieldErr("name", "must be at most 128 characters")
-	case len(in.Description) > 2000:
-		return nil, fieldErr("description", "must be at most 2000 characters")
-	}
-	now := m.stamp()
-	l := &List{Name: name, Description: in.Description, CreatedAt: now, UpdatedAt: now}
-	res, err := m.db.ExecContext(ctx, `INSERT INTO contact_lists (name, description, created_at, updated_at) VALUES (?, ?, ?, ?)`,
-		l.Name, l.Description, l.CreatedAt, l.UpdatedAt)
-	if store.IsUniqueViolation(err) {
-		return nil, &ConflictError{Field: "name", Value: name}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if l.ID, err = res.LastInsertId(); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// Lists returns every contact list by name.
-func (m *Manager) Lists(ctx context.Context) ([]*List, error) {
-	out := []*List{}
-	if err := m.db.SelectContext(ctx, &out, `SELECT id, name, description, created_at, updated_at FROM contact_lists ORDER BY name, id`); err != nil {
-		return nil, err
-	}
-	for _, l := range out {
-		l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
-	}
-	return out, nil
-}
-
-// Contact is a person in a list.
-type Contact struct {
-	ID        int64  `json:"id" db:"id"`
-	ListID    int64  `json:"list_id" db:"list_id"`
-	FirstName string `json:"first_name" db:"first_name"`
-	LastName  string `json:"last_name" db:"last_name"`
-	// Phone and Mobile are as entered; when only one is given it is copied
-	// to the other (SPEC, contacts manager).
-	Phone     string    `json:"phone" db:"phone"`
-	Mobile    string    `json:"mobile" db:"mobile"`
-	Email     string    `json:"email" db:"email"`
-	Source    string    `json:"source" db:"source"`
-	CreatedAt time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
-}
-
-// Name is how the contact is shown: first and last name.
-func (c *Contact) Name() string { return joinName(c.FirstName, c.LastName) }
-
-func joinName(first, last string) string { return strings.TrimSpace(first + " " + last) }
-
-// ContactInput is a new contact.
-type ContactInput struct {
-	ListID    int64  `json:"list_id"`
-	FirstName string `json:"first_name"`
-	LastName  string `json:"last_name"`
-	Phone     string `json:"phone"`
-	Mobile    string `json:"mobile"`
-	Email     string `json:"email"`
-}
-
-// Create stores a contact. A number that does not normalise (letters, too
-// long) is refused, since the contact could never be found by it.
-func (m *Manager) Create(ctx context.Context, in ContactInput) (*Contact, error) {
-	c := &Contact{ListID: in.ListID, FirstName: strings.TrimSpace(in.FirstName), LastName: strings.TrimSpace(in.LastName),
-		Phone: strings.TrimSpace(in.Phone), Mobile: strings.TrimSpace(in.Mobile), Email: strings.TrimSpace(in.Email), Source: SourceManual}
-	if c.Phone == "" {
-		c.Phone = c.Mobile
-	}
-	if c.Mobile == "" {
-		c.Mobile = c.Phone
-	}
-	switch {
-	case c.ListID < 1:
-		return nil, fieldErr("list_id", "is required")
-	case len(c.FirstName) > 128:
-		return nil, fieldErr("first_name", "must be at most 128 characters")
-	case len(c.LastName) > 128:
-		return nil, fieldErr("last_name", "must be at most 128 characters")
-	case c.FirstName == "" && c.LastName == "" && c.Phone == "" && c.Email == "":
-		return nil, fieldErr("first_name", "a contact needs a name, a number or an e-mail address")
-	}
-	phoneNorm, mobileNorm := m.plan.Normalize(c.Phone), m.plan.Normalize(c.Mobile)
-	if c.Phone != "" && (phoneNorm == "" || len(c.Phone) > 64) {
-		return nil, fieldErr("phone", "%q is not a phone number: use digits, optionally after + or 00, with spaces, dashes or parentheses", c.Phone)
-	}
-	if c.Mobile != "" && (mobileNorm == "" || len(c.Mobile) > 64) {
-		return nil, fieldErr("mobile", "%q is not a phone number: use digits, optionally after + or 00, with spaces, dashes or parentheses", c.Mobile)
-	}
-	if c.Email != "" {
-		if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || len(c.Email) > 255 {
-			return nil, fieldErr("email", "%q is not an e-mail address", c.Email)
-		}
-	}
-	if err := m.listExists(ctx, c.ListID); err != nil {
-		return nil, err
-	}
-	now := m.stamp()
-	c.CreatedAt, c.UpdatedAt = now, now
-	res, err := m.db.ExecContext(ctx, `INSERT INTO contacts (list_id, first_name, last_name, phone, mobile, email,
-		phone_norm, mobile_norm, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ListID, c.FirstName, c.LastName, c.Phone, c.Mobile, c.Email, phoneNorm, mobileNorm, c.Source, c.CreatedAt, c.UpdatedAt)
-	if err != nil {
-		return nil, err
-	}
-	if c.ID, err = res.LastInsertId(); err != nil {
-		return nil, err
-	}
-	// A caller remembered as unknown (or as someone else) is looked up
-	// afresh on the next call.
-	m.forget(phoneNorm, mobileNorm)
-	return c, nil
-}
-
-func (m *Manager) listExists(ctx context.Context, id int64) error {
-	var n int
-	err := m.db.GetContext(ctx, &n, `SELECT 1 FROM contact_lists WHERE id = ?`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fieldErr("list_id", "no contact list has id %d", id)
-	}
-	return err
-}
-
 func (m *Manager) forget(numbers ...string) {
 	if m.cache != nil {
 		m.cache.forget(numbers...)
 	}
-}
-
-// Get returns one contact.
-func (m *Manager) Get(ctx context.Context, id int64) (*Contact, error) {
-	var c Contact
-	err := m.db.GetContext(ctx, &c, `SELECT id, list_id, first_name, last_name, phone, mobile, email, source, created_at, updated_at
-		FROM contacts WHERE id = ?`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("contact %d: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-	return &c, nil
 }
 
 // Caller is a contact as the routing path needs it.
@@ -376,6 +188,14 @@ func (m *Manager) CreateUnknownCaller(ctx context.Context, listID int64, number,
 			return Caller{}, false, err
 		}
 		c, created = Caller{ID: id, Name: name}, true
+		// Searchable by its number like any contact; a failure here leaves
+		// the caller routable, so it is logged, not returned.
+		for _, tok := range m.tokens(&Contact{FirstName: name, Phone: number, Mobile: number}) {
+			if _, err := m.db.ExecContext(ctx, `INSERT INTO contact_tokens (token, contact_id) VALUES (?, ?)`, tok, id); err != nil {
+				m.log.Warn("index unknown caller for search", "contact", id, "err", err)
+				break
+			}
+		}
 	}
 	if m.cache != nil {
 		m.cache.put(norm, c, true)

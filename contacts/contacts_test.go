@@ -97,7 +97,7 @@ func TestCallerLookup(t *testing.T) {
 			"list_id":    {FirstName: "x"},
 			"phone":      {ListID: list.ID, Phone: "call me"},
 			"mobile":     {ListID: list.ID, Phone: "1234567", Mobile: "12ab"},
-			"email":      {ListID: list.ID, Email: "not an address"},
+			"emails[0]":  {ListID: list.ID, Email: "not an address"},
 			"first_name": {ListID: list.ID},
 		} {
 			var fe *contacts.FieldError

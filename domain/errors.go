@@ -3,11 +3,9 @@
 // them to one HTTP answer (api/errors.go), whichever package returned it.
 package domain
 
-// Not yet converted, in packages other work owns: contacts declares its own
-// ErrNotFound, FieldError and ConflictError (and api/routing.go maps them a
-// second time); calllog its own FieldError (a bad query, answered 400). Each
-// should alias these, as directory/errors.go does, and api/routing.go then
-// drop its copies of the mapping.
+// directory and contacts alias these types. calllog keeps its own
+// FieldError on purpose: it is a bad query parameter, answered 400, not a
+// rule a stored value broke (422).
 
 import (
 	"errors"

@@ -308,6 +308,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
+			api.NewContacts(people).Mount,
 		},
 	})
 	if err != nil {
