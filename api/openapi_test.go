@@ -91,6 +91,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			routingMount(db),
 			hub.Mount,
 			voice.Mount,
+			whatsAppMount(t, db),
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -225,3 +225,14 @@ func (s *Store) DeleteAccount(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// AccountByPhoneNumberID finds the Meta account of a phone number id: one
+// Meta app may send the webhooks of several numbers to one URL.
+func (s *Store) AccountByPhoneNumberID(ctx context.Context, phoneNumberID string) (Account, error) {
+	var a Account
+	err := s.db.GetContext(ctx, &a, `SELECT `+accountColumns+` FROM whatsapp_accounts WHERE provider = 'meta' AND phone_number_id = ? ORDER BY id LIMIT 1`, phoneNumberID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("whatsapp account with phone_number_id %s: %w", phoneNumberID, domain.ErrNotFound)
+	}
+	return a, err
+}

@@ -292,3 +292,6 @@ func fillComponents(raw json.RawMessage, params []string) ([]any, error) {
 	}
 	return comps, nil
 }
+
+// Now is the connector's clock.
+func (c *Connector) Now() time.Time { return c.clock.Now().UTC() }

@@ -23,6 +23,7 @@ import (
 	"omnicc/auth"
 	"omnicc/calllog"
 	"omnicc/calls"
+	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
@@ -243,6 +244,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// WhatsApp: webhooks are stored first; wa.Run hands them on. Until the
+	// router is merged there is no inbox, so messages wait, stored, for it.
+	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
+		Logger: log.With("component", "whatsapp")})
+	if err != nil {
+		return err
+	}
+
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
@@ -250,6 +259,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(sessions).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
+			api.NewWhatsApp(wa, nil).Mount,
 		},
 	})
 	if err != nil {
@@ -277,6 +287,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
+	g.Go(func() error { return wa.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
