@@ -191,6 +191,11 @@ func (c *Connector) inbound(ctx context.Context, a Account, m Message) (Inbound,
 	if a.QueueID != nil {
 		in.QueueID = *a.QueueID
 	}
+	if m.Kind == KindButton {
+		if in.CloseOnQuickReply, err = c.store.CloseOnQuickReply(ctx, a.ID); err != nil {
+			return Inbound{}, err
+		}
+	}
 	if m.MediaID != "" {
 		in.Media = &Media{ID: m.MediaID, MIMEType: m.MediaMIME, SHA256: m.MediaSHA256}
 	}

@@ -336,4 +336,3 @@ func TestStatusesOnlyMoveForward(t *testing.T) {
 		}
 	})
 }
-

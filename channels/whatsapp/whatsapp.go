@@ -79,6 +79,10 @@ type Inbound struct {
 	At      time.Time
 	// WindowExpiresAt is the conversation's window after this message.
 	WindowExpiresAt time.Time
+	// CloseOnQuickReply: a template quick-reply answer (Kind button) on an
+	// account with a close_on_quick_reply template; the router stores the
+	// message and closes the interaction.
+	CloseOnQuickReply bool
 }
 
 // Media is an attachment of an inbound message: a Meta media id or a Twilio
@@ -91,7 +95,7 @@ type Media struct {
 }
 
 // InboundResult is what the router answers: the interaction the message
-// joined. CloseInteraction is never set by the router; see QuickReplyCloses.
+// joined.
 type InboundResult struct {
 	InteractionID int64
 }
