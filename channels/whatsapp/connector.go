@@ -38,6 +38,9 @@ type Options struct {
 	// doubling) and of a failing inbox (Backoff doubling, up to a minute).
 	MaxAttempts int
 	Backoff     time.Duration
+	// MediaDir is where inbound media are kept (OMNICC_DATA_DIR/whatsapp-media
+	// by default in omniccd); empty leaves media undownloaded.
+	MediaDir string
 	// Poll is how often the worker looks for pending messages without a
 	// wake-up (another instance may have stored them). Default 5s.
 	Poll time.Duration
@@ -57,6 +60,7 @@ type Connector struct {
 	maxAttempts int
 	backoff     time.Duration
 	poll        time.Duration
+	mediaDir    string
 	wake        chan struct{}
 }
 
@@ -67,7 +71,7 @@ func New(o Options) (*Connector, error) {
 	}
 	c := &Connector{store: o.Store, inbox: o.Inbox, statuses: o.Statuses, http: o.HTTP, clock: clock.Or(o.Clock),
 		log: o.Logger, publicURL: strings.TrimRight(o.PublicURL, "/"), maxAttempts: o.MaxAttempts, backoff: o.Backoff,
-		poll: o.Poll, wake: make(chan struct{}, 1)}
+		poll: o.Poll, mediaDir: o.MediaDir, wake: make(chan struct{}, 1)}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -127,6 +131,9 @@ func (c *Connector) Run(ctx context.Context) error {
 	delay := c.backoff
 	for {
 		err := c.drain(ctx)
+		if merr := c.retryMedia(ctx); err == nil {
+			err = merr
+		}
 		wait := c.poll
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("whatsapp: handing messages to the router failed; will retry", "err", err, "in", delay)
@@ -166,6 +173,17 @@ func (c *Connector) drain(ctx context.Context) error {
 				}
 				accounts[m.AccountID] = a
 			}
+			// The file is fetched before the router hears of the message,
+			// while Meta's short-lived URL is still valid; a failure is
+			// recorded and retried, and the message goes on without it.
+			if m.MediaState == "pending" {
+				if err := c.downloadMedia(ctx, a, m); err != nil {
+					return err
+				}
+				if m, err = c.store.Message(ctx, m.ID); err != nil {
+					return err
+				}
+			}
 			in, err := c.inbound(ctx, a, m)
 			if err != nil {
 				return err
@@ -197,7 +215,7 @@ func (c *Connector) inbound(ctx context.Context, a Account, m Message) (Inbound,
 		}
 	}
 	if m.MediaID != "" {
-		in.Media = &Media{ID: m.MediaID, MIMEType: m.MediaMIME, SHA256: m.MediaSHA256}
+		in.Media = &Media{ID: m.MediaID, MIMEType: m.MediaMIME, SHA256: m.MediaSHA256, State: m.MediaState, Error: m.MediaError}
 	}
 	return in, nil
 }

@@ -32,11 +32,17 @@ type Message struct {
 	SentAt      time.Time      `json:"sent_at" db:"sent_at"`
 	CreatedAt   time.Time      `json:"created_at" db:"created_at"`
 	DeliveredAt sql.NullTime   `json:"-" db:"delivered_at"`
+	// MediaState is '' (no media), pending, stored or failed (retried).
+	MediaState    string `json:"media_state" db:"media_state"`
+	MediaPath     string `json:"-" db:"media_path"`
+	MediaSize     int64  `json:"media_size" db:"media_size"`
+	MediaAttempts int    `json:"media_attempts" db:"media_attempts"`
+	MediaError    string `json:"media_error" db:"media_error"`
 }
 
 const messageColumns = `id, account_id, direction, external_id, wa_id, name, kind, COALESCE(body, '') AS body,
 	COALESCE(payload, '') AS payload, media_id, media_mime, media_sha256, reply_to, status, error_code, error_title,
-	attempts, sent_at, created_at, delivered_at`
+	attempts, sent_at, created_at, delivered_at, media_state, media_path, media_size, media_attempts, media_error`
 
 // SaveInbound stores a delivery's messages, each once: the unique key on
 // (account_id, external_id) turns a redelivered wamid/MessageSid into a
@@ -52,14 +58,16 @@ func (s *Store) SaveInbound(ctx context.Context, accountID int64, msgs []Inbound
 			at = now
 		}
 		var media Media
-		if m.Media != nil {
+		mediaState := ""
+		if m.Media != nil && m.Media.ID != "" {
 			media = *m.Media
+			mediaState = "pending"
 		}
 		_, err := s.db.ExecContext(ctx, `INSERT INTO whatsapp_messages (account_id, direction, external_id, wa_id, name,
-			kind, body, payload, media_id, media_mime, media_sha256, reply_to, status, status_rank, sent_at, created_at)
-			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', 0, ?, ?)`,
+			kind, body, payload, media_id, media_mime, media_sha256, reply_to, status, status_rank, sent_at, created_at, media_state)
+			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', 0, ?, ?, ?)`,
 			accountID, m.ExternalID, m.From, truncate(m.Name, 255), m.Kind, m.Body, m.Payload,
-			truncate(media.ID, 512), truncate(media.MIMEType, 128), truncate(media.SHA256, 128), truncate(m.ReplyTo, 128), at, now)
+			truncate(media.ID, 512), truncate(media.MIMEType, 128), truncate(media.SHA256, 128), truncate(m.ReplyTo, 128), at, now, mediaState)
 		if store.IsUniqueViolation(err) {
 			continue
 		}

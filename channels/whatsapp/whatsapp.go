@@ -92,6 +92,10 @@ type Media struct {
 	MIMEType string `json:"mime_type"`
 	SHA256   string `json:"sha256,omitempty"`
 	Filename string `json:"filename,omitempty"`
+	// State of the download: pending, stored (served by omniccd) or failed
+	// (retried; Error says why, for the agent).
+	State string `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // InboundResult is what the router answers: the interaction the message

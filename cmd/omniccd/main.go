@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"os/signal"
 	"syscall"
 
@@ -247,7 +248,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// WhatsApp: webhooks are stored first; wa.Run hands them on. Until the
 	// router is merged there is no inbox, so messages wait, stored, for it.
 	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
-		Logger: log.With("component", "whatsapp")})
+		MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"), Logger: log.With("component", "whatsapp")})
 	if err != nil {
 		return err
 	}
