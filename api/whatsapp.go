@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -26,12 +27,21 @@ type WhatsAppConversations interface {
 	WhatsAppConversation(ctx context.Context, interactionID int64) (accountID int64, waID string, err error)
 }
 
+// WhatsAppMediaAccess says whether an agent may see a WhatsApp message's
+// media (it is in an interaction the agent holds): the router, once merged.
+// Until then only admins and supervisors are served media.
+type WhatsAppMediaAccess interface {
+	AgentMaySeeWhatsAppMessage(ctx context.Context, agentID, messageID int64) (bool, error)
+}
+
 // WhatsApp serves the WhatsApp accounts and templates (admin) and the
 // providers' public, signature-checked webhooks.
 type WhatsApp struct {
 	conn          *whatsapp.Connector
 	conversations WhatsAppConversations
-	s             *Server // set by Mount
+	// MediaAccess, when set, lets agents fetch media of their interactions.
+	MediaAccess WhatsAppMediaAccess
+	s           *Server // set by Mount
 }
 
 // NewWhatsApp builds the routes; conversations may be nil (see
@@ -199,6 +209,40 @@ func (w *WhatsApp) Mount(r *Router) {
 		}
 		sent, err := w.conn.SendTemplate(c.Request.Context(), id, in.To, in.Parameters)
 		w.answerSent(s, c, sent, err)
+	})
+	// Inbound media, stored by omniccd: never a public link.
+	r.Handle("GET", "/whatsapp-messages/:id/media", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if p := principal(c); p.Role == directory.RoleAgent {
+			allowed := false
+			if w.MediaAccess != nil {
+				var err error
+				if allowed, err = w.MediaAccess.AgentMaySeeWhatsAppMessage(c.Request.Context(), p.UserID, id); err != nil {
+					s.fail(c, err)
+					return
+				}
+			}
+			if !allowed {
+				writeError(c, http.StatusForbidden, "forbidden", "this message is not in an interaction you hold", "id")
+				return
+			}
+		}
+		path, mime, err := st.MediaFile(c.Request.Context(), id)
+		if errors.Is(err, os.ErrNotExist) {
+			writeError(c, http.StatusNotFound, "not_found", err.Error(), "id")
+			return
+		}
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Header("Content-Type", mime)
+		c.Header("X-Content-Type-Options", "nosniff")
+		c.Header("Content-Disposition", "attachment")
+		c.File(path)
 	})
 	if w.conversations != nil {
 		r.Handle("POST", "/interactions/:id/template", everyone, w.sendInteractionTemplate)

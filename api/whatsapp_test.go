@@ -190,6 +190,11 @@ func TestMetaWebhookVerifySignatureAndDuplicates(t *testing.T) {
 		if n := w.count(`SELECT COUNT(*) FROM whatsapp_messages WHERE account_id = ?`, aid); n != 13 {
 			t.Fatalf("%d messages after a duplicate delivery, want 13", n)
 		}
+		// Media not downloaded (no worker here) and unknown messages: 404.
+		var fail apiErr
+		img := w.count(`SELECT id FROM whatsapp_messages WHERE external_id = 'wamid.IMG1'`)
+		w.must(w.call("GET", fmt.Sprintf("/api/v1/whatsapp-messages/%d/media", img), w.admin, nil, &fail), 404)
+		w.must(w.call("GET", "/api/v1/whatsapp-messages/99999/media", w.admin, nil, &fail), 404)
 	})
 }
 

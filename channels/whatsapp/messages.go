@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"omnicc/domain"
 	"omnicc/store"
 )
 
@@ -182,6 +183,9 @@ func parseRef(s string) (int64, bool) {
 func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 	var m Message
 	err := s.db.GetContext(ctx, &m, `SELECT `+messageColumns+` FROM whatsapp_messages WHERE id = ?`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("whatsapp message %d: %w", id, domain.ErrNotFound)
+	}
 	if err != nil {
 		return m, fmt.Errorf("whatsapp: load message %d: %w", id, err)
 	}
