@@ -113,6 +113,30 @@ func (w *WhatsApp) Mount(r *Router) {
 		c.Status(http.StatusNoContent)
 	})
 
+	// The 24-hour window of one conversation: the desktop offers the
+	// recontact template once it has passed.
+	r.Handle("GET", "/whatsapp-accounts/:id/conversations/:wa_id", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if _, err := st.Account(c.Request.Context(), id); err != nil {
+			s.fail(c, err)
+			return
+		}
+		waID := strings.TrimPrefix(c.Param("wa_id"), "+")
+		exp, err := st.WindowExpiresAt(c.Request.Context(), id, waID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := gin.H{"account_id": id, "wa_id": waID, "window_open": w.conn.Now().Before(exp), "window_expires_at": nil}
+		if !exp.IsZero() {
+			out["window_expires_at"] = exp
+		}
+		c.JSON(http.StatusOK, out)
+	})
+
 	// Agents read the templates: the desktop offers the recontact one and
 	// those available for agents.
 	r.Handle("GET", "/whatsapp-templates", everyone, func(c *gin.Context) {

@@ -190,6 +190,11 @@ func TestMetaWebhookVerifySignatureAndDuplicates(t *testing.T) {
 		if n := w.count(`SELECT COUNT(*) FROM whatsapp_messages WHERE account_id = ?`, aid); n != 13 {
 			t.Fatalf("%d messages after a duplicate delivery, want 13", n)
 		}
+		var win map[string]any
+		w.must(w.call("GET", fmt.Sprintf("/api/v1/whatsapp-accounts/%d/conversations/14155550199", aid), w.admin, nil, &win), 200)
+		if win["window_expires_at"] != "2025-06-09T21:00:17Z" {
+			t.Fatalf("window = %v", win)
+		}
 		// Media not downloaded (no worker here) and unknown messages: 404.
 		var fail apiErr
 		img := w.count(`SELECT id FROM whatsapp_messages WHERE external_id = 'wamid.IMG1'`)
