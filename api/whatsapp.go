@@ -435,24 +435,36 @@ func (w *WhatsApp) metaDelivery(c *gin.Context) {
 	// One app may deliver several numbers to one URL: each message goes to
 	// the account of its metadata.phone_number_id when that account shares
 	// the app secret that signed the delivery.
-	byAccount := map[int64]*whatsapp.Delivery{a.ID: {Statuses: d.Statuses}}
+	byAccount := map[int64]*whatsapp.Delivery{a.ID: {}}
 	accounts := map[int64]whatsapp.Account{a.ID: a}
-	for _, m := range d.Messages {
-		target := a
-		if m.RouteKey != "" && m.RouteKey != a.PhoneNumberID {
-			other, err := w.conn.Store().AccountByPhoneNumberID(c.Request.Context(), m.RouteKey)
-			if err != nil || other.AppSecret != a.AppSecret {
-				s.log.Warn("whatsapp: message for a phone_number_id of no account signed by this app; dropped",
-					"account", a.ID, "phone_number_id", m.RouteKey, "wamid", m.ExternalID)
-				continue
+	target := func(routeKey, what string) (int64, bool) {
+		if routeKey == "" || routeKey == a.PhoneNumberID {
+			return a.ID, true
+		}
+		for id, acc := range accounts {
+			if acc.PhoneNumberID == routeKey {
+				return id, true
 			}
-			target = other
-			accounts[other.ID] = other
 		}
-		if byAccount[target.ID] == nil {
-			byAccount[target.ID] = &whatsapp.Delivery{}
+		other, err := w.conn.Store().AccountByPhoneNumberID(c.Request.Context(), routeKey)
+		if err != nil || other.AppSecret != a.AppSecret {
+			s.log.Warn("whatsapp: delivery for a phone_number_id of no account signed by this app; dropped",
+				"account", a.ID, "phone_number_id", routeKey, "item", what)
+			return 0, false
 		}
-		byAccount[target.ID].Messages = append(byAccount[target.ID].Messages, m)
+		accounts[other.ID] = other
+		byAccount[other.ID] = &whatsapp.Delivery{}
+		return other.ID, true
+	}
+	for _, m := range d.Messages {
+		if id, ok := target(m.RouteKey, m.ExternalID); ok {
+			byAccount[id].Messages = append(byAccount[id].Messages, m)
+		}
+	}
+	for _, st := range d.Statuses {
+		if id, ok := target(st.RouteKey, st.ExternalID); ok {
+			byAccount[id].Statuses = append(byAccount[id].Statuses, st)
+		}
 	}
 	for id, dd := range byAccount {
 		if _, err := w.conn.Receive(c.Request.Context(), accounts[id], *dd); err != nil {

@@ -70,6 +70,7 @@ type InboundMessage struct {
 
 // StatusEvent is one delivery status of an outbound message.
 type StatusEvent struct {
+	RouteKey   string // Meta: metadata.phone_number_id
 	ExternalID string
 	Status     string // sent, delivered, read, failed (normalised)
 	Ref        string // our biz_opaque_callback_data
@@ -257,7 +258,7 @@ func ParseMeta(body []byte) (Delivery, error) {
 				if st.ID == "" {
 					return d, fmt.Errorf("%w: a status has no id", ErrMalformed)
 				}
-				ev := StatusEvent{ExternalID: st.ID, Status: st.Status, Ref: st.BizOpaqueCallbackData,
+				ev := StatusEvent{RouteKey: v.Metadata.PhoneNumberID, ExternalID: st.ID, Status: st.Status, Ref: st.BizOpaqueCallbackData,
 					At: unixString(st.Timestamp), Pricing: st.Pricing}
 				if len(st.Errors) > 0 {
 					ev.ErrorCode, ev.ErrorTitle = st.Errors[0].Code, st.Errors[0].text()
