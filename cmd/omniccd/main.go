@@ -252,6 +252,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// Retention is 0 (keep everything) until a config key is added for it.
+	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics})
+	if err != nil {
+		return err
+	}
 
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
@@ -289,6 +294,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
+	g.Go(func() error { return waJobs.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
