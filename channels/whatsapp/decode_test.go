@@ -75,6 +75,17 @@ func TestParseMetaBusinessScopedUserID(t *testing.T) {
 	}
 }
 
+// Other webhook fields share the URL with other shapes: skipped, not 400.
+func TestParseMetaSkipsOtherFields(t *testing.T) {
+	body := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
+		{"field":"message_template_status_update","value":{"event":"APPROVED","message_template_id":594425479261596,"message_template_name":"recontact","message_template_language":"en_US","reason":"NONE"}},
+		{"field":"account_update","value":{"phone_number":"15550783881","event":"VERIFIED_ACCOUNT","contacts":"not an array"}}]}]}`
+	d, err := whatsapp.ParseMeta([]byte(body))
+	if err != nil || len(d.Messages)+len(d.Statuses) != 0 {
+		t.Fatalf("%+v %v", d, err)
+	}
+}
+
 func TestParseMetaMalformed(t *testing.T) {
 	for _, body := range []string{``, `{`, `[]`, `{"object":"page"}`,
 		`{"entry":[{"changes":[{"value":{"messages":[{"from":"1","type":"text"}]}}]}]}`,

@@ -85,26 +85,29 @@ type metaPayload struct {
 	Entry  []struct {
 		ID      string `json:"id"`
 		Changes []struct {
-			Field string `json:"field"`
-			Value struct {
-				MessagingProduct string `json:"messaging_product"`
-				Metadata         struct {
-					DisplayPhoneNumber string `json:"display_phone_number"`
-					PhoneNumberID      string `json:"phone_number_id"`
-				} `json:"metadata"`
-				Contacts []struct {
-					Profile struct {
-						Name string `json:"name"`
-					} `json:"profile"`
-					WaID   string `json:"wa_id"`
-					UserID string `json:"user_id"`
-				} `json:"contacts"`
-				Messages []json.RawMessage `json:"messages"`
-				Statuses []metaStatus      `json:"statuses"`
-				Errors   []metaError       `json:"errors"`
-			} `json:"value"`
+			Field string          `json:"field"`
+			Value json.RawMessage `json:"value"`
 		} `json:"changes"`
 	} `json:"entry"`
+}
+
+// metaValue is the value of a "messages" change.
+type metaValue struct {
+	MessagingProduct string `json:"messaging_product"`
+	Metadata         struct {
+		DisplayPhoneNumber string `json:"display_phone_number"`
+		PhoneNumberID      string `json:"phone_number_id"`
+	} `json:"metadata"`
+	Contacts []struct {
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
+		WaID   string `json:"wa_id"`
+		UserID string `json:"user_id"`
+	} `json:"contacts"`
+	Messages []json.RawMessage `json:"messages"`
+	Statuses []metaStatus      `json:"statuses"`
+	Errors   []metaError       `json:"errors"`
 }
 
 type metaError struct {
@@ -217,7 +220,17 @@ func ParseMeta(body []byte) (Delivery, error) {
 	}
 	for _, e := range p.Entry {
 		for _, ch := range e.Changes {
-			v := ch.Value
+			// Other fields (template status, account updates, …) share the
+			// webhook and have other shapes: they are not messages.
+			if ch.Field != "messages" && ch.Field != "" {
+				continue
+			}
+			var v metaValue
+			if len(ch.Value) > 0 {
+				if err := json.Unmarshal(ch.Value, &v); err != nil {
+					return d, fmt.Errorf("%w: entry %s change value: %v", ErrMalformed, e.ID, err)
+				}
+			}
 			names := map[string]string{}
 			var only string
 			for _, c := range v.Contacts {
