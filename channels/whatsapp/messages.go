@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"omnicc/domain"
 	"omnicc/store"
 )
@@ -51,39 +53,50 @@ const messageColumns = `id, account_id, direction, external_id, wa_id, name, kin
 // opens or extends the conversation's window; an older message delivered
 // late never shortens it.
 func (s *Store) SaveInbound(ctx context.Context, accountID int64, msgs []InboundMessage) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
 	now := s.clock.Now().UTC()
 	added := 0
-	for _, m := range msgs {
-		at := m.At
-		if at.IsZero() || at.After(now) {
-			at = now
+	// One transaction per delivery: one commit (one fsync) however many
+	// messages it carries, and the 200 is sent only once all are durable.
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		added = 0
+		for _, m := range msgs {
+			at := m.At
+			if at.IsZero() || at.After(now) {
+				at = now
+			}
+			var media Media
+			mediaState := ""
+			if m.Media != nil && m.Media.ID != "" {
+				media = *m.Media
+				mediaState = "pending"
+			}
+			// INSERT IGNORE / OR IGNORE: a redelivered wamid is skipped by the
+			// unique key without aborting the transaction.
+			res, err := tx.ExecContext(ctx, s.db.InsertIgnore()+` whatsapp_messages (account_id, direction, external_id, wa_id, name,
+				kind, body, payload, media_id, media_mime, media_sha256, reply_to, status, status_rank, sent_at, created_at, media_state)
+				VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', 0, ?, ?, ?)`,
+				accountID, m.ExternalID, m.From, truncate(m.Name, 255), m.Kind, m.Body, m.Payload,
+				truncate(media.ID, 512), truncate(media.MIMEType, 128), truncate(media.SHA256, 128), truncate(m.ReplyTo, 128), at, now, mediaState)
+			if err != nil {
+				return fmt.Errorf("whatsapp: store message %s: %w", m.ExternalID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			added++
+			if m.Kind == "system" {
+				continue // Meta's own notices are not the customer writing
+			}
+			if err := s.extendWindow(ctx, tx, accountID, m.From, at); err != nil {
+				return err
+			}
 		}
-		var media Media
-		mediaState := ""
-		if m.Media != nil && m.Media.ID != "" {
-			media = *m.Media
-			mediaState = "pending"
-		}
-		_, err := s.db.ExecContext(ctx, `INSERT INTO whatsapp_messages (account_id, direction, external_id, wa_id, name,
-			kind, body, payload, media_id, media_mime, media_sha256, reply_to, status, status_rank, sent_at, created_at, media_state)
-			VALUES (?, 'in', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', 0, ?, ?, ?)`,
-			accountID, m.ExternalID, m.From, truncate(m.Name, 255), m.Kind, m.Body, m.Payload,
-			truncate(media.ID, 512), truncate(media.MIMEType, 128), truncate(media.SHA256, 128), truncate(m.ReplyTo, 128), at, now, mediaState)
-		if store.IsUniqueViolation(err) {
-			continue
-		}
-		if err != nil {
-			return added, fmt.Errorf("whatsapp: store message %s: %w", m.ExternalID, err)
-		}
-		added++
-		if m.Kind == "system" {
-			continue // Meta's own notices are not the customer writing
-		}
-		if err := s.extendWindow(ctx, accountID, m.From, at); err != nil {
-			return added, err
-		}
-	}
-	return added, nil
+		return nil
+	})
+	return added, err
 }
 
 func truncate(s string, n int) string {
@@ -93,17 +106,21 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// extendWindow is race-free on both engines: insert the row if missing, then
-// move it forward only.
-func (s *Store) extendWindow(ctx context.Context, accountID int64, waID string, at time.Time) error {
+// extendWindow opens or moves the window forward in one statement — an
+// upsert, the one place the engines differ here — so concurrent deliveries
+// for one customer neither deadlock nor move it back.
+func (s *Store) extendWindow(ctx context.Context, tx *sqlx.Tx, accountID int64, waID string, at time.Time) error {
 	exp := at.Add(Window)
-	if _, err := s.db.ExecContext(ctx, s.db.InsertIgnore()+` whatsapp_conversations (account_id, wa_id, last_inbound_at, window_expires_at)
-		VALUES (?, ?, ?, ?)`, accountID, waID, at, exp); err != nil {
-		return fmt.Errorf("whatsapp: open the window of %s: %w", waID, err)
+	q := `INSERT INTO whatsapp_conversations (account_id, wa_id, last_inbound_at, window_expires_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (account_id, wa_id) DO UPDATE SET last_inbound_at = excluded.last_inbound_at,
+		window_expires_at = excluded.window_expires_at WHERE excluded.window_expires_at > whatsapp_conversations.window_expires_at`
+	if s.db.Dialect == store.MySQL {
+		q = `INSERT INTO whatsapp_conversations (account_id, wa_id, last_inbound_at, window_expires_at) VALUES (?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE last_inbound_at = IF(VALUES(window_expires_at) > window_expires_at, VALUES(last_inbound_at), last_inbound_at),
+		window_expires_at = GREATEST(window_expires_at, VALUES(window_expires_at))`
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE whatsapp_conversations SET last_inbound_at = ?, window_expires_at = ?
-		WHERE account_id = ? AND wa_id = ? AND window_expires_at < ?`, at, exp, accountID, waID, exp); err != nil {
-		return fmt.Errorf("whatsapp: extend the window of %s: %w", waID, err)
+	if _, err := tx.ExecContext(ctx, q, accountID, waID, at, exp); err != nil {
+		return fmt.Errorf("whatsapp: open or extend the window of %s: %w", waID, err)
 	}
 	return nil
 }
