@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -142,8 +143,9 @@ func (w *WhatsApp) Mount(r *Router) {
 	r.Handle("GET", "/whatsapp-templates", everyone, func(c *gin.Context) {
 		var accountID int64
 		if v := c.Query("account_id"); v != "" {
-			id, ok := pathIDValue(c, "account_id", v)
-			if !ok {
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || id < 1 {
+				writeError(c, http.StatusBadRequest, "bad_id", "account_id "+strconv.Quote(v)+" is not a positive integer", "account_id")
 				return
 			}
 			accountID = id
@@ -350,11 +352,6 @@ func (w *WhatsApp) checkQueue(s *Server, c *gin.Context, id *int64) bool {
 		return false
 	}
 	return true
-}
-
-func pathIDValue(c *gin.Context, name, v string) (int64, bool) {
-	c.Params = append(c.Params, gin.Param{Key: "__" + name, Value: v})
-	return pathID(c, "__"+name)
 }
 
 // webhookAccount loads the account of a webhook URL: 404 when unknown, so a

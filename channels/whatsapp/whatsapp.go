@@ -122,12 +122,11 @@ type Outbound struct {
 	MediaURL  string
 	MediaKind string // image, document, audio, video
 	Filename  string
-	// Ref is the router's message id; it travels in biz_opaque_callback_data
-	// so status webhooks can be reconciled with our message.
-	Ref string
 }
 
-// Sent is a message the provider accepted.
+// Sent is a message the provider accepted. MessageID (our
+// whatsapp_messages id, which travels in biz_opaque_callback_data) is what
+// later StatusUpdates name: the router keeps it beside its own message.
 type Sent struct {
 	MessageID  int64  // whatsapp_messages.id
 	ExternalID string // wamid / MessageSid
