@@ -96,6 +96,7 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			voice.Mount,
 			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,
 			api.NewOpenChannel(openchannel.New(openchannel.Options{DB: db, Queues: dir})).Mount,
+			whatsAppMount(t, db),
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"omnicc/calllog"
 	"omnicc/calls"
 	"omnicc/channels/openchannel"
+	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
 	"omnicc/directory"
@@ -300,6 +302,21 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// WhatsApp: webhooks are stored first; wa.Run hands them to the router
+	// in order, and the router sends agents' replies through it.
+	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
+		Inbox: whatsapp.RouterInbox{Router: digital}, MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"),
+		Logger: log.With("component", "whatsapp")})
+	if err != nil {
+		return err
+	}
+	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
+	// Retention is 0 (keep everything) until a config key is added for it.
+	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics})
+	if err != nil {
+		return err
+	}
+
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
@@ -309,6 +326,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
+			api.NewWhatsApp(wa, nil).Mount,
 		},
 	})
 	if err != nil {
@@ -340,6 +358,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return digital.Run(gctx) })
 	g.Go(func() error { return digital.Follow(gctx, bus) })
 	g.Go(func() error { return openChannel.Run(gctx) })
+	g.Go(func() error { return wa.Run(gctx) })
+	g.Go(func() error { return waJobs.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()

@@ -1,0 +1,523 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"omnicc/channels/whatsapp"
+	"omnicc/directory"
+)
+
+// maxWebhookBytes bounds one provider delivery (Meta batches a few MB at
+// most); the server-wide body limit applies first when it is smaller.
+const maxWebhookBytes = 8 << 20
+
+// WhatsAppConversations maps an interaction to its WhatsApp conversation:
+// the router, once merged. Until it is wired, POST /interactions/{id}/template
+// is not registered.
+type WhatsAppConversations interface {
+	WhatsAppConversation(ctx context.Context, interactionID int64) (accountID int64, waID string, err error)
+}
+
+// WhatsAppMediaAccess says whether an agent may see a WhatsApp message's
+// media (it is in an interaction the agent holds): the router, once merged.
+// Until then only admins and supervisors are served media.
+type WhatsAppMediaAccess interface {
+	AgentMaySeeWhatsAppMessage(ctx context.Context, agentID, messageID int64) (bool, error)
+}
+
+// WhatsApp serves the WhatsApp accounts and templates (admin) and the
+// providers' public, signature-checked webhooks.
+type WhatsApp struct {
+	conn          *whatsapp.Connector
+	conversations WhatsAppConversations
+	// MediaAccess, when set, lets agents fetch media of their interactions.
+	MediaAccess WhatsAppMediaAccess
+	s           *Server // set by Mount
+}
+
+// NewWhatsApp builds the routes; conversations may be nil (see
+// WhatsAppConversations).
+func NewWhatsApp(conn *whatsapp.Connector, conversations WhatsAppConversations) *WhatsApp {
+	return &WhatsApp{conn: conn, conversations: conversations}
+}
+
+// Mount registers the routes.
+func (w *WhatsApp) Mount(r *Router) {
+	s := r.s
+	w.s = s
+	st := w.conn.Store()
+	r.Handle("GET", "/whatsapp-accounts", staff, func(c *gin.Context) {
+		as, err := st.Accounts(c.Request.Context())
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := make([]whatsapp.Account, len(as))
+		for i, a := range as {
+			out[i] = a.Masked()
+		}
+		c.JSON(http.StatusOK, list[whatsapp.Account]{Items: out, Total: len(out)})
+	})
+	r.Handle("POST", "/whatsapp-accounts", adminOnly, func(c *gin.Context) {
+		var in whatsapp.AccountInput
+		if !s.decode(c, &in) {
+			return
+		}
+		if !w.checkQueue(s, c, in.QueueID) {
+			return
+		}
+		a, err := st.CreateAccount(c.Request.Context(), in)
+		w.answerAccount(s, c, http.StatusCreated, a, err)
+	})
+	r.Handle("GET", "/whatsapp-accounts/:id", staff, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		a, err := st.Account(c.Request.Context(), id)
+		w.answerAccount(s, c, http.StatusOK, a, err)
+	})
+	r.Handle("PATCH", "/whatsapp-accounts/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		var in whatsapp.AccountInput
+		if !s.decode(c, &in) {
+			return
+		}
+		if !w.checkQueue(s, c, in.QueueID) {
+			return
+		}
+		a, err := st.UpdateAccount(c.Request.Context(), id, in)
+		w.answerAccount(s, c, http.StatusOK, a, err)
+	})
+	r.Handle("DELETE", "/whatsapp-accounts/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if err := st.DeleteAccount(c.Request.Context(), id); err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+
+	// The 24-hour window of one conversation: the desktop offers the
+	// recontact template once it has passed.
+	r.Handle("GET", "/whatsapp-accounts/:id/conversations/:wa_id", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if _, err := st.Account(c.Request.Context(), id); err != nil {
+			s.fail(c, err)
+			return
+		}
+		waID := strings.TrimPrefix(c.Param("wa_id"), "+")
+		exp, err := st.WindowExpiresAt(c.Request.Context(), id, waID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := gin.H{"account_id": id, "wa_id": waID, "window_open": w.conn.Now().Before(exp), "window_expires_at": nil}
+		if !exp.IsZero() {
+			out["window_expires_at"] = exp
+		}
+		c.JSON(http.StatusOK, out)
+	})
+
+	// Agents read the templates: the desktop offers the recontact one and
+	// those available for agents.
+	r.Handle("GET", "/whatsapp-templates", everyone, func(c *gin.Context) {
+		var accountID int64
+		if v := c.Query("account_id"); v != "" {
+			id, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || id < 1 {
+				writeError(c, http.StatusBadRequest, "bad_id", "account_id "+strconv.Quote(v)+" is not a positive integer", "account_id")
+				return
+			}
+			accountID = id
+		}
+		ts, err := st.Templates(c.Request.Context(), accountID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if principal(c).Role == directory.RoleAgent {
+			kept := ts[:0]
+			for _, t := range ts {
+				if t.Recontact || t.AgentsCanSend {
+					kept = append(kept, t)
+				}
+			}
+			ts = kept
+		}
+		c.JSON(http.StatusOK, list[whatsapp.Template]{Items: ts, Total: len(ts)})
+	})
+	r.Handle("POST", "/whatsapp-templates", adminOnly, func(c *gin.Context) {
+		var in whatsapp.TemplateInput
+		if !s.decode(c, &in) {
+			return
+		}
+		t, err := st.CreateTemplate(c.Request.Context(), in)
+		waAnswer(s, c, http.StatusCreated, t, err)
+	})
+	r.Handle("GET", "/whatsapp-templates/:id", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		t, err := st.Template(c.Request.Context(), id)
+		waAnswer(s, c, http.StatusOK, t, err)
+	})
+	r.Handle("PATCH", "/whatsapp-templates/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		var in whatsapp.TemplateInput
+		if !s.decode(c, &in) {
+			return
+		}
+		t, err := st.UpdateTemplate(c.Request.Context(), id, in)
+		waAnswer(s, c, http.StatusOK, t, err)
+	})
+	r.Handle("DELETE", "/whatsapp-templates/:id", adminOnly, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if err := st.DeleteTemplate(c.Request.Context(), id); err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Status(http.StatusNoContent)
+	})
+	// An agent starts a conversation with one contact (the contact card's
+	// WhatsApp shortcut) with a template available for agents.
+	r.Handle("POST", "/whatsapp-templates/:id/send", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		var in struct {
+			To         string   `json:"to"`
+			Parameters []string `json:"parameters"`
+		}
+		if !s.decode(c, &in) {
+			return
+		}
+		in.To = strings.TrimPrefix(strings.TrimSpace(in.To), "+")
+		if in.To == "" {
+			writeError(c, http.StatusUnprocessableEntity, "invalid", "to is required: the customer's WhatsApp number", "to")
+			return
+		}
+		t, err := st.Template(c.Request.Context(), id)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if principal(c).Role == directory.RoleAgent && !t.AgentsCanSend {
+			writeError(c, http.StatusForbidden, "forbidden", "template "+t.Name+" is not available for agents (agents_can_send)", "template_id")
+			return
+		}
+		sent, err := w.conn.SendTemplate(c.Request.Context(), id, in.To, in.Parameters)
+		w.answerSent(s, c, sent, err)
+	})
+	// Inbound media, stored by omniccd: never a public link.
+	r.Handle("GET", "/whatsapp-messages/:id/media", everyone, func(c *gin.Context) {
+		id, ok := pathID(c, "id")
+		if !ok {
+			return
+		}
+		if p := principal(c); p.Role == directory.RoleAgent {
+			allowed := false
+			if w.MediaAccess != nil {
+				var err error
+				if allowed, err = w.MediaAccess.AgentMaySeeWhatsAppMessage(c.Request.Context(), p.UserID, id); err != nil {
+					s.fail(c, err)
+					return
+				}
+			}
+			if !allowed {
+				writeError(c, http.StatusForbidden, "forbidden", "this message is not in an interaction you hold", "id")
+				return
+			}
+		}
+		path, mime, err := st.MediaFile(c.Request.Context(), id)
+		if errors.Is(err, os.ErrNotExist) {
+			writeError(c, http.StatusNotFound, "not_found", err.Error(), "id")
+			return
+		}
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.Header("Content-Type", mime)
+		c.Header("X-Content-Type-Options", "nosniff")
+		c.Header("Content-Disposition", "attachment")
+		c.File(path)
+	})
+	if w.conversations != nil {
+		r.Handle("POST", "/interactions/:id/template", everyone, w.sendInteractionTemplate)
+	}
+
+	r.Public("GET", "/webhooks/whatsapp/:account_id", w.metaVerify)
+	r.Public("POST", "/webhooks/whatsapp/:account_id", w.metaDelivery)
+	r.Public("POST", "/webhooks/twilio/:account_id", w.twilioDelivery)
+}
+
+func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
+	s := w.s
+	id, ok := pathID(c, "id")
+	if !ok {
+		return
+	}
+	var in struct {
+		TemplateID int64    `json:"template_id"`
+		Parameters []string `json:"parameters"`
+	}
+	if !s.decode(c, &in) {
+		return
+	}
+	if in.TemplateID < 1 {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "template_id is required", "template_id")
+		return
+	}
+	accountID, waID, err := w.conversations.WhatsAppConversation(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	t, err := w.conn.Store().Template(c.Request.Context(), in.TemplateID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if t.AccountID != accountID {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "template "+t.Name+" belongs to another WhatsApp account", "template_id")
+		return
+	}
+	sent, err := w.conn.SendTemplate(c.Request.Context(), in.TemplateID, waID, in.Parameters)
+	w.answerSent(s, c, sent, err)
+}
+
+func (w *WhatsApp) answerSent(s *Server, c *gin.Context, sent whatsapp.Sent, err error) {
+	var pe *whatsapp.ProviderError
+	switch {
+	case err == nil:
+		c.JSON(http.StatusCreated, gin.H{"message_id": sent.MessageID, "external_id": sent.ExternalID, "status": "pending"})
+	case errors.Is(err, whatsapp.ErrWindowClosed):
+		writeError(c, http.StatusConflict, "window_closed", err.Error(), "")
+	case errors.As(err, &pe) && !pe.Retryable:
+		writeError(c, http.StatusBadGateway, "provider_rejected", err.Error(), "")
+	case errors.Is(err, whatsapp.ErrUnavailable):
+		writeError(c, http.StatusServiceUnavailable, "provider_unavailable", err.Error()+" (the message is stored)", "")
+	default:
+		s.fail(c, err)
+	}
+}
+
+func waAnswer[T any](s *Server, c *gin.Context, status int, v T, err error) {
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(status, v)
+}
+
+func (w *WhatsApp) answerAccount(s *Server, c *gin.Context, status int, a whatsapp.Account, err error) {
+	waAnswer(s, c, status, a.Masked(), err)
+}
+
+// checkQueue refuses a queue_id that names no queue, naming the field.
+func (w *WhatsApp) checkQueue(s *Server, c *gin.Context, id *int64) bool {
+	if id == nil || *id == 0 {
+		return true
+	}
+	if _, err := s.dir().Queue(c.Request.Context(), *id); err != nil {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "queue_id: no queue has this id", "queue_id")
+		return false
+	}
+	return true
+}
+
+// webhookAccount loads the account of a webhook URL: 404 when unknown, so a
+// stale URL is told rather than silently dropped.
+func (w *WhatsApp) webhookAccount(c *gin.Context, provider string) (whatsapp.Account, bool) {
+	id, ok := pathID(c, "account_id")
+	if !ok {
+		return whatsapp.Account{}, false
+	}
+	a, err := w.conn.Store().Account(c.Request.Context(), id)
+	if err == nil && a.Provider != provider {
+		writeError(c, http.StatusNotFound, "not_found", "whatsapp account "+c.Param("account_id")+" is not a "+provider+" account", "account_id")
+		return a, false
+	}
+	if err != nil {
+		w.s.fail(c, err)
+		return a, false
+	}
+	return a, true
+}
+
+// metaVerify is Meta's subscription handshake: echo hub.challenge when the
+// verify token matches.
+func (w *WhatsApp) metaVerify(c *gin.Context) {
+	a, ok := w.webhookAccount(c, whatsapp.ProviderMeta)
+	if !ok {
+		return
+	}
+	if c.Query("hub.mode") != "subscribe" ||
+		subtle.ConstantTimeCompare([]byte(c.Query("hub.verify_token")), []byte(a.VerifyToken)) != 1 {
+		writeError(c, http.StatusForbidden, "forbidden", "hub.verify_token does not match the account's verify_token", "hub.verify_token")
+		return
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(c.Query("hub.challenge")))
+}
+
+func (w *WhatsApp) readWebhook(c *gin.Context) ([]byte, bool) {
+	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, maxWebhookBytes+1))
+	if err != nil {
+		w.s.fail(c, err)
+		return nil, false
+	}
+	if len(raw) > maxWebhookBytes {
+		writeError(c, http.StatusRequestEntityTooLarge, "too_large", "the delivery is larger than 8 MiB", "")
+		return nil, false
+	}
+	return raw, true
+}
+
+// metaDelivery checks X-Hub-Signature-256 on the raw bytes, then parses,
+// stores and answers; the router is fed afterwards by the connector.
+func (w *WhatsApp) metaDelivery(c *gin.Context) {
+	s := w.s
+	a, ok := w.webhookAccount(c, whatsapp.ProviderMeta)
+	if !ok {
+		return
+	}
+	raw, ok := w.readWebhook(c)
+	if !ok {
+		return
+	}
+	sig := c.GetHeader("X-Hub-Signature-256")
+	if sig == "" {
+		writeError(c, http.StatusUnauthorized, "unsigned", "X-Hub-Signature-256 is missing", "X-Hub-Signature-256")
+		return
+	}
+	if err := whatsapp.VerifyMetaSignature(a.AppSecret, sig, raw); err != nil {
+		s.log.Warn("whatsapp: rejected a mis-signed Meta delivery", "account", a.ID, "remote", c.ClientIP())
+		writeError(c, http.StatusForbidden, "bad_signature", "X-Hub-Signature-256 does not match the body signed with the account's app_secret", "X-Hub-Signature-256")
+		return
+	}
+	d, err := whatsapp.ParseMeta(raw)
+	if err != nil {
+		s.log.Warn("whatsapp: malformed Meta delivery", "account", a.ID, "err", err)
+		writeError(c, http.StatusBadRequest, "bad_json", err.Error(), "")
+		return
+	}
+	// One app may deliver several numbers to one URL: each message goes to
+	// the account of its metadata.phone_number_id when that account shares
+	// the app secret that signed the delivery.
+	byAccount := map[int64]*whatsapp.Delivery{a.ID: {}}
+	accounts := map[int64]whatsapp.Account{a.ID: a}
+	target := func(routeKey, what string) (int64, bool) {
+		if routeKey == "" || routeKey == a.PhoneNumberID {
+			return a.ID, true
+		}
+		for id, acc := range accounts {
+			if acc.PhoneNumberID == routeKey {
+				return id, true
+			}
+		}
+		other, err := w.conn.Store().AccountByPhoneNumberID(c.Request.Context(), routeKey)
+		if err != nil || other.AppSecret != a.AppSecret {
+			s.log.Warn("whatsapp: delivery for a phone_number_id of no account signed by this app; dropped",
+				"account", a.ID, "phone_number_id", routeKey, "item", what)
+			return 0, false
+		}
+		accounts[other.ID] = other
+		byAccount[other.ID] = &whatsapp.Delivery{}
+		return other.ID, true
+	}
+	for _, m := range d.Messages {
+		if id, ok := target(m.RouteKey, m.ExternalID); ok {
+			byAccount[id].Messages = append(byAccount[id].Messages, m)
+		}
+	}
+	for _, st := range d.Statuses {
+		if id, ok := target(st.RouteKey, st.ExternalID); ok {
+			byAccount[id].Statuses = append(byAccount[id].Statuses, st)
+		}
+	}
+	for id, dd := range byAccount {
+		if _, err := w.conn.Receive(c.Request.Context(), accounts[id], *dd); err != nil {
+			// Not stored: a 5xx makes Meta deliver again later.
+			s.fail(c, err)
+			return
+		}
+	}
+	c.Status(http.StatusOK)
+}
+
+// twilioDelivery checks X-Twilio-Signature over the public URL Twilio called
+// (OMNICC_PUBLIC_URL, not the proxied one) and every POST parameter.
+func (w *WhatsApp) twilioDelivery(c *gin.Context) {
+	s := w.s
+	a, ok := w.webhookAccount(c, whatsapp.ProviderTwilio)
+	if !ok {
+		return
+	}
+	raw, ok := w.readWebhook(c)
+	if !ok {
+		return
+	}
+	sig := c.GetHeader("X-Twilio-Signature")
+	if sig == "" {
+		writeError(c, http.StatusUnauthorized, "unsigned", "X-Twilio-Signature is missing", "X-Twilio-Signature")
+		return
+	}
+	form, err := url.ParseQuery(string(raw))
+	if err != nil {
+		// Without the parameters the signature cannot be checked either.
+		writeError(c, http.StatusForbidden, "bad_signature", "the body is not form-encoded, so X-Twilio-Signature cannot match", "X-Twilio-Signature")
+		return
+	}
+	full := w.conn.PublicURL() + c.Request.URL.Path
+	if c.Request.URL.RawQuery != "" {
+		full += "?" + c.Request.URL.RawQuery
+	}
+	if err := whatsapp.VerifyTwilioSignature(a.AuthToken, full, form, sig); err != nil {
+		s.log.Warn("whatsapp: rejected a mis-signed Twilio delivery", "account", a.ID, "url", full)
+		writeError(c, http.StatusForbidden, "bad_signature", "X-Twilio-Signature does not match "+full+" signed with the account's auth_token (is OMNICC_PUBLIC_URL the URL Twilio calls?)", "X-Twilio-Signature")
+		return
+	}
+	if ref := c.Query("ref"); ref != "" {
+		form.Set("ref", ref)
+	}
+	d, err := whatsapp.ParseTwilio(form, w.conn.Now())
+	if err != nil {
+		s.log.Warn("whatsapp: malformed Twilio delivery", "account", a.ID, "err", err)
+		writeError(c, http.StatusBadRequest, "bad_request", err.Error(), "")
+		return
+	}
+	if _, err := w.conn.Receive(c.Request.Context(), a, d); err != nil {
+		s.fail(c, err)
+		return
+	}
+	// An empty TwiML answer: nothing is sent back automatically.
+	c.Data(http.StatusOK, "text/xml", []byte("<Response></Response>"))
+}
