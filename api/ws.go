@@ -929,6 +929,8 @@ func (h *Hub) recheckLoop(ctx context.Context) {
 // does not answer must not drop every desktop.
 func credentialGone(err error) string {
 	switch {
+	case errors.Is(err, auth.ErrAPIKeyRevoked):
+		return "API key revoked: ask an admin for a new key"
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return "token expired or revoked: log in again"
 	case errors.Is(err, auth.ErrLocked):

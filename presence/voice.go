@@ -684,7 +684,9 @@ func (s *Service) commitLocked(a *agent, now time.Time) {
 		return
 	}
 	a.changed = false
-	s.outbox = append(s.outbox, Event{Type: EventAgentState, AgentID: a.id, Payload: s.snapshotLocked(a, now)})
+	// Scoped by the agent's queues, so a supervisor watching a queue gets
+	// its agents' states from the bus without a directory lookup.
+	s.outbox = append(s.outbox, Event{Type: EventAgentState, AgentID: a.id, Queues: a.queueNames(), Payload: s.snapshotLocked(a, now)})
 }
 
 // recordLocked queues one history row.
@@ -786,6 +788,18 @@ func (s *Service) snapshotLocked(a *agent, now time.Time) AgentState {
 		}
 	}
 	return st
+}
+
+// queueNames are the queues the agent is assigned to, every channel.
+func (a *agent) queueNames() []string {
+	if len(a.assigned) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(a.assigned))
+	for _, q := range a.assigned {
+		out = append(out, q.queue)
+	}
+	return out
 }
 
 func (a *agent) assignedVoice(queue string) bool {
