@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 type lateCalls struct {
 	mu  sync.Mutex
 	svc *calls.Service
+	// ups counts the ChannelsUp notices handled: they run on the tracker's
+	// own goroutine, after the resync that sends them.
+	ups atomic.Int32
 }
 
 func (l *lateCalls) get() *calls.Service {
@@ -34,6 +38,7 @@ func (l *lateCalls) ChannelHungUp(ctx context.Context, uniqueID string) error {
 }
 
 func (l *lateCalls) ChannelsUp(ctx context.Context, box string, at time.Time, live []string) error {
+	defer l.ups.Add(1)
 	return l.get().ChannelsUp(ctx, box, at, live)
 }
 
@@ -47,6 +52,7 @@ type callRig struct {
 	*trackRig
 	calls *calls.Service
 	alice *directory.Agent
+	late  *lateCalls
 }
 
 // getvars answers Getvar of CHANNEL(uniqueid)/CHANNEL(linkedid) from ids
@@ -101,7 +107,7 @@ func newCallRig(t *testing.T, opts func(*calls.Options), queues ...string) *call
 	late.mu.Lock()
 	late.svc = svc
 	late.mu.Unlock()
-	cr := &callRig{trackRig: r, calls: svc}
+	cr := &callRig{trackRig: r, calls: svc, late: late}
 	cr.alice = r.agent("alice", directory.TypologyWebRTC, nil)
 	return cr
 }
@@ -145,6 +151,10 @@ func TestTrackerClosesRecordingsOfCallsEndedWhileDisconnected(t *testing.T) {
 	r.srv.Handle("Getvar", getvars(map[string]string{"PJSIP/alice-00000001": "1795277390.12", "PJSIP/alice-00000002": "1795277390.20"}))
 	r.start()
 	r.waitResynced(1)
+	// The first connect's notice (no channels) must be handled before the
+	// recordings start: handled after, it would stop both, since they
+	// look a minute old.
+	r.waitFor("the first channel list handled", func() bool { return r.late.ups.Load() >= 1 })
 	gone, err := r.calls.StartRecording(t.Context(), r.alice.ID, calls.RecordRequest{Leg: calls.Leg{Channel: "PJSIP/alice-00000001"}}, staff)
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +167,7 @@ func TestTrackerClosesRecordingsOfCallsEndedWhileDisconnected(t *testing.T) {
 		"Uniqueid", "1795277390.20", "Linkedid", "1795277390.20", "ChannelState", "6", "BridgeId", "b1", "Duration", "00:00:10"))
 	r.srv.Drop()
 	r.waitResynced(2)
+	r.waitFor("the second channel list handled", func() bool { return r.late.ups.Load() >= 2 })
 	r.waitFor("recording of the ended call stopped", func() bool { return r.recordingState(gone.ID) == calls.RecordingStopped })
 	if st := r.recordingState(up.ID); st != calls.RecordingRecording {
 		t.Fatalf("recording of the live call: %s, want recording", st)
