@@ -39,20 +39,14 @@ type offerGoneBody struct {
 
 // interactionFail answers the router's errors.
 func interactionFail(s *Server, c *gin.Context, err error) {
-	var (
-		fe   *router.FieldError
-		gone *router.OfferGoneError
-	)
+	// FieldError and ErrNotFound are the core's, mapped by s.fail.
+	var gone *router.OfferGoneError
 	switch {
-	case errors.As(err, &fe):
-		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
 	case errors.As(err, &gone):
 		var b offerGoneBody
 		b.Error.ErrorDetail = ErrorDetail{Code: "offer_gone", Message: gone.Error()}
 		b.Error.Reason = gone.Reason
 		c.AbortWithStatusJSON(http.StatusConflict, b)
-	case errors.Is(err, router.ErrNotFound):
-		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
 	case errors.Is(err, router.ErrForbidden):
 		writeError(c, http.StatusForbidden, "forbidden", err.Error(), "")
 	case errors.Is(err, router.ErrClosed):

@@ -226,11 +226,8 @@ func (d *Directory) AgentByUsername(ctx context.Context, username string) (*Agen
 
 // AgentByExtension finds an agent by its internal extension.
 func (d *Directory) AgentByExtension(ctx context.Context, ext string) (*Agent, error) {
-	var id int64
-	if err := d.db.GetContext(ctx, &id, `SELECT id FROM users WHERE extension = ? AND role = ?`, ext, RoleAgent); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("agent with extension %q: %w", ext, ErrNotFound)
-		}
+	id, err := d.AgentIDByExtension(ctx, ext)
+	if err != nil {
 		return nil, err
 	}
 	return d.Agent(ctx, id)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"omnicc/domain"
 )
 
 // Interaction statuses, in the order a conversation moves through them.
@@ -121,7 +123,8 @@ type Outbound struct {
 
 // Errors the REST layer maps to statuses; check them with errors.Is.
 var (
-	ErrNotFound  = errors.New("not found")
+	// ErrNotFound is the core's (domain.ErrNotFound): api maps it once.
+	ErrNotFound  = domain.ErrNotFound
 	ErrForbidden = errors.New("not yours")
 	ErrClosed    = errors.New("the interaction is closed")
 	ErrConflict  = errors.New("conflict")
@@ -141,11 +144,7 @@ func (e *OfferGoneError) Error() string {
 // Is makes errors.Is(err, ErrConflict) true for a gone offer.
 func (e *OfferGoneError) Is(target error) bool { return target == ErrConflict }
 
-// FieldError is bad input, naming the field.
-type FieldError struct{ Field, Message string }
+// FieldError is bad input, naming the field: the core's, mapped once in api.
+type FieldError = domain.FieldError
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, a ...any) error {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
-}
+func fieldErr(field, format string, a ...any) error { return domain.FieldErrorf(field, format, a...) }
