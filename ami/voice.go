@@ -399,9 +399,6 @@ func (v *Voice) CallIDs(ctx context.Context, box, channel string) (usedBox, uniq
 var (
 	// Asterisk channel names: PJSIP/alice-00000001, Local/200@ctx-0000000a;1.
 	channelRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9._@+#*:;=~-]{1,111}$`)
-	// A supervisor's phone: an endpoint, or a number reached through a
-	// dialplan context.
-	spyEndpointRe = regexp.MustCompile(`^(PJSIP/[A-Za-z0-9._]{1,64}|Local/\+?[0-9*#]{1,32}@[A-Za-z0-9_-]{1,79})$`)
 )
 
 // CheckChannel returns nil when channel is a plain Asterisk channel name.
@@ -456,7 +453,7 @@ func (v *Voice) Spy(ctx context.Context, box string, s calls.SpyCall) (usedBox, 
 		return "", "", "", domain.FieldErrorf("mode", "%q must be listen, whisper or barge", s.Mode)
 	}
 	endpoint = s.Endpoint
-	if !spyEndpointRe.MatchString(endpoint) {
+	if !asterisk.IsPhone(endpoint) {
 		return "", "", "", domain.FieldErrorf("endpoint", "%q is not the supervisor's phone: give PJSIP/<endpoint> or Local/<number>@<context>", endpoint)
 	}
 	target = s.Channel

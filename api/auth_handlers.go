@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"omnicc/asterisk"
 	"omnicc/directory"
 	"omnicc/store"
 )
@@ -190,7 +191,7 @@ func (s *Server) listUsers(c *gin.Context) {
 
 func (s *Server) createUser(c *gin.Context) {
 	var in directory.UserInput
-	if !s.decode(c, &in) {
+	if !s.decode(c, &in) || !checkDeskEndpoint(c, in.DeskEndpoint) {
 		return
 	}
 	u, err := s.dir().CreateUser(c.Request.Context(), in)
@@ -225,7 +226,7 @@ func (s *Server) updateUser(c *gin.Context) {
 		return
 	}
 	var in directory.UserInput
-	if !s.decodePatch(c, cur, &in) {
+	if !s.decodePatch(c, cur, &in) || !checkDeskEndpoint(c, in.DeskEndpoint) {
 		return
 	}
 	u, err := s.dir().UpdateUser(c.Request.Context(), id, in)
@@ -256,4 +257,15 @@ func (s *Server) failUser(c *gin.Context, err error) {
 		return
 	}
 	s.fail(c, err)
+}
+
+// checkDeskEndpoint refuses a desk phone Asterisk could not ring: it
+// reaches an AMI Originate when its user listens, whispers or barges.
+func checkDeskEndpoint(c *gin.Context, v *string) bool {
+	if v == nil || *v == "" || asterisk.IsPhone(*v) {
+		return true
+	}
+	writeError(c, http.StatusUnprocessableEntity, "invalid",
+		fmt.Sprintf("desk_endpoint: %q is not a phone: give PJSIP/<endpoint> or Local/<number>@<context>", *v), "desk_endpoint")
+	return false
 }

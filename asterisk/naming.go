@@ -3,7 +3,10 @@
 // never imports it, so each naming rule exists exactly once.
 package asterisk
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // DefaultContext is the dialplan context an external agent's number is
 // dialled through when the agent has none (the directory's default too).
@@ -140,3 +143,12 @@ func TrunkDial(trunk, number string) string {
 	}
 	return trunk + number
 }
+
+// phoneRe is a phone a user rings from: an endpoint, or a number reached
+// through a dialplan context. Nothing else may reach an Originate's Channel:
+// a ',' would add ChanSpy options, a '/' a second technology.
+var phoneRe = regexp.MustCompile(`^(PJSIP/[A-Za-z0-9._]{1,64}|Local/\+?[0-9*#]{1,32}@[A-Za-z0-9_-]{1,79})$`)
+
+// IsPhone reports whether s is PJSIP/<endpoint> or Local/<number>@<context>:
+// a supervisor's desk phone, or the phone a spy request names.
+func IsPhone(s string) bool { return phoneRe.MatchString(s) }

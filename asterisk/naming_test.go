@@ -98,3 +98,20 @@ func TestTrunkDial(t *testing.T) {
 		t.Errorf("LocalDial = %q", got)
 	}
 }
+
+func TestIsPhone(t *testing.T) {
+	for s, want := range map[string]bool{
+		"PJSIP/sue_desk":      true,
+		"Local/3001@from-sip": true,
+		"Local/+3906@ctx":     true,
+		"PJSIP/sue,qBw":       false, // ChanSpy options smuggled in
+		"PJSIP/sue/x":         false,
+		"SIP/sue":             false,
+		"Local/3001":          false,
+		"":                    false,
+	} {
+		if got := IsPhone(s); got != want {
+			t.Errorf("IsPhone(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
