@@ -1,0 +1,347 @@
+// Package leader decides which of several omniccd instances does the work
+// that must be done once — following an Asterisk box, the router's timers, a
+// scheduled job — with MySQL named locks (GET_LOCK) held on a connection of
+// their own. On the embedded SQLite store there is one instance: it leads all.
+package leader
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"omnicc/clock"
+	"omnicc/store"
+)
+
+// Defaults for Options' zero values.
+const (
+	// DefaultCheck is how often a holder asks the server whether its lock
+	// is still its own. A lost lock is noticed within about one Check (two
+	// if the server does not answer), and that is the longest two
+	// instances may both act; the database's conditional updates decide
+	// what they race on meanwhile.
+	DefaultCheck = time.Second
+	// DefaultWait is how long one GET_LOCK waits on the server. A waiting
+	// instance gets the lock the moment the holder's session ends, so this
+	// only bounds how often the wait is renewed.
+	DefaultWait = 2 * time.Second
+	// DefaultRetry is the pause after an error (the database down, a role
+	// that failed) before campaigning again.
+	DefaultRetry = 2 * time.Second
+	// DefaultSessionTimeout is the lock session's wait_timeout: the server
+	// ends a session that said nothing for this long, so a holder that is
+	// paused (SIGSTOP, a VM frozen) or cut off loses its lock instead of
+	// keeping it for the server's default eight hours.
+	DefaultSessionTimeout = 5 * time.Second
+)
+
+// Options tune an Elector; zero values take the defaults.
+type Options struct {
+	// Instance names this instance in logs (OMNICC_INSTANCE_ID).
+	Instance string
+	Logger   *slog.Logger
+	Clock    clock.Clock
+	Check    time.Duration // [DefaultCheck]
+	Wait     time.Duration // [DefaultWait]; whole seconds on the server, at least 1
+	Retry    time.Duration // [DefaultRetry]
+	// SessionTimeout must exceed Check by a margin, or a live holder's
+	// session would be ended between two checks. [DefaultSessionTimeout]
+	SessionTimeout time.Duration
+	// Registerer, when set, receives omnicc_leader_role and
+	// omnicc_leader_changes_total.
+	Registerer prometheus.Registerer
+}
+
+// Elector campaigns for roles on behalf of one instance. Each role is its
+// own lock, so the roles of many Asterisk boxes spread over the instances.
+type Elector struct {
+	db      *sql.DB
+	dialect store.Dialect
+	o       Options
+	log     *slog.Logger
+	clk     clock.Clock
+
+	mu   sync.Mutex
+	held map[string]time.Time // role → when it was won
+
+	leading *prometheus.GaugeVec
+	changes *prometheus.CounterVec
+}
+
+// New builds an Elector over db's store.PoolLeader pool.
+func New(db *store.DB, o Options) (*Elector, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Check <= 0 {
+		o.Check = DefaultCheck
+	}
+	if o.Wait <= 0 {
+		o.Wait = DefaultWait
+	}
+	if o.Retry <= 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.SessionTimeout < 2*o.Check {
+		return nil, fmt.Errorf("leader: session timeout %s is shorter than twice the check interval %s: a live holder would lose its lock", o.SessionTimeout, o.Check)
+	}
+	e := &Elector{db: db.Pool(store.PoolLeader).DB.DB, dialect: db.Dialect, o: o, log: o.Logger, clk: clock.Or(o.Clock),
+		held: map[string]time.Time{},
+		leading: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "omnicc_leader_role",
+			Help: "1 while this instance leads the role (ami:<box>, router, cron:<job>), 0 otherwise."}, []string{"role"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "omnicc_leader_changes_total",
+			Help: "Leadership won and lost by this instance, per role."}, []string{"role", "change"}),
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{e.leading, e.changes} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("leader: register metrics: %w", err)
+			}
+		}
+	}
+	return e, nil
+}
+
+// Roles lists, sorted, the roles this instance leads right now.
+func (e *Elector) Roles() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.held))
+	for r := range e.held {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Leads reports whether this instance leads role right now.
+func (e *Elector) Leads(role string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.held[role]
+	return ok
+}
+
+func (e *Elector) setHeld(role string, held bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if held {
+		e.held[role] = e.clk.Now()
+		e.leading.WithLabelValues(role).Set(1)
+		e.changes.WithLabelValues(role, "won").Inc()
+		return
+	}
+	if _, ok := e.held[role]; !ok {
+		return
+	}
+	delete(e.held, role)
+	e.leading.WithLabelValues(role).Set(0)
+	e.changes.WithLabelValues(role, "lost").Inc()
+}
+
+// errLost: the holder's lock connection died or the lock is someone else's.
+var errLost = errors.New("leadership lost")
+
+// Lead campaigns for role until ctx ends. Each time it wins, it calls run
+// with a context that is cancelled the moment the lock is lost (or ctx
+// ends); run must stop acting then, and it should begin by resyncing from
+// the truth (Asterisk, the database), since it cannot know what the last
+// leader did. When run returns by itself the lock is released: with an
+// error, Lead campaigns again after Options.Retry; with nil it returns.
+//
+// On SQLite this instance is the only one: run is called at once.
+func (e *Elector) Lead(ctx context.Context, role string, run func(ctx context.Context) error) error {
+	if e.dialect != store.MySQL {
+		e.setHeld(role, true)
+		defer e.setHeld(role, false)
+		err := run(ctx)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	for ctx.Err() == nil {
+		conn, name, err := e.acquire(ctx, role)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.log.Warn("leadership: cannot campaign; trying again", "role", role, "instance", e.o.Instance, "err", err, "in", e.o.Retry)
+			e.pause(ctx)
+			continue
+		}
+		done, err := e.hold(ctx, role, name, conn, run)
+		if done {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errLost) {
+			// Campaign again at once: the lock may be free already, and if
+			// the database is down acquire fails and pauses.
+			continue
+		}
+		e.log.Error("leadership: the role stopped with an error; released, campaigning again", "role", role,
+			"instance", e.o.Instance, "err", err, "in", e.o.Retry)
+		e.pause(ctx)
+	}
+	return nil
+}
+
+func (e *Elector) pause(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-e.clk.After(e.o.Retry):
+	}
+}
+
+// acquire waits until this instance holds role's lock, on a connection of
+// its own that the caller must end with drop.
+func (e *Elector) acquire(ctx context.Context, role string) (*sql.Conn, string, error) {
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var database sql.NullString
+	if err := conn.QueryRowContext(ctx, `SELECT DATABASE()`).Scan(&database); err != nil {
+		drop(conn)
+		return nil, "", err
+	}
+	name := LockName(database.String, role)
+	secs := max(int(e.o.SessionTimeout/time.Second), 1)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`SET SESSION wait_timeout = %d`, secs)); err != nil {
+		drop(conn)
+		return nil, "", err
+	}
+	wait := max(int(e.o.Wait/time.Second), 1)
+	for {
+		// GET_LOCK waits on the server and returns the moment the holder's
+		// session ends: that, not a poll, is what makes failover fast.
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, name, wait).Scan(&got); err != nil {
+			drop(conn)
+			return nil, "", err
+		}
+		if got.Valid && got.Int64 == 1 {
+			return conn, name, nil
+		}
+		if !got.Valid {
+			drop(conn)
+			return nil, "", fmt.Errorf("GET_LOCK(%q) failed on the server", name)
+		}
+		if ctx.Err() != nil {
+			drop(conn)
+			return nil, "", ctx.Err()
+		}
+	}
+}
+
+// hold runs the role while the lock is held. done is true when run ended
+// by itself without an error (Lead returns).
+func (e *Elector) hold(ctx context.Context, role, name string, conn *sql.Conn, run func(context.Context) error) (done bool, err error) {
+	roleCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	e.setHeld(role, true)
+	e.log.Info("leadership won", "role", role, "instance", e.o.Instance, "lock", name)
+	ended := make(chan error, 1)
+	go func() { ended <- run(roleCtx) }()
+	stop := func(why error) error {
+		// Not acting any more comes first; the role's goroutines end next.
+		cancel()
+		e.setHeld(role, false)
+		err := <-ended
+		release(conn, name)
+		if why != nil {
+			return why
+		}
+		return err
+	}
+	for {
+		select {
+		case err := <-ended:
+			e.setHeld(role, false)
+			release(conn, name)
+			if ctx.Err() == nil {
+				e.log.Info("leadership released: the role ended", "role", role, "instance", e.o.Instance, "err", err)
+			}
+			if err == nil || (errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+				return ctx.Err() == nil && err == nil, nil
+			}
+			return false, err
+		case <-ctx.Done():
+			_ = stop(nil)
+			return true, nil
+		case <-e.clk.After(e.o.Check):
+			if err := e.check(ctx, conn, name); err != nil {
+				if ctx.Err() != nil {
+					_ = stop(nil)
+					return true, nil
+				}
+				e.log.Warn("leadership lost: the role stops now", "role", role, "instance", e.o.Instance, "err", err)
+				return false, stop(fmt.Errorf("%w: %v", errLost, err))
+			}
+		}
+	}
+}
+
+// check makes sure the lock is still held by conn's session. A server that
+// does not answer within one Check counts as lost: the holder cannot know
+// whether its session survived.
+func (e *Elector) check(ctx context.Context, conn *sql.Conn, name string) error {
+	cctx, cancel := context.WithTimeout(ctx, e.o.Check)
+	defer cancel()
+	var mine sql.NullBool
+	if err := conn.QueryRowContext(cctx, `SELECT IS_USED_LOCK(?) = CONNECTION_ID()`, name).Scan(&mine); err != nil {
+		return err
+	}
+	if !mine.Valid || !mine.Bool {
+		return errors.New("the lock belongs to another session")
+	}
+	return nil
+}
+
+// release gives the lock back and closes the session (never returning it
+// to the pool: it has its own wait_timeout, and ending the session is what
+// frees a lock whatever happened to RELEASE_LOCK).
+func release(conn *sql.Conn, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = conn.ExecContext(ctx, `SELECT RELEASE_LOCK(?)`, name)
+	drop(conn)
+}
+
+// drop closes conn's session instead of returning it to the pool.
+func drop(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
+}
+
+// maxLockName is MySQL's limit on a GET_LOCK name.
+const maxLockName = 64
+
+// LockName is the server-wide lock of role for the database: named locks
+// belong to the whole server, so the database's name is part of it (two
+// deployments, or two test databases, on one server do not collide). A name
+// longer than MySQL's 64 characters is hashed.
+func LockName(database, role string) string {
+	name := "omnicc/" + database + "/" + role
+	if len(name) <= maxLockName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(database + "/" + role))
+	return "omnicc/" + hex.EncodeToString(sum[:])[:maxLockName-len("omnicc/")]
+}
