@@ -49,6 +49,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Mounts let other adapters add routes (with their roles) before serving.
 	Mounts []func(*Router)
+	// Instance names this instance in /readyz (OMNICC_INSTANCE_ID).
+	Instance string
+	// Roles, when set, lists what this instance leads right now
+	// (leader.Elector.Roles): ami:<host:port>, router, cron:<job>.
+	Roles func() []string
 }
 
 // Server is the HTTP side of omniccd.
@@ -175,7 +180,11 @@ func (s *Server) readyz(c *gin.Context) {
 		writeError(c, http.StatusServiceUnavailable, "database_unreachable", "the database does not answer: "+err.Error(), "")
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect)})
+	roles := []string{}
+	if s.opts.Roles != nil {
+		roles = append(roles, s.opts.Roles()...)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect), "instance": s.opts.Instance, "roles": roles})
 }
 
 func (s *Server) recovery() gin.HandlerFunc {
