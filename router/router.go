@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"omnicc/directory"
@@ -142,6 +143,10 @@ type Router struct {
 	pendMu  sync.Mutex
 	pending map[int64]bool // agents whose state changed, for Run to route
 	wake    chan struct{}
+
+	// follower is set on an instance that does not lead the router (see
+	// SetLeading): it stores and answers, but offers nothing.
+	follower atomic.Bool
 }
 
 // New builds a Router; Load fills it from the database.

@@ -36,7 +36,28 @@ func (r *Router) Load(ctx context.Context) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// What only memory knows survives a rebuild (the leader's periodic
+	// one, see Lead): who rejected what, when each agent was last offered
+	// and where each roundrobin stands, so a resync is not unfair.
+	oldQueues, oldAgents, oldPassed := r.queues, r.agents, r.passed
 	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
+	restore := func() {
+		for id, q := range r.queues {
+			if old := oldQueues[id]; old != nil {
+				q.next = old.next
+			}
+		}
+		for id, a := range r.agents {
+			if old := oldAgents[id]; old != nil {
+				a.lastOffer = old.lastOffer
+			}
+		}
+		for id, p := range oldPassed {
+			if _, open := r.offers[id]; open || r.queuedLocked(id) {
+				r.passed[id] = p
+			}
+		}
+	}
 	for _, ref := range refs {
 		if ref.Channel == directory.ChannelVoice {
 			continue
@@ -126,6 +147,7 @@ func (r *Router) Load(ctx context.Context) error {
 	if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE expires_at <= ?`, now); err != nil {
 		return fmt.Errorf("router: drop expired offers: %w", err)
 	}
+	restore()
 	for _, a := range r.agents {
 		for _, ch := range directory.DigitalChannels {
 			r.pushLoadLocked(a, ch)
@@ -137,6 +159,16 @@ func (r *Router) Load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// queuedLocked reports whether an interaction waits in some line.
+func (r *Router) queuedLocked(id int64) bool {
+	for _, q := range r.queues {
+		if _, ok := q.line.byID[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Router) sortedQueuesLocked() []*queueState {
@@ -261,6 +293,9 @@ func (r *Router) Decide(queueID int64) (interactionID int64, agents []int64) {
 // dispatchLocked offers q's waiting interactions, head first, while someone
 // can take them.
 func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
+	if r.follower.Load() {
+		return nil // the leader offers it (Lead)
+	}
 	for q.line.Len() > 0 {
 		h := q.line.head()
 		fresh, all := r.eligibleLocked(q, h.id)
