@@ -31,6 +31,7 @@ import (
 	"omnicc/directory"
 	"omnicc/events"
 	"omnicc/journal"
+	"omnicc/leader"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/router"
@@ -228,6 +229,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// changes there (a login, an unpause or freed capacity is when the next
 	// waiting interaction is offered).
 	digital := router.New(router.Options{DB: db, Presence: sessions, Directory: dir, Publisher: bus, Logger: log.With("component", "router")})
+	// Among several instances only the router's leader offers; the others
+	// store and answer REST, and the leader picks up what they queued.
+	digital.SetLeading(db.Dialect != store.MySQL)
 	if err := digital.Load(ctx); err != nil {
 		return fmt.Errorf("load the router's interactions: %w", err)
 	}
@@ -262,10 +266,25 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// One instance follows each Asterisk box (role ami:<host:port>): it
+	// opens a connection of its own to the box while it leads, and the
+	// tracker's first login resyncs and reconciles before anything else.
 	// The tracker tells the call controls of hang-ups (and, after a
 	// reconnect, of the channels still up) so recordings end with their call.
-	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
-		Actions: queueActions, ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
+	followBox := func(box ami.BoxConfig) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			own, err := ami.NewPool([]ami.BoxConfig{box}, ami.Config{Logger: log.With("component", "ami"), Metrics: amiMetrics})
+			if err != nil {
+				return err
+			}
+			tracker := ami.NewTracker(own, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
+				ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
+			tg, tctx := errgroup.WithContext(ctx)
+			tg.Go(func() error { return own.Run(tctx) })
+			tg.Go(func() error { return tracker.Run(tctx) })
+			return tg.Wait()
+		}
+	}
 	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
@@ -317,7 +336,15 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// Roles that must run once among several instances are led through
+	// the database (leader): each Asterisk box, the router, the jobs.
+	elector, err := leader.New(db, leader.Options{Instance: cfg.InstanceID, Logger: log.With("component", "leader"), Registerer: metrics})
+	if err != nil {
+		return err
+	}
+
 	httpSrv, err := api.New(api.Options{
+		Instance: cfg.InstanceID, Roles: elector.Roles,
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
@@ -350,17 +377,22 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
 	g.Go(func() error { return reloader.Run(gctx) })
-	g.Go(func() error { return tracker.Run(gctx) })
+	for _, box := range boxes {
+		g.Go(func() error { return elector.Lead(gctx, "ami:"+box.Addr, followBox(box)) })
+	}
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
-	g.Go(func() error { return digital.Run(gctx) })
-	g.Go(func() error { return digital.Follow(gctx, bus) })
+	g.Go(func() error {
+		return elector.Lead(gctx, "router", func(ctx context.Context) error {
+			return digital.Lead(ctx, bus, db.Dialect == store.MySQL)
+		})
+	})
 	g.Go(func() error { return openChannel.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
-	g.Go(func() error { return waJobs.Run(gctx) })
-	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
+	g.Go(func() error { return elector.Lead(gctx, "cron:whatsapp", waJobs.Run) })
+	log.Info("omniccd started", "version", version, "instance", cfg.InstanceID, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
