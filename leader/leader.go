@@ -6,10 +6,8 @@ package leader
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -330,18 +328,6 @@ func drop(conn *sql.Conn) {
 	_ = conn.Close()
 }
 
-// maxLockName is MySQL's limit on a GET_LOCK name.
-const maxLockName = 64
-
-// LockName is the server-wide lock of role for the database: named locks
-// belong to the whole server, so the database's name is part of it (two
-// deployments, or two test databases, on one server do not collide). A name
-// longer than MySQL's 64 characters is hashed.
-func LockName(database, role string) string {
-	name := "omnicc/" + database + "/" + role
-	if len(name) <= maxLockName {
-		return name
-	}
-	sum := sha256.Sum256([]byte(database + "/" + role))
-	return "omnicc/" + hex.EncodeToString(sum[:])[:maxLockName-len("omnicc/")]
-}
+// LockName is the server-wide lock of role for the database (see
+// store.LockName).
+func LockName(database, role string) string { return store.LockName(database, role) }

@@ -241,16 +241,3 @@ func TestFailedRoleReleasesTheLock(t *testing.T) {
 	cancel()
 	<-done
 }
-
-func TestLockNameFitsMySQL(t *testing.T) {
-	if got := leader.LockName("omnicc", "router"); got != "omnicc/omnicc/router" {
-		t.Fatalf("LockName = %q", got)
-	}
-	long := leader.LockName("omnicc_production_eu_west", "ami:asterisk-box-number-042.example.com:5038")
-	if len(long) > 64 {
-		t.Fatalf("LockName is %d characters, MySQL takes 64", len(long))
-	}
-	if long == leader.LockName("omnicc_production_eu_west", "ami:asterisk-box-number-043.example.com:5038") {
-		t.Fatal("two long roles share a lock name")
-	}
-}
