@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 # Soak: make soak SOAK_ARGS='-duration 60s -concurrency 100 -ws 50' (flags: go run ./tools/soak -h)
 SOAK_ARGS ?=
 
-.PHONY: run build test vet unit mariadb bench fuzz soak clean
+.PHONY: run build test vet unit mariadb nats bench fuzz soak clean
 
 ## run: build and start omniccd on the embedded SQLite store (./data)
 run: build
@@ -19,7 +19,8 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/omniccd
 
 ## test: go vet, then every test with the race detector on SQLite and MariaDB
-test: vet mariadb unit
+## (and NATS for the fan-out)
+test: vet mariadb nats unit
 
 ## vet: go vet, and go.mod/go.sum must be what `go mod tidy` writes (a direct
 ## dependency left "// indirect" hides what the code really imports)
@@ -37,6 +38,11 @@ unit:
 ## locally; the tests skip it when unreachable unless CI=true)
 mariadb:
 	@./.ci/mariadb-up || true
+
+## nats: make sure the NATS the fan-out tests use is up (best effort
+## locally; the tests skip it when unreachable unless CI=true)
+nats:
+	@./.ci/nats-up || true
 
 ## bench: run the Go benchmarks (figures in README.md)
 bench:

@@ -28,6 +28,7 @@ func TestReadyzNamesTheInstanceAndItsRoles(t *testing.T) {
 		Instance string
 		Database string
 		Roles    []string
+		FanOut   string
 	}) {
 		res, err := http.Get(srv.URL + "/readyz")
 		if err != nil {
@@ -43,7 +44,8 @@ func TestReadyzNamesTheInstanceAndItsRoles(t *testing.T) {
 		return out
 	}
 	out := get()
-	if out.Status != "ready" || out.Instance != "omnicc-a" || out.Database != "sqlite" || !slices.Equal(out.Roles, roles) {
+	if out.Status != "ready" || out.Instance != "omnicc-a" || out.Database != "sqlite" || !slices.Equal(out.Roles, roles) ||
+		out.FanOut != "off" {
 		t.Fatalf("/readyz = %+v", out)
 	}
 	roles = nil // lost them all: an empty list, never null

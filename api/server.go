@@ -54,6 +54,9 @@ type Options struct {
 	// Roles, when set, lists what this instance leads right now
 	// (leader.Elector.Roles): ami:<host:port>, router, cron:<job>.
 	Roles func() []string
+	// FanOutConnected, when set, says whether the event fan-out between
+	// instances reaches NATS; nil means the fan-out is off.
+	FanOutConnected func() bool
 }
 
 // Server is the HTTP side of omniccd.
@@ -184,7 +187,17 @@ func (s *Server) readyz(c *gin.Context) {
 	if s.opts.Roles != nil {
 		roles = append(roles, s.opts.Roles()...)
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect), "instance": s.opts.Instance, "roles": roles})
+	// NATS down leaves this instance serving its own sockets: ready, and
+	// saying so rather than leaving the load balancer's rotation.
+	fanOut := "off"
+	if s.opts.FanOutConnected != nil {
+		fanOut = "disconnected"
+		if s.opts.FanOutConnected() {
+			fanOut = "connected"
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect), "instance": s.opts.Instance, "roles": roles,
+		"fanout": fanOut})
 }
 
 func (s *Server) recovery() gin.HandlerFunc {

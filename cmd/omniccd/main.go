@@ -30,6 +30,7 @@ import (
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/events"
+	"omnicc/fanout"
 	"omnicc/journal"
 	"omnicc/leader"
 	"omnicc/presence"
@@ -343,8 +344,19 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// With OMNICC_NATS_URL the bus reaches every instance's sockets.
+	var fan *fanout.FanOut
+	var fanConnected func() bool
+	if cfg.NATSURL != "" {
+		if fan, err = fanout.New(bus, fanout.Options{URL: cfg.NATSURL, Instance: cfg.InstanceID,
+			Logger: log.With("component", "fanout"), Registerer: metrics}); err != nil {
+			return err
+		}
+		fanConnected = fan.Connected
+	}
+
 	httpSrv, err := api.New(api.Options{
-		Instance: cfg.InstanceID, Roles: elector.Roles,
+		Instance: cfg.InstanceID, Roles: elector.Roles, FanOutConnected: fanConnected,
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
@@ -374,6 +386,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return httpSrv.Run(gctx) })
 	g.Go(func() error { return bus.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
+	if fan != nil {
+		g.Go(func() error { return fan.Run(gctx) })
+	}
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
 	g.Go(func() error { return reloader.Run(gctx) })
