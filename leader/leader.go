@@ -24,10 +24,11 @@ import (
 // Defaults for Options' zero values.
 const (
 	// DefaultCheck is how often a holder asks the server whether its lock
-	// is still its own. A lost lock is noticed within about one Check (two
-	// if the server does not answer), and that is the longest two
-	// instances may both act; the database's conditional updates decide
-	// what they race on meanwhile.
+	// is still its own. Between two asks it waits on the server (SLEEP),
+	// so a session that is killed or dropped is noticed at once; one that
+	// the server stops answering within two Checks. That is the longest
+	// two instances may both act; the database's conditional updates
+	// decide what they race on meanwhile.
 	DefaultCheck = time.Second
 	// DefaultWait is how long one GET_LOCK waits on the server. A waiting
 	// instance gets the lock the moment the holder's session ends, so this
@@ -172,7 +173,7 @@ func (e *Elector) Lead(ctx context.Context, role string, run func(ctx context.Co
 		return err
 	}
 	for ctx.Err() == nil {
-		conn, name, err := e.acquire(ctx, role)
+		sess, err := e.acquire(ctx, role)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -181,7 +182,7 @@ func (e *Elector) Lead(ctx context.Context, role string, run func(ctx context.Co
 			e.pause(ctx)
 			continue
 		}
-		done, err := e.hold(ctx, role, name, conn, run)
+		done, err := e.hold(ctx, role, sess, run)
 		if done {
 			return nil
 		}
@@ -207,23 +208,32 @@ func (e *Elector) pause(ctx context.Context) {
 	}
 }
 
+// session is a held lock: its connection, the lock's name and the
+// server's id of the connection.
+type session struct {
+	conn *sql.Conn
+	name string
+	id   int64
+}
+
 // acquire waits until this instance holds role's lock, on a connection of
-// its own that the caller must end with drop.
-func (e *Elector) acquire(ctx context.Context, role string) (*sql.Conn, string, error) {
+// its own that the caller must end with release.
+func (e *Elector) acquire(ctx context.Context, role string) (*session, error) {
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
+	var id int64
 	var database sql.NullString
-	if err := conn.QueryRowContext(ctx, `SELECT DATABASE()`).Scan(&database); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT DATABASE(), CONNECTION_ID()`).Scan(&database, &id); err != nil {
 		drop(conn)
-		return nil, "", err
+		return nil, err
 	}
 	name := LockName(database.String, role)
 	secs := max(int(e.o.SessionTimeout/time.Second), 1)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`SET SESSION wait_timeout = %d`, secs)); err != nil {
 		drop(conn)
-		return nil, "", err
+		return nil, err
 	}
 	wait := max(int(e.o.Wait/time.Second), 1)
 	for {
@@ -232,47 +242,48 @@ func (e *Elector) acquire(ctx context.Context, role string) (*sql.Conn, string, 
 		var got sql.NullInt64
 		if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(?, ?)`, name, wait).Scan(&got); err != nil {
 			drop(conn)
-			return nil, "", err
+			return nil, err
 		}
 		if got.Valid && got.Int64 == 1 {
-			return conn, name, nil
+			return &session{conn: conn, name: name, id: id}, nil
 		}
 		if !got.Valid {
 			drop(conn)
-			return nil, "", fmt.Errorf("GET_LOCK(%q) failed on the server", name)
+			return nil, fmt.Errorf("GET_LOCK(%q) failed on the server", name)
 		}
 		if ctx.Err() != nil {
 			drop(conn)
-			return nil, "", ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 }
 
 // hold runs the role while the lock is held. done is true when run ended
 // by itself without an error (Lead returns).
-func (e *Elector) hold(ctx context.Context, role, name string, conn *sql.Conn, run func(context.Context) error) (done bool, err error) {
+func (e *Elector) hold(ctx context.Context, role string, sess *session, run func(context.Context) error) (done bool, err error) {
 	roleCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	e.setHeld(role, true)
-	e.log.Info("leadership won", "role", role, "instance", e.o.Instance, "lock", name)
+	e.log.Info("leadership won", "role", role, "instance", e.o.Instance, "lock", sess.name)
 	ended := make(chan error, 1)
 	go func() { ended <- run(roleCtx) }()
-	stop := func(why error) error {
-		// Not acting any more comes first; the role's goroutines end next.
-		cancel()
-		e.setHeld(role, false)
-		err := <-ended
-		release(conn, name)
-		if why != nil {
-			return why
-		}
-		return err
+	// One check at a time runs on conn; every exit waits for it before
+	// the connection is released.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watch := func() <-chan error {
+		c := make(chan error, 1)
+		go func() { c <- e.check(wctx, sess) }()
+		return c
 	}
+	checking := watch()
 	for {
 		select {
 		case err := <-ended:
 			e.setHeld(role, false)
-			release(conn, name)
+			e.interrupt(sess)
+			<-checking
+			release(sess)
 			if ctx.Err() == nil {
 				e.log.Info("leadership released: the role ended", "role", role, "instance", e.o.Instance, "err", err)
 			}
@@ -281,29 +292,56 @@ func (e *Elector) hold(ctx context.Context, role, name string, conn *sql.Conn, r
 			}
 			return false, err
 		case <-ctx.Done():
-			_ = stop(nil)
+			cancel()
+			e.setHeld(role, false)
+			<-ended
+			e.interrupt(sess)
+			<-checking
+			release(sess)
 			return true, nil
-		case <-e.clk.After(e.o.Check):
-			if err := e.check(ctx, conn, name); err != nil {
-				if ctx.Err() != nil {
-					_ = stop(nil)
-					return true, nil
-				}
-				e.log.Warn("leadership lost: the role stops now", "role", role, "instance", e.o.Instance, "err", err)
-				return false, stop(fmt.Errorf("%w: %v", errLost, err))
+		case err := <-checking:
+			if err == nil {
+				checking = watch()
+				continue
 			}
+			// Not acting any more comes first; the role's goroutines end next.
+			cancel()
+			e.setHeld(role, false)
+			if ctx.Err() != nil {
+				<-ended
+				release(sess)
+				return true, nil
+			}
+			e.log.Warn("leadership lost: the role stops now", "role", role, "instance", e.o.Instance, "err", err)
+			<-ended
+			release(sess)
+			return false, fmt.Errorf("%w: %v", errLost, err)
 		}
 	}
 }
 
-// check makes sure the lock is still held by conn's session. A server that
-// does not answer within one Check counts as lost: the holder cannot know
-// whether its session survived.
-func (e *Elector) check(ctx context.Context, conn *sql.Conn, name string) error {
-	cctx, cancel := context.WithTimeout(ctx, e.o.Check)
+// check waits one Check on the server (SLEEP) and then makes sure the lock
+// is still held by conn's session. The SLEEP is what makes a lost session
+// noticed at once rather than at the next check: a KILL, a server restart
+// or failover ends it with an error there and then. A server that does not
+// answer within another Check (at least a second) counts as lost: the
+// holder cannot know whether its session survived, and by then the
+// session's wait_timeout is running out on the server.
+func (e *Elector) check(ctx context.Context, sess *session) error {
+	cctx, cancel := context.WithTimeout(ctx, e.o.Check+max(e.o.Check, time.Second))
 	defer cancel()
+	var slept sql.NullInt64
+	if err := sess.conn.QueryRowContext(cctx, `SELECT SLEEP(?)`, e.o.Check.Seconds()).Scan(&slept); err != nil {
+		return err
+	}
+	if slept.Int64 == 1 {
+		if ctx.Err() != nil {
+			return ctx.Err() // interrupt: this instance is letting go
+		}
+		return errors.New("the lock's session was interrupted (KILL QUERY)")
+	}
 	var mine sql.NullBool
-	if err := conn.QueryRowContext(cctx, `SELECT IS_USED_LOCK(?) = CONNECTION_ID()`, name).Scan(&mine); err != nil {
+	if err := sess.conn.QueryRowContext(cctx, `SELECT IS_USED_LOCK(?) = CONNECTION_ID()`, sess.name).Scan(&mine); err != nil {
 		return err
 	}
 	if !mine.Valid || !mine.Bool {
@@ -312,14 +350,23 @@ func (e *Elector) check(ctx context.Context, conn *sql.Conn, name string) error 
 	return nil
 }
 
+// interrupt ends the check's SLEEP from another connection, so that
+// letting go of a role frees its lock now rather than after the SLEEP: the
+// server does not see a client leave while it sleeps for it.
+func (e *Elector) interrupt(sess *session) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = e.db.ExecContext(ctx, fmt.Sprintf(`KILL QUERY %d`, sess.id))
+}
+
 // release gives the lock back and closes the session (never returning it
 // to the pool: it has its own wait_timeout, and ending the session is what
 // frees a lock whatever happened to RELEASE_LOCK).
-func release(conn *sql.Conn, name string) {
+func release(sess *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = conn.ExecContext(ctx, `SELECT RELEASE_LOCK(?)`, name)
-	drop(conn)
+	_, _ = sess.conn.ExecContext(ctx, `SELECT RELEASE_LOCK(?)`, sess.name)
+	drop(sess.conn)
 }
 
 // drop closes conn's session instead of returning it to the pool.
