@@ -16,12 +16,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,8 +38,21 @@ func main() {
 	dsn := flag.String("dsn", "root@tcp(127.0.0.1:3306)/test", "MySQL/MariaDB DSN (the database must exist)")
 	n := flag.Int("n", 20, "how many failovers")
 	check := flag.Duration("check", leader.DefaultCheck, "the holder's check interval (leader.Options.Check)")
-	mode := flag.String("mode", "kill", "kill: KILL the holder's lock session; stop: stop the holder as SIGTERM does")
+	mode := flag.String("mode", "kill", "kill: KILL the holder's lock session; stop: stop the holder as SIGTERM does; "+
+		"crash: kill -9 a holder process")
+	childRole := flag.String("child-role", "", "(internal) lead this role in a child process for -mode crash")
 	flag.Parse()
+	if *childRole != "" {
+		child(*dsn, *childRole, *check)
+		return
+	}
+	if *mode == "crash" {
+		if err := crash(*dsn, *n, *check); err != nil {
+			fmt.Fprintln(os.Stderr, "failover:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*dsn, *n, *check, *mode); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
@@ -203,4 +219,60 @@ func report(what string, d []time.Duration) {
 	slices.Sort(d)
 	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
 	fmt.Printf("  %-45s p50 %8s  p99 %8s  max %8s\n", what, q(0.50).Round(time.Millisecond), q(0.99).Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+}
+
+// child leads role until it is killed, saying "leading" when it does.
+func child(dsn, role string, check time.Duration) {
+	in, err := start(context.Background(), dsn, "child", role, check)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "failover child:", err)
+		os.Exit(1)
+	}
+	<-in.started
+	fmt.Println("leading")
+	<-in.done
+}
+
+// crash measures the takeover after a kill -9 of the holder's process.
+func crash(dsn string, n int, check time.Duration) error {
+	role := fmt.Sprintf("failover-crash-%d", os.Getpid())
+	var takeover []time.Duration
+	for i := range n {
+		cmd := exec.Command(os.Args[0], "-dsn", dsn, "-check", check.String(), "-child-role", role)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || strings.TrimSpace(line) != "leading" {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return fmt.Errorf("round %d: the child did not lead: %q %v", i, line, err)
+		}
+		in, err := start(context.Background(), dsn, "survivor", role, check)
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return err
+		}
+		time.Sleep(300 * time.Millisecond) // the survivor is waiting in GET_LOCK
+		t0 := time.Now()
+		_ = cmd.Process.Kill()
+		select {
+		case t := <-in.started:
+			takeover = append(takeover, t.Sub(t0))
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("round %d: the survivor never took over", i)
+		}
+		_ = cmd.Wait()
+		in.cancel()
+		<-in.done
+	}
+	fmt.Printf("failover of one role after kill -9 of its holder's process, %d rounds, check %s\n", n, check)
+	report("takeover (kill -9 → the other runs the role)", takeover)
+	return nil
 }
