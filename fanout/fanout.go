@@ -170,9 +170,24 @@ func (f *FanOut) Run(ctx context.Context) error {
 		return fmt.Errorf("fanout: subscribe to %s: %w", f.o.Subject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if nc.FlushTimeout(5*time.Second) == nil {
-		f.markReady()
-	}
+	// Ready once the server has answered a flush after the SUB: retried
+	// while NATS is slow or away (the connect handlers also mark it).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	flushCtx, stopFlush := context.WithCancel(ctx)
+	defer stopFlush()
+	wg.Go(func() {
+		for flushCtx.Err() == nil {
+			if nc.IsConnected() && nc.FlushTimeout(5*time.Second) == nil {
+				f.markReady()
+				return
+			}
+			select {
+			case <-flushCtx.Done():
+			case <-f.clk.After(f.o.ReconnectWait):
+			}
+		}
+	})
 	for {
 		local := f.bus.Subscribe(events.Everything, f.o.Buffer)
 		for done := false; !done; {

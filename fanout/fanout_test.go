@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // natsURL is the NATS the tests use: OMNICC_TEST_NATS, or the machine's
 // (127.0.0.1:4222, started by .ci/nats-up). Down, the test skips — except
 // with CI=true, where it fails.
-func natsURL(t *testing.T) string {
+func natsURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("OMNICC_TEST_NATS")
 	if u == "" {
@@ -59,7 +59,7 @@ type node struct {
 	got *events.Subscription
 }
 
-func start(t *testing.T, ctx context.Context, wg *sync.WaitGroup, url, subj, instance string) *node {
+func start(t testing.TB, ctx context.Context, wg *sync.WaitGroup, url, subj, instance string) *node {
 	t.Helper()
 	bus := events.New(events.Options{QueueSize: 1 << 16})
 	fan, err := fanout.New(bus, fanout.Options{URL: url, Subject: subj, Instance: instance})
