@@ -274,7 +274,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// reconnect, of the channels still up) so recordings end with their call.
 	followBox := func(box ami.BoxConfig) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
-			own, err := ami.NewPool([]ami.BoxConfig{box}, ami.Config{Logger: log.With("component", "ami"), Metrics: amiMetrics})
+			// No metrics: the shared pool's client of the box already
+			// counts its events and logins, once per instance.
+			own, err := ami.NewPool([]ami.BoxConfig{box}, ami.Config{Logger: log.With("component", "ami")})
 			if err != nil {
 				return err
 			}
