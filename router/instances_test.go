@@ -190,3 +190,34 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// With the fan-out on, the leader hears of an interaction another
+// instance queued (its "interaction" event, Origin set) and offers it at
+// once, not at its next periodic resync (which the fake clock never
+// reaches here).
+func TestInstancesRemoteInteractionIsOfferedAtOnce(t *testing.T) {
+	a, b, agents, q := twoInstances(t, "beepall", 2)
+	bus := events.New(events.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { _ = bus.Run(ctx) })
+	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
+	eventually(t, "the leader follows the bus", func() bool { return bus.Subscribers() == 1 })
+
+	it := b.receive("visitor-1", "m1", "hello", q)
+	if it.Status != router.StatusQueued {
+		t.Fatalf("status %s on the follower, want queued", it.Status)
+	}
+	sent := b.rec.take("interaction", 0)
+	if len(sent) == 0 {
+		t.Fatal("the follower published no interaction event")
+	}
+	for _, e := range sent {
+		e.Origin = "b" // what the fan-out delivers on the leader's bus
+		bus.Publish(e)
+	}
+	for _, ag := range agents {
+		eventually(t, "the leader offers what the follower queued", func() bool { return len(a.rec.take("offer", ag)) == 1 })
+	}
+}

@@ -10,6 +10,8 @@ import (
 // ResyncEvery is how often the router's leader among several instances
 // rebuilds from the database what the others changed: interactions they
 // queued, offers accepted or rejected through them, transfers they started.
+// With the fan-out on, an "interaction" event from another instance
+// rebuilds at once.
 const ResyncEvery = 2 * time.Second
 
 // SetLeading says whether this router offers interactions. A router is
@@ -35,11 +37,15 @@ func (r *Router) Lead(ctx context.Context, src EventSource, shared bool) error {
 	g.Go(func() error { return r.Run(gctx) })
 	g.Go(func() error { return r.Follow(gctx, src) })
 	if shared {
+		wake := make(chan struct{}, 1)
+		r.resync.Store(&wake)
+		defer r.resync.Store(nil)
 		g.Go(func() error {
 			for {
 				select {
 				case <-gctx.Done():
 					return nil
+				case <-wake:
 				case <-r.clock.After(ResyncEvery):
 				}
 				if err := r.Load(gctx); err != nil && gctx.Err() == nil {

@@ -147,6 +147,9 @@ type Router struct {
 	// follower is set on an instance that does not lead the router (see
 	// SetLeading): it stores and answers, but offers nothing.
 	follower atomic.Bool
+	// resync wakes the leader's rebuild (Lead) when another instance
+	// changed an interaction; nil until Lead runs shared.
+	resync atomic.Pointer[chan struct{}]
 }
 
 // New builds a Router; Load fills it from the database.
@@ -196,6 +199,16 @@ func (r *Router) AgentChanged(agentID int64) {
 // Observe feeds a presence event to the router: agent_state events mean an
 // agent may have become free.
 func (r *Router) Observe(e presence.Event) {
+	if e.Type == "interaction" && e.Origin != "" {
+		// Another instance queued, accepted or closed one: the leader
+		// rebuilds now rather than at its next periodic resync.
+		if c := r.resync.Load(); c != nil {
+			select {
+			case *c <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if e.Type == "agent_state" && e.AgentID != 0 {
 		r.AgentChanged(e.AgentID)
 	}

@@ -471,6 +471,10 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 				}
 			}
 		}
+	} else if r.follower.Load() {
+		// The offer was the leader's: its desks and the leader itself
+		// (over the fan-out) hear of the accept from here.
+		r.publishInteraction(it)
 	}
 	return it, nil
 }
