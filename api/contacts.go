@@ -254,22 +254,33 @@ func (ct *Contacts) contact(s *Server, c *gin.Context, status int, cn *contacts.
 
 // search answers GET /contacts?q=&list_id=&tag=&mine=true&cf.<field>=&first_name=
 // &last_name=&company=&phone=&email=&channel=&external_id=&created_from=&created_to=
-// &updated_from=&updated_to=&sort=&page=&per_page=.
+// &updated_from=&updated_to=&sort=&page=&per_page=&after=.
 func (ct *Contacts) search(s *Server, c *gin.Context) {
 	f, ok := ct.filter(s, c)
 	if !ok {
 		return
 	}
-	items, total, err := ct.m.Search(c.Request.Context(), contactActor(c), f)
+	page, err := ct.m.Search(c.Request.Context(), contactActor(c), f)
 	if err == nil {
 		var mask bool
 		if mask, err = ct.masks(c.Request.Context(), c); err == nil && mask {
-			for i, cn := range items {
-				items[i] = contacts.Masked(cn)
+			for i, cn := range page.Items {
+				page.Items[i] = contacts.Masked(cn)
 			}
 		}
 	}
-	ct.respondList(s, c, items, total, err)
+	if err != nil {
+		ct.fail(s, c, err)
+		return
+	}
+	body := gin.H{"items": page.Items, "total": page.Total}
+	if page.TotalCapped {
+		body["total_capped"] = true
+	}
+	if page.NextAfter > 0 {
+		body["next_after"] = page.NextAfter
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // filter reads the search parameters (answering 400 or 403 when it fails).
@@ -283,6 +294,14 @@ func (ct *Contacts) filter(s *Server, c *gin.Context) (contacts.Filter, bool) {
 	}
 	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
 		return f, false
+	}
+	if v := c.Query("after"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id < 1 {
+			writeError(c, http.StatusBadRequest, "bad_query", "after "+strconv.Quote(v)+" is not a contact id (use next_after of the previous page)", "after")
+			return f, false
+		}
+		f.After = id
 	}
 	if v := c.Query("list_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)

@@ -107,6 +107,18 @@ func TestContactsAPI(t *testing.T) {
 		if one["last_name"] != "D•••" {
 			t.Errorf("masked get: %v", one)
 		}
+		e.must(e.call("GET", "/api/v1/contacts?after=x", annTok, nil, &fail), 400)
+		if fail.Error.Field != "after" {
+			t.Errorf("after=x: %+v", fail)
+		}
+		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?after=%d", id(jane)+1), annTok, nil, &found), 200)
+		if len(found.Items) != 1 || id(found.Items[0]) != id(jane) {
+			t.Errorf("after=%d: %+v", id(jane)+1, found)
+		}
+		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?after=%d", id(jane)), annTok, nil, &found), 200)
+		if len(found.Items) != 0 {
+			t.Errorf("after=%d (jane's own id): %+v", id(jane), found)
+		}
 		e.must(e.call("GET", "/api/v1/contacts?sort=secret", annTok, nil, &fail), 422)
 		e.must(e.call("GET", "/api/v1/contacts?created_from=yesterday", annTok, nil, &fail), 400)
 		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?list_id=%d", otherID), annTok, nil, &fail), 403)
