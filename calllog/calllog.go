@@ -776,7 +776,7 @@ type Filter struct {
 	// calls of one contact.
 	ID, ContactID int64
 	DID           string
-	Caller string
+	Caller        string
 	// From and To bound At: From ≤ At < To.
 	From, To  time.Time
 	Direction string
