@@ -89,6 +89,18 @@ func (ct *Contacts) Mount(r *Router) {
 		}
 	})
 
+	r.Handle("GET", "/contact-tags", everyone, func(c *gin.Context) {
+		items, err := ct.m.Tags(c.Request.Context())
+		ct.respondList(s, c, items, len(items), err)
+	})
+	r.Handle("PUT", "/contact-tags/:name", staff, func(c *gin.Context) {
+		var in struct {
+			Color string `json:"color"`
+		}
+		if s.decode(c, &in) {
+			ct.respond(s, c, http.StatusOK)(ct.m.SetTagColor(c.Request.Context(), c.Param("name"), in.Color))
+		}
+	})
 	r.Handle("GET", "/contacts", everyone, func(c *gin.Context) { ct.search(s, c) })
 	r.Handle("GET", "/contacts/export.csv", everyone, func(c *gin.Context) { ct.export(s, c) })
 	r.Handle("POST", "/contact-lists/:id/import", everyone, func(c *gin.Context) { ct.importCSV(s, c) })
