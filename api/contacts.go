@@ -307,13 +307,8 @@ func (ct *Contacts) filter(s *Server, c *gin.Context) (contacts.Filter, bool) {
 	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
 		return f, false
 	}
-	if v := c.Query("after"); v != "" {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id < 1 {
-			writeError(c, http.StatusBadRequest, "bad_query", "after "+strconv.Quote(v)+" is not a contact id (use next_after of the previous page)", "after")
-			return f, false
-		}
-		f.After = id
+	if f.After, ok = queryPositiveID(c, "after"); !ok {
+		return f, false
 	}
 	if v := c.Query("list_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
