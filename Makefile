@@ -9,22 +9,27 @@ FUZZTIME ?= 20s
 # Soak: make soak SOAK_ARGS='-duration 60s -concurrency 100 -ws 50' (flags: go run ./tools/soak -h)
 SOAK_ARGS ?=
 
-.PHONY: run build test vet unit mariadb nats bench fuzz soak clean
+.PHONY: run build web test vet unit mariadb nats chromium bench fuzz soak clean
+
+# Front ends (web chat widget, agent desktop): each npm package in the repo is
+# installed from its lockfile and built into its dist/, which go:embed puts
+# into the binary. Needs Node.js >= 20 and npm.
+WEB_DIRS ?= $(patsubst %/package.json,%,$(shell git ls-files '*package.json' 2>/dev/null | grep -v node_modules))
 
 ## run: build and start omniccd on the embedded SQLite store (./data)
 run: build
 	./$(BIN) serve
 
-build:
+build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/omniccd
 
 ## test: go vet, then every test with the race detector on SQLite and MariaDB
 ## (and NATS for the fan-out)
-test: vet mariadb nats unit
+test: vet mariadb nats chromium unit
 
 ## vet: go vet, and go.mod/go.sum must be what `go mod tidy` writes (a direct
 ## dependency left "// indirect" hides what the code really imports)
-vet:
+vet: web
 	$(GO) vet ./...
 	@$(GO) mod tidy -diff >/dev/null || { $(GO) mod tidy -diff; \
 	  echo 'go.mod/go.sum are not tidy: run go mod tidy and commit the result' >&2; exit 1; }
@@ -33,6 +38,21 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## web: npm ci (only when the lockfile changed) and npm run build in every
+## front-end package
+web:
+	@for d in $(WEB_DIRS); do \
+	  command -v npm >/dev/null || { echo 'make web: npm not found: install Node.js >= 20 and npm' >&2; exit 1; }; \
+	  echo "== $$d: npm ci, npm run build"; \
+	  ( cd $$d && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } \
+	    && npm run --silent build ) || exit 1; \
+	done
+
+## chromium: make sure the headless browser of the front-end tests is there
+## (best effort locally: the browser tests skip without it unless CI=true)
+chromium:
+	@./.ci/chromium-up || true
 
 ## mariadb: make sure the MariaDB the store tests use is up (best effort
 ## locally; the tests skip it when unreachable unless CI=true)
