@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/store"
@@ -46,6 +47,13 @@ type Sender interface {
 	Send(ctx context.Context, m Outbound) error
 }
 
+// Contacts is the contact manager's trigger: the contact a customer is,
+// matched by channel identity, number or e-mail, or created in the entry
+// point's list (*contacts.Manager).
+type Contacts interface {
+	FindOrCreate(ctx context.Context, listID int64, who contacts.Identity) (*contacts.Contact, bool, error)
+}
+
 // Clock is the router's time source; tests move a fake one and call
 // ExpireDue, so offer timeouts are tested without sleeping.
 type Clock interface {
@@ -64,8 +72,11 @@ type Options struct {
 	Presence  Presence
 	Directory Directory
 	Publisher Publisher
-	Clock     Clock
-	Logger    *slog.Logger
+	// Contacts, when set, gives interactions whose entry point names a
+	// contact list (Inbound.ContactListID) their contact.
+	Contacts Contacts
+	Clock    Clock
+	Logger   *slog.Logger
 }
 
 // Actor is who acts through the router: an agent acts on its own
@@ -83,10 +94,13 @@ type queueState struct {
 	strategy        string
 	offerTimeout    time.Duration
 	transferTimeout time.Duration
-	members         []int64 // sorted, for roundrobin's rotation
-	next            int     // roundrobin: index of the next member to try
-	line            *waitLine
-	loadedAt        time.Time // when the configuration was read
+	idleClose       time.Duration // 0: never closed for idleness
+	// requireDisposition refuses an agent's close without a disposition.
+	requireDisposition bool
+	members            []int64 // sorted, for roundrobin's rotation
+	next               int     // roundrobin: index of the next member to try
+	line               *waitLine
+	loadedAt           time.Time // when the configuration was read
 }
 
 // queueConfigTTL bounds how long a queue's strategy and timeouts are used
@@ -129,6 +143,7 @@ type Router struct {
 	pres  Presence
 	dir   Directory
 	pub   Publisher
+	cts   Contacts
 	clock Clock
 	log   *slog.Logger
 
@@ -155,7 +170,7 @@ func New(o Options) *Router {
 	if o.Publisher == nil {
 		o.Publisher = presence.PublisherFunc(func(presence.Event) {})
 	}
-	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, clock: o.Clock, log: o.Logger,
+	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, cts: o.Contacts, clock: o.Clock, log: o.Logger,
 		queues: map[int64]*queueState{}, agents: map[int64]*agentState{}, offers: map[int64]*offerState{},
 		passed: map[int64]map[int64]bool{}, senders: map[string]Sender{}, pending: map[int64]bool{},
 		wake: make(chan struct{}, 1)}
@@ -326,6 +341,7 @@ func (r *Router) setAgentLinksLocked(a *agentState, links []directory.QueueLink)
 func queueFromDirectory(q *directory.Queue) *queueState {
 	qs := &queueState{id: q.ID, name: q.Name, channel: q.Channel, strategy: q.Strategy,
 		offerTimeout: time.Duration(q.OfferTimeout) * time.Second, transferTimeout: time.Duration(q.TransferTimeout) * time.Second,
+		idleClose: time.Duration(q.IdleClose) * time.Second, requireDisposition: q.RequireDisposition,
 		line: newWaitLine()}
 	if qs.offerTimeout <= 0 {
 		qs.offerTimeout = 30 * time.Second
@@ -346,6 +362,7 @@ func (r *Router) queueLocked(ctx context.Context, id int64) (*queueState, error)
 			if dq, err := r.dir.Queue(ctx, id); err == nil && dq.Channel == q.channel {
 				fresh := queueFromDirectory(dq)
 				q.name, q.strategy, q.offerTimeout, q.transferTimeout = fresh.name, fresh.strategy, fresh.offerTimeout, fresh.transferTimeout
+				q.idleClose, q.requireDisposition = fresh.idleClose, fresh.requireDisposition
 			}
 			q.loadedAt = r.clock.Now()
 		}
