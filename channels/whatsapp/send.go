@@ -224,7 +224,7 @@ func (c *Connector) Send(ctx context.Context, out Outbound) (Sent, error) {
 	} else if strings.TrimSpace(out.Body) == "" {
 		return Sent{}, fmt.Errorf("whatsapp: body is empty")
 	}
-	id, err := c.store.saveOutbound(ctx, a.ID, out.To, kind, out.Body, out.MediaURL)
+	id, err := c.store.saveOutbound(ctx, a.ID, out.To, kind, out.Body, out.MediaURL, outboundRefs{interactionMessage: out.InteractionMessageID})
 	if err != nil {
 		return Sent{}, err
 	}
