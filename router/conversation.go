@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,20 @@ func (r *Router) Get(ctx context.Context, who Actor, id int64) (*Interaction, er
 		return nil, fmt.Errorf("interaction %d belongs to another agent: %w", id, ErrForbidden)
 	}
 	return it, nil
+}
+
+// Find reads the interaction of a customer identity (channel, account,
+// customer) that the actor may see.
+func (r *Router) Find(ctx context.Context, who Actor, channel, account, customer string) (*Interaction, error) {
+	var id int64
+	err := r.db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`, channel, account, customer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("no %s interaction with %q on account %s: %w", channel, customer, account, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("router: find the interaction of %s %q: %w", channel, customer, err)
+	}
+	return r.Get(ctx, who, id)
 }
 
 func (r *Router) maySee(who Actor, it *Interaction) bool {

@@ -176,6 +176,10 @@ func New(o Options) *Router {
 		wake: make(chan struct{}, 1)}
 }
 
+// SetContacts gives the router the contact manager's trigger (see
+// Options.Contacts); call it before Run, when the manager is built later.
+func (r *Router) SetContacts(c Contacts) { r.cts = c }
+
 // SetSender registers the sender of a channel (a connector calls it).
 func (r *Router) SetSender(channel string, s Sender) {
 	r.mu.Lock()

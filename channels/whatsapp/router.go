@@ -28,12 +28,21 @@ func (ri RouterInbox) Deliver(ctx context.Context, in Inbound) (InboundResult, e
 		Channel: Channel, Account: strconv.FormatInt(in.AccountID, 10), Customer: in.From, CustomerName: in.Name,
 		QueueID: in.QueueID, Body: in.Body, ExternalID: in.ExternalID,
 		ContactListID: in.ContactListID, Phone: phoneOf(in.From),
-		WindowExpiresAt: in.WindowExpiresAt, CloseAfter: in.CloseOnQuickReply,
+		WindowExpiresAt: in.WindowExpiresAt, CloseAfter: in.CloseOnQuickReply, Attachments: attachmentsOf(in),
 	})
 	if err != nil {
 		return InboundResult{}, err
 	}
 	return InboundResult{InteractionID: it.ID}, nil
+}
+
+// attachmentsOf links an inbound message's media as omniccd serves it to
+// the agents who may see the conversation (404 until it is downloaded).
+func attachmentsOf(in Inbound) []string {
+	if in.Media == nil {
+		return nil
+	}
+	return []string{fmt.Sprintf("/api/v1/whatsapp-messages/%d/media", in.MessageID)}
 }
 
 // phoneOf is the customer's number when the identity is a wa_id (digits
