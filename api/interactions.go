@@ -41,7 +41,12 @@ type offerGoneBody struct {
 func interactionFail(s *Server, c *gin.Context, err error) {
 	// FieldError and ErrNotFound are the core's, mapped by s.fail.
 	var gone *router.OfferGoneError
+	var refused *router.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		writeError(c, http.StatusConflict, refused.Code, err.Error(), "")
+	case errors.Is(err, router.ErrDispositionRequired):
+		writeError(c, http.StatusBadRequest, "disposition_required", err.Error(), "disposition")
 	case errors.As(err, &gone):
 		var b offerGoneBody
 		b.Error.ErrorDetail = ErrorDetail{Code: "offer_gone", Message: gone.Error()}
