@@ -283,6 +283,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// Inbound messages on an entry point that names a contact list get
+	// their contact, found or created there.
+	digital.SetContacts(people)
 	// Decisions are journaled before Asterisk has its answer: a kill -9
 	// loses none (the README's "Call log throughput" says more).
 	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
@@ -306,13 +309,13 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// in order, and the router sends agents' replies through it.
 	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
 		Inbox: whatsapp.RouterInbox{Router: digital}, MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"),
-		Logger: log.With("component", "whatsapp")})
+		Statuses: whatsapp.RouterStatuses{Router: digital, Log: log.Warn}, Logger: log.With("component", "whatsapp")})
 	if err != nil {
 		return err
 	}
 	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
-	// Retention is 0 (keep everything) until a config key is added for it.
-	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics})
+	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics, Retention: cfg.WhatsAppRetention,
+		Interactions: digital, WindowWarning: cfg.WindowWarning})
 	if err != nil {
 		return err
 	}
@@ -326,7 +329,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
-			api.NewWhatsApp(wa, nil).Mount,
+			api.NewWhatsApp(wa, digital).Mount,
 		},
 	})
 	if err != nil {
