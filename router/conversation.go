@@ -150,7 +150,7 @@ func (r *Router) linkContact(ctx context.Context, it *Interaction, in Inbound) {
 		return
 	}
 	c, _, err := r.cts.FindOrCreate(ctx, in.ContactListID, contacts.Identity{Channel: in.Channel, ExternalID: in.Customer,
-		Phone: in.Phone, Name: in.CustomerName})
+		Phone: in.Phone, Email: in.Email, Name: in.CustomerName})
 	if err != nil {
 		r.log.Warn("router: find or create the contact of a customer", "channel", in.Channel, "customer", in.Customer,
 			"list", in.ContactListID, "err", err)

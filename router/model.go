@@ -120,8 +120,11 @@ type Inbound struct {
 	// contact (found by the channel identity, Phone, or created); 0 leaves
 	// contact_id empty.
 	ContactListID int64
-	// Phone is the customer's number when the identity is one (a wa_id).
+	// Phone and Email are the customer's number and address when the
+	// channel knows them (a wa_id is a number): a contact is matched by them
+	// too.
 	Phone string
+	Email string
 	// WindowExpiresAt, when set, is the channel's reply window after this
 	// message; it only ever moves forward.
 	WindowExpiresAt time.Time
