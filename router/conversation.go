@@ -254,9 +254,15 @@ func (r *Router) Messages(ctx context.Context, who Actor, id, afterSeq int64) ([
 // Reply stores an agent's message and hands it to the channel's sender.
 // The same clientID twice stores one message (fresh false the second time).
 // A sender failure keeps the message, with status failed and the error.
-func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID string) (m *Message, fresh bool, err error) {
-	if strings.TrimSpace(body) == "" {
+//
+// attachments (AttachmentURL of files already saved, one per message at
+// most) make a file message, whose body is an optional caption.
+func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID string, attachments ...string) (m *Message, fresh bool, err error) {
+	if strings.TrimSpace(body) == "" && len(attachments) == 0 {
 		return nil, false, fieldErr("body", "is required")
+	}
+	if len(attachments) > 1 {
+		return nil, false, fieldErr("file", "one file per message")
 	}
 	if len(body) > MaxBody {
 		return nil, false, fmt.Errorf("body is %d bytes, over %d: %w", len(body), MaxBody, ErrTooLarge)
@@ -271,7 +277,7 @@ func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID 
 	if err := r.windowOpen(it); err != nil {
 		return nil, false, err
 	}
-	m = &Message{InteractionID: id, Direction: DirectionOut, Body: body, Status: MessagePending, CreatedAt: r.now()}
+	m = &Message{InteractionID: id, Direction: DirectionOut, Body: body, Attachments: attachments, Status: MessagePending, CreatedAt: r.now()}
 	if clientID != "" {
 		m.ClientID = &clientID
 	}
