@@ -175,7 +175,7 @@ func (j *Jobs) retrySends(ctx context.Context) error {
 	c := j.conn
 	var ms []Message
 	q := `SELECT ` + messageColumns + ` FROM whatsapp_messages WHERE direction = 'out' AND status = 'failed'
-		AND kind IN ('text', 'image', 'document', 'audio', 'video') AND attempts < ? AND error_code IN (?, ?, ?, ?, ?, ?, ?, ?)
+		AND kind IN ('text', 'image', 'document', 'audio', 'video') AND media_id NOT LIKE 'upload:%' AND attempts < ? AND error_code IN (?, ?, ?, ?, ?, ?, ?, ?)
 		ORDER BY id LIMIT 50`
 	if err := c.store.db.SelectContext(ctx, &ms, q, append([]any{3 * c.maxAttempts}, retryableCodes...)...); err != nil {
 		return err

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"omnicc/router"
 )
@@ -63,7 +69,14 @@ func phoneOf(from string) string {
 // template goes out through the connector, which refuses free text outside
 // the 24-hour window (ErrWindowClosed) before any provider call. The
 // router's message id travels with it, so statuses find their way back.
-type RouterSender struct{ Connector *Connector }
+type RouterSender struct {
+	Connector *Connector
+	// Files opens the files agents attach (*router.Files); without it a
+	// file message fails with that reason.
+	Files interface {
+		Open(interactionID int64, ref string) (*os.File, error)
+	}
+}
 
 // Send implements router.Sender.
 func (rs RouterSender) Send(ctx context.Context, m router.Outbound) error {
@@ -75,7 +88,38 @@ func (rs RouterSender) Send(ctx context.Context, m router.Outbound) error {
 		_, err = rs.Connector.SendTemplateFor(ctx, m.Template.ID, m.Customer, m.Template.Parameters, m.MessageID)
 		return err
 	}
-	_, err = rs.Connector.Send(ctx, Outbound{AccountID: account, To: m.Customer, Body: m.Body, InteractionMessageID: m.MessageID})
+	out := Outbound{AccountID: account, To: m.Customer, Body: m.Body, InteractionMessageID: m.MessageID}
+	if len(m.Attachments) > 0 {
+		return rs.sendFile(ctx, out, m.Attachments[0])
+	}
+	_, err = rs.Connector.Send(ctx, out)
+	return err
+}
+
+func (rs RouterSender) sendFile(ctx context.Context, out Outbound, attachment string) error {
+	id, ref, ok := router.ParseAttachmentURL(attachment)
+	if !ok || rs.Files == nil {
+		return fmt.Errorf("whatsapp: cannot read the attachment %q", attachment)
+	}
+	f, err := rs.Files.Open(id, ref)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	name := ref[strings.IndexByte(ref, '-')+1:]
+	mimeType := mime.TypeByExtension(filepath.Ext(name))
+	if mimeType == "" {
+		head := make([]byte, 512)
+		n, _ := io.ReadFull(f, head)
+		mimeType = http.DetectContentType(head[:n])
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	if i := strings.IndexByte(mimeType, ';'); i >= 0 {
+		mimeType = mimeType[:i]
+	}
+	_, err = rs.Connector.SendFile(ctx, out, f, name, mimeType)
 	return err
 }
 

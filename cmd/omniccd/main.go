@@ -313,7 +313,12 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
+	// Agents' attachments are kept under the data directory, served by the
+	// interaction routes and uploaded to the provider when sent.
+	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
+	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa, Files: attachments})
+	interactions := api.NewInteractions(digital)
+	interactions.Files = attachments
 	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics, Retention: cfg.WhatsAppRetention,
 		Interactions: digital, WindowWarning: cfg.WindowWarning})
 	if err != nil {
@@ -327,7 +332,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
-			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
+			interactions.Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
 			api.NewWhatsApp(wa, digital).Mount,
 		},
