@@ -20,7 +20,8 @@ type counterAcc struct {
 	talk     time.Duration
 	login    time.Duration
 	pause    map[string]time.Duration
-	dirty    bool // not yet written to agent_daily_counters
+	digital  map[string]DigitalCounters // channel → the day's digital work
+	dirty    bool                       // not yet written to agent_daily_counters
 	// prev holds the day just ended, until the writer stores it.
 	prev *counterAcc
 }
@@ -107,6 +108,10 @@ func (c *counterAcc) counters(sess *Session, now time.Time) Counters {
 		Day: c.day, Answered: c.answered, Missed: c.missed,
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
 		PauseSeconds: map[string]int64{},
+		Digital:      cloneDigital(c.digital),
+	}
+	if out.Digital == nil {
+		out.Digital = map[string]DigitalCounters{}
 	}
 	for k, v := range c.pause {
 		out.PauseSeconds[k] = int64(v / time.Second)
@@ -133,6 +138,7 @@ type counterRow struct {
 	TalkSeconds  int64   `db:"talk_seconds"`
 	LoginSeconds int64   `db:"login_seconds"`
 	PauseSeconds *string `db:"pause_seconds"`
+	Digital      *string `db:"digital_counts"`
 }
 
 // loadCounters reads the stored counters of day, so a restart goes on
@@ -140,7 +146,7 @@ type counterRow struct {
 func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]counterAcc, error) {
 	var rows []counterRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT agent_id, day, answered, missed, talk_seconds, login_seconds,
- pause_seconds FROM agent_daily_counters WHERE day = ?`, day); err != nil {
+ pause_seconds, digital_counts FROM agent_daily_counters WHERE day = ?`, day); err != nil {
 		return nil, fmt.Errorf("presence: load today's agent counters: %w", err)
 	}
 	now := s.clock.Now()
@@ -150,6 +156,7 @@ func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]count
 		c.answered, c.missed = r.Answered, r.Missed
 		c.talk = time.Duration(r.TalkSeconds) * time.Second
 		c.login = time.Duration(r.LoginSeconds) * time.Second
+		c.digital = parseDigital(r.Digital)
 		if r.PauseSeconds != nil && *r.PauseSeconds != "" {
 			var m map[string]int64
 			if err := json.Unmarshal([]byte(*r.PauseSeconds), &m); err == nil {
@@ -171,6 +178,7 @@ func (c *counterAcc) stored(agentID int64) counterRow {
 	r := counterRow{
 		AgentID: agentID, Day: c.day, Answered: c.answered, Missed: c.missed,
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
+		Digital: digitalJSON(c.digital),
 	}
 	if len(c.pause) > 0 {
 		m := make(map[string]int64, len(c.pause))
@@ -187,6 +195,7 @@ func (c *counterAcc) stored(agentID int64) counterRow {
 func (c *counterAcc) clone() counterAcc {
 	out := *c
 	out.pause = maps.Clone(c.pause)
+	out.digital = cloneDigital(c.digital)
 	out.prev = nil
 	return out
 }

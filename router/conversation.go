@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"omnicc/contacts"
+	"omnicc/presence"
 )
 
 // MaxBody is the longest message body, in bytes, the router stores.
@@ -576,6 +577,11 @@ func (r *Router) closeInteraction(ctx context.Context, id int64, disposition str
 		a.open[cur.Channel] = max(a.open[cur.Channel]-1, 0)
 		r.pushLoadLocked(a, cur.Channel)
 		freed = append(freed, a)
+		var handle time.Duration
+		if cur.AcceptedAt != nil {
+			handle = now.Sub(*cur.AcceptedAt)
+		}
+		r.count(*cur.AgentID, cur.Channel, presence.DigitalClosed, handle)
 	}
 	out, err := readInteraction(ctx, r.db, id)
 	if err != nil {

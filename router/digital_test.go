@@ -9,6 +9,7 @@ import (
 
 	"omnicc/contacts"
 	"omnicc/directory"
+	"omnicc/presence"
 	"omnicc/router"
 	"omnicc/store"
 	"omnicc/storetest"
@@ -341,6 +342,57 @@ func TestIdleCloseAndWindowWarnings(t *testing.T) {
 		g.clock.Advance(23*time.Hour + 30*time.Minute)
 		if n, _ := g.r.WarnWindows(ctx, time.Hour); n != 1 {
 			t.Fatalf("new window: warned %d, want 1", n)
+		}
+	})
+}
+
+// The agent's digital work of the day shows in its state's counters, next
+// to voice: offers, rejects, time-outs, accepts, closes and handle time.
+func TestDigitalCountersInAgentState(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		g := newRig(t, db)
+		a := g.agent("ann", nil)
+		q := g.queue("web", "roundrobin", a)
+		g.start(a)
+		it := g.in("cust", "m1", q, nil) // offered (1)
+		if err := g.r.Reject(ctx, a, it.ID); err != nil {
+			t.Fatal(err)
+		} // rejected, offered again (2)
+		g.clock.Advance(21 * time.Second)
+		if err := g.r.ExpireDue(ctx); err != nil {
+			t.Fatal(err)
+		} // timed out, offered again (3)
+		if _, err := g.r.Accept(ctx, a, it.ID); err != nil {
+			t.Fatal(err)
+		}
+		g.clock.Advance(90 * time.Second)
+		if _, err := g.r.Close(ctx, router.Actor{AgentID: a}, it.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		st, err := g.pres.State(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := presence.DigitalCounters{Offered: 3, Accepted: 1, Rejected: 1, TimedOut: 1, Closed: 1, HandleSeconds: 90}
+		if got := st.Counters.Digital["chat"]; got != want {
+			t.Fatalf("chat counters %+v, want %+v", got, want)
+		}
+		// They are kept with the day's counters: a restart goes on from them.
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- g.pres.Run(runCtx) }()
+		stop() // Run writes what it holds as it ends
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		again := presence.New(presence.Options{DB: db, Directory: g.dir, Controller: nopController{}, Clock: g.clock,
+			Location: time.UTC, FlushDelay: -1, EventWait: -1})
+		if err := again.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := again.State(ctx, a); err != nil || st.Counters.Digital["chat"] != want {
+			t.Fatalf("after a restart: %+v, %v", st.Counters.Digital, err)
 		}
 	})
 }

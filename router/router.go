@@ -25,6 +25,19 @@ type Presence interface {
 	SetLoad(agentID int64, channel string, open int)
 }
 
+// DigitalCounter is a Presence that also keeps each agent's digital
+// counters of the day (offered, accepted, rejected, timed out, closed,
+// handle time): *presence.Service. The router reports every step to it.
+type DigitalCounter interface {
+	CountDigital(agentID int64, channel, what string, handle time.Duration)
+}
+
+func (r *Router) count(agentID int64, channel, what string, handle time.Duration) {
+	if c, ok := r.pres.(DigitalCounter); ok && agentID != 0 {
+		c.CountDigital(agentID, channel, what, handle)
+	}
+}
+
 // Directory is the configuration the router routes by.
 type Directory interface {
 	QueueRefs(ctx context.Context) ([]directory.QueueRef, error)
