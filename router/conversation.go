@@ -119,6 +119,23 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		}
 		return cur, m, fresh, nil
 	}
+	if fresh && !in.CloseAfter {
+		// A queue with an AI assistant: new conversations go to it first,
+		// and it answers each customer message until it hands over.
+		if opened {
+			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
+				cur, err := r.botFirst(ctx, bot, it, m)
+				return cur, m, true, err
+			}
+		} else if it.Bot && it.Status == StatusQueued {
+			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
+				cur, err := r.askBot(ctx, bot, it, m)
+				return cur, m, true, err
+			}
+			cur, err := r.handoff(ctx, it.ID, "the queue has no assistant any more")
+			return cur, m, true, err
+		}
+	}
 	if opened {
 		// Storing ran without the router's lock, so deliveries for many
 		// customers commit in parallel; only queueing and the offer take it.
@@ -544,8 +561,8 @@ func (r *Router) closeInteraction(ctx context.Context, id int64, disposition str
 		if cur.Status == StatusClosed {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET status = ?, disposition = ?, closed_at = ?, updated_at = ?, unread = 0
- WHERE id = ? AND status <> ?`, StatusClosed, disposition, now, now, id, StatusClosed); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET status = ?, disposition = ?, closed_at = ?, updated_at = ?, unread = 0,
+ bot_active = ? WHERE id = ? AND status <> ?`, StatusClosed, disposition, now, now, false, id, StatusClosed); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ?`, id)

@@ -3,6 +3,8 @@ package router_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -393,6 +395,96 @@ func TestDigitalCountersInAgentState(t *testing.T) {
 		}
 		if st, err := again.State(ctx, a); err != nil || st.Counters.Digital["chat"] != want {
 			t.Fatalf("after a restart: %+v, %v", st.Counters.Digital, err)
+		}
+	})
+}
+
+// fakeBot answers from a script keyed by the customer's message.
+type fakeBot struct {
+	mu    sync.Mutex
+	turns []router.BotTurn
+}
+
+func (b *fakeBot) Ask(_ context.Context, _ int64, turn router.BotTurn) (router.BotAnswer, error) {
+	b.mu.Lock()
+	b.turns = append(b.turns, turn)
+	b.mu.Unlock()
+	switch turn.Message.Body {
+	case "hi m1":
+		return router.BotAnswer{Replies: []string{"Hello! I am the assistant."}}, nil
+	case "hi m2":
+		return router.BotAnswer{Replies: []string{"Let me find a person."}, Handoff: true, Reason: "asked for an agent"}, nil
+	}
+	return router.BotAnswer{}, errors.New("the bot is down")
+}
+
+// A queue with an AI assistant: new conversations go to the bot first
+// (queued, not offered), its replies reach the customer, and its handoff
+// puts the conversation in the agents' line with the transcript; a failing
+// bot hands over too.
+func TestBotFirstThenAgents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		g := newRig(t, db)
+		bot := &fakeBot{}
+		g.r.SetBot(bot)
+		out := &sender{}
+		g.r.SetSender("chat", out)
+		helper := &directory.AIAssistant{Base: directory.Base{Name: "helper"}, WebhookURL: "https://bot.example.com/hook"}
+		if err := g.dir.AIAssistants().Create(ctx, helper); err != nil {
+			t.Fatal(err)
+		}
+		a := g.agent("ann", nil)
+		q := g.digitalQueue("botq", directory.QueueInput{AIAssistantID: &helper.ID}, a)
+		g.start(a)
+
+		it := g.in("cust", "m1", q, nil)
+		if !it.Bot || it.Status != router.StatusQueued || len(g.rec.take("offer", a)) != 0 {
+			t.Fatalf("first message: %+v; want the bot's, queued, no offer", it)
+		}
+		if sent := out.all(); len(sent) != 1 || sent[0].Body != "Hello! I am the assistant." {
+			t.Fatalf("the customer got %+v", sent)
+		}
+		// Agents can see it while the bot holds it.
+		if _, err := g.r.Get(ctx, router.Actor{AgentID: a}, it.ID); err != nil {
+			t.Fatalf("the queue's agent cannot see the bot conversation: %v", err)
+		}
+		// A restart keeps it with the bot.
+		g.r = g.newRouter()
+		g.r.SetBot(bot)
+		g.r.SetSender("chat", out)
+		if err := g.r.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := g.r.Dashboard(ctx, a); d.Queues[0].Waiting != 0 {
+			t.Fatalf("after a restart the bot conversation waits for agents: %+v", d)
+		}
+		it = g.in("cust", "m2", q, nil)
+		if it.Bot || it.Status != router.StatusOffered {
+			t.Fatalf("after the handoff: bot=%v status=%s, want offered to the agent", it.Bot, it.Status)
+		}
+		ms, _ := g.r.Messages(ctx, router.Actor{Staff: true}, it.ID, 0)
+		var dirs []string
+		for _, m := range ms {
+			dirs = append(dirs, m.Direction)
+		}
+		if fmt.Sprint(dirs) != "[in out in out system]" {
+			t.Fatalf("transcript directions %v", dirs)
+		}
+		// Once with agents, later messages do not go to the bot.
+		g.in("cust", "m3", q, nil)
+		if len(bot.turns) != 2 {
+			t.Fatalf("the bot got %d turns, want 2", len(bot.turns))
+		}
+
+		// A failing bot hands over at once.
+		other := g.in("cust2", "x1", q, nil)
+		if other.Bot {
+			t.Fatalf("a failing bot kept the conversation: %+v", other)
+		}
+		ms, _ = g.r.Messages(ctx, router.Actor{Staff: true}, other.ID, 0)
+		if last := ms[len(ms)-1]; last.Direction != router.DirectionSystem || !strings.Contains(last.Body, "did not answer") {
+			t.Fatalf("no handoff note: %+v", last)
 		}
 	})
 }

@@ -71,6 +71,9 @@ type Interaction struct {
 	// agent (WhatsApp's 24-hour window, moved by the customer's messages);
 	// absent on channels without one.
 	WindowExpiresAt *time.Time `json:"window_expires_at,omitempty" db:"window_expires_at"`
+	// Bot: the queue's AI assistant holds the conversation; agents get it
+	// on its handoff (it is queued, not yet in the agents' line).
+	Bot bool `json:"bot" db:"bot_active"`
 }
 
 // Message is one message of an interaction.

@@ -110,6 +110,7 @@ type queueState struct {
 	idleClose       time.Duration // 0: never closed for idleness
 	// requireDisposition refuses an agent's close without a disposition.
 	requireDisposition bool
+	assistant          int64   // an AI assistant takes new interactions first (0: none)
 	members            []int64 // sorted, for roundrobin's rotation
 	next               int     // roundrobin: index of the next member to try
 	line               *waitLine
@@ -157,6 +158,7 @@ type Router struct {
 	dir   Directory
 	pub   Publisher
 	cts   Contacts
+	bot   Bot
 	clock Clock
 	log   *slog.Logger
 
@@ -360,6 +362,9 @@ func queueFromDirectory(q *directory.Queue) *queueState {
 		offerTimeout: time.Duration(q.OfferTimeout) * time.Second, transferTimeout: time.Duration(q.TransferTimeout) * time.Second,
 		idleClose: time.Duration(q.IdleClose) * time.Second, requireDisposition: q.RequireDisposition,
 		line: newWaitLine()}
+	if q.AIAssistantID != nil {
+		qs.assistant = *q.AIAssistantID
+	}
 	if qs.offerTimeout <= 0 {
 		qs.offerTimeout = 30 * time.Second
 	}
@@ -379,7 +384,7 @@ func (r *Router) queueLocked(ctx context.Context, id int64) (*queueState, error)
 			if dq, err := r.dir.Queue(ctx, id); err == nil && dq.Channel == q.channel {
 				fresh := queueFromDirectory(dq)
 				q.name, q.strategy, q.offerTimeout, q.transferTimeout = fresh.name, fresh.strategy, fresh.offerTimeout, fresh.transferTimeout
-				q.idleClose, q.requireDisposition = fresh.idleClose, fresh.requireDisposition
+				q.idleClose, q.requireDisposition, q.assistant = fresh.idleClose, fresh.requireDisposition, fresh.assistant
 			}
 			q.loadedAt = r.clock.Now()
 		}

@@ -103,6 +103,9 @@ func (r *Router) Load(ctx context.Context) error {
 				}
 			}
 		case StatusQueued:
+			if it.Bot {
+				continue // the assistant holds it until the customer's next message
+			}
 			if q := r.queues[it.QueueID]; q != nil {
 				q.line.add(it.ID, it.Priority, it.QueuedAt)
 			}

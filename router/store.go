@@ -20,7 +20,7 @@ import (
 
 const interactionSelect = `SELECT id, channel, account, customer, customer_name, queue_id, contact_id, status,
  agent_id, priority, disposition, tags, unread, last_seq, queued_at, created_at, updated_at, accepted_at, closed_at,
- window_expires_at FROM interactions`
+ window_expires_at, bot_active FROM interactions`
 
 const messageSelect = `SELECT id, interaction_id, seq, direction, body, attachments, client_id, external_id, status,
  agent_id, attempts, error, created_at FROM interaction_messages`

@@ -21,6 +21,7 @@ import (
 	"omnicc/agi"
 	"omnicc/ami"
 	"omnicc/api"
+	"omnicc/assistant"
 	"omnicc/auth"
 	"omnicc/calllog"
 	"omnicc/calls"
@@ -286,6 +287,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// Inbound messages on an entry point that names a contact list get
 	// their contact, found or created there.
 	digital.SetContacts(people)
+	// A digital queue naming an AI assistant: its webhook answers first.
+	digital.SetBot(assistant.New(assistant.Options{Assistants: dir.AIAssistants()}))
 	// Decisions are journaled before Asterisk has its answer: a kill -9
 	// loses none (the README's "Call log throughput" says more).
 	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
