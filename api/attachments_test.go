@@ -82,6 +82,9 @@ func TestReplyWithAFile(t *testing.T) {
 		if fail.Error.Field != "file" {
 			t.Fatalf("two files: %+v", fail)
 		}
+		// A file larger than the server's JSON body limit (64 KiB here) goes.
+		var doc router.Message
+		e.must(e.multipartReply(path+"/messages", owner, "", map[string][]byte{"report.pdf": bytes.Repeat([]byte{3}, 2<<20)}, &doc), 201)
 		big := bytes.Repeat([]byte{1}, router.MaxAttachment+1)
 		e.must(e.multipartReply(path+"/messages", owner, "", map[string][]byte{"big.bin": big}, &fail), 413)
 		e.must(e.multipartReply(path+"/messages", e.tokens[1], "", map[string][]byte{"x.txt": []byte("x")}, &fail), 403)
@@ -89,8 +92,8 @@ func TestReplyWithAFile(t *testing.T) {
 		e.must(e.call("POST", path+"/messages", owner, map[string]any{"body": strings.Repeat("x", 70<<10)}, &fail), 413)
 		msgs := []router.Message{}
 		e.must(e.call("GET", path+"/messages", owner, nil, &msgs), 200)
-		if len(msgs) != 2 {
-			t.Fatalf("%d messages stored, want the customer's and the one file message", len(msgs))
+		if len(msgs) != 3 {
+			t.Fatalf("%d messages stored, want the customer's and the two file messages", len(msgs))
 		}
 	})
 }
