@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/router"
 )
@@ -26,7 +28,11 @@ type Interactions struct {
 	// /interactions/{id}/messages with one file (up to 15 MB), served back
 	// at /interactions/{id}/attachments/{ref}. *router.Files.
 	Files AttachmentFiles
-	s     *Server
+	// MaskFor reports whether a user sees personal data masked
+	// (mask_sensitive_data): such a user gets the customer's identity and
+	// name masked in every interaction answered. Nil: no one.
+	MaskFor func(ctx context.Context, userID int64) (bool, error)
+	s       *Server
 }
 
 // AttachmentFiles keeps the files agents attach: *router.Files.
@@ -82,6 +88,35 @@ func interactionFail(s *Server, c *gin.Context, err error) {
 	}
 }
 
+// answer is answer with the interaction masked for a user who sees
+// personal data masked.
+func (h *Interactions) answer(c *gin.Context, status int) func(v any, err error) {
+	return func(v any, err error) {
+		if it, ok := v.(*router.Interaction); ok && err == nil && it != nil {
+			var mask bool
+			if mask, err = h.masks(c); mask {
+				v = maskedInteraction(it)
+			}
+		}
+		answer(h.s, c, status)(v, err)
+	}
+}
+
+func (h *Interactions) masks(c *gin.Context) (bool, error) {
+	p := principal(c)
+	if h.MaskFor == nil || p.UserID == 0 {
+		return false, nil
+	}
+	return h.MaskFor(c.Request.Context(), p.UserID)
+}
+
+func maskedInteraction(it *router.Interaction) *router.Interaction {
+	out := *it
+	out.Customer = contacts.MaskIdentity(it.Customer)
+	out.CustomerName = contacts.MaskName(it.CustomerName)
+	return &out
+}
+
 func answer(s *Server, c *gin.Context, status int) func(v any, err error) {
 	return func(v any, err error) {
 		if err != nil {
@@ -109,14 +144,23 @@ func (h *Interactions) Mount(r *Router) {
 			return
 		}
 		items, total, err := h.r.List(c.Request.Context(), actorOf(c), f)
+		var mask bool
+		if err == nil {
+			mask, err = h.masks(c)
+		}
 		if err != nil {
 			interactionFail(s, c, err)
 			return
 		}
+		if mask {
+			for i, it := range items {
+				items[i] = maskedInteraction(it)
+			}
+		}
 		c.JSON(http.StatusOK, list[*router.Interaction]{Items: items, Total: total})
 	})
 	r.Handle("GET", "/interactions/:id", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Get(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Get(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("GET", "/interactions/:id/messages", everyone, withID(func(c *gin.Context, id int64) {
 		after, ok := queryInt(c, "after_seq")
@@ -152,7 +196,7 @@ func (h *Interactions) Mount(r *Router) {
 		answer(s, c, status)(m, err)
 	}))
 	r.Handle("POST", "/interactions/:id/accept", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Accept(c.Request.Context(), principal(c).UserID, id))
+		h.answer(c, http.StatusOK)(h.r.Accept(c.Request.Context(), principal(c).UserID, id))
 	}))
 	r.Handle("POST", "/interactions/:id/reject", everyone, withID(func(c *gin.Context, id int64) {
 		if err := h.r.Reject(c.Request.Context(), principal(c).UserID, id); err != nil {
@@ -162,10 +206,10 @@ func (h *Interactions) Mount(r *Router) {
 		c.Status(http.StatusNoContent)
 	}))
 	r.Handle("POST", "/interactions/:id/read", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Read(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Read(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("POST", "/interactions/:id/reopen", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Reopen(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Reopen(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("POST", "/interactions/:id/close", everyone, withID(func(c *gin.Context, id int64) {
 		var in struct {
@@ -174,7 +218,7 @@ func (h *Interactions) Mount(r *Router) {
 		if c.Request.ContentLength != 0 && !s.decode(c, &in) {
 			return
 		}
-		answer(s, c, http.StatusOK)(h.r.Close(c.Request.Context(), actorOf(c), id, in.Disposition))
+		h.answer(c, http.StatusOK)(h.r.Close(c.Request.Context(), actorOf(c), id, in.Disposition))
 	}))
 	r.Handle("POST", "/interactions/:id/transfer", everyone, withID(func(c *gin.Context, id int64) {
 		var in struct {
@@ -182,7 +226,7 @@ func (h *Interactions) Mount(r *Router) {
 			QueueID int64 `json:"queue_id"`
 		}
 		if s.decode(c, &in) {
-			answer(s, c, http.StatusAccepted)(h.r.Transfer(c.Request.Context(), actorOf(c), id, in.AgentID, in.QueueID))
+			h.answer(c, http.StatusAccepted)(h.r.Transfer(c.Request.Context(), actorOf(c), id, in.AgentID, in.QueueID))
 		}
 	}))
 	r.Handle("POST", "/interactions/:id/notes", everyone, withID(func(c *gin.Context, id int64) {
@@ -201,7 +245,7 @@ func (h *Interactions) Mount(r *Router) {
 			Tags []string `json:"tags"`
 		}
 		if s.decode(c, &in) {
-			answer(s, c, http.StatusOK)(h.r.SetTags(c.Request.Context(), actorOf(c), id, in.Tags))
+			h.answer(c, http.StatusOK)(h.r.SetTags(c.Request.Context(), actorOf(c), id, in.Tags))
 		}
 	}))
 

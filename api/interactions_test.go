@@ -48,6 +48,7 @@ func newRouterEnv(t *testing.T, db *store.DB) *routerEnv {
 	rt := router.New(router.Options{DB: db, Presence: pres, Directory: dir})
 	interactions := api.NewInteractions(rt)
 	interactions.Files = router.NewFiles(t.TempDir())
+	interactions.MaskFor = dir.MaskSensitiveData
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, MaxBodyBytes: 64 << 10,
 		Mounts: []func(*api.Router){interactions.Mount}})
 	if err != nil {

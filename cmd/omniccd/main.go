@@ -343,6 +343,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
 	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa, Files: attachments})
 	interactions := api.NewInteractions(digital)
+	interactions.MaskFor = dir.MaskSensitiveData
 	interactions.Files = attachments
 	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics, Retention: cfg.WhatsAppRetention,
 		Interactions: digital, WindowWarning: cfg.WindowWarning})
