@@ -330,7 +330,12 @@ func (r *Router) Read(ctx context.Context, who Actor, id int64) (*Interaction, e
 	if _, err := r.db.ExecContext(ctx, `UPDATE interactions SET unread = 0 WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("router: mark interaction %d read: %w", id, err)
 	}
-	return readInteraction(ctx, r.db, id)
+	it, err := readInteraction(ctx, r.db, id)
+	if err == nil {
+		// The customer's side shows read ticks (the web chat listens).
+		r.publishInteraction(it)
+	}
+	return it, err
 }
 
 // Close ends an interaction with an optional disposition; closing a closed
