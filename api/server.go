@@ -197,7 +197,8 @@ func (s *Server) recovery() gin.HandlerFunc {
 // limitBody caps every request body; a larger one fails its decode with 413.
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil {
+		// A chat upload is bounded by its website's max_file_bytes instead.
+		if c.Request.Body != nil && c.Request.URL.Path != ChatUploadPath {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
 		}
 		c.Next()

@@ -25,6 +25,7 @@ import (
 	"omnicc/calllog"
 	"omnicc/calls"
 	"omnicc/channels/openchannel"
+	"omnicc/channels/webchat"
 	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
@@ -317,6 +318,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// Web chat: visitors' sockets are told of the router's events on the bus.
+	chat, err := webchat.New(webchat.Options{DB: db, Router: digital, Directory: dir, Presence: sessions, Contacts: people,
+		FilesDir: filepath.Join(cfg.DataDir, "webchat-files"), PublicURL: cfg.PublicURL, Logger: log.With("component", "webchat")})
+	if err != nil {
+		return err
+	}
+	digital.SetSender(webchat.Channel, webchat.RouterSender{Connector: chat})
+
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
@@ -327,6 +336,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
 			api.NewWhatsApp(wa, nil).Mount,
+			api.NewWebChat(chat, digital).Mount,
 		},
 	})
 	if err != nil {
@@ -359,6 +369,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return digital.Follow(gctx, bus) })
 	g.Go(func() error { return openChannel.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
+	g.Go(func() error { return chat.Run(gctx) })
+	g.Go(func() error { return chat.Follow(gctx, bus) })
 	g.Go(func() error { return waJobs.Run(gctx) })
 	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
