@@ -45,6 +45,8 @@ func webChatFail(s *Server, c *gin.Context, err error) {
 		// disabled: a caller learns nothing.
 		writeError(c, http.StatusNotFound, "not_found", "not found", "")
 	case errors.Is(err, webchat.ErrOrigin):
+		// Not readable by the refused page: the browser sees a CORS error.
+		c.Writer.Header().Del("Access-Control-Allow-Origin")
 		writeError(c, http.StatusForbidden, "origin_not_allowed", "this page's origin may not use this chat: add it to the website's allowed_origins", "")
 	case errors.Is(err, webchat.ErrSession):
 		writeError(c, http.StatusUnauthorized, "invalid_session", "the visitor session is missing or invalid: POST /chat/sessions for a new one", "session")

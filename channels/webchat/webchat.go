@@ -221,3 +221,11 @@ func (c *Connector) Shutdown() {
 	})
 	c.conns.Wait()
 }
+
+// SetPublicURL changes where snippets and file URLs point (tests that put
+// a proxy in front of the server).
+func (c *Connector) SetPublicURL(u string) {
+	c.mu.Lock()
+	c.o.PublicURL = u
+	c.mu.Unlock()
+}

@@ -33,3 +33,9 @@ func WidgetJS() (js []byte, version string) {
 	})
 	return widgetOnce.js, widgetOnce.version
 }
+
+// WidgetBuilt reports whether the real widget (not the stub) is embedded.
+func WidgetBuilt() bool {
+	_, err := fs.Stat(widgetDist, "widget/dist/widget.js")
+	return err == nil
+}

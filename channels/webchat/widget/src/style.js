@@ -39,7 +39,8 @@ h2 { margin: 0; font-size: 16px; font-weight: 600; }
 .emojis button { font-size: 20px; background: none; border: 0; cursor: pointer; padding: 4px; border-radius: 6px; }
 .compose { display: flex; align-items: flex-end; gap: 6px; padding: 10px; border-top: 1px solid #e3e6eb; }
 textarea { flex: 1; resize: none; border: 1px solid #c9cfd8; border-radius: 8px; padding: 8px 10px; font-size: 15px; max-height: 120px; color: #1b1b1b; background: #fff; }
-.icon { background: none; border: 0; font-size: 20px; cursor: pointer; padding: 6px 4px; }
+.icon { background: none; border: 0; cursor: pointer; padding: 6px 4px; color: #555; width: 34px; height: 36px; }
+.icon svg { width: 22px; height: 22px; display: block; margin: auto; }
 .send { background: #1f5fbf; color: #fff; border: 0; border-radius: 8px; padding: 9px 14px; font-size: 15px; cursor: pointer; }
 .file[type=file] { display: none; }
 @media (max-width: 480px) {

@@ -30,7 +30,7 @@ import { Outbox, newClientID } from "./outbox.js";
   let wsOpen = false;
   let retry = 0;
   let ready = false;
-  let isOpen = false;
+  let isOpen = load("open") === "1"; // a reload keeps the panel as it was
   let typingUntil = 0;
   let typingName = "";
   let lastTypingSent = 0;
@@ -214,6 +214,7 @@ import { Outbox, newClientID } from "./outbox.js";
   const api = {
     open() {
       isOpen = true;
+      save("open", "1");
       render();
       if (ui) ui.input.focus();
       scheduleAck();
@@ -221,6 +222,7 @@ import { Outbox, newClientID } from "./outbox.js";
     },
     close() {
       isOpen = false;
+      save("open", "0");
       render();
       if (ui) ui.launcher.focus();
       emit("close");
@@ -261,6 +263,10 @@ import { Outbox, newClientID } from "./outbox.js";
     return e;
   }
 
+  const ICON_CLIP =
+    '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>';
+  const ICON_SMILE =
+    '<svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9" fill="none" stroke="currentColor" stroke-width="1.8"/><circle cx="9" cy="10" r="1.2" fill="currentColor"/><circle cx="15" cy="10" r="1.2" fill="currentColor"/><path d="M8 14.5a4.5 4.5 0 0 0 8 0" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round"/></svg>';
   const EMOJI = ["😀", "😂", "😊", "😍", "👍", "🙏", "👋", "🎉", "😢", "😮", "❤️", "✅"];
 
   function build() {
@@ -278,8 +284,12 @@ import { Outbox, newClientID } from "./outbox.js";
     const error = el("p", { class: "error", role: "alert" });
     const input = el("textarea", { rows: "1", "aria-label": "Message", placeholder: "Write a message…", maxlength: "4000" });
     const file = el("input", { type: "file", class: "file", "aria-label": "Attach a file", tabindex: "-1" });
-    const attach = el("button", { type: "button", class: "icon", "aria-label": "Attach a file", onclick: () => file.click() }, "📎");
-    const emojiBtn = el("button", { type: "button", class: "icon", "aria-label": "Insert an emoji", "aria-expanded": "false" }, "🙂");
+    // Icons are drawn, not emoji: a machine without an emoji font would
+    // show empty boxes.
+    const attach = el("button", { type: "button", class: "icon", "aria-label": "Attach a file", onclick: () => file.click() });
+    attach.innerHTML = ICON_CLIP;
+    const emojiBtn = el("button", { type: "button", class: "icon", "aria-label": "Insert an emoji", "aria-expanded": "false" });
+    emojiBtn.innerHTML = ICON_SMILE;
     const emojis = el("div", { class: "emojis", role: "group", "aria-label": "Emoji", hidden: "" });
     for (const e of EMOJI)
       emojis.append(el("button", { type: "button", "aria-label": e, onclick: () => { insert(e); toggleEmoji(false); } }, e));
