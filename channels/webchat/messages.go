@@ -247,13 +247,19 @@ func (c *Connector) Ack(ctx context.Context, v *Visitor, seq int64, read bool) e
 }
 
 // Deliver is the router's sender for web chat: the reply is stored, so
-// the visitor's sockets are only told to read on; a visitor with no socket
-// open reads it from the database on its next visit.
-func (c *Connector) Deliver(_ context.Context, out router.Outbound) error {
+// it is sent as far as the server goes, and the visitor's sockets are only
+// told to read on; a visitor with no socket open reads it from the
+// database on its next visit. It records "sent" itself before any socket
+// can see the message, so a quick "delivered" from the page is never
+// overwritten by the router's own "sent".
+func (c *Connector) Deliver(ctx context.Context, out router.Outbound) error {
+	if err := c.o.Router.SetMessageStatus(ctx, out.MessageID, router.MessageSent, ""); err != nil {
+		return err
+	}
 	key := out.Account + "/" + strings.TrimPrefix(out.Customer, "visitor:")
 	c.track(out.InteractionID, key)
 	c.notify(key)
-	return nil
+	return router.ErrDeferred
 }
 
 // RouterSender adapts the connector to router.Sender.
