@@ -8,10 +8,13 @@ export function newClientID() {
 }
 
 export class Outbox {
-  // sendFrame(frame) → false when the socket is down; post(message) → Promise.
-  constructor(sendFrame, post) {
+  // sendFrame(frame) → false when the socket is down; post(message) →
+  // Promise; socket() → the number of the socket now open (0: none), so a
+  // message goes once on each socket, not again on every flush.
+  constructor(sendFrame, post, socket) {
     this.sendFrame = sendFrame;
     this.post = post;
+    this.socket = socket;
     this.items = []; // in the order the visitor wrote them
     this.posting = false;
   }
@@ -31,9 +34,18 @@ export class Outbox {
   // it is up (the server reads frames in order), else one HTTP POST after
   // another.
   flush() {
-    if (!this.items.length) return;
-    const frames = this.items.filter((m) => !m.failed);
-    if (frames.every((m) => this.sendFrame({ type: "send", client_id: m.client_id, body: m.body, attachments: m.attachments }))) return;
+    // One path at a time keeps the order: while HTTP posts, the socket
+    // waits for it to finish (postAll hands over when the socket is up).
+    if (!this.items.length || this.posting) return;
+    const sock = this.socket();
+    if (sock) {
+      for (const m of this.items) {
+        if (m.failed || m.sentOn === sock) continue;
+        if (!this.sendFrame({ type: "send", client_id: m.client_id, body: m.body, attachments: m.attachments })) break;
+        m.sentOn = sock;
+      }
+      if (this.items.every((m) => m.failed || m.sentOn === sock)) return;
+    }
     this.postAll();
   }
 
@@ -41,7 +53,7 @@ export class Outbox {
     if (this.posting) return;
     this.posting = true;
     try {
-      while (this.items.some((m) => !m.failed)) {
+      while (this.items.some((m) => !m.failed) && !this.socket()) {
         const m = this.items.find((x) => !x.failed);
         try {
           const res = await this.post(m);
@@ -57,6 +69,7 @@ export class Outbox {
     } finally {
       this.posting = false;
     }
+    if (this.socket()) this.flush();
   }
 
   done(clientID, message) {

@@ -36,7 +36,8 @@ import { Outbox, newClientID } from "./outbox.js";
   let lastTypingSent = 0;
   let ackTimer = 0;
   const handlers = { message: [], ready: [], open: [], close: [] };
-  const outbox = new Outbox(sendFrame, postMessage);
+  let socketNo = 0; // counts the sockets opened, for the outbox
+  const outbox = new Outbox(sendFrame, postMessage, () => (wsOpen ? socketNo : 0));
 
   function load(k) {
     try {
@@ -115,6 +116,7 @@ import { Outbox, newClientID } from "./outbox.js";
     ws = new WebSocket(url);
     ws.onopen = () => {
       wsOpen = true;
+      socketNo++;
       retry = 0;
       outbox.flush();
     };
