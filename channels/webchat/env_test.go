@@ -102,6 +102,7 @@ func newEnv(t testing.TB, db *store.DB, limits webchat.Limits) *env {
 		e.chat.Shutdown()
 		e.srv.CloseClientConnections()
 		e.srv.Close()
+		http.DefaultClient.CloseIdleConnections()
 		wg.Wait()
 	})
 

@@ -154,7 +154,12 @@ func TestVisitorUpload(t *testing.T) {
 		if resp.StatusCode != 200 || !bytes.Equal(got, png) || resp.Header.Get("Content-Type") != "image/png" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 			t.Fatalf("download: %d %q", resp.StatusCode, resp.Header)
 		}
-		if resp, _ := http.Get(e.base + "/chat/files/" + strings.Repeat("0", 32)); resp.StatusCode != 404 {
+		resp, err = http.Get(e.base + "/chat/files/" + strings.Repeat("0", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
 			t.Fatalf("unknown file: %d", resp.StatusCode)
 		}
 	})
