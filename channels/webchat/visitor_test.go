@@ -2,6 +2,7 @@ package webchat_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,25 @@ func TestVisitorProtocol(t *testing.T) {
 		until(t, ws, "accepted", func(f serverFrame) bool {
 			return f.Type == "conversation" && f.Conversation.Status == "accepted" && f.Conversation.Agent != nil && f.Conversation.Agent.Name == "Alice"
 		})
+		// The visitor types: the owner's desktop gets a typing event.
+		agentWS, _, err := websocket.DefaultDialer.DialContext(e.ctx, "ws"+strings.TrimPrefix(e.base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + e.alice}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer agentWS.Close()
+		if err := ws.WriteJSON(map[string]any{"type": "typing"}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_ = agentWS.SetReadDeadline(time.Now().Add(10 * time.Second))
+			var ev map[string]any
+			if err := agentWS.ReadJSON(&ev); err != nil {
+				t.Fatalf("the agent never saw the visitor typing: %v", err)
+			}
+			if ev["type"] == "typing" && ev["interaction_id"] == float64(id) && ev["from"] == "visitor" {
+				break
+			}
+		}
 		if st := e.call("POST", "/interactions/"+itoa(id)+"/typing", e.alice, nil, nil); st != 204 {
 			t.Fatalf("typing: %d", st)
 		}

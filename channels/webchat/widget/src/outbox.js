@@ -11,10 +11,12 @@ export class Outbox {
   // sendFrame(frame) → false when the socket is down; post(message) →
   // Promise; socket() → the number of the socket now open (0: none), so a
   // message goes once on each socket, not again on every flush.
-  constructor(sendFrame, post, socket) {
+  // persist(list) keeps what is not yet stored across a reload.
+  constructor(sendFrame, post, socket, persist) {
     this.sendFrame = sendFrame;
     this.post = post;
     this.socket = socket;
+    this.persist = persist || (() => {});
     this.items = []; // in the order the visitor wrote them
     this.posting = false;
   }
@@ -22,8 +24,13 @@ export class Outbox {
   add(m) {
     return new Promise((resolve, reject) => {
       this.items.push(Object.assign({ resolve, reject }, m));
+      this.save();
       this.flush();
     });
+  }
+
+  save() {
+    this.persist(this.items.map(({ client_id, body, attachments }) => ({ client_id, body, attachments })));
   }
 
   pending() {
@@ -76,6 +83,7 @@ export class Outbox {
     const i = this.items.findIndex((m) => m.client_id === clientID);
     if (i < 0) return;
     const [m] = this.items.splice(i, 1);
+    this.save();
     m.resolve(Object.assign({}, message));
   }
 
@@ -83,6 +91,7 @@ export class Outbox {
     const i = this.items.findIndex((m) => m.client_id === clientID);
     if (i < 0) return;
     const [m] = this.items.splice(i, 1);
+    this.save();
     m.reject(new Error(why || "not sent"));
   }
 }

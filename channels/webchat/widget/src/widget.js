@@ -37,7 +37,7 @@ import { Outbox, newClientID } from "./outbox.js";
   let ackTimer = 0;
   const handlers = { message: [], ready: [], open: [], close: [] };
   let socketNo = 0; // counts the sockets opened, for the outbox
-  const outbox = new Outbox(sendFrame, postMessage, () => (wsOpen ? socketNo : 0));
+  const outbox = new Outbox(sendFrame, postMessage, () => (wsOpen ? socketNo : 0), (list) => save("outbox", JSON.stringify(list)));
 
   function load(k) {
     try {
@@ -95,8 +95,18 @@ import { Outbox, newClientID } from "./outbox.js";
       setTimeout(start, backoff());
       return;
     }
+    if (s.session !== session) save("outbox", "[]"); // a new visitor: nothing of the old one's
     session = s.session;
     save("session", session);
+    // Messages the page had not got stored before a reload go out again
+    // with their client ids: stored once whatever happened before.
+    let kept = [];
+    try {
+      kept = JSON.parse(load("outbox") || "[]");
+    } catch (e) {
+      /* ignore a damaged copy */
+    }
+    for (const m of kept) if (m && m.client_id) outbox.add(m).catch(() => {});
     site = s.website;
     conv = s.conversation;
     build();
