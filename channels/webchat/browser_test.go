@@ -253,6 +253,17 @@ func TestBrowserWebChat(t *testing.T) {
 		m, _ := ev["message"].(map[string]any)
 		return ev["type"] == "message" && m != nil && m["direction"] == "out" && m["status"] == webchat.StatusRead
 	})
+	// The visitor types (the page sends at most one typing frame per 2 s,
+	// and the first went with the first message): the owner's desktop is
+	// told, nothing is stored.
+	time.Sleep(2100 * time.Millisecond)
+	if err := chromedp.Run(ctx, eval(`(() => { const ta = document.querySelector("#omnicc-chat").shadowRoot.querySelector("textarea");
+		ta.value = "I am typ"; ta.dispatchEvent(new Event("input")); ta.value = ""; return true })()`, nil)); err != nil {
+		t.Fatal(err)
+	}
+	agentEvent("the visitor typing", func(ev map[string]any) bool {
+		return ev["type"] == "typing" && ev["interaction_id"] == float64(id) && ev["from"] == "visitor"
+	})
 	// The agent reads: the visitor's ticks turn to read.
 	e.call("POST", "/interactions/"+itoa(id)+"/read", e.alice, nil, nil)
 	waitJS(t, ctx, "read ticks", `document.querySelector("#omnicc-chat").shadowRoot.querySelector(".tick.read") !== null`)
