@@ -136,6 +136,15 @@ func TestVisitorUpload(t *testing.T) {
 		if st := upload(t, e, s.Session, "../../etc/shot.png", png, &f); st != 201 || f.ContentType != "image/png" || f.Name != "shot.png" || f.Size != int64(len(png)) {
 			t.Fatalf("png: %d %+v", st, f)
 		}
+		// An upload is bounded by max_file_bytes, not by the server's body
+		// limit (64 KiB in these tests).
+		if st := e.call("PATCH", "/chat-websites/"+itoa(w.ID), e.admin, map[string]any{"max_file_bytes": 200000}, nil); st != 200 {
+			t.Fatalf("raise max_file_bytes: %d", st)
+		}
+		var bigFile webchat.File
+		if st := upload(t, e, s.Session, "big.png", append(png, make([]byte, 100000)...), &bigFile); st != 201 || bigFile.Size != int64(len(png)+100000) {
+			t.Fatalf("a 100 kB file under a 200 kB limit: %d %+v", st, bigFile)
+		}
 		var sent api.ChatSent
 		if st := e.visit("POST", "/chat/messages", origin, map[string]any{"session": s.Session, "client_id": "f-1", "body": "shot.png", "attachments": []string{f.URL}}, &sent); st != 201 || len(sent.Message.Attachments) != 1 {
 			t.Fatalf("send with the file: %d %+v", st, sent)
