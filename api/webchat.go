@@ -51,7 +51,7 @@ func webChatFail(s *Server, c *gin.Context, err error) {
 	case errors.Is(err, webchat.ErrSession):
 		writeError(c, http.StatusUnauthorized, "invalid_session", "the visitor session is missing or invalid: POST /chat/sessions for a new one", "session")
 	case errors.Is(err, webchat.ErrRate):
-		writeError(c, http.StatusTooManyRequests, "rate_limited", "too many messages: slow down", "")
+		writeError(c, http.StatusTooManyRequests, "rate_limited", "too many messages or new visitors from this address: slow down", "")
 	case errors.Is(err, webchat.ErrConflict):
 		writeError(c, http.StatusConflict, "conflict", err.Error(), "name")
 	default:
@@ -186,7 +186,7 @@ func (h *WebChat) Mount(r *Router) {
 		allowOrigin(c)
 		var in chatSessionRequest
 		if s.decode(c, &in) {
-			ok(c, http.StatusOK)(h.c.StartSession(c.Request.Context(), in.Website, in.Session, c.GetHeader("Origin")))
+			ok(c, http.StatusOK)(h.c.StartSession(c.Request.Context(), in.Website, in.Session, c.GetHeader("Origin"), c.ClientIP()))
 		}
 	})
 	visitor := func(c *gin.Context, session string) (*webchat.Visitor, bool) {

@@ -43,7 +43,7 @@ func closeReason(t *testing.T, ws *websocket.Conn) (int, string) {
 // Malformed, oversize and too-fast frames close the visitor socket with a
 // reason; the daemon goes on serving.
 func TestVisitorSocketLimits(t *testing.T) {
-	e := newEnv(t, storetest.SQLite(t), webchat.Limits{FrameBytes: 4096, MessagesPerSecond: 1, Burst: 3})
+	e := newEnv(t, storetest.SQLite(t), webchat.Limits{FrameBytes: 4096, MessagesPerSecond: 1, Burst: 3, NewVisitorsBurst: 25})
 	w := e.website(origin)
 	s := e.startSession(t, w.Token, "")
 	for _, tc := range []struct {
@@ -83,6 +83,25 @@ func TestVisitorSocketLimits(t *testing.T) {
 	}
 	if code, text := closeReason(t, ws); code != websocket.ClosePolicyViolation || !strings.Contains(text, "rate limit") {
 		t.Fatalf("flood: %d %q", code, text)
+	}
+	// One address creates at most NewVisitorsBurst visitors at once (the
+	// session above was one of them).
+	var fail struct{ Error api.ErrorDetail }
+	for i := 0; ; i++ {
+		st := e.visit("POST", "/chat/sessions", origin, map[string]string{"website": w.Token}, &fail)
+		if st == 429 {
+			if i < 20 {
+				t.Fatalf("new visitors refused after %d", i)
+			}
+			break
+		}
+		if i > 40 {
+			t.Fatal("new visitors are not rate-limited")
+		}
+	}
+	// ...while a known visitor still resumes.
+	if st := e.visit("POST", "/chat/sessions", origin, map[string]string{"website": w.Token, "session": s.Session}, nil); st != 200 {
+		t.Fatalf("resume under the limit: %d", st)
 	}
 	// A socket from a page of another origin is never opened.
 	url := "ws" + strings.TrimPrefix(e.base, "http") + "/chat/ws?session=" + s.Session

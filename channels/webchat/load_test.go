@@ -37,7 +37,7 @@ func TestVisitorLoad(t *testing.T) {
 	if n == 0 {
 		t.Skip("set -webchat.load=N to run")
 	}
-	e := newEnv(t, storetest.SQLite(t), webchat.Limits{})
+	e := newEnv(t, storetest.SQLite(t), webchat.Limits{NewVisitorsBurst: n + 10})
 	q, err := e.dir.CreateQueue(e.ctx, directory.QueueInput{Name: str("load"), Channel: str(webchat.Channel), Strategy: str("roundrobin")})
 	if err != nil {
 		t.Fatal(err)

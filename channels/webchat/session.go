@@ -121,7 +121,7 @@ type SessionAnswer struct {
 // StartSession opens the chat for a page: a valid session of the same
 // website is kept (a reload, another tab), anything else gets a new
 // visitor.
-func (c *Connector) StartSession(ctx context.Context, websiteToken, session, origin string) (*SessionAnswer, error) {
+func (c *Connector) StartSession(ctx context.Context, websiteToken, session, origin, remote string) (*SessionAnswer, error) {
 	w, err := c.WebsiteByToken(ctx, websiteToken)
 	if err != nil {
 		return nil, ErrNotFound
@@ -137,6 +137,9 @@ func (c *Connector) StartSession(ctx context.Context, websiteToken, session, ori
 	}
 	now := c.now()
 	if v == nil {
+		if !c.allowNewVisitor(remote) {
+			return nil, ErrRate
+		}
 		v = &Visitor{Website: w, ID: randomHex(16)}
 		session = sessionToken(w, v.ID)
 		if _, err := c.o.DB.ExecContext(ctx, `INSERT INTO chat_visitors (website_id, visitor, created_at, last_seen_at) VALUES (?, ?, ?, ?)`,
@@ -285,4 +288,20 @@ func (c *Connector) profile(ctx context.Context, v *Visitor) visitorProfile {
 	_ = c.o.DB.GetContext(ctx, &p, `SELECT name, email, user_id, contact_id FROM chat_visitors WHERE website_id = ? AND visitor = ?`,
 		v.Website.ID, v.ID)
 	return p
+}
+
+// allowNewVisitor rate-limits the visitors one address creates.
+func (c *Connector) allowNewVisitor(remote string) bool {
+	now := c.o.Clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.newcomers) > 100000 {
+		clear(c.newcomers)
+	}
+	b := c.newcomers[remote]
+	if b == nil {
+		b = newBucket(c.lim.NewVisitorsPerSecond, c.lim.NewVisitorsBurst, now)
+		c.newcomers[remote] = b
+	}
+	return b.take(now)
 }

@@ -104,6 +104,12 @@ type Limits struct {
 	// bucket per socket and per HTTP session).
 	MessagesPerSecond float64
 	Burst             int
+	// NewVisitorsPerSecond and NewVisitorsBurst bound the visitors one
+	// address may create (a script cannot fill the visitors table).
+	// Defaults 2 and 60. Behind a reverse proxy, set OMNICC's trusted
+	// proxies, or every visitor shares the proxy's address.
+	NewVisitorsPerSecond float64
+	NewVisitorsBurst     int
 	// SendBuffer is how many frames wait for a slow visitor socket before
 	// it is dropped (the visitor reconnects and replays from the database).
 	SendBuffer int
@@ -120,6 +126,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Burst <= 0 {
 		l.Burst = 20
+	}
+	if l.NewVisitorsPerSecond <= 0 {
+		l.NewVisitorsPerSecond = 2
+	}
+	if l.NewVisitorsBurst <= 0 {
+		l.NewVisitorsBurst = 60
 	}
 	if l.SendBuffer <= 0 {
 		l.SendBuffer = 64
@@ -164,6 +176,7 @@ type Connector struct {
 	// that follow (a read, a tag) do not try again.
 	announced map[string]bool
 	buckets   map[string]*bucket // per visitor: every send counts
+	newcomers map[string]*bucket // per address: new visitors
 	closing   bool
 	conns     sync.WaitGroup
 	stop      chan struct{}
@@ -191,7 +204,7 @@ func New(o Options) (*Connector, error) {
 		o.FilesDir = filepath.Join(os.TempDir(), "omnicc-webchat-files")
 	}
 	return &Connector{o: o, lim: o.Limits.withDefaults(), byKey: map[string]map[*visitorConn]bool{},
-		byInter: map[int64]string{}, names: map[int64]agentName{}, buckets: map[string]*bucket{}, stop: make(chan struct{})}, nil
+		byInter: map[int64]string{}, names: map[int64]agentName{}, buckets: map[string]*bucket{}, newcomers: map[string]*bucket{}, stop: make(chan struct{})}, nil
 }
 
 func (c *Connector) now() time.Time { return c.o.Clock.Now().UTC().Truncate(time.Microsecond) }
