@@ -13,9 +13,11 @@ import (
 	"omnicc/auth"
 	"omnicc/calls"
 	"omnicc/channels/openchannel"
+	"omnicc/channels/webchat"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/router"
+	"omnicc/store"
 	"omnicc/storetest"
 )
 
@@ -97,9 +99,20 @@ func mountedRoutes(t *testing.T) []api.RouteInfo {
 			api.NewInteractions(router.New(router.Options{DB: db, Directory: dir})).Mount,
 			api.NewOpenChannel(openchannel.New(openchannel.Options{DB: db, Queues: dir})).Mount,
 			whatsAppMount(t, db),
+			webChatMount(t, db),
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s.Routes()
+}
+
+func webChatMount(t *testing.T, db *store.DB) func(*api.Router) {
+	dir := directory.New(db, directory.Options{})
+	rt := router.New(router.Options{DB: db, Directory: dir})
+	c, err := webchat.New(webchat.Options{DB: db, Router: rt, Directory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.NewWebChat(c, rt).Mount
 }

@@ -222,7 +222,8 @@ func (s *Server) recovery() gin.HandlerFunc {
 // A route registered with BodyLimit has its own cap (file uploads).
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil {
+		// A chat upload is bounded by its website's max_file_bytes instead.
+		if c.Request.Body != nil && c.Request.URL.Path != ChatUploadPath {
 			limit := s.opts.MaxBodyBytes
 			if n, ok := s.bodyLimits[c.Request.Method+" "+c.FullPath()]; ok {
 				limit = n

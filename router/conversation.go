@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,15 +204,14 @@ func (r *Router) Get(ctx context.Context, who Actor, id int64) (*Interaction, er
 // Find reads the interaction of a customer identity (channel, account,
 // customer) that the actor may see.
 func (r *Router) Find(ctx context.Context, who Actor, channel, account, customer string) (*Interaction, error) {
-	var id int64
-	err := r.db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`, channel, account, customer)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("no %s interaction with %q on account %s: %w", channel, customer, account, ErrNotFound)
-	}
+	it, err := r.FindByCustomer(ctx, channel, account, customer)
 	if err != nil {
-		return nil, fmt.Errorf("router: find the interaction of %s %q: %w", channel, customer, err)
+		return nil, err
 	}
-	return r.Get(ctx, who, id)
+	if !r.maySee(who, it) {
+		return nil, fmt.Errorf("interaction %d belongs to another agent: %w", it.ID, ErrForbidden)
+	}
+	return it, nil
 }
 
 func (r *Router) maySee(who Actor, it *Interaction) bool {
@@ -509,7 +507,12 @@ func (r *Router) Read(ctx context.Context, who Actor, id int64) (*Interaction, e
 	if _, err := r.db.ExecContext(ctx, `UPDATE interactions SET unread = 0 WHERE id = ?`, id); err != nil {
 		return nil, fmt.Errorf("router: mark interaction %d read: %w", id, err)
 	}
-	return readInteraction(ctx, r.db, id)
+	it, err := readInteraction(ctx, r.db, id)
+	if err == nil {
+		// The customer's side shows read ticks (the web chat listens).
+		r.publishInteraction(it)
+	}
+	return it, err
 }
 
 // Close ends an interaction with an optional disposition; closing a closed

@@ -26,6 +26,7 @@ import (
 	"omnicc/calllog"
 	"omnicc/calls"
 	"omnicc/channels/openchannel"
+	"omnicc/channels/webchat"
 	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
@@ -369,6 +370,14 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		fanConnected = fan.Connected
 	}
 
+	// Web chat: visitors' sockets are told of the router's events on the bus.
+	chat, err := webchat.New(webchat.Options{DB: db, Router: digital, Directory: dir, Presence: sessions, Contacts: people,
+		FilesDir: filepath.Join(cfg.DataDir, "webchat-files"), PublicURL: cfg.PublicURL, Logger: log.With("component", "webchat")})
+	if err != nil {
+		return err
+	}
+	digital.SetSender(webchat.Channel, webchat.RouterSender{Connector: chat})
+
 	httpSrv, err := api.New(api.Options{
 		Instance: cfg.InstanceID, Roles: elector.Roles, FanOutConnected: fanConnected,
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
@@ -380,6 +389,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			interactions.Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
 			api.NewWhatsApp(wa, digital).Mount,
+			api.NewWebChat(chat, digital).Mount,
 		},
 	})
 	if err != nil {
@@ -420,6 +430,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	})
 	g.Go(func() error { return openChannel.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
+	g.Go(func() error { return chat.Run(gctx) })
+	g.Go(func() error { return chat.Follow(gctx, bus) })
 	g.Go(func() error { return elector.Lead(gctx, "cron:whatsapp", waJobs.Run) })
 	log.Info("omniccd started", "version", version, "instance", cfg.InstanceID, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
