@@ -28,6 +28,7 @@ import (
 	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
+	"omnicc/desk"
 	"omnicc/directory"
 	"omnicc/events"
 	"omnicc/journal"
@@ -319,7 +320,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 
 	httpSrv, err := api.New(api.Options{
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
-		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
+		PublicURL: cfg.PublicURL, SIPWSURL: cfg.SIPWSURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
@@ -327,6 +328,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
 			api.NewWhatsApp(wa, nil).Mount,
+			func(r *api.Router) { r.Page(desk.Prefix, desk.Handler()) },
 		},
 	})
 	if err != nil {
