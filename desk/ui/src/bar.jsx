@@ -1,0 +1,301 @@
+// The agent bar (seeds: webrtc-bar.txt): softphone status and toggles,
+// number field with dialpad, call controls, login/logout, pause with a
+// pause type, the connection and pause timers, and partial pause.
+import { useState } from "preact/hooks";
+import { post } from "./api.js";
+import { since, hms } from "./util.js";
+
+const STATE_LABEL = {
+  logged_out: "Logged out",
+  ready: "Ready",
+  paused: "Paused",
+  ringing: "Ringing",
+  on_call: "On call",
+  on_hold: "On hold",
+  wrap_up: "Wrap-up",
+  unavailable: "Unavailable",
+};
+const DIAL_OK = /^[0-9*#+\-.()[\]{} ]+$/;
+const PAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+export function barChannels(state) {
+  const chans = ["voice"];
+  for (const c of state?.channels || []) if (!chans.includes(c.channel)) chans.push(c.channel);
+  return chans;
+}
+
+export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
+  const id = me.id;
+  const webrtc = me.typology === "webrtc";
+  const [number, setNumber] = useState("");
+  const [pad, setPad] = useState(false);
+  const [pauseType, setPauseType] = useState("");
+  const [menu, setMenu] = useState(""); // "", "pause", "partial", "transfer", "record"
+  const [pauseOn, setPauseOn] = useState(null); // channels chosen for a partial pause
+  const [target, setTarget] = useState("");
+  const [consult, setConsult] = useState(false);
+  const [recording, setRecording] = useState(null); // {id, paused}
+  const [ring, setRing] = useState(true);
+  const [speaker, setSpeaker] = useState(true);
+  const [mic, setMic] = useState(true);
+
+  const loggedIn = !!state?.logged_in;
+  const paused = (state?.paused_channels || []).length > 0;
+  const chans = barChannels(state);
+  const restCall = (state?.calls || [])[0] || state?.call || null;
+  const channel = restCall?.channel || "";
+  const softCall = webrtc ? phoneState?.call : null;
+  const inCall = !!(softCall || restCall);
+
+  const act = async (fn, what) => {
+    try {
+      await fn();
+    } catch (e) {
+      notify(`${what}: ${e.message}`, "error");
+    }
+  };
+
+  const login = () => act(() => post(`/agents/${id}/login`), "Login");
+  const logout = () => act(() => post(`/agents/${id}/logout`), "Logout");
+  const pause = () => {
+    if (!pauseType) {
+      notify("Choose a pause type first", "error");
+      return;
+    }
+    const channels = pauseOn && pauseOn.length < chans.length ? pauseOn : undefined;
+    setMenu("");
+    return act(() => post(`/agents/${id}/pause`, { reason: Number(pauseType), channels }), "Pause");
+  };
+  const unpause = (channels) => {
+    setMenu("");
+    return act(() => post(`/agents/${id}/unpause`, channels ? { channels } : {}), "Resume");
+  };
+
+  const dial = () => {
+    const n = number.trim();
+    if (!n) return;
+    if (!DIAL_OK.test(n)) {
+      notify("A number may hold digits, spaces and * # + - . ( ) [ ] { }", "error");
+      return;
+    }
+    const digits = n.replace(/[^0-9*#+]/g, "");
+    if (webrtc) {
+      if (!phoneState?.registered) {
+        notify("The softphone is not registered: the call cannot start", "error");
+        return;
+      }
+      phone.call(digits);
+    } else {
+      act(() => post(`/agents/${id}/calls`, { number: digits }), "Call");
+    }
+  };
+  const hangup = () => {
+    if (softCall) phone.hangup();
+    else if (channel) act(() => post(`/agents/${id}/calls/hangup`, { channel }), "Hang up");
+  };
+  const held = softCall ? softCall.held : restCall?.state === "on_hold";
+  const hold = () => {
+    if (softCall) phone.hold(!held);
+    else if (channel) act(() => post(`/agents/${id}/calls/${held ? "unhold" : "hold"}`, { channel }), "Hold");
+  };
+  const needChannel = (what) => {
+    if (!channel) {
+      notify(`${what}: omniccd does not see this call's channel yet (is AMI connected?)`, "error");
+      return false;
+    }
+    return true;
+  };
+  const transfer = (kind) => {
+    if (!target.trim() || !needChannel("Transfer")) return;
+    const path = kind === "blind" ? "blind-transfer" : kind === "conference" ? "conference" : "attended-transfer";
+    act(async () => {
+      await post(`/agents/${id}/calls/${path}`, { channel, number: target.trim() });
+      if (kind === "attended") setConsult(true);
+      else setMenu("");
+    }, "Transfer");
+  };
+  const consultDone = (how) =>
+    act(async () => {
+      await post(`/agents/${id}/calls/attended-transfer/${how}`, { channel });
+      setConsult(false);
+      setMenu("");
+    }, "Transfer");
+  const record = (what) => {
+    if (!needChannel("Recording")) return;
+    act(async () => {
+      if (what === "start") {
+        const r = await post(`/agents/${id}/recordings`, { channel });
+        setRecording({ id: r.id, paused: false });
+      } else {
+        await post(`/recordings/${recording.id}/${what}`);
+        setRecording(what === "stop" ? null : { ...recording, paused: what === "pause" });
+      }
+    }, "Recording");
+  };
+
+  const label = STATE_LABEL[state?.state] || state?.state || "…";
+  const pauseName = state?.reason && paused ? `: ${state.reason}` : "";
+  const partial = paused && state.paused_channels.length < chans.length;
+
+  return (
+    <section id="bar" class={`bar state-${state?.state || "unknown"}`} aria-label="Agent bar">
+      <div class="bar-group">
+        {webrtc ? (
+          <span
+            id="sip-dot"
+            class={`dot ${phoneState?.registered ? "ok" : "bad"}`}
+            data-registered={phoneState?.registered ? "yes" : "no"}
+            title={phoneState?.registered ? "Softphone registered" : `Softphone not registered${phoneState?.error ? `: ${phoneState.error}` : ""}`}
+          />
+        ) : (
+          <span class="typology" title="Calls ring your phone; the bar drives them through omniccd">
+            {me.typology === "external" ? `External ${me.external_number || ""}` : me.typology === "mobile" ? "Mobile" : "Phonebar"}
+          </span>
+        )}
+        {webrtc && (
+          <>
+            <button class={`icon ${ring ? "" : "off"}`} title="Toggle ringtone" aria-pressed={ring} onClick={() => { setRing(!ring); phone && (phone.ringtone = !ring); }}>♪</button>
+            <button class={`icon ${speaker ? "" : "off"}`} title="Toggle speaker" aria-pressed={speaker} onClick={() => { setSpeaker(!speaker); phone?.setSpeaker(speaker); }}>🔈</button>
+            <button class={`icon ${mic ? "" : "off"}`} title="Toggle microphone" aria-pressed={mic} onClick={() => { setMic(!mic); phone?.setMic(mic); }}>🎙</button>
+          </>
+        )}
+      </div>
+
+      <div class="bar-group dial">
+        <input
+          id="dial-number"
+          type="tel"
+          placeholder="Number"
+          value={number}
+          onInput={(e) => setNumber(e.currentTarget.value)}
+          onKeyDown={(e) => e.key === "Enter" && dial()}
+          aria-label="Number to call"
+        />
+        <button class="icon" title="Dialpad" aria-expanded={pad} onClick={() => setPad(!pad)}>⌗</button>
+        <button id="btn-call" class="good" title="Call (Enter)" onClick={dial} disabled={!number.trim()}>Call</button>
+        {pad && (
+          <div class="dialpad" role="group" aria-label="Dialpad">
+            {PAD.map((d) => (
+              <button key={d} onClick={() => { setNumber(number + d); if (softCall) phone.dtmf(d); }}>{d}</button>
+            ))}
+          </div>
+        )}
+      </div>
+
+      {inCall && (
+        <div class="bar-group call" id="call-panel">
+          <span class="peer" title="Other party">
+            {(softCall?.direction || restCall?.direction) === "outbound" ? "→ " : "← "}
+            {softCall?.name || softCall?.peer || restCall?.caller_name || restCall?.peer || restCall?.caller || "call"}
+          </span>
+          <span class="call-state">{softCall ? (softCall.held ? "on hold" : softCall.state) : restCall?.state}</span>
+          <span class="timer">{hms(now - (softCall?.since || Date.parse(restCall?.since || "") || now))}</span>
+          {softCall?.state === "ringing" && softCall.direction === "inbound" && (
+            <button id="btn-answer" class="good" title="Answer (Alt+A)" onClick={() => phone.answer()}>Answer</button>
+          )}
+          <button id="btn-hold" onClick={hold} title="Hold / resume">{held ? "Resume" : "Hold"}</button>
+          <button id="btn-hangup" class="bad" title="End (Alt+H)" onClick={hangup}>End</button>
+          <button class={menu === "transfer" ? "on" : ""} onClick={() => setMenu(menu === "transfer" ? "" : "transfer")}>Transfer</button>
+          {me.webrtc?.enable_recording !== false && (
+            <button class={recording && !recording.paused ? "rec on" : "rec"} onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
+          )}
+          {menu === "transfer" && (
+            <div class="popover" role="dialog" aria-label="Transfer">
+              <input placeholder="Number or extension" value={target} onInput={(e) => setTarget(e.currentTarget.value)} />
+              {consult ? (
+                <>
+                  <button class="good" onClick={() => consultDone("complete")}>Complete transfer</button>
+                  <button onClick={() => consultDone("cancel")}>Back to caller</button>
+                </>
+              ) : (
+                <>
+                  <button onClick={() => transfer("blind")} title="Blind transfer">Blind</button>
+                  <button onClick={() => transfer("attended")} title="Consult first, then transfer">Attended</button>
+                  <button class="warn" onClick={() => transfer("conference")} title="Three-way conference">Conference</button>
+                </>
+              )}
+            </div>
+          )}
+          {menu === "record" && (
+            <div class="popover" role="dialog" aria-label="Recording">
+              {!recording && <button onClick={() => record("start")}>+ Start recording</button>}
+              {recording && (
+                <>
+                  <button onClick={() => record(recording.paused ? "resume" : "pause")}>{recording.paused ? "Resume" : "Pause"}</button>
+                  <button class="bad" onClick={() => record("stop")}>Stop</button>
+                </>
+              )}
+            </div>
+          )}
+        </div>
+      )}
+
+      <div class="bar-group session">
+        <span id="agent-state" class={`pill ${state?.state || ""}`} data-state={state?.state || ""}>
+          {label}
+          {pauseName}
+          {partial ? ` (${state.paused_channels.join(", ")})` : ""}
+        </span>
+        <span class="timers">
+          <span id="timer-connection" title="Connection time">{loggedIn ? since(state.logged_in_at, now) : "0:00"}</span>
+          <span id="timer-pause" class={paused ? "paused" : ""} title="Pause time">{paused ? since(state.paused_since, now) : "0:00"}</span>
+        </span>
+        {!loggedIn ? (
+          <button id="btn-login" class="good" onClick={login}>Log in</button>
+        ) : (
+          <>
+            {paused ? (
+              <span class="split">
+                <button id="btn-unpause" class="good" title="End the pause on every channel" onClick={() => unpause()}>▶ Resume</button>
+                <button id="btn-partial" title="End the pause on some channels" aria-expanded={menu === "partial"} onClick={() => setMenu(menu === "partial" ? "" : "partial")}>▾</button>
+              </span>
+            ) : (
+              <button id="btn-pause-menu" title="Pause" aria-expanded={menu === "pause"} onClick={() => { setMenu(menu === "pause" ? "" : "pause"); setPauseOn(chans); }}>❚❚ Pause</button>
+            )}
+            <button id="btn-logout" onClick={logout}>Log out</button>
+          </>
+        )}
+        {menu === "pause" && (
+          <div class="popover right" role="dialog" aria-label="Pause">
+            <label>
+              Pause type
+              <select id="pause-type" value={pauseType} onChange={(e) => setPauseType(e.currentTarget.value)}>
+                <option value="">Choose…</option>
+                {pauseTypes.map((p) => (
+                  <option key={p.id} value={p.id}>{p.name}</option>
+                ))}
+              </select>
+            </label>
+            <fieldset>
+              <legend>Channels</legend>
+              {chans.map((c) => (
+                <label key={c} class="check">
+                  <input
+                    type="checkbox"
+                    name="pause-channel"
+                    value={c}
+                    checked={(pauseOn || chans).includes(c)}
+                    onChange={(e) => {
+                      const cur = pauseOn || chans;
+                      setPauseOn(e.currentTarget.checked ? [...cur, c] : cur.filter((x) => x !== c));
+                    }}
+                  />
+                  {c}
+                </label>
+              ))}
+            </fieldset>
+            <button id="btn-pause" class="warn" onClick={pause} disabled={!pauseType || (pauseOn && !pauseOn.length)}>Pause</button>
+          </div>
+        )}
+        {menu === "partial" && (
+          <div class="popover right" role="dialog" aria-label="Resume some channels">
+            <p>Back to ready on:</p>
+            {state.paused_channels.map((c) => (
+              <button key={c} class="good" data-resume={c} onClick={() => unpause([c])}>▶ {c}</button>
+            ))}
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
