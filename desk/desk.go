@@ -34,6 +34,11 @@ func Handler() http.Handler {
 	if err != nil {
 		panic("desk: " + err.Error()) // the embed pattern guarantees the folder
 	}
+	return serve(root)
+}
+
+// serve is Handler over any built page, so its rules are tested without a build.
+func serve(root fs.FS) http.Handler {
 	files := http.FileServerFS(root)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
