@@ -155,13 +155,15 @@ func TestDeskAgentDay(t *testing.T) {
 		chromedp.Click("#tags-save", chromedp.ByQuery),
 		chromedp.Click(`[data-tab="reply"]`, chromedp.ByQuery),
 	)
-	browsertest.Screenshot(t, ctx, "desk-inbox")
 
-	e.run(ctx, "close the first with a disposition",
+	e.run(ctx, "back to the first: its new message is there and read",
 		chromedp.Click(fmt.Sprintf(`#interaction-list li[data-id="%d"]`, first), chromedp.ByQuery),
 		chromedp.WaitVisible(fmt.Sprintf(`#conversation[data-id="%d"]`, first), chromedp.ByQuery),
 		waitJS(`[...document.querySelectorAll("#messages .msg.in")].some(m => m.innerText.includes("Any news?"))`),
 		waitJS(fmt.Sprintf(`!document.querySelector('#interaction-list li[data-id="%d"] .badge')`, first)),
+	)
+	browsertest.Screenshot(t, ctx, "desk-inbox")
+	e.run(ctx, "close the first with a disposition",
 		choose("#close-disposition", "solved"),
 		chromedp.Click("#btn-close", chromedp.ByQuery),
 		waitJS(fmt.Sprintf(`!document.querySelector('#interaction-list li[data-id="%d"]')`, first)),

@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { post } from "./api.js";
 import { since, hms } from "./util.js";
+import { Bell, Mic, Pad, Speaker } from "./icons.jsx";
 
 const STATE_LABEL = {
   logged_out: "Logged out",
@@ -154,9 +155,9 @@ export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
         )}
         {webrtc && (
           <>
-            <button class={`icon ${ring ? "" : "off"}`} title="Toggle ringtone" aria-pressed={ring} onClick={() => { setRing(!ring); phone && (phone.ringtone = !ring); }}>♪</button>
-            <button class={`icon ${speaker ? "" : "off"}`} title="Toggle speaker" aria-pressed={speaker} onClick={() => { setSpeaker(!speaker); phone?.setSpeaker(speaker); }}>🔈</button>
-            <button class={`icon ${mic ? "" : "off"}`} title="Toggle microphone" aria-pressed={mic} onClick={() => { setMic(!mic); phone?.setMic(mic); }}>🎙</button>
+            <button class={`icon ${ring ? "" : "off"}`} title="Toggle ringtone" aria-pressed={ring} onClick={() => { setRing(!ring); phone && (phone.ringtone = !ring); }}><Bell /></button>
+            <button class={`icon ${speaker ? "" : "off"}`} title="Toggle speaker" aria-pressed={speaker} onClick={() => { setSpeaker(!speaker); phone?.setSpeaker(speaker); }}><Speaker /></button>
+            <button class={`icon ${mic ? "" : "off"}`} title="Toggle microphone" aria-pressed={mic} onClick={() => { setMic(!mic); phone?.setMic(mic); }}><Mic /></button>
           </>
         )}
       </div>
@@ -171,7 +172,7 @@ export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
           onKeyDown={(e) => e.key === "Enter" && dial()}
           aria-label="Number to call"
         />
-        <button class="icon" title="Dialpad" aria-expanded={pad} onClick={() => setPad(!pad)}>⌗</button>
+        <button class="icon" title="Dialpad" aria-expanded={pad} onClick={() => setPad(!pad)}><Pad /></button>
         <button id="btn-call" class="good" title="Call (Enter)" onClick={dial} disabled={!number.trim()}>Call</button>
         {pad && (
           <div class="dialpad" role="group" aria-label="Dialpad">
@@ -196,8 +197,8 @@ export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
           <button id="btn-hold" onClick={hold} title="Hold / resume">{held ? "Resume" : "Hold"}</button>
           <button id="btn-hangup" class="bad" title="End (Alt+H)" onClick={hangup}>End</button>
           <button class={menu === "transfer" ? "on" : ""} onClick={() => setMenu(menu === "transfer" ? "" : "transfer")}>Transfer</button>
-          {me.webrtc?.enable_recording !== false && (
-            <button class={recording && !recording.paused ? "rec on" : "rec"} onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
+          {(me.typology !== "webrtc" || me.webrtc?.enable_recording) && (
+            <button class={recording && !recording.paused ? "rec on" : "rec"} title="Record the call" onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
           )}
           {menu === "transfer" && (
             <div class="popover" role="dialog" aria-label="Transfer">

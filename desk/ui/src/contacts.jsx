@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { get, patch } from "./api.js";
 import { clock, fullName } from "./util.js";
+import { ChannelIcon } from "./icons.jsx";
 
 export function Contacts({ notify }) {
   const [q, setQ] = useState("");
@@ -130,7 +131,7 @@ export function ContactCard({ id, notify }) {
       <ol class="journey" id="journey">
         {journey?.map((j) => (
           <li key={`${j.kind}-${j.id}`} data-kind={j.kind}>
-            <span class="muted">{new Date(j.at).toLocaleDateString()} {clock(j.at)}</span> {j.kind === "call" ? "📞" : "💬"} {j.channel}
+            <span class="muted">{new Date(j.at).toLocaleDateString()} {clock(j.at)}</span> <ChannelIcon channel={j.kind === "call" ? "voice" : j.channel} /> {j.channel}
             {j.direction ? ` · ${j.direction}` : ""} {j.status ? ` · ${j.status}` : ""}
           </li>
         ))}

@@ -5,8 +5,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { get, post, put } from "./api.js";
 import { clock, uid } from "./util.js";
+import { ChannelIcon } from "./icons.jsx";
 
-const CHANNEL_ICON = { chat: "💬", whatsapp: "🟢", openchannel: "⇄", email: "✉", sms: "✉" };
 
 export function Dashboard({ dash }) {
   return (
@@ -17,7 +17,7 @@ export function Dashboard({ dash }) {
       <ul>
         {dash?.queues.map((q) => (
           <li key={q.queue_id} data-queue={q.name}>
-            <span>{CHANNEL_ICON[q.channel] || "•"} {q.name}</span>
+            <span><ChannelIcon channel={q.channel} /> {q.name}</span>
             <span class={`count ${q.waiting ? "hot" : ""}`} data-waiting={q.waiting}>{q.waiting}</span>
           </li>
         ))}
@@ -49,7 +49,7 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
                 tabIndex={0}
                 onKeyDown={(e) => e.key === "Enter" && select(i.id)}
               >
-                <span class="ch">{CHANNEL_ICON[i.channel] || "•"}</span>
+                <ChannelIcon channel={i.channel} />
                 <span class="who">{i.customer_name || i.customer || `#${i.id}`}</span>
                 {i.unread > 0 && i.id !== selected && <span class="badge" data-unread={i.unread}>{i.unread}</span>}
               </li>
@@ -79,7 +79,7 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
 
 function Ticks({ m }) {
   if (m.direction !== "out") return null;
-  const t = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" }[m.status] || "";
+  const t = { pending: "…", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" }[m.status] || "";
   return (
     <span class={`ticks ${m.status}`} title={m.error || m.status}>
       {t}
@@ -218,7 +218,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed }
             <div class="bubble">
               {m.body}
               {(m.attachments || []).map((a) => (
-                <a class="attach" href={a} target="_blank" rel="noopener noreferrer" key={a}>📎 {a.split("/").pop()}</a>
+                <a class="attach" href={a} target="_blank" rel="noopener noreferrer" key={a}>Attachment: {a.split("/").pop()}</a>
               ))}
             </div>
             <div class="meta">
@@ -313,7 +313,7 @@ export function Offers({ offers, accept, reject, now }) {
         return (
           <div class="offer" key={o.interaction.id} data-id={o.interaction.id} role="alertdialog" aria-label="New interaction">
             <div>
-              <strong>{CHANNEL_ICON[o.interaction.channel] || "•"} {o.interaction.customer_name || o.interaction.customer}</strong>
+              <ChannelIcon channel={o.interaction.channel} /> <strong>{o.interaction.customer_name || o.interaction.customer}</strong>
               <span class="muted"> {o.interaction.channel}{o.transfer ? " · transfer" : ""}</span>
             </div>
             <div class="countdown" data-left={left}>{o.expires_at ? `${left}s` : ""}</div>

@@ -118,6 +118,11 @@ function Desk({ onLogout }) {
       switch (ev.type) {
         case "agent_state":
           setStates((s) => ({ ...s, [ev.agent_id]: ev }));
+          if (ev.agent_id === session.user_id) {
+            // A login or a pause changes which queues count as the agent's.
+            clearTimeout(dashTimer);
+            dashTimer = setTimeout(loadDash, 250);
+          }
           break;
         case "offer":
           setOffers((o) => (o.some((x) => x.interaction.id === ev.interaction.id) ? o : [...o, ev]));
