@@ -19,13 +19,15 @@ const STATE_LABEL = {
 const DIAL_OK = /^[0-9*#+\-.()[\]{} ]+$/;
 const PAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
-export function barChannels(state) {
-  const chans = ["voice"];
-  for (const c of state?.channels || []) if (!chans.includes(c.channel)) chans.push(c.channel);
-  return chans;
+// barChannels are the channels the agent works on (its queues' channels;
+// the seeds: "only the enabled channels"), plus any it is paused on.
+export function barChannels(state, mine) {
+  const chans = [...(mine || [])];
+  for (const c of state?.paused_channels || []) if (!chans.includes(c)) chans.push(c);
+  return chans.length ? chans : ["voice"];
 }
 
-export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
+export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, notify }) {
   const id = me.id;
   const webrtc = me.typology === "webrtc";
   const [number, setNumber] = useState("");
@@ -42,7 +44,7 @@ export function Bar({ me, state, pauseTypes, phone, phoneState, now, notify }) {
 
   const loggedIn = !!state?.logged_in;
   const paused = (state?.paused_channels || []).length > 0;
-  const chans = barChannels(state);
+  const chans = barChannels(state, channels);
   const restCall = (state?.calls || [])[0] || state?.call || null;
   const channel = restCall?.channel || "";
   const softCall = webrtc ? phoneState?.call : null;

@@ -92,6 +92,7 @@ function Desk({ onLogout }) {
   const [pauseTypes, setPauseTypes] = useState([]);
   const [dispositions, setDispositions] = useState([]);
   const [queues, setQueues] = useState([]);
+  const [myChannels, setMyChannels] = useState([]);
   const [toasts, setToasts] = useState([]);
   const [phoneState, setPhoneState] = useState(null);
   const phoneRef = useRef(null);
@@ -171,13 +172,17 @@ function Desk({ onLogout }) {
           get("/desk/config"),
           get("/pause-types").catch(() => ({ items: [] })),
           get("/dispositions").catch(() => ({ items: [] })),
-          get("/queues?per_page=200").catch(() => ({ items: [] })),
+          get("/queues?per_page=100").catch(() => ({ items: [] })),
         ]);
         setConfig(cfg);
         setPauseTypes(pt?.items || []);
         setDispositions(disp?.items || []);
         setQueues(qs?.items || []);
-        if (isAgent) setMe(await get(`/agents/${session.user_id}`));
+        if (isAgent) {
+          const mine = await get(`/agents/${session.user_id}/queues`).catch(() => ({ items: [] }));
+          setMyChannels([...new Set((mine?.items || []).map((m) => m.channel))].sort((a, b) => (a === "voice" ? -1 : b === "voice" ? 1 : a.localeCompare(b))));
+          setMe(await get(`/agents/${session.user_id}`));
+        }
         if (staff) {
           const st = await get("/agents/states").catch(() => ({ items: [] }));
           setStates(Object.fromEntries((st.items || st || []).map((s) => [s.agent_id, s])));
@@ -307,13 +312,13 @@ function Desk({ onLogout }) {
       </header>
       {!wsUp && <div class="banner" id="banner-ws" role="status">Connection to omniccd lost — reconnecting…</div>}
       {phoneDown && <div class="banner" id="banner-sip" role="status">Softphone not registered{phoneState.error ? ` (${phoneState.error})` : ""} — retrying…</div>}
-      {isAgent && me && <Bar me={me} state={myState} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
+      {isAgent && me && <Bar me={me} state={myState} channels={myChannels} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
       <main class="view">
         {route === "inbox" && isAgent && me && (
           <Inbox me={me} interactions={interactions} selected={selected} select={select} stream={stream} dash={dash} notify={notify} dispositions={dispositions} queues={queues} />
         )}
         {route === "contacts" && <Contacts notify={notify} />}
-        {route === "wall" && staff && <Wall states={states} now={now} notify={notify} waiting={waiting} />}
+        {route === "wall" && staff && <Wall states={states} now={now} notify={notify} waiting={waiting} queueList={queues} />}
       </main>
       <Offers offers={offers} accept={accept} reject={reject} now={now} />
       <div class="toasts" aria-live="polite">

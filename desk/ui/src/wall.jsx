@@ -6,11 +6,27 @@ import { since } from "./util.js";
 
 const SPY = ["listen", "whisper", "barge"];
 
-export function Wall({ states, now, notify, waiting }) {
+export function Wall({ states, now, notify, waiting, queueList }) {
   const [queue, setQueue] = useState("");
+  // Agent states name voice queues only; digital memberships come from
+  // the directory (agent id → queue names).
+  const [members, setMembers] = useState({});
+  useEffect(() => {
+    let live = true;
+    Promise.all(queueList.map((q) => get(`/queues/${q.id}/agents`).catch(() => ({ items: [] })))).then((lists) => {
+      if (!live) return;
+      const m = {};
+      for (const l of lists) for (const x of l.items || []) (m[x.agent_id] ||= new Set()).add(x.queue_name);
+      setMembers(m);
+    });
+    return () => {
+      live = false;
+    };
+  }, [queueList]);
+  const queuesOf = (a) => [...new Set([...(a.queues || []).map((q) => q.queue), ...(members[a.agent_id] || [])])].sort();
   const agents = Object.values(states).sort((a, b) => (a.username || "").localeCompare(b.username || ""));
-  const queues = [...new Set(agents.flatMap((a) => (a.queues || []).map((q) => q.queue)))].sort();
-  const shown = queue ? agents.filter((a) => (a.queues || []).some((q) => q.queue === queue)) : agents;
+  const queues = [...new Set([...queueList.map((q) => q.name), ...agents.flatMap(queuesOf)])].sort();
+  const shown = queue ? agents.filter((a) => queuesOf(a).includes(queue)) : agents;
   const spy = (a, mode) =>
     post(`/agents/${a.agent_id}/spy`, { mode }).then(
       () => notify(`${mode}: your desk phone rings`),
@@ -56,8 +72,9 @@ export function Wall({ states, now, notify, waiting }) {
                   <td class="num">{a.logged_in ? since(a.logged_in_at, now) : "–"}</td>
                   <td class="num">{a.paused_since ? since(a.paused_since, now) : "–"}</td>
                   <td>{call ? `${call.peer || call.caller || ""} ${call.queue ? `(${call.queue})` : ""}` : ""}</td>
-                  <td>{(a.channels || []).map((c) => `${c.channel} ${c.open}/${c.capacity || "∞"}${c.paused ? " ❚❚" : ""}`).join(" · ")}</td>
-                  <td class="small">{(a.queues || []).map((q) => q.queue).join(", ")}</td>
+                  <td class="small">{(a.channels || []).filter((c) => c.open > 0).map((c) => `${c.channel} ${c.open}/${c.capacity || "∞"}`).join(" · ") || "–"}
+                    {a.paused_channels?.length ? <span class="muted"> paused on {a.paused_channels.join(", ")}</span> : null}</td>
+                  <td class="small">{queuesOf(a).join(", ")}</td>
                   <td class="spy">
                     {call && SPY.map((m) => (
                       <button key={m} class="small" onClick={() => spy(a, m)}>{m}</button>
