@@ -110,6 +110,18 @@ func TestDeskAgentDay(t *testing.T) {
 	e.do("POST", fmt.Sprintf("/api/v1/agents/%d/unpause", alice), e.admin, map[string]any{}, nil, 200)
 	e.run(ctx, "ready again", waitJS(`document.querySelector("#agent-state").dataset.state === "ready"`))
 
+	// The network drops: a banner says so, the page reconnects by itself
+	// and the state it missed meanwhile shows.
+	e.proxy.drop()
+	e.run(ctx, "banner while the websocket is down", chromedp.WaitVisible("#banner-ws", chromedp.ByQuery))
+	e.do("POST", fmt.Sprintf("/api/v1/agents/%d/pause", alice), e.admin, map[string]any{"reason": "Lunch"}, nil, 200)
+	e.run(ctx, "reconnected, and the pause made meanwhile shows",
+		waitJS(`!document.querySelector("#banner-ws")`),
+		waitJS(`document.querySelector("#agent-state").dataset.state === "paused"`),
+	)
+	e.do("POST", fmt.Sprintf("/api/v1/agents/%d/unpause", alice), e.admin, map[string]any{}, nil, 200)
+	e.run(ctx, "ready after the reconnect", waitJS(`document.querySelector("#agent-state").dataset.state === "ready"`))
+
 	// A visitor writes: the offer pops up with its countdown; accept it.
 	first := e.receive("visitor-1", "Maria", "Hello, my order has not arrived")
 	e.run(ctx, "offer arrives",
@@ -197,6 +209,16 @@ func TestDeskAgentDay(t *testing.T) {
 		waitJS(`document.querySelector("#contact-card").innerText.includes("Rossi Srl")`),
 	)
 	browsertest.Screenshot(t, ctx, "desk-contacts")
+
+	// A tablet: the inbox fits the width, nothing scrolls sideways.
+	e.run(ctx, "tablet width",
+		chromedp.EmulateViewport(820, 1180),
+		chromedp.Click(`a[data-nav="inbox"]`, chromedp.ByQuery),
+		chromedp.Click(fmt.Sprintf(`#interaction-list li[data-id="%d"]`, second), chromedp.ByQuery),
+		chromedp.WaitVisible("#reply-text", chromedp.ByQuery),
+		waitJS(`document.documentElement.scrollWidth <= window.innerWidth`),
+	)
+	browsertest.Screenshot(t, ctx, "desk-tablet")
 	console.check(t)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -69,6 +70,7 @@ type deskEnv struct {
 	queue  int64 // the "web" chat queue
 	lunch  int64 // the "Lunch" pause type
 	agents map[string]int64
+	proxy  *tcpProxy // what the browser connects through
 }
 
 type envOptions struct {
@@ -136,6 +138,7 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 	run(func(ctx context.Context) error { return rt.Follow(ctx, bus) })
 	e := &deskEnv{t: t, srv: httptest.NewServer(s.Handler()), dir: dir, pres: pres, rt: rt, chat: chat, agents: map[string]int64{}}
 	t.Cleanup(e.srv.Close)
+	e.proxy = newTCPProxy(t, e.srv.Listener.Addr().String())
 	e.admin = e.login("admin", adminPassword)
 
 	var out struct{ ID int64 }
@@ -200,7 +203,7 @@ func (e *deskEnv) browser(user, pw string) context.Context {
 	e.t.Helper()
 	ctx := browsertest.New(e.t)
 	e.run(ctx, "sign in as "+user,
-		chromedp.Navigate(e.srv.URL+"/desk/"),
+		chromedp.Navigate(e.proxy.url()+"/desk/"),
 		chromedp.WaitVisible("#login-username", chromedp.ByQuery),
 		chromedp.SendKeys("#login-username", user, chromedp.ByQuery),
 		chromedp.SendKeys("#login-password", pw, chromedp.ByQuery),
@@ -276,5 +279,68 @@ func (c *consoleErrors) check(t *testing.T) {
 	defer c.mu.Unlock()
 	if len(c.errs) > 0 {
 		t.Errorf("the page logged errors:\n  %s", strings.Join(c.errs, "\n  "))
+	}
+}
+
+// tcpProxy stands between the browser and omniccd so a test can cut every
+// connection at once, as a network drop or an omniccd restart does
+// (httptest forgets hijacked connections such as websockets).
+type tcpProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, conns: map[net.Conn]bool{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.drop()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[u] = true, true
+			p.mu.Unlock()
+			wg.Add(2)
+			pipe := func(dst, src net.Conn) {
+				defer wg.Done()
+				_, _ = io.Copy(dst, src)
+				dst.Close()
+				src.Close()
+			}
+			go pipe(u, c)
+			go pipe(c, u)
+		}
+	}()
+	return p
+}
+
+func (p *tcpProxy) url() string { return "http://" + p.ln.Addr().String() }
+
+// drop cuts every open connection; new ones are still accepted.
+func (p *tcpProxy) drop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
 	}
 }
