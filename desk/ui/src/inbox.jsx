@@ -6,6 +6,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { get, post, put } from "./api.js";
 import { clock, uid } from "./util.js";
 import { ChannelIcon } from "./icons.jsx";
+import { ContactCard } from "./contacts.jsx";
 
 
 export function Dashboard({ dash }) {
@@ -27,7 +28,7 @@ export function Dashboard({ dash }) {
   );
 }
 
-export function Inbox({ me, interactions, selected, select, stream, dash, notify, dispositions, queues }) {
+export function Inbox({ me, interactions, selected, select, stream, dash, notify, dispositions, queues, onRead }) {
   const list = Object.values(interactions)
     .filter((i) => i.status === "accepted" && i.agent_id === me.id)
     .sort((a, b) => Date.parse(b.updated_at) - Date.parse(a.updated_at));
@@ -61,6 +62,7 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
         <Conversation
           key={current.id}
           it={current}
+          onRead={onRead}
           me={me}
           stream={stream}
           notify={notify}
@@ -68,7 +70,9 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
           queues={queues}
           onClosed={() => select(null)}
         />
-      ) : (
+      ) : null}
+      {current?.contact_id ? <ContactCard key={current.contact_id} id={current.contact_id} notify={notify} compact /> : null}
+      {current ? null : (
         <section class="panel empty" id="conversation-empty">
           <p>Choose an interaction on the left, or accept an offer.</p>
         </section>
@@ -87,7 +91,7 @@ function Ticks({ m }) {
   );
 }
 
-function Conversation({ it, me, stream, notify, dispositions, queues, onClosed }) {
+function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, onRead }) {
   const [msgs, setMsgs] = useState([]);
   const [notes, setNotes] = useState([]);
   const [text, setText] = useState("");
@@ -105,7 +109,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed }
     let live = true;
     get(`/interactions/${it.id}/messages`).then((m) => live && setMsgs(m || [])).catch((e) => notify(e.message, "error"));
     get(`/interactions/${it.id}/notes`).then((n) => live && setNotes(n?.items || n || [])).catch(() => {});
-    post(`/interactions/${it.id}/read`).catch(() => {});
+    post(`/interactions/${it.id}/read`).then(onRead, () => {});
     if (it.channel === "whatsapp") {
       get(`/whatsapp-accounts/${encodeURIComponent(it.account)}/conversations/${encodeURIComponent(it.customer)}`)
         .then((w) => live && setWindowOpen(!!w.window_open))

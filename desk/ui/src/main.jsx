@@ -315,7 +315,7 @@ function Desk({ onLogout }) {
       {isAgent && me && <Bar me={me} state={myState} channels={myChannels} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
       <main class="view">
         {route === "inbox" && isAgent && me && (
-          <Inbox me={me} interactions={interactions} selected={selected} select={select} stream={stream} dash={dash} notify={notify} dispositions={dispositions} queues={queues} />
+          <Inbox me={me} interactions={interactions} selected={selected} select={select} stream={stream} dash={dash} notify={notify} dispositions={dispositions} queues={queues} onRead={loadDash} />
         )}
         {route === "contacts" && <Contacts notify={notify} />}
         {route === "wall" && staff && <Wall states={states} now={now} notify={notify} waiting={waiting} queueList={queues} />}
