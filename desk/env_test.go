@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,9 +19,12 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"omnicc/ami"
+	"omnicc/ami/amitest"
 	"omnicc/api"
 	"omnicc/auth"
 	"omnicc/browsertest"
+	"omnicc/calls"
 	"omnicc/contacts"
 	"omnicc/desk"
 	"omnicc/directory"
@@ -75,6 +79,8 @@ type deskEnv struct {
 
 type envOptions struct {
 	sipWSURL string
+	// asterisk, when set, mounts the REST voice controls over AMI to it.
+	asterisk *amitest.Server
 }
 
 func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
@@ -105,7 +111,7 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 	}
 	authn := auth.New(db, dir, auth.Options{LockoutThreshold: 3})
 	bus := events.New(events.Options{})
-	pres := presence.New(presence.Options{DB: db, Directory: dir, Publisher: bus, Controller: nopQueues{}, FlushDelay: -1, EventWait: -1})
+	pres := presence.New(presence.Options{DB: db, Directory: dir, Publisher: bus, Controller: nopQueues{}, Names: ami.Names{}, FlushDelay: -1, EventWait: -1})
 	if err := pres.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +129,33 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, SIPWSURL: o.sipWSURL,
-		Mounts: []func(*api.Router){
-			api.NewAgentSessions(pres).Mount, hub.Mount, api.NewInteractions(rt).Mount, api.NewContacts(people).Mount,
-			func(r *api.Router) { r.Page(desk.Prefix, desk.Handler()) },
-		}})
+	mounts := []func(*api.Router){
+		api.NewAgentSessions(pres).Mount, hub.Mount, api.NewInteractions(rt).Mount, api.NewContacts(people).Mount,
+		func(r *api.Router) { r.Page(desk.Prefix, desk.Handler()) },
+	}
+	if o.asterisk != nil {
+		boxes, err := ami.ParseBoxes("omnicc:secret@" + o.asterisk.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := ami.NewPool(boxes, ami.Config{PingInterval: time.Hour, BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(pool.Run)
+		svc, err := calls.New(calls.Options{Control: ami.NewVoice(pool, slog.New(slog.DiscardHandler)), DB: db, Agents: dir, Events: bus,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		voice, err := api.NewVoice(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounts = append(mounts, voice.Mount)
+	}
+	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, SIPWSURL: o.sipWSURL, Mounts: mounts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,3 +372,5 @@ func (p *tcpProxy) drop() {
 		delete(p.conns, c)
 	}
 }
+
+func sleep() { time.Sleep(25 * time.Millisecond) }

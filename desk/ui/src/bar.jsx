@@ -198,7 +198,7 @@ export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, n
           )}
           <button id="btn-hold" onClick={hold} title="Hold / resume">{held ? "Resume" : "Hold"}</button>
           <button id="btn-hangup" class="bad" title="End (Alt+H)" onClick={hangup}>End</button>
-          <button class={menu === "transfer" ? "on" : ""} onClick={() => setMenu(menu === "transfer" ? "" : "transfer")}>Transfer</button>
+          <button id="btn-transfer" title="Transfer or conference" class={menu === "transfer" ? "on" : ""} onClick={() => setMenu(menu === "transfer" ? "" : "transfer")}>Transfer</button>
           {(me.typology !== "webrtc" || me.webrtc?.enable_recording) && (
             <button class={recording && !recording.paused ? "rec on" : "rec"} title="Record the call" onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
           )}

@@ -1,0 +1,88 @@
+package desk_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"omnicc/ami"
+	"omnicc/ami/amitest"
+	"omnicc/browsertest"
+	"omnicc/presence"
+)
+
+// A phonebar agent's calls ring its desk phone: the bar drives them through
+// the REST voice controls, and the AMI actions reach Asterisk (a fake one
+// that records them) with the agent's own channel.
+func TestDeskPhonebarCallControls(t *testing.T) {
+	pbx := amitest.NewServer(t, "omnicc", "secret")
+	for _, a := range []string{"Originate", "Hangup", "BlindTransfer"} {
+		pbx.Handle(a, amitest.Reply(amitest.Success("Message", a+" done")))
+	}
+	pbx.Handle("Getvar", func(m ami.Message) []ami.Message {
+		val := ""
+		switch m.Get("Variable") {
+		case "CHANNEL(uniqueid)":
+			val = "1795277390.7"
+		case "CHANNEL(linkedid)":
+			val = "1795277390.6"
+		case "BRIDGEPEER":
+			val = "PJSIP/trunk-00000002"
+		}
+		return []ami.Message{amitest.Success("Variable", m.Get("Variable"), "Value", val)}
+	})
+	e := newDeskEnv(t, envOptions{asterisk: pbx})
+	e.addAgent("dave", "phonebar")
+	ctx := e.browser("dave", agentPassword)
+	console := watchConsole(ctx)
+
+	e.run(ctx, "click to call",
+		chromedp.WaitVisible("#dial-number", chromedp.ByQuery),
+		chromedp.SendKeys("#dial-number", "(06) 555-0100", chromedp.ByQuery),
+		chromedp.Click("#btn-call", chromedp.ByQuery),
+	)
+	originate := awaitAction(t, pbx, "Originate")
+	if !strings.Contains(originate.Get("Channel"), "PJSIP/dave") {
+		t.Fatalf("Originate rang %q, want dave's phone", originate.Get("Channel"))
+	}
+
+	// Asterisk tells omniccd the call is up (the AMI tracker's job in omniccd).
+	const leg = "PJSIP/dave-00000001"
+	e.pres.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceLegUp, Agent: "PJSIP/dave", Leg: leg,
+		LegID: "1795277390.7", CallerNum: "065550100", Outbound: true})
+	e.run(ctx, "the call shows in the bar",
+		chromedp.WaitVisible("#call-panel", chromedp.ByQuery),
+		waitJS(`document.querySelector("#call-panel").innerText.includes("065550100")`),
+	)
+	browsertest.Screenshot(t, ctx, "desk-phonebar-call")
+
+	e.run(ctx, "blind transfer",
+		chromedp.Click("#btn-transfer", chromedp.ByQuery),
+		chromedp.WaitVisible(`#call-panel .popover input`, chromedp.ByQuery),
+		chromedp.SendKeys(`#call-panel .popover input`, "2000", chromedp.ByQuery),
+		chromedp.Click(`#call-panel .popover button[title="Blind transfer"]`, chromedp.ByQuery),
+	)
+	bt := awaitAction(t, pbx, "BlindTransfer")
+	if bt.Get("Channel") != leg || bt.Get("Exten") != "2000" {
+		t.Fatalf("BlindTransfer %v", bt.Fields())
+	}
+	e.run(ctx, "hang up", chromedp.Click("#btn-hangup", chromedp.ByQuery))
+	if h := awaitAction(t, pbx, "Hangup"); h.Get("Channel") != leg {
+		t.Fatalf("Hangup %v", h.Fields())
+	}
+	console.check(t)
+}
+
+// awaitAction waits for Asterisk to receive an action and returns the last one.
+func awaitAction(t *testing.T, pbx *amitest.Server, name string) ami.Message {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if got := pbx.Actions(name); len(got) > 0 {
+			return got[len(got)-1]
+		}
+		sleep()
+	}
+	t.Fatalf("Asterisk never received %s", name)
+	return ami.Message{}
+}
