@@ -180,11 +180,15 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 }
 
 // addAgent creates an agent in the chat queue and returns its id.
-func (e *deskEnv) addAgent(username, typology string) int64 {
+// extra are more agent fields, name then value.
+func (e *deskEnv) addAgent(username, typology string, extra ...any) int64 {
 	e.t.Helper()
 	var a struct{ ID int64 }
-	e.do("POST", "/api/v1/agents", e.admin, map[string]any{"full_name": "Agent " + username, "username": username,
-		"typology": typology, "password": agentPassword}, &a, 201)
+	body := map[string]any{"full_name": "Agent " + username, "username": username, "typology": typology, "password": agentPassword}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	e.do("POST", "/api/v1/agents", e.admin, body, &a, 201)
 	e.do("POST", fmt.Sprintf("/api/v1/queues/%d/agents", e.queue), e.admin, map[string]any{"agent_id": a.ID}, nil, 0)
 	e.agents[username] = a.ID
 	return a.ID

@@ -17,9 +17,10 @@ import (
 // that records them) with the agent's own channel.
 func TestDeskPhonebarCallControls(t *testing.T) {
 	pbx := amitest.NewServer(t, "omnicc", "secret")
-	for _, a := range []string{"Originate", "Hangup", "BlindTransfer"} {
+	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "StopMixMonitor"} {
 		pbx.Handle(a, amitest.Reply(amitest.Success("Message", a+" done")))
 	}
+	pbx.Handle("MixMonitor", amitest.Reply(amitest.Success("MixMonitorID", "0x7f3a2c001234")))
 	pbx.Handle("Getvar", func(m ami.Message) []ami.Message {
 		val := ""
 		switch m.Get("Variable") {
@@ -33,7 +34,7 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 		return []ami.Message{amitest.Success("Variable", m.Get("Variable"), "Value", val)}
 	})
 	e := newDeskEnv(t, envOptions{asterisk: pbx})
-	e.addAgent("dave", "phonebar")
+	e.addAgent("dave", "phonebar", "webrtc", map[string]any{"enable_recording": true})
 	ctx := e.browser("dave", agentPassword)
 	console := watchConsole(ctx)
 
@@ -55,7 +56,22 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 		chromedp.WaitVisible("#call-panel", chromedp.ByQuery),
 		waitJS(`document.querySelector("#call-panel").innerText.includes("065550100")`),
 	)
+
+	e.run(ctx, "record the call",
+		chromedp.Click("#btn-record", chromedp.ByQuery),
+		chromedp.Click("#btn-record-start", chromedp.ByQuery),
+		waitJS(`document.querySelector("#btn-record").classList.contains("on")`),
+		waitJS(`document.querySelector("[data-recording]").innerText.includes("recording")`),
+	)
+	if mm := awaitAction(t, pbx, "MixMonitor"); mm.Get("Channel") != leg {
+		t.Fatalf("MixMonitor %v", mm.Fields())
+	}
 	browsertest.Screenshot(t, ctx, "desk-phonebar-call")
+	e.run(ctx, "stop the recording",
+		chromedp.Click("[data-recording] button.bad", chromedp.ByQuery),
+		waitJS(`!document.querySelector("#btn-record").classList.contains("on")`),
+	)
+	awaitAction(t, pbx, "StopMixMonitor")
 
 	e.run(ctx, "blind transfer",
 		chromedp.Click("#btn-transfer", chromedp.ByQuery),

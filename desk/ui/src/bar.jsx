@@ -27,7 +27,7 @@ export function barChannels(state, mine) {
   return chans.length ? chans : ["voice"];
 }
 
-export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, notify }) {
+export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, phone, phoneState, now, notify }) {
   const id = me.id;
   const webrtc = me.typology === "webrtc";
   const [number, setNumber] = useState("");
@@ -37,7 +37,6 @@ export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, n
   const [pauseOn, setPauseOn] = useState(null); // channels chosen for a partial pause
   const [target, setTarget] = useState("");
   const [consult, setConsult] = useState(false);
-  const [recording, setRecording] = useState(null); // {id, paused}
   const [ring, setRing] = useState(true);
   const [speaker, setSpeaker] = useState(true);
   const [mic, setMic] = useState(true);
@@ -123,16 +122,15 @@ export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, n
       setConsult(false);
       setMenu("");
     }, "Transfer");
-  const record = (what) => {
+  // The call's recordings (at most two), manual or automatic, as the
+  // websocket's recording events and the answers to our actions tell.
+  const recs = Object.values(recordings || {}).filter((r) => r.state !== "stopped" && channel && r.channel === channel).sort((a, b) => a.slot - b.slot);
+  const recordingNow = recs.some((r) => r.state === "recording");
+  const record = (what, rec) => {
     if (!needChannel("Recording")) return;
     act(async () => {
-      if (what === "start") {
-        const r = await post(`/agents/${id}/recordings`, { channel });
-        setRecording({ id: r.id, paused: false });
-      } else {
-        await post(`/recordings/${recording.id}/${what}`);
-        setRecording(what === "stop" ? null : { ...recording, paused: what === "pause" });
-      }
+      const r = what === "start" ? await post(`/agents/${id}/recordings`, { channel }) : await post(`/recordings/${rec.id}/${what}`);
+      if (r?.id) onRecording(r);
     }, "Recording");
   };
 
@@ -199,8 +197,8 @@ export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, n
           <button id="btn-hold" onClick={hold} title="Hold / resume">{held ? "Resume" : "Hold"}</button>
           <button id="btn-hangup" class="bad" title="End (Alt+H)" onClick={hangup}>End</button>
           <button id="btn-transfer" title="Transfer or conference" class={menu === "transfer" ? "on" : ""} onClick={() => setMenu(menu === "transfer" ? "" : "transfer")}>Transfer</button>
-          {(me.typology !== "webrtc" || me.webrtc?.enable_recording) && (
-            <button class={recording && !recording.paused ? "rec on" : "rec"} title="Record the call" onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
+          {(me.webrtc?.enable_recording || recs.length > 0) && (
+            <button id="btn-record" class={recordingNow ? "rec on" : "rec"} title={recordingNow ? "Recording" : "Record the call"} onClick={() => setMenu(menu === "record" ? "" : "record")}>● Rec</button>
           )}
           {menu === "transfer" && (
             <div class="popover" role="dialog" aria-label="Transfer">
@@ -221,13 +219,14 @@ export function Bar({ me, state, channels, pauseTypes, phone, phoneState, now, n
           )}
           {menu === "record" && (
             <div class="popover" role="dialog" aria-label="Recording">
-              {!recording && <button onClick={() => record("start")}>+ Start recording</button>}
-              {recording && (
-                <>
-                  <button onClick={() => record(recording.paused ? "resume" : "pause")}>{recording.paused ? "Resume" : "Pause"}</button>
-                  <button class="bad" onClick={() => record("stop")}>Stop</button>
-                </>
-              )}
+              {recs.map((r) => (
+                <div class="row" key={r.id} data-recording={r.id}>
+                  <span class={r.state === "recording" ? "rec-live" : "muted"}>#{r.slot} {r.state}{r.source !== "manual" ? ` (${r.source})` : ""}</span>
+                  <button onClick={() => record(r.state === "paused" ? "resume" : "pause", r)}>{r.state === "paused" ? "Resume" : "Pause"}</button>
+                  <button class="bad" onClick={() => record("stop", r)}>Stop</button>
+                </div>
+              ))}
+              {recs.length < 2 && <button id="btn-record-start" onClick={() => record("start")}>+ New recording</button>}
             </div>
           )}
         </div>

@@ -93,6 +93,8 @@ function Desk({ onLogout }) {
   const [dispositions, setDispositions] = useState([]);
   const [queues, setQueues] = useState([]);
   const [myChannels, setMyChannels] = useState([]);
+  const [recordings, setRecordings] = useState({});
+  const upsertRecording = useCallback((r) => setRecordings((m) => ({ ...m, [r.id]: r })), []);
   const [toasts, setToasts] = useState([]);
   const [phoneState, setPhoneState] = useState(null);
   const phoneRef = useRef(null);
@@ -128,6 +130,9 @@ function Desk({ onLogout }) {
         case "offer":
           setOffers((o) => (o.some((x) => x.interaction.id === ev.interaction.id) ? o : [...o, ev]));
           if (phoneRef.current?.ringtone !== false) beep(2);
+          break;
+        case "recording":
+          upsertRecording(ev);
           break;
         case "offer_withdrawn":
           setOffers((o) => o.filter((x) => x.interaction.id !== ev.interaction_id));
@@ -312,7 +317,7 @@ function Desk({ onLogout }) {
       </header>
       {!wsUp && <div class="banner" id="banner-ws" role="status">Connection to omniccd lost — reconnecting…</div>}
       {phoneDown && <div class="banner" id="banner-sip" role="status">Softphone not registered{phoneState.error ? ` (${phoneState.error})` : ""} — retrying…</div>}
-      {isAgent && me && <Bar me={me} state={myState} channels={myChannels} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
+      {isAgent && me && <Bar me={me} state={myState} channels={myChannels} recordings={recordings} onRecording={upsertRecording} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
       <main class="view">
         {route === "inbox" && isAgent && me && (
           <Inbox me={me} interactions={interactions} selected={selected} select={select} stream={stream} dash={dash} notify={notify} dispositions={dispositions} queues={queues} onRead={loadDash} />
