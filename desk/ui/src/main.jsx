@@ -140,6 +140,9 @@ function Desk({ onLogout }) {
         case "interaction": {
           const it = ev.interaction;
           setInteractions((m) => ({ ...m, [it.id]: it }));
+          // Auto-answer (the router's): an interaction that becomes ours
+          // opens by itself when the agent is not in another one.
+          if (it.status === "accepted" && it.agent_id === session.user_id && !selectedRef.current) setSelected(it.id);
           if (it.status !== "offered") setOffers((o) => o.filter((x) => x.interaction.id !== it.id || x.transfer));
           clearTimeout(dashTimer);
           dashTimer = setTimeout(loadDash, 250);
