@@ -11,6 +11,8 @@ export function Contacts({ notify }) {
   const [q, setQ] = useState("");
   const [lists, setLists] = useState([]);
   const [listID, setListID] = useState("");
+  const [mine, setMine] = useState(false);
+  const [tag, setTag] = useState("");
   const [result, setResult] = useState(null);
   const [open, setOpen] = useState(null);
 
@@ -24,6 +26,8 @@ export function Contacts({ notify }) {
     const p = new URLSearchParams();
     if (q.trim()) p.set("q", q.trim());
     if (listID) p.set("list_id", listID);
+    if (mine) p.set("mine", "true");
+    if (tag.trim()) p.set("tag", tag.trim());
     p.set("per_page", "50");
     try {
       setResult(await get(`/contacts?${p}`));
@@ -43,6 +47,8 @@ export function Contacts({ notify }) {
               <option key={l.id} value={l.id}>{l.name}</option>
             ))}
           </select>
+          <input class="tag-filter" placeholder="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} aria-label="Tag" />
+          <label class="check"><input type="checkbox" id="contact-mine" checked={mine} onChange={(e) => setMine(e.currentTarget.checked)} /> My contacts</label>
           <button id="contact-search" type="submit">Search</button>
         </form>
         {result && <p class="muted small">{result.total} contact{result.total === 1 ? "" : "s"}</p>}

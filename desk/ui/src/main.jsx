@@ -37,6 +37,7 @@ function Login({ onLogin }) {
     try {
       const s = await post("/auth/login", { username, password });
       setSession({ token: s.token, user_id: s.user_id, username: s.username, role: s.role });
+      if (typeof Notification !== "undefined" && Notification.permission === "default") Promise.resolve(Notification.requestPermission()).catch(() => {});
       onLogin();
     } catch (err) {
       setError(loginMessage(err));
@@ -63,6 +64,19 @@ function Login({ onLogin }) {
       </form>
     </main>
   );
+}
+
+// notifyDesktop shows a system notification while the tab is hidden, once
+// the agent allowed them (asked at sign-in, a user gesture).
+function notifyDesktop(title, body) {
+  if (!document.hidden || typeof Notification === "undefined" || Notification.permission !== "granted") return;
+  try {
+    const n = new Notification(title, { body, tag: "omnicc-desk" });
+    n.onclick = () => {
+      window.focus();
+      n.close();
+    };
+  } catch {}
 }
 
 function useHashRoute(def) {
@@ -130,6 +144,7 @@ function Desk({ onLogout }) {
         case "offer":
           setOffers((o) => (o.some((x) => x.interaction.id === ev.interaction.id) ? o : [...o, ev]));
           if (phoneRef.current?.ringtone !== false) beep(2);
+          notifyDesktop("New " + ev.interaction.channel, ev.interaction.customer_name || ev.interaction.customer);
           break;
         case "recording":
           upsertRecording(ev);
@@ -234,6 +249,7 @@ function Desk({ onLogout }) {
   const ringing = phoneState?.call?.state === "ringing" && phoneState.call.direction === "inbound";
   useEffect(() => {
     if (!ringing) return;
+    notifyDesktop("Incoming call", phoneState.call.name || phoneState.call.peer);
     if (phoneRef.current?.ringtone !== false) beep(1);
     const t = setInterval(() => phoneRef.current?.ringtone !== false && beep(1), 2000);
     let auto = null;

@@ -1,5 +1,6 @@
 // The supervisor wall: every agent's live state and timers, grouped by
-// queue; listen/whisper/barge on calls; waiting interactions per queue.
+// queue; listen/whisper/barge on the calls of agents who allow chanspy;
+// waiting interactions per queue.
 import { useEffect, useState } from "preact/hooks";
 import { get, post } from "./api.js";
 import { since } from "./util.js";
@@ -23,6 +24,13 @@ export function Wall({ states, now, notify, waiting, queueList }) {
       live = false;
     };
   }, [queueList]);
+  // Listen/whisper/barge only where the agent allows chanspy.
+  const [chanspy, setChanspy] = useState({});
+  useEffect(() => {
+    get("/agents?per_page=500")
+      .then((l) => setChanspy(Object.fromEntries((l?.items || []).map((a) => [a.id, !!a.chanspy]))))
+      .catch(() => {});
+  }, []);
   const queuesOf = (a) => [...new Set([...(a.queues || []).map((q) => q.queue), ...(members[a.agent_id] || [])])].sort();
   const agents = Object.values(states).sort((a, b) => (a.username || "").localeCompare(b.username || ""));
   const queues = [...new Set([...queueList.map((q) => q.name), ...agents.flatMap(queuesOf)])].sort();
@@ -76,7 +84,7 @@ export function Wall({ states, now, notify, waiting, queueList }) {
                     {a.paused_channels?.length ? <span class="muted"> paused on {a.paused_channels.join(", ")}</span> : null}</td>
                   <td class="small">{queuesOf(a).join(", ")}</td>
                   <td class="spy">
-                    {call && SPY.map((m) => (
+                    {call && chanspy[a.agent_id] && SPY.map((m) => (
                       <button key={m} class="small" onClick={() => spy(a, m)}>{m}</button>
                     ))}
                   </td>
