@@ -37,6 +37,16 @@ func TestDeskSoftphoneRegistersAnswersAndRecovers(t *testing.T) {
 		t.Fatalf("registrations: %d good, %d with a wrong digest", good, bad)
 	}
 	browsertest.Screenshot(t, ctx, "desk-softphone-registered")
+	e.run(ctx, "settings: profile and requirements",
+		chromedp.Click("#btn-settings", chromedp.ByQuery),
+		chromedp.WaitVisible("#settings", chromedp.ByQuery),
+		waitJS(`document.querySelector("#settings").innerText.includes("carol")`),
+		chromedp.Click(`#settings [data-tab="requirements"]`, chromedp.ByQuery),
+		waitJS(`[...document.querySelectorAll("#requirements li.ok")].some(li => li.innerText.includes("Softphone registered"))`),
+	)
+	browsertest.Screenshot(t, ctx, "desk-settings")
+	e.run(ctx, "close settings", chromedp.Click(`#settings [aria-label="Close settings"]`, chromedp.ByQuery),
+		waitJS(`!document.querySelector("#settings")`))
 
 	peer.ring("5551234")
 	peer.await("SIP/2.0 180", 10*time.Second)

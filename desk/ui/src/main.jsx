@@ -8,6 +8,7 @@ import { Bar } from "./bar.jsx";
 import { Inbox, Offers } from "./inbox.jsx";
 import { Contacts } from "./contacts.jsx";
 import { Wall, useWaiting } from "./wall.jsx";
+import { Settings, savedAudio } from "./settings.jsx";
 import { beep, useNow } from "./util.js";
 import "./style.css";
 
@@ -111,6 +112,7 @@ function Desk({ onLogout }) {
   const upsertRecording = useCallback((r) => setRecordings((m) => ({ ...m, [r.id]: r })), []);
   const [toasts, setToasts] = useState([]);
   const [phoneState, setPhoneState] = useState(null);
+  const [settings, setSettings] = useState(false);
   const phoneRef = useRef(null);
   const selectedRef = useRef(null);
   selectedRef.current = selected;
@@ -234,6 +236,7 @@ function Desk({ onLogout }) {
         if (cancelled) return;
         phone = new Phone({ url: config.sip_ws_url, username: me.username, secret: sip_secret, onChange: setPhoneState });
         phoneRef.current = phone;
+        phone.setDevices(savedAudio());
         phone.start();
       })
       .catch((e) => notify(`Softphone: ${e.message}`, "error"));
@@ -332,6 +335,7 @@ function Desk({ onLogout }) {
           {me?.full_name || session.username} · {session.role}
           {me ? ` · ext ${me.extension}` : ""}
         </span>
+        {me && <button id="btn-settings" onClick={() => setSettings(true)} title="Settings">Settings</button>}
         <button id="btn-signout" onClick={logout}>Sign out</button>
       </header>
       {!wsUp && <div class="banner" id="banner-ws" role="status">Connection to omniccd lost — reconnecting…</div>}
@@ -344,6 +348,7 @@ function Desk({ onLogout }) {
         {route === "contacts" && <Contacts notify={notify} />}
         {route === "wall" && staff && <Wall states={states} now={now} notify={notify} waiting={waiting} queueList={queues} />}
       </main>
+      {settings && me && <Settings me={me} phone={phoneRef.current} phoneState={phoneState} wsUp={wsUp} onClose={() => setSettings(false)} />}
       <Offers offers={offers} accept={accept} reject={reject} now={now} />
       <div class="toasts" aria-live="polite">
         {toasts.map((t) => (

@@ -18,6 +18,13 @@ export class Phone {
     this.audio.autoplay = true;
     this.speakerMuted = false;
     this.micMuted = false;
+    this.devices = {};
+  }
+
+  // setDevices picks the microphone (next calls) and the speaker (now).
+  setDevices(d) {
+    this.devices = d || {};
+    if (this.audio.setSinkId) this.audio.setSinkId(this.devices.output || "").catch(() => {});
   }
 
   set(patch) {
@@ -98,7 +105,8 @@ export class Phone {
   }
 
   options() {
-    return { mediaConstraints: { audio: true, video: false }, rtcOfferConstraints: { offerToReceiveAudio: true } };
+    const audio = this.devices.input ? { deviceId: { exact: this.devices.input } } : true;
+    return { mediaConstraints: { audio, video: false }, rtcOfferConstraints: { offerToReceiveAudio: true } };
   }
 
   call(number) {
