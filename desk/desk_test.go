@@ -209,6 +209,20 @@ func TestDeskAgentDay(t *testing.T) {
 		waitJS(`document.querySelector("#contact-card").innerText.includes("Rossi Srl")`),
 	)
 	browsertest.Screenshot(t, ctx, "desk-contacts")
+	e.run(ctx, "add a contact",
+		chromedp.Click("#contact-add", chromedp.ByQuery),
+		chromedp.WaitVisible("#contact-new", chromedp.ByQuery),
+		chromedp.SendKeys(`#contact-new input[name="first_name"]`, "Luca", chromedp.ByQuery),
+		chromedp.SendKeys(`#contact-new input[name="last_name"]`, "Bianchi", chromedp.ByQuery),
+		chromedp.SendKeys(`#contact-new input[name="phone"]`, "+390298765432", chromedp.ByQuery),
+		chromedp.Click("#contact-new-save", chromedp.ByQuery),
+		waitJS(`(document.querySelector("#contact-card h2")?.innerText || "") === "Luca Bianchi"`),
+	)
+	var found struct{ Total int }
+	e.do("GET", "/api/v1/contacts?q=Bianchi", e.admin, nil, &found, 200)
+	if found.Total != 1 {
+		t.Fatalf("the contact added in the page: %d found", found.Total)
+	}
 
 	// A tablet: the inbox fits the width, nothing scrolls sideways.
 	e.run(ctx, "tablet width",

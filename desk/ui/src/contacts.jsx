@@ -3,7 +3,7 @@
 // within the agent's grants. Masking is the server's: a masked agent gets
 // masked values and the page shows what it gets.
 import { useEffect, useState } from "preact/hooks";
-import { get, patch } from "./api.js";
+import { get, patch, post } from "./api.js";
 import { clock, fullName } from "./util.js";
 import { ChannelIcon } from "./icons.jsx";
 
@@ -15,6 +15,7 @@ export function Contacts({ notify }) {
   const [tag, setTag] = useState("");
   const [result, setResult] = useState(null);
   const [open, setOpen] = useState(null);
+  const [adding, setAdding] = useState(false);
 
   useEffect(() => {
     get("/contact-lists").then((l) => setLists(l?.items || [])).catch(() => {});
@@ -51,7 +52,23 @@ export function Contacts({ notify }) {
           <label class="check"><input type="checkbox" id="contact-mine" checked={mine} onChange={(e) => setMine(e.currentTarget.checked)} /> My contacts</label>
           <button id="contact-search" type="submit">Search</button>
         </form>
-        {result && <p class="muted small">{result.total} contact{result.total === 1 ? "" : "s"}</p>}
+        <div class="row">
+          {result && <p class="muted small grow">{result.total} contact{result.total === 1 ? "" : "s"}</p>}
+          {lists.length > 0 && <button id="contact-add" onClick={() => setAdding(true)}>+ Add</button>}
+        </div>
+        {adding && (
+          <NewContact
+            lists={lists}
+            notify={notify}
+            onDone={(c) => {
+              setAdding(false);
+              if (c) {
+                setOpen(c.id);
+                search();
+              }
+            }}
+          />
+        )}
         <ul class="clist" id="contact-results">
           {result?.items.map((c) => (
             <li key={c.id} class={`contact-row ${open === c.id ? "sel" : ""}`} data-id={c.id} tabIndex={0} onClick={() => setOpen(c.id)} onKeyDown={(e) => e.key === "Enter" && setOpen(c.id)}>
@@ -64,6 +81,45 @@ export function Contacts({ notify }) {
       </section>
       {open ? <ContactCard key={open} id={open} notify={notify} /> : <section class="panel empty"><p>Choose a contact to see its card and journey.</p></section>}
     </div>
+  );
+}
+
+// NewContact adds a contact to one of the lists the agent may use; the
+// server says which it may not.
+function NewContact({ lists, notify, onDone }) {
+  const [f, setF] = useState({ list_id: String(lists[0]?.id || ""), first_name: "", last_name: "", phone: "", email: "" });
+  const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.value });
+  const save = async (e) => {
+    e.preventDefault();
+    const body = { list_id: Number(f.list_id), first_name: f.first_name, last_name: f.last_name, phone: f.phone };
+    if (f.email.trim()) body.emails = [f.email.trim()];
+    try {
+      const c = await post("/contacts", body);
+      notify("Contact added");
+      onDone(c);
+    } catch (err) {
+      notify(`Not added: ${err.message}`, "error");
+    }
+  };
+  return (
+    <form class="form new-contact" id="contact-new" onSubmit={save}>
+      <label>
+        List
+        <select value={f.list_id} onChange={set("list_id")}>
+          {lists.map((l) => (
+            <option key={l.id} value={l.id}>{l.name}</option>
+          ))}
+        </select>
+      </label>
+      <label>First name<input name="first_name" value={f.first_name} onInput={set("first_name")} /></label>
+      <label>Last name<input name="last_name" value={f.last_name} onInput={set("last_name")} /></label>
+      <label>Phone<input name="phone" type="tel" value={f.phone} onInput={set("phone")} /></label>
+      <label>Email<input name="email" type="email" value={f.email} onInput={set("email")} /></label>
+      <div class="row">
+        <button class="good" type="submit" id="contact-new-save">Add contact</button>
+        <button type="button" onClick={() => onDone(null)}>Cancel</button>
+      </div>
+    </form>
   );
 }
 
