@@ -194,7 +194,16 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     }
   };
 
+  const reopen = async () => {
+    try {
+      await post(`/interactions/${it.id}/reopen`);
+    } catch (e) {
+      notify(`Reopen: ${e.message}`, "error");
+    }
+  };
+
   const usable = templates.filter((t) => t.agents_can_send || t.recontact);
+  const closed = it.status === "closed";
 
   return (
     <section class="panel conversation" id="conversation" data-id={it.id} aria-label="Conversation">
@@ -206,6 +215,12 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
             <span class={`window ${windowOpen ? "open" : "closed"}`}>{windowOpen ? "24h window open" : "24h window closed: templates only"}</span>
           )}
         </div>
+        {closed ? (
+          <div class="conv-actions">
+            <span class="pill" id="conv-closed">Closed{it.disposition ? `: ${it.disposition}` : ""}</span>
+            <button id="btn-reopen" onClick={reopen}>Reopen</button>
+          </div>
+        ) : (
         <div class="conv-actions">
           <select id="close-disposition" value={disposition} onChange={(e) => setDisposition(e.currentTarget.value)} aria-label="Disposition">
             <option value="">No disposition</option>
@@ -215,6 +230,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
           </select>
           <button id="btn-close" class="bad" onClick={close}>Close</button>
         </div>
+        )}
       </header>
       <ol class="messages" id="messages">
         {msgs.map((m) => (
@@ -240,7 +256,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
           </button>
         ))}
       </nav>
-      {tab === "reply" &&
+      {tab === "reply" && !closed &&
         (windowOpen ? (
           <div class="composer">
             <textarea

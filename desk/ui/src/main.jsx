@@ -177,6 +177,9 @@ function Desk({ onLogout }) {
     });
     const offStatus = stream.onStatus((up) => {
       setWsUp(up);
+      // A revoked or expired token closes the websocket too: asking who we
+      // are sends the page back to sign-in when that is why.
+      if (!up) get("/auth/me").catch(() => {});
       // After a reconnect the REST API is the truth again: re-read what
       // the events may have missed.
       if (up && isAgent) {
@@ -262,6 +265,14 @@ function Desk({ onLogout }) {
       clearTimeout(auto);
     };
   }, [ringing]);
+
+  // An offer whose withdrawal was missed (the websocket was down) goes
+  // a few seconds after its deadline.
+  useEffect(() => {
+    if (offers.some((o) => o.expires_at && Date.parse(o.expires_at) < now - 3000)) {
+      setOffers((o) => o.filter((x) => !x.expires_at || Date.parse(x.expires_at) >= now - 3000));
+    }
+  }, [now]);
 
   const accept = async (id) => {
     try {
