@@ -86,7 +86,7 @@ export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, 
         notify("The softphone is not registered: the call cannot start", "error");
         return;
       }
-      phone.call(digits);
+      if (!phone.call(digits)) notify("End the current call first, or use Transfer → Attended to consult", "error");
     } else {
       act(() => post(`/agents/${id}/calls`, { number: digits }), "Call");
     }

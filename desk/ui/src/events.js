@@ -55,14 +55,28 @@ export class EventStream {
       } catch {
         return;
       }
+      if (ev.type === "pong") this.lastPong = Date.now();
       if (ev.type === "hello") {
         this.retry = 0;
+        this.lastPong = Date.now();
         if (ev.server_time) this.clockSkew = Date.parse(ev.server_time) - Date.now();
         this.setUp(true);
       }
       for (const fn of this.listeners) fn(ev);
     };
+    // A browser cannot see websocket pings: an application ping every 25 s
+    // finds a connection that died without a close (a laptop's sleep, a
+    // NAT dropping it) and replaces it.
+    const keepalive = setInterval(() => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (Date.now() - this.lastPong > 60000) {
+        ws.close(4000, "no pong");
+        return;
+      }
+      ws.send(JSON.stringify({ type: "ping" }));
+    }, 25000);
     ws.onclose = () => {
+      clearInterval(keepalive);
       if (this.ws !== ws) return;
       this.ws = null;
       this.setUp(false);

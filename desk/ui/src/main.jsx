@@ -250,6 +250,12 @@ function Desk({ onLogout }) {
     };
   }, [me, config]);
 
+  // Do not disturb during pause, when the agent's WebRTC settings say so.
+  const pausedNow = (states[session.user_id]?.paused_channels || []).includes("voice");
+  useEffect(() => {
+    if (phoneRef.current) phoneRef.current.dnd = !!(me?.webrtc?.dnd_on_pause && pausedNow);
+  }, [pausedNow, me, phoneState?.registered]);
+
   // Ring while a call rings in the page; answer by itself when the agent's
   // WebRTC settings say so.
   const ringing = phoneState?.call?.state === "ringing" && phoneState.call.direction === "inbound";

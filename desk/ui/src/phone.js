@@ -69,6 +69,11 @@ export class Phone {
   }
 
   track(session, originator) {
+    if (originator === "remote" && this.dnd) {
+      // Do not disturb during pause (the agent's WebRTC settings).
+      session.terminate({ status_code: 486, reason_phrase: "Do Not Disturb" });
+      return;
+    }
     if (this.session && !this.session.isEnded()) {
       // One call at a time in the page; a second incoming call is refused
       // busy so the queue tries the next agent.
@@ -110,8 +115,12 @@ export class Phone {
   }
 
   call(number) {
-    if (!this.ua) return;
+    if (!this.ua) return false;
+    // One call in the page at a time: a consultation goes through the
+    // bar's attended transfer, which Asterisk runs.
+    if (this.session && !this.session.isEnded()) return false;
     this.ua.call(`sip:${number}@${this.host}`, this.options());
+    return true;
   }
   answer() {
     if (this.session && this.state.call?.state === "ringing" && this.state.call.direction === "inbound") {
