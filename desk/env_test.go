@@ -25,6 +25,7 @@ import (
 	"omnicc/auth"
 	"omnicc/browsertest"
 	"omnicc/calls"
+	"omnicc/channels/whatsapp"
 	"omnicc/contacts"
 	"omnicc/desk"
 	"omnicc/directory"
@@ -81,6 +82,9 @@ type envOptions struct {
 	sipWSURL string
 	// asterisk, when set, mounts the REST voice controls over AMI to it.
 	asterisk *amitest.Server
+	// whatsappAPI, when set, is the fake provider the WhatsApp connector
+	// sends to (mounted with its routes).
+	whatsappAPI *httptest.Server
 }
 
 func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
@@ -154,6 +158,16 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 			t.Fatal(err)
 		}
 		mounts = append(mounts, voice.Mount)
+	}
+	if o.whatsappAPI != nil {
+		wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: "https://cc.example.com",
+			Inbox: whatsapp.RouterInbox{Router: rt}, MediaDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
+		run(wa.Run)
+		mounts = append(mounts, api.NewWhatsApp(wa, nil).Mount)
 	}
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, SIPWSURL: o.sipWSURL, Mounts: mounts})
 	if err != nil {

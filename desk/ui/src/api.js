@@ -67,3 +67,10 @@ export const get = (p) => api("GET", p);
 export const post = (p, b = {}) => api("POST", p, b);
 export const put = (p, b) => api("PUT", p, b);
 export const patch = (p, b) => api("PATCH", p, b);
+
+// fetchBlob downloads a file the API serves behind the token.
+export async function fetchBlob(path) {
+  const res = await fetch(`/api/v1${path}`, { headers: session?.token ? { Authorization: `Bearer ${session.token}` } : {} });
+  if (!res.ok) throw new ApiError(res.status, "", `HTTP ${res.status}`);
+  return res.blob();
+}

@@ -3,7 +3,7 @@
 // unread badges, and the conversation with reply, notes, tags, transfer,
 // templates outside a WhatsApp window, and close with a disposition.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { get, post, put } from "./api.js";
+import { fetchBlob, get, post, put } from "./api.js";
 import { clock, uid } from "./util.js";
 import { ChannelIcon } from "./icons.jsx";
 import { ContactCard } from "./contacts.jsx";
@@ -79,6 +79,23 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
       )}
     </div>
   );
+}
+
+// openAttachment opens media omniccd serves behind the bearer token (a
+// plain link would carry none) as a blob; other links open as they are.
+async function openAttachment(e, url, notify) {
+  if (!url.startsWith("/api/v1/")) return;
+  e.preventDefault();
+  const win = window.open("", "_blank");
+  try {
+    const blob = await fetchBlob(url.slice("/api/v1".length));
+    const obj = URL.createObjectURL(blob);
+    if (win) win.location = obj;
+    setTimeout(() => URL.revokeObjectURL(obj), 60000);
+  } catch (err) {
+    win?.close();
+    notify(`Attachment: ${err.message}`, "error");
+  }
 }
 
 function Ticks({ m }) {
@@ -187,7 +204,15 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
   };
   const sendTemplate = async (tid) => {
     try {
-      await post(`/interactions/${it.id}/template`, { template_id: Number(tid), parameters: [] });
+      try {
+        await post(`/interactions/${it.id}/template`, { template_id: Number(tid), parameters: [] });
+      } catch (e) {
+        // An omniccd whose router does not map interactions to WhatsApp
+        // conversations yet has no such route: send to the customer's
+        // number instead (templates available for agents only).
+        if (e.status !== 404 || e.code !== "not_found") throw e;
+        await post(`/whatsapp-templates/${tid}/send`, { to: it.customer, parameters: [] });
+      }
       notify("Template sent");
     } catch (e) {
       notify(`Template: ${e.message}`, "error");
@@ -202,7 +227,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     }
   };
 
-  const usable = templates.filter((t) => t.agents_can_send || t.recontact);
+  const usable = templates.filter((t) => (t.agents_can_send || t.recontact) && String(t.account_id) === String(it.account));
   const closed = it.status === "closed";
 
   return (
@@ -238,7 +263,9 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
             <div class="bubble">
               {m.body}
               {(m.attachments || []).map((a) => (
-                <a class="attach" href={a} target="_blank" rel="noopener noreferrer" key={a}>Attachment: {a.split("/").pop()}</a>
+                <a class="attach" href={a} target="_blank" rel="noopener noreferrer" key={a} onClick={(e) => openAttachment(e, a, notify)}>
+                  Attachment: {a.split("/").pop()}
+                </a>
               ))}
             </div>
             <div class="meta">
@@ -278,7 +305,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
           <div class="composer templates">
             {!usable.length && <p class="muted">No template is available to agents.</p>}
             {usable.map((t) => (
-              <button key={t.id} onClick={() => sendTemplate(t.id)}>Send template “{t.name}” ({t.language})</button>
+              <button key={t.id} data-template={t.name} onClick={() => sendTemplate(t.id)}>Send template “{t.name}” ({t.language})</button>
             ))}
           </div>
         ))}
