@@ -89,6 +89,18 @@ func (ct *Contacts) Mount(r *Router) {
 		}
 	})
 
+	r.Handle("GET", "/contact-tags", everyone, func(c *gin.Context) {
+		items, err := ct.m.Tags(c.Request.Context())
+		ct.respondList(s, c, items, len(items), err)
+	})
+	r.Handle("PUT", "/contact-tags/:name", staff, func(c *gin.Context) {
+		var in struct {
+			Color string `json:"color"`
+		}
+		if s.decode(c, &in) {
+			ct.respond(s, c, http.StatusOK)(ct.m.SetTagColor(c.Request.Context(), c.Param("name"), in.Color))
+		}
+	})
 	r.Handle("GET", "/contacts", everyone, func(c *gin.Context) { ct.search(s, c) })
 	r.Handle("GET", "/contacts/export.csv", everyone, func(c *gin.Context) { ct.export(s, c) })
 	r.Handle("POST", "/contact-lists/:id/import", everyone, func(c *gin.Context) { ct.importCSV(s, c) })
@@ -254,22 +266,33 @@ func (ct *Contacts) contact(s *Server, c *gin.Context, status int, cn *contacts.
 
 // search answers GET /contacts?q=&list_id=&tag=&mine=true&cf.<field>=&first_name=
 // &last_name=&company=&phone=&email=&channel=&external_id=&created_from=&created_to=
-// &updated_from=&updated_to=&sort=&page=&per_page=.
+// &updated_from=&updated_to=&sort=&page=&per_page=&after=.
 func (ct *Contacts) search(s *Server, c *gin.Context) {
 	f, ok := ct.filter(s, c)
 	if !ok {
 		return
 	}
-	items, total, err := ct.m.Search(c.Request.Context(), contactActor(c), f)
+	page, err := ct.m.Search(c.Request.Context(), contactActor(c), f)
 	if err == nil {
 		var mask bool
 		if mask, err = ct.masks(c.Request.Context(), c); err == nil && mask {
-			for i, cn := range items {
-				items[i] = contacts.Masked(cn)
+			for i, cn := range page.Items {
+				page.Items[i] = contacts.Masked(cn)
 			}
 		}
 	}
-	ct.respondList(s, c, items, total, err)
+	if err != nil {
+		ct.fail(s, c, err)
+		return
+	}
+	body := gin.H{"items": page.Items, "total": page.Total}
+	if page.TotalCapped {
+		body["total_capped"] = true
+	}
+	if page.NextAfter > 0 {
+		body["next_after"] = page.NextAfter
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // filter reads the search parameters (answering 400 or 403 when it fails).
@@ -282,6 +305,9 @@ func (ct *Contacts) filter(s *Server, c *gin.Context) (contacts.Filter, bool) {
 		return f, false
 	}
 	if f.PerPage, ok = queryInt(c, "per_page"); !ok {
+		return f, false
+	}
+	if f.After, ok = queryPositiveID(c, "after"); !ok {
 		return f, false
 	}
 	if v := c.Query("list_id"); v != "" {

@@ -107,6 +107,41 @@ func TestContactsAPI(t *testing.T) {
 		if one["last_name"] != "D•••" {
 			t.Errorf("masked get: %v", one)
 		}
+		// Tag colours: staff set them, everyone reads them.
+		e.must(e.call("PUT", "/api/v1/contact-tags/HOT", annTok, map[string]any{"color": "#e53935"}, &fail), 403)
+		e.must(e.call("PUT", "/api/v1/contact-tags/hot", e.admin, map[string]any{"color": "red"}, &fail), 422)
+		if fail.Error.Field != "color" {
+			t.Errorf("bad colour: %+v", fail)
+		}
+		var tag map[string]any
+		e.must(e.call("PUT", "/api/v1/contact-tags/HOT", e.admin, map[string]any{"color": "#E53935"}, &tag), 200)
+		e.must(e.call("PUT", "/api/v1/contact-tags/later", e.admin, map[string]any{"color": "#00aa00"}, nil), 200)
+		var tags struct {
+			Items []map[string]any
+			Total int
+		}
+		e.must(e.call("GET", "/api/v1/contact-tags", annTok, nil, &tags), 200)
+		if tags.Total != 2 || mustJSON(tags.Items) != `[{"color":"#e53935","contacts":1,"name":"hot"},{"color":"#00aa00","contacts":0,"name":"later"}]` {
+			t.Errorf("tags: %s", mustJSON(tags.Items))
+		}
+		e.must(e.call("PUT", "/api/v1/contact-tags/later", e.admin, map[string]any{"color": ""}, nil), 200)
+		e.must(e.call("GET", "/api/v1/contact-tags", annTok, nil, &tags), 200)
+		if tags.Total != 1 {
+			t.Errorf("after removing later's colour: %s", mustJSON(tags.Items))
+		}
+
+		e.must(e.call("GET", "/api/v1/contacts?after=x", annTok, nil, &fail), 400)
+		if fail.Error.Field != "after" {
+			t.Errorf("after=x: %+v", fail)
+		}
+		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?after=%d", id(jane)+1), annTok, nil, &found), 200)
+		if len(found.Items) != 1 || id(found.Items[0]) != id(jane) {
+			t.Errorf("after=%d: %+v", id(jane)+1, found)
+		}
+		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?after=%d", id(jane)), annTok, nil, &found), 200)
+		if len(found.Items) != 0 {
+			t.Errorf("after=%d (jane's own id): %+v", id(jane), found)
+		}
 		e.must(e.call("GET", "/api/v1/contacts?sort=secret", annTok, nil, &fail), 422)
 		e.must(e.call("GET", "/api/v1/contacts?created_from=yesterday", annTok, nil, &fail), 400)
 		e.must(e.call("GET", fmt.Sprintf("/api/v1/contacts?list_id=%d", otherID), annTok, nil, &fail), 403)

@@ -171,11 +171,17 @@ func (rt *Routing) Mount(r *Router) {
 	r.Handle("GET", "/call-log", staff, func(c *gin.Context) { rt.callLog(s, c) })
 }
 
-// callLog answers GET /call-log?did=&caller=&from=&to=&direction=&page=&per_page=.
+// callLog answers GET /call-log?id=&contact_id=&did=&caller=&from=&to=&direction=&page=&per_page=.
 func (rt *Routing) callLog(s *Server, c *gin.Context) {
 	f := calllog.Filter{DID: c.Query("did"), Caller: c.Query("caller"), Direction: c.Query("direction")}
 	var ok bool
-	if f.Page, f.PerPage, ok = listParams(c, "did", "caller", "from", "to", "direction"); !ok {
+	if f.Page, f.PerPage, ok = listParams(c, "id", "contact_id", "did", "caller", "from", "to", "direction"); !ok {
+		return
+	}
+	if f.ID, ok = queryPositiveID(c, "id"); !ok {
+		return
+	}
+	if f.ContactID, ok = queryPositiveID(c, "contact_id"); !ok {
 		return
 	}
 	for _, p := range []struct {

@@ -195,6 +195,18 @@ func TestRoutingAPI(t *testing.T) {
 	if log.Total != 0 {
 		t.Fatalf("a %% in the number is literal: %d entries", log.Total)
 	}
+	// The link a contact's journey gives for a call is one entry.
+	e.must(e.call("GET", "/api/v1/call-log?caller=555121", e.admin, nil, &log), 200)
+	want := log.Items[0]
+	e.must(e.call("GET", fmt.Sprintf("/api/v1/call-log?id=%d", want.ID), e.admin, nil, &log), 200)
+	if log.Total != 1 || log.Items[0].ID != want.ID {
+		t.Fatalf("call-log?id=%d: %+v", want.ID, log)
+	}
+	e.must(e.call("GET", "/api/v1/call-log?contact_id=99", e.admin, nil, &log), 200)
+	if log.Total != 0 {
+		t.Fatalf("call-log?contact_id=99: %d entries, want 0", log.Total)
+	}
+	e.fails("GET", "/api/v1/call-log?id=x", nil, 400, "bad_query", "id")
 	e.fails("GET", "/api/v1/call-log?from=yesterday", nil, 400, "bad_query", "from")
 	e.fails("GET", "/api/v1/call-log?per_page=1000", nil, 400, "bad_query", "per_page")
 	e.fails("GET", "/api/v1/call-log?from=2026-03-30T08:00:00Z&to=2026-03-30T08:00:00Z", nil, 400, "bad_query", "to")

@@ -143,6 +143,9 @@ type HubOptions struct {
 	// CloseGrace is how long shutdown lets writers send their close frame
 	// before cutting the connections [2s].
 	CloseGrace time.Duration
+	// MaskFor reports whether a user sees personal data masked
+	// (mask_sensitive_data); such a user's events are masked. Nil: no one.
+	MaskFor func(ctx context.Context, userID int64) (bool, error)
 }
 
 func (o HubOptions) withDefaults() HubOptions {
@@ -461,8 +464,44 @@ func prepare(e events.Event) (*websocket.PreparedMessage, error) {
 	return websocket.NewPreparedMessage(websocket.TextMessage, data)
 }
 
+// variants frames an event once for the clients that see it as is and,
+// only when one of them needs it, once masked.
+type variants struct {
+	data         []byte
+	plain        *websocket.PreparedMessage
+	masked       *websocket.PreparedMessage
+	maskedFailed bool
+}
+
+func newVariants(e events.Event) (*variants, error) {
+	data, err := encodeEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return nil, err
+	}
+	return &variants{data: data, plain: pm}, nil
+}
+
+// forClient is what c gets: nil when c must not get the event at all (a
+// masked user, and the event could not be masked).
+func (v *variants) forClient(c *wsClient) *websocket.PreparedMessage {
+	if !c.mask {
+		return v.plain
+	}
+	if v.masked == nil && !v.maskedFailed {
+		if data := maskEventJSON(v.data); data != nil {
+			v.masked, _ = websocket.NewPreparedMessage(websocket.TextMessage, data)
+		}
+		v.maskedFailed = v.masked == nil
+	}
+	return v.masked
+}
+
 func (h *Hub) dispatch(e events.Event) {
-	pm, err := prepare(e)
+	v, err := newVariants(e)
 	if err != nil {
 		h.log.Error("websocket event not sent: fix the publisher", "type", e.Type, "err", err)
 		return
@@ -476,7 +515,9 @@ func (h *Hub) dispatch(e events.Event) {
 			// the event once.
 			if c.seen != h.seq {
 				c.seen = h.seq
-				h.offerLocked(c, pm)
+				if pm := v.forClient(c); pm != nil {
+					h.offerLocked(c, pm)
+				}
 			}
 		}
 	}
@@ -766,6 +807,13 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	var mask bool
+	if h.opts.MaskFor != nil && p.UserID != 0 {
+		if mask, err = h.opts.MaskFor(r.Context(), p.UserID); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
 	req, err := watchFromQuery(r.URL.Query())
 	if err == nil {
 		req, err = h.resolveWatch(r.Context(), p, req)
@@ -787,7 +835,7 @@ func (h *Hub) serveWS(s *Server, c *gin.Context) {
 	// concurrent connects and a refusal is still a readable HTTP answer.
 	// The buffer also holds the snapshot, so that a supervisor watching
 	// every agent is not taken for a slow client before it read one event.
-	cl := &wsClient{hub: h, p: p, secret: token, remote: c.ClientIP(), watch: req,
+	cl := &wsClient{hub: h, p: p, mask: mask, secret: token, remote: c.ClientIP(), watch: req,
 		send: make(chan *websocket.PreparedMessage, h.opts.SendBuffer+h.snapshotRoom(req)), done: make(chan struct{})}
 	cl.lastSeen.Store(h.clock.Now().UnixNano())
 	// hello goes first, before the client can receive any event.
@@ -882,7 +930,7 @@ func (h *Hub) snapshotLocked(c *wsClient) {
 		if !w.All && !want[st.AgentID] {
 			continue
 		}
-		pm, err := prepare(events.Event{Type: presence.EventAgentState, AgentID: st.AgentID, Payload: st})
+		v, err := newVariants(events.Event{Type: presence.EventAgentState, AgentID: st.AgentID, Payload: st})
 		if err != nil {
 			h.log.Error("websocket snapshot not sent", "agent_id", st.AgentID, "err", err)
 			continue
@@ -890,7 +938,9 @@ func (h *Hub) snapshotLocked(c *wsClient) {
 		if _, ok := h.all[c]; !ok {
 			return // dropped as too slow by offerLocked
 		}
-		h.offerLocked(c, pm)
+		if pm := v.forClient(c); pm != nil {
+			h.offerLocked(c, pm)
+		}
 	}
 }
 
@@ -1032,6 +1082,7 @@ type wsClient struct {
 	hub    *Hub
 	conn   *websocket.Conn
 	p      auth.Principal
+	mask   bool   // gets events with personal data masked
 	secret string // rechecked by the hub's recheck goroutine
 	remote string
 	send   chan *websocket.PreparedMessage

@@ -772,8 +772,11 @@ func (l *Log) closeStmt() {
 
 // Filter selects entries for a list; zero fields select everything.
 type Filter struct {
-	DID    string
-	Caller string
+	// ID is one entry (the link a contact's journey gives); ContactID the
+	// calls of one contact.
+	ID, ContactID int64
+	DID           string
+	Caller        string
 	// From and To bound At: From ≤ At < To.
 	From, To  time.Time
 	Direction string
@@ -828,6 +831,14 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, int, error) {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
+	}
+	if f.ID > 0 {
+		where = append(where, "id = ?")
+		args = append(args, f.ID)
+	}
+	if f.ContactID > 0 {
+		where = append(where, "contact_id = ?")
+		args = append(args, f.ContactID)
 	}
 	if !f.From.IsZero() {
 		where = append(where, "at >= ?")

@@ -261,11 +261,13 @@ func (m *Manager) Export(ctx context.Context, a Actor, f Filter, mask bool, w io
 		return err
 	}
 	f.PerPage, f.Page = 500, 1
+	keyset := f.Sort == "" || f.Sort == "-id"
 	for {
-		items, _, err := m.Search(ctx, a, f)
+		page, err := m.search(ctx, a, f, false)
 		if err != nil {
 			return err
 		}
+		items := page.Items
 		for _, c := range items {
 			if mask {
 				c = Masked(c)
@@ -288,7 +290,12 @@ func (m *Manager) Export(ctx context.Context, a Actor, f Filter, mask bool, w io
 		if len(items) < f.PerPage {
 			break
 		}
-		f.Page++
+		if keyset {
+			// Newest first, by id: every page costs what the first does.
+			f.After = page.NextAfter
+		} else {
+			f.Page++
+		}
 	}
 	cw.Flush()
 	return cw.Error()

@@ -33,8 +33,8 @@ func TestImportExport(t *testing.T) {
 			rep.Errors[1].Line != 4 || rep.Errors[1].Field != "emails[0]" || rep.Created != 0 {
 			t.Errorf("report of a bad file: %+v", rep)
 		}
-		if _, total, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); total != 0 {
-			t.Errorf("a bad file wrote %d contacts", total)
+		if p, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); p.Total != 0 {
+			t.Errorf("a bad file wrote %d contacts", p.Total)
 		}
 		good := "Name,Surname,Tel,mail,cf.size,ext.whatsapp\n" +
 			"Ann,Lee,06 1234 5678,ann@example.com,3,\n" +
@@ -43,8 +43,8 @@ func TestImportExport(t *testing.T) {
 		if rep, err = m.Import(ctx, list.ID, strings.NewReader(good), opts); err != nil || rep.Rows != 2 || len(rep.Errors) != 0 {
 			t.Fatalf("dry run: %+v %v", rep, err)
 		}
-		if _, total, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); total != 0 {
-			t.Errorf("a dry run wrote %d contacts", total)
+		if p, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); p.Total != 0 {
+			t.Errorf("a dry run wrote %d contacts", p.Total)
 		}
 		opts.DryRun = false
 		for round, want := range []struct{ created, updated int }{{2, 0}, {0, 2}} {
@@ -53,8 +53,8 @@ func TestImportExport(t *testing.T) {
 				t.Errorf("import %d: %+v %v", round, rep, err)
 			}
 		}
-		if _, total, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); total != 2 {
-			t.Errorf("after re-import: %d contacts", total)
+		if p, _ := m.Search(ctx, contacts.Actor{Role: directory.RoleAdmin}, contacts.Filter{}); p.Total != 2 {
+			t.Errorf("after re-import: %d contacts", p.Total)
 		}
 		if _, err := m.Import(ctx, list.ID, strings.NewReader(good), contacts.ImportOptions{Mapping: map[string]string{"Name": "password"}}); fieldOf(err) != "mapping.Name" {
 			t.Errorf("bad mapping: %v", err)

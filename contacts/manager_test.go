@@ -181,7 +181,8 @@ func TestContactsSearchAndExternalIDs(t *testing.T) {
 		}
 		search := func(f contacts.Filter) []int64 {
 			t.Helper()
-			cs, total, err := m.Search(ctx, admin, f)
+			page, err := m.Search(ctx, admin, f)
+			cs, total := page.Items, page.Total
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,16 +225,16 @@ func TestContactsSearchAndExternalIDs(t *testing.T) {
 				t.Errorf("%+v: %v, want %v", c.f, got, c.want)
 			}
 		}
-		if ids, _, _ := m.Search(ctx, contacts.Actor{UserID: owner, Role: directory.RoleAgent}, contacts.Filter{}); len(ids) != 0 {
-			t.Errorf("an agent without grants sees %d contacts", len(ids))
+		if p, _ := m.Search(ctx, contacts.Actor{UserID: owner, Role: directory.RoleAgent}, contacts.Filter{}); len(p.Items) != 0 {
+			t.Errorf("an agent without grants sees %d contacts", len(p.Items))
 		}
 		if _, err := m.SetListAgents(ctx, list.ID, []int64{owner}); err != nil {
 			t.Fatal(err)
 		}
-		if cs, _, _ := m.Search(ctx, contacts.Actor{UserID: owner, Role: directory.RoleAgent}, contacts.Filter{Mine: true}); len(cs) != 1 || cs[0].ID != jane.ID {
-			t.Errorf("mine: %v", cs)
+		if p, _ := m.Search(ctx, contacts.Actor{UserID: owner, Role: directory.RoleAgent}, contacts.Filter{Mine: true}); len(p.Items) != 1 || p.Items[0].ID != jane.ID {
+			t.Errorf("mine: %v", p.Items)
 		}
-		if _, _, err := m.Search(ctx, admin, contacts.Filter{Sort: "password"}); fieldOf(err) != "sort" {
+		if _, err := m.Search(ctx, admin, contacts.Filter{Sort: "password"}); fieldOf(err) != "sort" {
 			t.Errorf("bad sort: %v", err)
 		}
 		// Editing: numbers re-normalised, search follows, owner set.

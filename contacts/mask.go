@@ -68,3 +68,29 @@ func Masked(c *Contact) *Contact {
 	}
 	return &out
 }
+
+// MaskIdentity masks a customer's identity on a channel whose kind is not
+// known: an e-mail address as one, something mostly digits (a phone
+// number, a WhatsApp wa_id) as a number, anything else as a name.
+func MaskIdentity(s string) string {
+	s = strings.TrimSpace(s)
+	switch d := digitsOf(s); {
+	case s == "":
+		return ""
+	case strings.Contains(s, "@"):
+		return MaskEmail(s)
+	case len(d) >= 5 && len(d)*2 >= utf8.RuneCountInString(s):
+		return MaskNumber(s)
+	default:
+		return maskName(s)
+	}
+}
+
+// MaskName masks a person's name ("Jane Doe" → "J••• D•••").
+func MaskName(s string) string {
+	words := strings.Fields(s)
+	for i, w := range words {
+		words[i] = maskName(w)
+	}
+	return strings.Join(words, " ")
+}

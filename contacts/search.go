@@ -2,6 +2,7 @@ package contacts
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -148,6 +149,10 @@ type Filter struct {
 	Sort                   string // field, "-field" for descending
 	Page                   int
 	PerPage                int
+	// After is a keyset page in the default order (newest first): the
+	// contacts with an id below it. Deep pages cost what the first does,
+	// unlike Page, which skips rows.
+	After int64
 }
 
 var sortColumns = map[string]string{
@@ -159,27 +164,47 @@ var sortColumns = map[string]string{
 // a test can show its plan.
 const QuickSearchSQL = `SELECT contact_id FROM contact_tokens WHERE token >= ? AND token < ?`
 
+// quickTotalCap bounds the total a quick search (q) counts: as-you-type
+// must not pay for counting every contact a common word matches. Past it
+// Page.Total is quickTotalCap (1,000) and Page.TotalCapped is set.
+var quickTotalCap = 1000
+
+// Page is one page of a search.
+type Page struct {
+	Items []*Contact
+	// Total counts every match, or 1,000 for a quick search that
+	// matches more (TotalCapped).
+	Total       int
+	TotalCapped bool
+	// NextAfter is the Filter.After of the next page in the default order
+	// (0 on the last page).
+	NextAfter int64
+}
+
 // Search lists the contacts the actor may see that match f.
-func (m *Manager) Search(ctx context.Context, a Actor, f Filter) ([]*Contact, int, error) {
-	where, args, err := m.where(ctx, a, f)
-	if err != nil {
-		return nil, 0, err
-	}
+func (m *Manager) Search(ctx context.Context, a Actor, f Filter) (Page, error) {
+	return m.search(ctx, a, f, true)
+}
+
+func (m *Manager) search(ctx context.Context, a Actor, f Filter, count bool) (Page, error) {
 	if f.PerPage <= 0 {
 		f.PerPage = 50
 	}
 	if f.PerPage > directory.MaxPerPage {
-		return nil, 0, fieldErr("per_page", "must be at most %d", directory.MaxPerPage)
+		return Page{}, fieldErr("per_page", "must be at most %d", directory.MaxPerPage)
 	}
 	if f.Page <= 0 {
 		f.Page = 1
 	}
 	order := "id DESC"
-	if f.Sort != "" {
+	if f.Sort != "" && f.Sort != "-id" {
+		if f.After > 0 {
+			return Page{}, fieldErr("after", "pages by id in the default order only: leave sort out (or -id) to use after")
+		}
 		name, desc := strings.CutPrefix(f.Sort, "-")
 		col, ok := sortColumns[name]
 		if !ok {
-			return nil, 0, fieldErr("sort", "%q: sort by id, first_name, last_name, company, created_at or updated_at (- in front for descending)", f.Sort)
+			return Page{}, fieldErr("sort", "%q: sort by id, first_name, last_name, company, created_at or updated_at (- in front for descending)", f.Sort)
 		}
 		dir := " ASC"
 		if desc {
@@ -187,58 +212,112 @@ func (m *Manager) Search(ctx context.Context, a Actor, f Filter) ([]*Contact, in
 		}
 		order = col + dir + ", id" + dir
 	}
-	var total int
-	if err := m.db.GetContext(ctx, &total, `SELECT COUNT(*) FROM contacts WHERE `+where, args...); err != nil {
-		return nil, 0, err
+	if f.After > 0 && f.Page > 1 {
+		return Page{}, fieldErr("after", "is a keyset page: use after or page, not both")
+	}
+	where, args, err := m.where(ctx, a, f)
+	if err != nil {
+		return Page{}, err
+	}
+	var p Page
+	if count {
+		countSQL := `SELECT COUNT(*) FROM contacts WHERE ` + where
+		countArgs := args
+		if f.Q != "" {
+			countSQL = `SELECT COUNT(*) FROM (SELECT 1 FROM contacts WHERE ` + where + ` LIMIT ?) x`
+			countArgs = append(slices.Clip(args), quickTotalCap+1)
+		}
+		if err := m.db.GetContext(ctx, &p.Total, countSQL, countArgs...); err != nil {
+			return Page{}, err
+		}
+		if f.Q != "" && p.Total > quickTotalCap {
+			p.Total, p.TotalCapped = quickTotalCap, true
+		}
+	}
+	if f.After > 0 {
+		where += ` AND id < ?`
+		args = append(args, f.After)
 	}
 	rows, err := m.db.QueryxContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
 		append(args, f.PerPage, (f.Page-1)*f.PerPage)...)
 	if err != nil {
-		return nil, 0, err
+		return Page{}, err
 	}
 	defer rows.Close()
-	out := []*Contact{}
+	p.Items = []*Contact{}
 	for rows.Next() {
 		c, err := scanContact(rows)
 		if err != nil {
-			return nil, 0, err
+			return Page{}, err
 		}
-		out = append(out, c)
+		p.Items = append(p.Items, c)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Page{}, err
+	}
+	if order == "id DESC" && len(p.Items) == f.PerPage {
+		p.NextAfter = p.Items[len(p.Items)-1].ID
+	}
+	return p, nil
 }
 
-// quickSearch is the condition of the query words: the contacts whose
-// tokens match the most selective word (counted up to a bound, an
-// index-only range) that also have tokens matching each other word, looked
-// up by contact. Neither engine knows which prefix is rarer, and driving
-// from a common one ("company") costs a pass over most of the table.
+// selectivityCaps are the bounds quickSearch counts a word's matches up
+// to, in turn: a rare word costs one small index range, and only when
+// every word fills a bound are they counted up to the next.
+var selectivityCaps = []int{2000, 50000}
+
+// quickSearch is the condition of the query words. It drives from the
+// rarest word: the contacts whose tokens match it (an index range) that
+// also have tokens matching each other word, looked up by contact. When
+// even the rarest word is common (50,000 matches or more), the
+// condition is a correlated EXISTS instead, so that a newest-first page
+// walks contacts by id and stops after a page of matches rather than
+// collecting every match first.
 func (m *Manager) quickSearch(ctx context.Context, words []string) (string, []any, error) {
-	type word struct{ lo, hi string }
+	type word struct {
+		lo, hi string
+		n      int
+	}
 	ws := make([]word, len(words))
 	for i, w := range words {
 		hi, ok := prefixEnd(w)
 		if !ok {
 			hi = "\xff\xff\xff\xff"
 		}
-		ws[i] = word{w, hi}
+		ws[i] = word{lo: w, hi: hi}
 	}
-	if len(ws) > 1 {
-		best, bestN := 0, -1
-		for i, w := range ws {
-			var n int
-			if err := m.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM (SELECT 1 FROM contact_tokens WHERE token >= ? AND token < ? LIMIT 2000) x`, w.lo, w.hi); err != nil {
+	// While even the rarest word fills the bound, every word is counted
+	// again up to the next one.
+	best, common := 0, false
+	for _, limit := range selectivityCaps {
+		for i := range ws {
+			if err := m.db.GetContext(ctx, &ws[i].n, `SELECT COUNT(*) FROM (SELECT 1 FROM contact_tokens WHERE token >= ? AND token < ? LIMIT ?) x`, ws[i].lo, ws[i].hi, limit); err != nil {
 				return "", nil, err
 			}
-			if bestN < 0 || n < bestN {
-				best, bestN = i, n
+			if ws[i].n < ws[best].n {
+				best = i
 			}
 		}
-		ws[0], ws[best] = ws[best], ws[0]
+		if ws[best].n < limit {
+			break
+		}
+		common = limit == selectivityCaps[len(selectivityCaps)-1]
 	}
+	ws[0], ws[best] = ws[best], ws[0]
 	var b strings.Builder
+	var args []any
+	if common {
+		for i, w := range ws {
+			if i > 0 {
+				b.WriteString(` AND `)
+			}
+			b.WriteString(`EXISTS (SELECT 1 FROM contact_tokens t WHERE t.contact_id = contacts.id AND t.token >= ? AND t.token < ?)`)
+			args = append(args, w.lo, w.hi)
+		}
+		return b.String(), args, nil
+	}
 	b.WriteString(`id IN (SELECT t0.contact_id FROM contact_tokens t0 WHERE t0.token >= ? AND t0.token < ?`)
-	args := []any{ws[0].lo, ws[0].hi}
+	args = append(args, ws[0].lo, ws[0].hi)
 	for _, w := range ws[1:] {
 		b.WriteString(` AND EXISTS (SELECT 1 FROM contact_tokens t1 WHERE t1.contact_id = t0.contact_id AND t1.token >= ? AND t1.token < ?)`)
 		args = append(args, w.lo, w.hi)

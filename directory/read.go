@@ -193,3 +193,14 @@ func (d *Directory) AgentIDByExtension(ctx context.Context, ext string) (int64, 
 	}
 	return id, nil
 }
+
+// MaskSensitiveData reports whether the user (of any role) sees personal
+// data masked; an unknown user does not.
+func (d *Directory) MaskSensitiveData(ctx context.Context, userID int64) (bool, error) {
+	var mask bool
+	err := d.db.GetContext(ctx, &mask, `SELECT mask_sensitive_data FROM users WHERE id = ?`, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return mask, err
+}

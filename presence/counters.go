@@ -20,7 +20,11 @@ type counterAcc struct {
 	talk     time.Duration
 	login    time.Duration
 	pause    map[string]time.Duration
-	dirty    bool // not yet written to agent_daily_counters
+	hold     time.Duration
+	// holdSince starts the hold interval still open (zero when the
+	// agent's call is not on hold).
+	holdSince time.Time
+	dirty     bool // not yet written to agent_daily_counters
 	// prev holds the day just ended, until the writer stores it.
 	prev *counterAcc
 }
@@ -61,6 +65,11 @@ func (c *counterAcc) rolloverWith(now time.Time, loc *time.Location, sess *Sessi
 			c.addPause(sess.PauseReason, end.Sub(c.openFrom(*sess.PausedAt)))
 		}
 	}
+	if !c.holdSince.IsZero() {
+		c.hold += end.Sub(c.openFrom(c.holdSince))
+		next.holdSince = c.holdSince
+		c.holdSince = time.Time{}
+	}
 	old := *c
 	old.prev = nil
 	old.dirty = true
@@ -95,6 +104,25 @@ func (c *counterAcc) closeLogin(since, now time.Time) {
 	}
 }
 
+// startHold opens a hold interval (the agent's call went on hold).
+func (c *counterAcc) startHold(at time.Time) {
+	if c.holdSince.IsZero() {
+		c.holdSince = at
+	}
+}
+
+// endHold closes the open hold interval, if any, at at.
+func (c *counterAcc) endHold(at time.Time) {
+	if c.holdSince.IsZero() {
+		return
+	}
+	if d := at.Sub(c.openFrom(c.holdSince)); d > 0 {
+		c.hold += d
+		c.dirty = true
+	}
+	c.holdSince = time.Time{}
+}
+
 // closePause adds a pause interval that ends now.
 func (c *counterAcc) closePause(reason string, since, now time.Time) {
 	c.addPause(reason, now.Sub(c.openFrom(since)))
@@ -106,7 +134,13 @@ func (c *counterAcc) counters(sess *Session, now time.Time) Counters {
 	out := Counters{
 		Day: c.day, Answered: c.answered, Missed: c.missed,
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
+		HoldSeconds:  int64(c.hold / time.Second),
 		PauseSeconds: map[string]int64{},
+	}
+	if !c.holdSince.IsZero() {
+		if d := now.Sub(c.openFrom(c.holdSince)); d > 0 {
+			out.HoldSeconds = int64((c.hold + d) / time.Second)
+		}
 	}
 	for k, v := range c.pause {
 		out.PauseSeconds[k] = int64(v / time.Second)
@@ -132,6 +166,7 @@ type counterRow struct {
 	Missed       int     `db:"missed"`
 	TalkSeconds  int64   `db:"talk_seconds"`
 	LoginSeconds int64   `db:"login_seconds"`
+	HoldSeconds  int64   `db:"hold_seconds"`
 	PauseSeconds *string `db:"pause_seconds"`
 }
 
@@ -140,7 +175,7 @@ type counterRow struct {
 func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]counterAcc, error) {
 	var rows []counterRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT agent_id, day, answered, missed, talk_seconds, login_seconds,
- pause_seconds FROM agent_daily_counters WHERE day = ?`, day); err != nil {
+ hold_seconds, pause_seconds FROM agent_daily_counters WHERE day = ?`, day); err != nil {
 		return nil, fmt.Errorf("presence: load today's agent counters: %w", err)
 	}
 	now := s.clock.Now()
@@ -150,6 +185,7 @@ func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]count
 		c.answered, c.missed = r.Answered, r.Missed
 		c.talk = time.Duration(r.TalkSeconds) * time.Second
 		c.login = time.Duration(r.LoginSeconds) * time.Second
+		c.hold = time.Duration(r.HoldSeconds) * time.Second
 		if r.PauseSeconds != nil && *r.PauseSeconds != "" {
 			var m map[string]int64
 			if err := json.Unmarshal([]byte(*r.PauseSeconds), &m); err == nil {
@@ -171,6 +207,7 @@ func (c *counterAcc) stored(agentID int64) counterRow {
 	r := counterRow{
 		AgentID: agentID, Day: c.day, Answered: c.answered, Missed: c.missed,
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
+		HoldSeconds: int64(c.hold / time.Second),
 	}
 	if len(c.pause) > 0 {
 		m := make(map[string]int64, len(c.pause))

@@ -516,8 +516,14 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		if st := r.state(a.ID); st.State != presence.StateOnHold {
 			t.Fatalf("hold %+v", st)
 		}
+		r.clock.Advance(15 * time.Second)
+		if st := r.state(a.ID); st.Counters.HoldSeconds != 15 {
+			t.Fatalf("15 s into a hold: hold_seconds %d, want 15 (the open hold counts)", st.Counters.HoldSeconds)
+		}
+		r.clock.Advance(5 * time.Second)
 		apply(presence.VoiceFact{Kind: presence.VoiceResumed, LegID: "a2"})
-		r.clock.Advance(90 * time.Second)
+		apply(presence.VoiceFact{Kind: presence.VoiceResumed, LegID: "a2"}) // a repeated resume counts nothing
+		r.clock.Advance(70 * time.Second)
 		apply(presence.VoiceFact{Kind: presence.VoiceCallEnded, CallID: "c2", TalkTime: 90, EndedBy: "caller"})
 		st = r.state(a.ID)
 		if st.State != presence.StateWrapUp || st.WrapUpUntil == nil || !st.WrapUpUntil.Equal(r.clock.Now().Add(30*time.Second)) {
@@ -536,7 +542,7 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/someone-else", Device: presence.DeviceInUse})
 		r.svc.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceDevice, Agent: "PJSIP/dave", Device: presence.DeviceIdle})
 		st = r.state(a.ID)
-		if st.State != presence.StateReady || st.Counters.Answered != 1 || st.Counters.Missed != 1 || st.Counters.TalkSeconds != 90 {
+		if st.State != presence.StateReady || st.Counters.Answered != 1 || st.Counters.Missed != 1 || st.Counters.TalkSeconds != 90 || st.Counters.HoldSeconds != 20 {
 			t.Fatalf("counters %+v", st)
 		}
 
@@ -553,11 +559,12 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 			Talk     int64 `db:"talk_seconds"`
 			Answered int   `db:"answered"`
 			Missed   int   `db:"missed"`
+			Hold     int64 `db:"hold_seconds"`
 		}
-		if err := db.GetContext(t.Context(), &prev, `SELECT login_seconds, talk_seconds, answered, missed FROM agent_daily_counters WHERE agent_id = ? AND day = ?`, a.ID, "2026-11-21"); err != nil {
+		if err := db.GetContext(t.Context(), &prev, `SELECT login_seconds, talk_seconds, answered, missed, hold_seconds FROM agent_daily_counters WHERE agent_id = ? AND day = ?`, a.ID, "2026-11-21"); err != nil {
 			t.Fatal(err)
 		}
-		if prev.Login != 3600 || prev.Talk != 90 || prev.Answered != 1 || prev.Missed != 1 {
+		if prev.Login != 3600 || prev.Talk != 90 || prev.Answered != 1 || prev.Missed != 1 || prev.Hold != 20 {
 			t.Fatalf("stored yesterday %+v", prev)
 		}
 		// A restart reads the session and today's counters back.

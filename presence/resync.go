@@ -189,7 +189,9 @@ func (s *Service) resyncCallsLocked(snap *Snapshot, at time.Time, touched map[*a
 			continue
 		}
 		if a.call != nil && a.call.Box == snap.Box {
-			a.call, a.held = nil, false
+			a.call = nil
+			a.setHeld(false, at)
+			s.hist.markCounters(a.id)
 			a.changed = true
 			touched[a] = true
 		}

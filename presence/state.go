@@ -120,6 +120,8 @@ type Counters struct {
 	Missed       int    `json:"missed"`
 	TalkSeconds  int64  `json:"talk_seconds"`
 	LoginSeconds int64  `json:"login_seconds"`
+	// HoldSeconds is the time the agent's calls spent on hold.
+	HoldSeconds int64 `json:"hold_seconds"`
 	// PauseSeconds is per pause reason (pause type name).
 	PauseSeconds map[string]int64 `json:"pause_seconds"`
 }

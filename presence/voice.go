@@ -207,7 +207,7 @@ func (s *Service) legUpLocked(ev *VoiceFact, at time.Time) bool {
 	a.ring = nil
 	a.call = &Call{UniqueID: ev.LegID, Channel: ev.Leg, LegID: ev.LegID, Caller: ev.CallerNum, CallerName: ev.CallerName,
 		Peer: ev.CallerNum, Direction: dir, Since: at, Box: ev.Box, agentUniqueID: ev.LegID}
-	a.held = false
+	a.setHeld(false, at)
 	s.active[a] = struct{}{}
 	a.changed = true
 	s.commitLocked(a, at)
@@ -421,7 +421,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceFact, at time.Time) {
 	case VoiceAnswered:
 		a.ring = nil
 		a.call = call()
-		a.held = false
+		a.setHeld(false, at)
 		a.wrapUntil, a.wrapQueue = time.Time{}, ""
 		a.cnt.answered++
 		a.cnt.dirty = true
@@ -440,7 +440,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceFact, at time.Time) {
 			UniqueID: ev.CallID, Caller: ev.CallerNum, TalkSeconds: ev.TalkTime, HoldSeconds: ev.HoldTime})
 		if a.call != nil && (a.call.UniqueID == ev.CallID || ev.CallID == "") {
 			a.call = nil
-			a.held = false
+			a.setHeld(false, at)
 		}
 		if wrap := s.wrapupLocked(a, ev); wrap > 0 {
 			a.wrapUntil = at.Add(time.Duration(wrap) * time.Second)
@@ -515,7 +515,9 @@ func (s *Service) hangupLocked(ev *VoiceFact, at time.Time) bool {
 		// The caller's hang-up ends the call; VoiceCallEnded normally came
 		// first, so this only matters when it was lost.
 		if a.call != nil && (a.call.UniqueID == ev.LegID || a.call.agentUniqueID == ev.LegID) {
-			a.call, a.held = nil, false
+			a.call = nil
+			a.setHeld(false, at)
+			s.hist.markCounters(a.id)
 			changed = true
 		}
 		if changed {
@@ -546,8 +548,10 @@ func (s *Service) holdLocked(ev *VoiceFact, at time.Time) bool {
 	if target == nil || target.held == held {
 		return false
 	}
-	target.held = held
-	target.heldSince = at
+	target.setHeld(held, at)
+	if !held {
+		s.hist.markCounters(target.id)
+	}
 	target.changed = true
 	s.commitLocked(target, at)
 	return true
@@ -850,4 +854,19 @@ func removeAll(list, drop []string) []string {
 		}
 	}
 	return out
+}
+
+// setHeld puts the agent's call on hold or takes it off, counting the
+// time on hold in the day's counters.
+func (a *agent) setHeld(held bool, at time.Time) {
+	if held == a.held {
+		return
+	}
+	a.held = held
+	if held {
+		a.heldSince = at
+		a.cnt.startHold(at)
+		return
+	}
+	a.cnt.endHold(at)
 }

@@ -216,7 +216,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// Built once presence has loaded: a connection's first messages are
 	// hello and a snapshot of the states it watches, read from presence.
 	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir}, States: sessions,
-		Logger: log.With("component", "ws"), AllowedOrigins: cfg.AllowedWSOrigins()})
+		Logger: log.With("component", "ws"), AllowedOrigins: cfg.AllowedWSOrigins(), MaskFor: dir.MaskSensitiveData})
 	if err != nil {
 		return err
 	}
