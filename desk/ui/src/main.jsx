@@ -305,21 +305,26 @@ function Desk({ onLogout }) {
 
   // Keyboard: Alt+A accepts the first offer or answers the ringing call,
   // Alt+R rejects the first offer, Alt+H hangs up.
+  // The handler reads the offers through a ref: an offer is acceptable the
+  // moment it is on screen, not only after an effect re-binds a handler.
+  const offersRef = useRef(offers);
+  offersRef.current = offers;
   useEffect(() => {
     const onKey = (e) => {
       if (!e.altKey) return;
       const k = e.key.toLowerCase();
+      const first = offersRef.current[0];
       if (k === "a") {
-        if (offers.length) accept(offers[0].interaction.id);
+        if (first) accept(first.interaction.id);
         else phoneRef.current?.answer();
-      } else if (k === "r" && offers.length) reject(offers[0].interaction.id);
+      } else if (k === "r" && first) reject(first.interaction.id);
       else if (k === "h") document.getElementById("btn-hangup")?.click();
       else return;
       e.preventDefault();
     };
     addEventListener("keydown", onKey);
     return () => removeEventListener("keydown", onKey);
-  }, [offers]);
+  }, []);
 
   const logout = async () => {
     try {
