@@ -128,6 +128,7 @@ func TestDeskAgentDay(t *testing.T) {
 		chromedp.WaitVisible(fmt.Sprintf(`.offer[data-id="%d"]`, first), chromedp.ByQuery),
 		waitJS(fmt.Sprintf(`Number(document.querySelector('.offer[data-id="%d"] .countdown').dataset.left) > 0`, first)),
 	)
+	e.run(ctx, "let the offer's entrance end", chromedp.Sleep(300*time.Millisecond))
 	browsertest.Screenshot(t, ctx, "desk-offer")
 	e.run(ctx, "accept and read",
 		chromedp.Click(fmt.Sprintf(`.offer[data-id="%d"] .accept`, first), chromedp.ByQuery),

@@ -59,7 +59,12 @@ export class EventStream {
       if (ev.type === "hello") {
         this.retry = 0;
         this.lastPong = Date.now();
-        if (ev.server_time) this.clockSkew = Date.parse(ev.server_time) - Date.now();
+        // Only a real difference counts: server_time may be cut to the
+        // second, and timers must not jump by one for that.
+        if (ev.server_time) {
+          const skew = Date.parse(ev.server_time) - Date.now();
+          this.clockSkew = Math.abs(skew) > 2000 ? skew : 0;
+        }
         this.setUp(true);
       }
       for (const fn of this.listeners) fn(ev);

@@ -356,7 +356,7 @@ export function Offers({ offers, accept, reject, now }) {
   return (
     <div class="offers" aria-live="assertive">
       {offers.map((o, n) => {
-        const left = Math.max(0, Math.ceil((Date.parse(o.expires_at) - now) / 1000));
+        const left = Math.max(0, Math.round((Date.parse(o.expires_at) - now) / 1000));
         return (
           <div class="offer" key={o.interaction.id} data-id={o.interaction.id} role="alertdialog" aria-label="New interaction">
             <div>
