@@ -361,6 +361,11 @@ function Desk({ onLogout }) {
         <button id="btn-signout" onClick={logout}>Sign out</button>
       </header>
       {!wsUp && <div class="banner" id="banner-ws" role="status">Connection to omniccd lost — reconnecting…</div>}
+      {me?.typology === "webrtc" && !window.isSecureContext && (
+        <div class="banner" id="banner-insecure" role="status">
+          This page is not served over HTTPS: the browser will not give the softphone a microphone. Open the desk through HTTPS (or on localhost).
+        </div>
+      )}
       {phoneDown && <div class="banner" id="banner-sip" role="status">Softphone not registered{phoneState.error ? ` (${phoneState.error})` : ""} — retrying…</div>}
       {isAgent && me && <Bar me={me} state={myState} channels={myChannels} recordings={recordings} onRecording={upsertRecording} pauseTypes={pauseTypes} phone={phoneRef.current} phoneState={phoneState} now={now} notify={notify} />}
       <main class="view">
