@@ -1,6 +1,7 @@
 package desk_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 		return []ami.Message{amitest.Success("Variable", m.Get("Variable"), "Value", val)}
 	})
 	e := newDeskEnv(t, envOptions{asterisk: pbx})
-	e.addAgent("dave", "phonebar", "webrtc", map[string]any{"enable_recording": true})
+	dave := e.addAgent("dave", "phonebar", "webrtc", map[string]any{"enable_recording": true})
 	ctx := e.browser("dave", agentPassword)
 	console := watchConsole(ctx)
 
@@ -87,6 +88,20 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 	if h := awaitAction(t, pbx, "Hangup"); h.Get("Channel") != leg {
 		t.Fatalf("Hangup %v", h.Fields())
 	}
+
+	// The number field suggests recent numbers, and contacts by name.
+	var list struct{ ID int64 }
+	e.do("POST", "/api/v1/contact-lists", e.admin, map[string]any{"name": "Customers"}, &list, 201)
+	e.do("PUT", fmt.Sprintf("/api/v1/contact-lists/%d/agents", list.ID), e.admin, map[string]any{"agent_ids": []int64{dave}}, nil, 0)
+	e.do("POST", "/api/v1/contacts", e.admin, map[string]any{"list_id": list.ID, "first_name": "Nina", "last_name": "Verdi",
+		"phone": "+390655500100"}, nil, 201)
+	e.run(ctx, "suggestions",
+		waitJS(`!!document.querySelector('#dial-suggestions option[value="065550100"]')`),
+		// Emptied as typing would (an input event), so the page's state follows.
+		chromedp.Evaluate(`(() => { const i = document.querySelector("#dial-number"); i.value = ""; i.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, nil),
+		chromedp.SendKeys("#dial-number", "Verdi", chromedp.ByQuery),
+		waitJS(`document.querySelector('#dial-suggestions option[value="+390655500100"]')?.label === "Nina Verdi"`),
+	)
 	console.check(t)
 }
 

@@ -1,8 +1,8 @@
 // The agent bar (seeds: webrtc-bar.txt): softphone status and toggles,
 // number field with dialpad, call controls, login/logout, pause with a
 // pause type, the connection and pause timers, and partial pause.
-import { useState } from "preact/hooks";
-import { post } from "./api.js";
+import { useEffect, useState } from "preact/hooks";
+import { get, post } from "./api.js";
 import { since, hms } from "./util.js";
 import { Bell, Mic, Pad, Speaker } from "./icons.jsx";
 
@@ -18,6 +18,49 @@ const STATE_LABEL = {
 };
 const DIAL_OK = /^[0-9*#+\-.()[\]{} ]+$/;
 const PAD = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+const RECENT_KEY = "omnicc.desk.recent";
+
+function recentNumbers() {
+  try {
+    return JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+
+function remember(number) {
+  const list = [number, ...recentNumbers().filter((n) => n !== number)].slice(0, 15);
+  localStorage.setItem(RECENT_KEY, JSON.stringify(list));
+}
+
+// useSuggestions offers the recent numbers matching what is typed and, for
+// letters, the contacts whose name matches (their phone or mobile).
+function useSuggestions(text) {
+  const [contacts, setContacts] = useState([]);
+  const q = text.trim();
+  const byName = /[a-z]/i.test(q) && q.length >= 2;
+  useEffect(() => {
+    if (!byName) {
+      setContacts([]);
+      return;
+    }
+    let live = true;
+    const t = setTimeout(() => {
+      get(`/contacts?q=${encodeURIComponent(q)}&per_page=8`)
+        .then((r) => live && setContacts(r?.items || []))
+        .catch(() => {});
+    }, 250);
+    return () => {
+      live = false;
+      clearTimeout(t);
+    };
+  }, [q]);
+  const recent = recentNumbers().filter((n) => !q || byName || n.includes(q.replace(/[^0-9*#+]/g, "")));
+  const fromContacts = contacts.flatMap((c) =>
+    [c.mobile, c.phone].filter(Boolean).map((n) => ({ value: n, label: [c.first_name, c.last_name].filter(Boolean).join(" ") || c.company })),
+  );
+  return [...fromContacts, ...recent.map((n) => ({ value: n, label: "recent" }))];
+}
 
 // barChannels are the channels the agent works on (its queues' channels;
 // the seeds: "only the enabled channels"), plus any it is paused on.
@@ -38,6 +81,7 @@ export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, 
   const [target, setTarget] = useState("");
   const [consult, setConsult] = useState(false);
   const [ring, setRing] = useState(true);
+  const suggestions = useSuggestions(number);
   const [speaker, setSpeaker] = useState(true);
   const [mic, setMic] = useState(true);
 
@@ -77,10 +121,11 @@ export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, 
     const n = number.trim();
     if (!n) return;
     if (!DIAL_OK.test(n)) {
-      notify("A number may hold digits, spaces and * # + - . ( ) [ ] { }", "error");
+      notify("Choose a contact from the list, or type a number: digits, spaces and * # + - . ( ) [ ] { }", "error");
       return;
     }
     const digits = n.replace(/[^0-9*#+]/g, "");
+    remember(digits);
     if (webrtc) {
       if (!phoneState?.registered) {
         notify("The softphone is not registered: the call cannot start", "error");
@@ -165,13 +210,20 @@ export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, 
       <div class="bar-group dial">
         <input
           id="dial-number"
-          type="tel"
-          placeholder="Number"
+          type="text"
+          placeholder="Number or name"
+          list="dial-suggestions"
+          autocomplete="off"
           value={number}
           onInput={(e) => setNumber(e.currentTarget.value)}
           onKeyDown={(e) => e.key === "Enter" && dial()}
           aria-label="Number to call"
         />
+        <datalist id="dial-suggestions">
+          {suggestions.map((o) => (
+            <option key={o.value + o.label} value={o.value} label={o.label} />
+          ))}
+        </datalist>
         <button class="icon" title="Dialpad" aria-expanded={pad} onClick={() => setPad(!pad)}><Pad /></button>
         <button id="btn-call" class="good" title="Call (Enter)" onClick={dial} disabled={!number.trim()}>Call</button>
         {pad && (
