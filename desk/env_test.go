@@ -119,7 +119,7 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 	if err := pres.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir}, States: pres})
+	hub, err := api.NewHub(api.HubOptions{Auth: authn, Bus: bus, Watch: api.DirectoryWatch{Dir: dir}, States: pres, MaskFor: dir.MaskSensitiveData})
 	if err != nil {
 		t.Fatal(err)
 	}

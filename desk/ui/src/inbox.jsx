@@ -4,7 +4,7 @@
 // templates outside a WhatsApp window, and close with a disposition.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { fetchBlob, get, post, put } from "./api.js";
-import { clock, uid } from "./util.js";
+import { clock, customerLabel, uid } from "./util.js";
 import { ChannelIcon } from "./icons.jsx";
 import { ContactCard } from "./contacts.jsx";
 
@@ -51,7 +51,7 @@ export function Inbox({ me, interactions, selected, select, stream, dash, notify
                 onKeyDown={(e) => e.key === "Enter" && select(i.id)}
               >
                 <ChannelIcon channel={i.channel} />
-                <span class="who">{i.customer_name || i.customer || `#${i.id}`}</span>
+                <span class="who">{customerLabel(i, me.mask_sensitive_data)}</span>
                 {i.unread > 0 && i.id !== selected && <span class="badge" data-unread={i.unread}>{i.unread}</span>}
               </li>
             ))}
@@ -234,7 +234,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     <section class="panel conversation" id="conversation" data-id={it.id} aria-label="Conversation">
       <header class="conv-head">
         <div>
-          <strong>{it.customer_name || it.customer}</strong>
+          <strong>{customerLabel(it, me.mask_sensitive_data)}</strong>
           <span class="muted"> · {it.channel} · #{it.id}</span>
           {it.channel === "whatsapp" && (
             <span class={`window ${windowOpen ? "open" : "closed"}`}>{windowOpen ? "24h window open" : "24h window closed: templates only"}</span>
@@ -351,7 +351,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
 }
 
 // Offers pop up over every view: countdown, accept, reject.
-export function Offers({ offers, accept, reject, now }) {
+export function Offers({ offers, accept, reject, now, masked }) {
   if (!offers.length) return null;
   return (
     <div class="offers" aria-live="assertive">
@@ -360,7 +360,7 @@ export function Offers({ offers, accept, reject, now }) {
         return (
           <div class="offer" key={o.interaction.id} data-id={o.interaction.id} role="alertdialog" aria-label="New interaction">
             <div>
-              <ChannelIcon channel={o.interaction.channel} /> <strong>{o.interaction.customer_name || o.interaction.customer}</strong>
+              <ChannelIcon channel={o.interaction.channel} /> <strong>{customerLabel(o.interaction, masked)}</strong>
               <span class="muted"> {o.interaction.channel}{o.transfer ? " · transfer" : ""}</span>
             </div>
             <div class="countdown" data-left={left}>{o.expires_at ? `${left}s` : ""}</div>

@@ -9,7 +9,7 @@ import { Inbox, Offers } from "./inbox.jsx";
 import { Contacts } from "./contacts.jsx";
 import { Wall, useWaiting } from "./wall.jsx";
 import { Settings, savedAudio } from "./settings.jsx";
-import { beep, useNow } from "./util.js";
+import { beep, customerLabel, useNow } from "./util.js";
 import "./style.css";
 
 function loginMessage(e) {
@@ -146,7 +146,7 @@ function Desk({ onLogout }) {
         case "offer":
           setOffers((o) => (o.some((x) => x.interaction.id === ev.interaction.id) ? o : [...o, ev]));
           if (phoneRef.current?.ringtone !== false) beep(2);
-          notifyDesktop("New " + ev.interaction.channel, ev.interaction.customer_name || ev.interaction.customer);
+          notifyDesktop("New " + ev.interaction.channel, customerLabel(ev.interaction, true));
           break;
         case "recording":
           upsertRecording(ev);
@@ -376,7 +376,7 @@ function Desk({ onLogout }) {
         {route === "wall" && staff && <Wall states={states} now={now} notify={notify} waiting={waiting} queueList={queues} />}
       </main>
       {settings && me && <Settings me={me} phone={phoneRef.current} phoneState={phoneState} wsUp={wsUp} onClose={() => setSettings(false)} />}
-      <Offers offers={offers} accept={accept} reject={reject} now={now} />
+      <Offers offers={offers} accept={accept} reject={reject} now={now} masked={!!me?.mask_sensitive_data} />
       <div class="toasts" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} class={`toast ${t.kind}`}>{t.text}</div>

@@ -58,3 +58,42 @@ export function fullName(c) {
 
 export const uid = () =>
   crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+
+// Masking as the server does it (contacts/mask.go), for what reaches a
+// masked agent unmasked (REST answers): the page never shows more than
+// the websocket would. Values already masked are left as they are.
+const DOTS = "•••";
+const digitsOf = (s) => s.replace(/\D/g, "");
+function maskWord(s) {
+  return s ? [...s][0] + DOTS : "";
+}
+export function maskNumber(s) {
+  const d = digitsOf(s);
+  if (!d) return "";
+  if (d.length <= 4) return DOTS;
+  const head = s.trim().startsWith("+") && d.length > 8 ? `+${d.slice(0, 2)} ` : "";
+  return `${head}${DOTS} ${DOTS} ${d.slice(-4)}`;
+}
+export function maskName(s) {
+  return (s || "").split(/\s+/).filter(Boolean).map(maskWord).join(" ");
+}
+export function maskIdentity(s) {
+  s = (s || "").trim();
+  const d = digitsOf(s);
+  if (!s) return "";
+  if (s.includes("@")) {
+    const [local, domain] = s.split("@");
+    return `${maskWord(local)}@${domain}`;
+  }
+  if (d.length >= 5 && d.length * 2 >= [...s].length) return maskNumber(s);
+  return maskWord(s);
+}
+
+// customerLabel is how an interaction's customer is shown to this agent.
+export function customerLabel(it, masked) {
+  const name = it.customer_name || "";
+  const id = it.customer || "";
+  if (!masked) return name || id || `#${it.id}`;
+  if (name) return name.includes(DOTS) ? name : maskName(name);
+  return id.includes(DOTS) ? id : maskIdentity(id) || `#${it.id}`;
+}
