@@ -139,7 +139,8 @@ export class Phone {
   }
   dtmf(digit) {
     try {
-      this.session?.sendDTMF(digit);
+      // RFC 4733 in the media, what Asterisk expects by default (dtmf_mode rfc4733).
+      this.session?.sendDTMF(digit, { transportType: "RFC2833" });
     } catch {}
   }
   setMic(muted) {
