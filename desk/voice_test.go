@@ -18,7 +18,7 @@ import (
 // that records them) with the agent's own channel.
 func TestDeskPhonebarCallControls(t *testing.T) {
 	pbx := amitest.NewServer(t, "omnicc", "secret")
-	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "StopMixMonitor"} {
+	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "StopMixMonitor", "Atxfer", "CancelAtxfer"} {
 		pbx.Handle(a, amitest.Reply(amitest.Success("Message", a+" done")))
 	}
 	pbx.Handle("MixMonitor", amitest.Reply(amitest.Success("MixMonitorID", "0x7f3a2c001234")))
@@ -74,9 +74,26 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 	)
 	awaitAction(t, pbx, "StopMixMonitor")
 
+	e.run(ctx, "attended transfer: consult, then back to the caller",
+		chromedp.Click("#btn-transfer", chromedp.ByQuery),
+		chromedp.WaitVisible(`#call-panel .popover input`, chromedp.ByQuery),
+		chromedp.SendKeys(`#call-panel .popover input`, "2001", chromedp.ByQuery),
+		chromedp.Click(`#call-panel .popover button[title="Consult first, then transfer"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#btn-xfer-complete", chromedp.ByQuery),
+	)
+	if at := awaitAction(t, pbx, "Atxfer"); at.Get("Channel") != leg || at.Get("Exten") != "2001" {
+		t.Fatalf("Atxfer %v", at.Fields())
+	}
+	e.run(ctx, "cancel the consultation",
+		chromedp.Click("#btn-xfer-cancel", chromedp.ByQuery),
+		waitJS(`!document.querySelector("#call-panel .popover")`),
+	)
+	awaitAction(t, pbx, "CancelAtxfer")
+
 	e.run(ctx, "blind transfer",
 		chromedp.Click("#btn-transfer", chromedp.ByQuery),
 		chromedp.WaitVisible(`#call-panel .popover input`, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => { const i = document.querySelector("#call-panel .popover input"); i.value = ""; i.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, nil),
 		chromedp.SendKeys(`#call-panel .popover input`, "2000", chromedp.ByQuery),
 		chromedp.Click(`#call-panel .popover button[title="Blind transfer"]`, chromedp.ByQuery),
 	)

@@ -257,8 +257,8 @@ export function Bar({ me, state, channels, recordings, onRecording, pauseTypes, 
               <input placeholder="Number or extension" value={target} onInput={(e) => setTarget(e.currentTarget.value)} />
               {consult ? (
                 <>
-                  <button class="good" onClick={() => consultDone("complete")}>Complete transfer</button>
-                  <button onClick={() => consultDone("cancel")}>Back to caller</button>
+                  <button id="btn-xfer-complete" class="good" onClick={() => consultDone("complete")}>Complete transfer</button>
+                  <button id="btn-xfer-cancel" onClick={() => consultDone("cancel")}>Back to caller</button>
                 </>
               ) : (
                 <>
