@@ -91,6 +91,10 @@ function useHashRoute(def) {
   return route;
 }
 
+// One empty list, so an agent's page does not re-run the wall's effects
+// on every render.
+const NO_QUEUES = [];
+
 function Desk({ onLogout }) {
   const session = getSession();
   const staff = session.role === "admin" || session.role === "supervisor";
@@ -333,7 +337,7 @@ function Desk({ onLogout }) {
     onLogout();
   };
 
-  const waiting = useWaiting(stream, staff ? queues : []);
+  const waiting = useWaiting(stream, staff ? queues : NO_QUEUES);
   const myState = isAgent ? states[session.user_id] : null;
   const unread = Object.values(interactions).filter((i) => i.status === "accepted" && i.agent_id === session.user_id).reduce((n, i) => n + (i.unread || 0), 0);
   const nav = isAgent
