@@ -149,7 +149,15 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 		}
 		run(pool.Run)
 		svc, err := calls.New(calls.Options{Control: ami.NewVoice(pool, slog.New(slog.DiscardHandler)), DB: db, Agents: dir, Events: bus,
-			Logger: slog.New(slog.DiscardHandler)})
+			Logger: slog.New(slog.DiscardHandler),
+			// As cmd/omniccd wires it: a hold made over REST shows in the state.
+			Held: func(_ int64, channel string, held bool) {
+				kind := presence.VoiceResumed
+				if held {
+					kind = presence.VoiceHeld
+				}
+				pres.ApplyVoice(&presence.VoiceFact{Kind: kind, Leg: channel, Agent: ami.Names{}.Device(channel)})
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ import (
 // that records them) with the agent's own channel.
 func TestDeskPhonebarCallControls(t *testing.T) {
 	pbx := amitest.NewServer(t, "omnicc", "secret")
-	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "StopMixMonitor", "Atxfer", "CancelAtxfer"} {
+	for _, a := range []string{"Originate", "Hangup", "BlindTransfer", "StopMixMonitor", "Atxfer", "CancelAtxfer", "Redirect", "Bridge"} {
 		pbx.Handle(a, amitest.Reply(amitest.Success("Message", a+" done")))
 	}
 	pbx.Handle("MixMonitor", amitest.Reply(amitest.Success("MixMonitorID", "0x7f3a2c001234")))
@@ -73,6 +73,20 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 		waitJS(`!document.querySelector("#btn-record").classList.contains("on")`),
 	)
 	awaitAction(t, pbx, "StopMixMonitor")
+
+	e.run(ctx, "hold",
+		chromedp.Click("#btn-hold", chromedp.ByQuery),
+		waitJS(`document.querySelector("#btn-hold").innerText === "Resume"`),
+		waitJS(`document.querySelector("#call-panel .call-state").innerText === "on_hold"`),
+	)
+	if r := awaitAction(t, pbx, "Redirect"); r.Get("Channel") != "PJSIP/trunk-00000002" || r.Get("ExtraChannel") != leg {
+		t.Fatalf("hold: Redirect %v", r.Fields())
+	}
+	e.run(ctx, "resume",
+		chromedp.Click("#btn-hold", chromedp.ByQuery),
+		waitJS(`document.querySelector("#btn-hold").innerText === "Hold"`),
+	)
+	awaitAction(t, pbx, "Bridge")
 
 	e.run(ctx, "attended transfer: consult, then back to the caller",
 		chromedp.Click("#btn-transfer", chromedp.ByQuery),
