@@ -64,6 +64,11 @@ func TestDeskSoftphoneRegistersAnswersAndRecovers(t *testing.T) {
 	e.run(ctx, "the call is up",
 		waitJS(`!document.querySelector("#btn-answer") && document.querySelector("#call-panel .call-state").innerText === "up"`),
 	)
+	e.run(ctx, "the bar in a call fits 1280×720",
+		chromedp.EmulateViewport(1280, 720),
+		waitJS(`document.documentElement.scrollWidth <= window.innerWidth`),
+	)
+	browsertest.Screenshot(t, ctx, "desk-softphone-in-call-1280x720")
 	e.run(ctx, "hang up with Alt+H",
 		chromedp.KeyEvent("h", chromedp.KeyModifiers(1)),
 	)
