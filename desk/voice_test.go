@@ -148,3 +148,32 @@ func awaitAction(t *testing.T, pbx *amitest.Server, name string) ami.Message {
 	t.Fatalf("Asterisk never received %s", name)
 	return ami.Message{}
 }
+
+// A supervisor listens to an agent's call from the wall: its desk phone is
+// rung into ChanSpy on the agent's channel (the agent allows chanspy).
+func TestDeskSupervisorListensFromTheWall(t *testing.T) {
+	pbx := amitest.NewServer(t, "omnicc", "secret")
+	pbx.Handle("Originate", amitest.Reply(amitest.Success("Message", "Originate successfully queued")))
+	e := newDeskEnv(t, envOptions{asterisk: pbx})
+	e.addAgent("hal", "phonebar", "chanspy", true)
+	e.addAgent("ida", "phonebar") // chanspy off: no buttons on her call
+	e.do("POST", "/api/v1/users", e.admin, map[string]any{"username": "sue", "full_name": "Sue Visor", "role": "supervisor",
+		"password": agentPassword, "desk_endpoint": "PJSIP/sue_desk"}, nil, 201)
+	for _, a := range []string{"hal", "ida"} {
+		e.pres.ApplyVoice(&presence.VoiceFact{Kind: presence.VoiceLegUp, Agent: "PJSIP/" + a, Leg: "PJSIP/" + a + "-00000009",
+			LegID: "1795277390.9", CallerNum: "065550199"})
+	}
+	ctx := e.browser("sue", agentPassword)
+	console := watchConsole(ctx)
+	e.run(ctx, "the wall shows both calls; spy buttons only for hal",
+		chromedp.WaitVisible(`#wall tr[data-agent="hal"] .spy button`, chromedp.ByQuery),
+		waitJS(`document.querySelector('#wall tr[data-agent="ida"]').innerText.includes("065550199")`),
+		waitJS(`!document.querySelector('#wall tr[data-agent="ida"] .spy button')`),
+		chromedp.Click(`#wall tr[data-agent="hal"] .spy button`, chromedp.ByQuery), // listen
+	)
+	o := awaitAction(t, pbx, "Originate")
+	if o.Get("Channel") != "PJSIP/sue_desk" || o.Get("Application") != "ChanSpy" || !strings.Contains(o.Get("Data"), "PJSIP/hal") {
+		t.Fatalf("listen: Originate %v", o.Fields())
+	}
+	console.check(t)
+}
