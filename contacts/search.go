@@ -219,13 +219,25 @@ func (m *Manager) search(ctx context.Context, a Actor, f Filter, count bool) (Pa
 	if err != nil {
 		return Page{}, err
 	}
+	countWhere, countArgs := where, args
+	if words := m.queryWords(f.Q); len(words) > 0 {
+		qs, err := m.quickSearch(ctx, words)
+		if err != nil {
+			return Page{}, err
+		}
+		countWhere, countArgs = where+` AND `+qs.in, append(slices.Clip(args), qs.inArgs...)
+		if qs.exists != "" && order == "id DESC" {
+			where, args = where+` AND `+qs.exists, append(slices.Clip(args), qs.existsArgs...)
+		} else {
+			where, args = countWhere, countArgs
+		}
+	}
 	var p Page
 	if count {
-		countSQL := `SELECT COUNT(*) FROM contacts WHERE ` + where
-		countArgs := args
+		countSQL := `SELECT COUNT(*) FROM contacts WHERE ` + countWhere
 		if f.Q != "" {
-			countSQL = `SELECT COUNT(*) FROM (SELECT 1 FROM contacts WHERE ` + where + ` LIMIT ?) x`
-			countArgs = append(slices.Clip(args), quickTotalCap+1)
+			countSQL = `SELECT COUNT(*) FROM (SELECT 1 FROM contacts WHERE ` + countWhere + ` LIMIT ?) x`
+			countArgs = append(slices.Clip(countArgs), quickTotalCap+1)
 		}
 		if err := m.db.GetContext(ctx, &p.Total, countSQL, countArgs...); err != nil {
 			return Page{}, err
@@ -266,14 +278,21 @@ func (m *Manager) search(ctx context.Context, a Actor, f Filter, count bool) (Pa
 // every word fills a bound are they counted up to the next.
 var selectivityCaps = []int{2000, 50000}
 
-// quickSearch is the condition of the query words. It drives from the
-// rarest word: the contacts whose tokens match it (an index range) that
-// also have tokens matching each other word, looked up by contact. When
-// even the rarest word is common (50,000 matches or more), the
-// condition is a correlated EXISTS instead, so that a newest-first page
-// walks contacts by id and stops after a page of matches rather than
-// collecting every match first.
-func (m *Manager) quickSearch(ctx context.Context, words []string) (string, []any, error) {
+// quickPlan is how a quick search reads. in drives from the rarest word:
+// the contacts whose tokens match it (an index range) that also have
+// tokens matching each other word, looked up by contact; both engines
+// then fetch those contacts by primary key, the best plan for the capped
+// count and for a page when the word is rare. exists, set when even the
+// rarest word is common (50,000 matches or more), is the page's condition
+// instead: a correlated EXISTS per contact, so a newest-first page walks
+// contacts by id and stops after a page of matches rather than fetching
+// and sorting every match first.
+type quickPlan struct {
+	in, exists         string
+	inArgs, existsArgs []any
+}
+
+func (m *Manager) quickSearch(ctx context.Context, words []string) (quickPlan, error) {
 	type word struct {
 		lo, hi string
 		n      int
@@ -287,12 +306,17 @@ func (m *Manager) quickSearch(ctx context.Context, words []string) (string, []an
 		ws[i] = word{lo: w, hi: hi}
 	}
 	// While even the rarest word fills the bound, every word is counted
-	// again up to the next one.
+	// again up to the next one. A word is counted no further than the
+	// rarest so far: past that it cannot be the one to drive.
 	best, common := 0, false
 	for _, limit := range selectivityCaps {
 		for i := range ws {
-			if err := m.db.GetContext(ctx, &ws[i].n, `SELECT COUNT(*) FROM (SELECT 1 FROM contact_tokens WHERE token >= ? AND token < ? LIMIT ?) x`, ws[i].lo, ws[i].hi, limit); err != nil {
-				return "", nil, err
+			bound := limit
+			if i > 0 && ws[best].n < bound {
+				bound = ws[best].n
+			}
+			if err := m.db.GetContext(ctx, &ws[i].n, `SELECT COUNT(*) FROM (SELECT 1 FROM contact_tokens WHERE token >= ? AND token < ? LIMIT ?) x`, ws[i].lo, ws[i].hi, bound); err != nil {
+				return quickPlan{}, err
 			}
 			if ws[i].n < ws[best].n {
 				best = i
@@ -304,26 +328,28 @@ func (m *Manager) quickSearch(ctx context.Context, words []string) (string, []an
 		common = limit == selectivityCaps[len(selectivityCaps)-1]
 	}
 	ws[0], ws[best] = ws[best], ws[0]
+	var p quickPlan
 	var b strings.Builder
-	var args []any
+	b.WriteString(`id IN (SELECT t0.contact_id FROM contact_tokens t0 WHERE t0.token >= ? AND t0.token < ?`)
+	p.inArgs = append(p.inArgs, ws[0].lo, ws[0].hi)
+	for _, w := range ws[1:] {
+		b.WriteString(` AND EXISTS (SELECT 1 FROM contact_tokens t1 WHERE t1.contact_id = t0.contact_id AND t1.token >= ? AND t1.token < ?)`)
+		p.inArgs = append(p.inArgs, w.lo, w.hi)
+	}
+	b.WriteString(`)`)
+	p.in = b.String()
 	if common {
+		b.Reset()
 		for i, w := range ws {
 			if i > 0 {
 				b.WriteString(` AND `)
 			}
 			b.WriteString(`EXISTS (SELECT 1 FROM contact_tokens t WHERE t.contact_id = contacts.id AND t.token >= ? AND t.token < ?)`)
-			args = append(args, w.lo, w.hi)
+			p.existsArgs = append(p.existsArgs, w.lo, w.hi)
 		}
-		return b.String(), args, nil
+		p.exists = b.String()
 	}
-	b.WriteString(`id IN (SELECT t0.contact_id FROM contact_tokens t0 WHERE t0.token >= ? AND t0.token < ?`)
-	args = append(args, ws[0].lo, ws[0].hi)
-	for _, w := range ws[1:] {
-		b.WriteString(` AND EXISTS (SELECT 1 FROM contact_tokens t1 WHERE t1.contact_id = t0.contact_id AND t1.token >= ? AND t1.token < ?)`)
-		args = append(args, w.lo, w.hi)
-	}
-	b.WriteString(`)`)
-	return b.String(), args, nil
+	return p, nil
 }
 
 func (m *Manager) where(ctx context.Context, a Actor, f Filter) (string, []any, error) {
@@ -340,13 +366,6 @@ func (m *Manager) where(ctx context.Context, a Actor, f Filter) (string, []any, 
 	}
 	if f.Mine {
 		add(`owner_id = ?`, a.UserID)
-	}
-	if words := m.queryWords(f.Q); len(words) > 0 {
-		cond, wargs, err := m.quickSearch(ctx, words)
-		if err != nil {
-			return "", nil, err
-		}
-		add(cond, wargs...)
 	}
 	if f.Tag != "" {
 		add(`id IN (SELECT contact_id FROM contact_tags WHERE tag = ?)`, strings.ToLower(strings.TrimSpace(f.Tag)))
