@@ -104,6 +104,22 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 	)
 	awaitAction(t, pbx, "CancelAtxfer")
 
+	redirects := len(pbx.Actions("Redirect"))
+	e.run(ctx, "three-way conference",
+		chromedp.Click("#btn-transfer", chromedp.ByQuery),
+		chromedp.WaitVisible(`#call-panel .popover input`, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => { const i = document.querySelector("#call-panel .popover input"); i.value = ""; i.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, nil),
+		chromedp.SendKeys(`#call-panel .popover input`, "2002", chromedp.ByQuery),
+		chromedp.Click(`#call-panel .popover button[title="Three-way conference"]`, chromedp.ByQuery),
+		waitJS(`!document.querySelector("#call-panel .popover")`),
+	)
+	if rd := awaitNth(t, pbx, "Redirect", redirects+1); rd.Get("Channel") != leg {
+		t.Fatalf("conference: Redirect %v", rd.Fields())
+	}
+	if o := awaitNth(t, pbx, "Originate", 2); !strings.Contains(fmt.Sprint(o.Fields()), "2002") {
+		t.Fatalf("conference: the third party is not rung: %v", o.Fields())
+	}
+
 	e.run(ctx, "blind transfer",
 		chromedp.Click("#btn-transfer", chromedp.ByQuery),
 		chromedp.WaitVisible(`#call-panel .popover input`, chromedp.ByQuery),
@@ -139,13 +155,19 @@ func TestDeskPhonebarCallControls(t *testing.T) {
 // awaitAction waits for Asterisk to receive an action and returns the last one.
 func awaitAction(t *testing.T, pbx *amitest.Server, name string) ami.Message {
 	t.Helper()
-	for i := 0; i < 200; i++ {
-		if got := pbx.Actions(name); len(got) > 0 {
-			return got[len(got)-1]
+	return awaitNth(t, pbx, name, 1)
+}
+
+// awaitNth waits for the nth action of that name and returns it.
+func awaitNth(t *testing.T, pbx *amitest.Server, name string, n int) ami.Message {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if got := pbx.Actions(name); len(got) >= n {
+			return got[n-1]
 		}
 		sleep()
 	}
-	t.Fatalf("Asterisk never received %s", name)
+	t.Fatalf("Asterisk never received %s #%d (got %d)", name, n, len(pbx.Actions(name)))
 	return ami.Message{}
 }
 
