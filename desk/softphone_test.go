@@ -94,3 +94,31 @@ func TestDeskSoftphoneRegistersAnswersAndRecovers(t *testing.T) {
 	}
 	console.check(t)
 }
+
+// With auto answer in the agent's WebRTC settings, a call ringing in the
+// page is answered by itself after the delay.
+func TestDeskSoftphoneAutoAnswers(t *testing.T) {
+	peer := newSIPPeer(t)
+	e := newDeskEnv(t, envOptions{sipWSURL: peer.url()})
+	kim := e.addAgent("kim", "webrtc", "webrtc", map[string]any{"auto_answer": true, "auto_answer_delay": 1})
+	var secret struct {
+		SIPSecret string `json:"sip_secret"`
+	}
+	e.do("GET", fmt.Sprintf("/api/v1/agents/%d/sip-secret", kim), e.admin, nil, &secret, 200)
+	peer.secrets["kim"] = secret.SIPSecret
+	ctx := e.browser("kim", agentPassword)
+	console := watchConsole(ctx)
+	e.run(ctx, "registered", chromedp.WaitVisible("#sip-dot.ok", chromedp.ByQuery))
+	start := time.Now()
+	peer.ring("5550111")
+	ok := peer.await("SIP/2.0 200", 15*time.Second)
+	if !strings.Contains(ok.body, "m=audio") {
+		t.Fatalf("auto answer without audio: %q", ok.body)
+	}
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Fatalf("answered after %s, before the agent's 1 s delay", waited)
+	}
+	peer.ack(ok)
+	e.run(ctx, "the call is up", waitJS(`document.querySelector("#call-panel .call-state")?.innerText === "up"`))
+	console.check(t)
+}
