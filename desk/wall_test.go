@@ -3,6 +3,7 @@ package desk_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -41,11 +42,25 @@ func TestDeskSupervisorWallIsLive(t *testing.T) {
 		waitJS(fmt.Sprintf(`document.querySelector('%s td:nth-child(5)').innerText.startsWith("0:0")`, row("alice"))),
 	)
 
+	// bob logs in: the next chat is offered to him, and the supervisor,
+	// who watches every agent's events, is not offered it.
+	bob := e.agents["bob"]
+	e.do("POST", fmt.Sprintf("/api/v1/agents/%d/login", bob), e.admin, map[string]any{}, nil, 200)
+	e.run(ctx, "bob ready", stateIs("bob", "ready"))
+	offered := e.receive("visitor-8", "Anna", "hi")
+	e.run(ctx, "the offer to bob counts as waiting, and pops up nothing on the wall",
+		waitJS(`(document.querySelector('#wall-waiting [data-queue="web"]')?.innerText || "").includes("1 waiting")`),
+		chromedp.Sleep(300*time.Millisecond),
+		waitJS(`!document.querySelector(".offer")`),
+	)
+	e.do("POST", fmt.Sprintf("/api/v1/interactions/%d/reject", offered), e.login("bob", agentPassword), nil, nil, 204)
+	e.do("POST", fmt.Sprintf("/api/v1/agents/%d/logout", bob), e.admin, map[string]any{}, nil, 200)
+
 	// Nobody can take a chat while alice is paused: it waits in "web".
 	e.receive("visitor-9", "Gianni", "hello?")
 	e.run(ctx, "queues per agent, and the waiting count",
 		waitJS(fmt.Sprintf(`document.querySelector('%s td:nth-child(8)').innerText === "web"`, row("alice"))),
-		waitJS(`(document.querySelector('#wall-waiting [data-queue="web"]')?.innerText || "").includes("1 waiting")`),
+		waitJS(`(document.querySelector('#wall-waiting [data-queue="web"]')?.innerText || "").includes("2 waiting")`),
 	)
 	browsertest.Screenshot(t, ctx, "desk-wall")
 	console.check(t)

@@ -148,6 +148,9 @@ function Desk({ onLogout }) {
           }
           break;
         case "offer":
+          // Supervisors watching everything see every agent's offers go by;
+          // only an agent's own are for taking.
+          if (!isAgent) break;
           setOffers((o) => (o.some((x) => x.interaction.id === ev.interaction.id) ? o : [...o, ev]));
           if (phoneRef.current?.ringtone !== false) beep(2);
           notifyDesktop("New " + ev.interaction.channel, customerLabel(ev.interaction, true));
