@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 # Soak: make soak SOAK_ARGS='-duration 60s -concurrency 100 -ws 50' (flags: go run ./tools/soak -h)
 SOAK_ARGS ?=
 
-.PHONY: run build web test vet unit mariadb chromium bench fuzz soak clean
+.PHONY: run build web test vet unit mariadb nats chromium bench fuzz soak clean
 
 # Front ends (web chat widget, agent desktop): each npm package in the repo is
 # installed from its lockfile and built into its dist/, which go:embed puts
@@ -24,7 +24,8 @@ build: web
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/omniccd
 
 ## test: go vet, then every test with the race detector on SQLite and MariaDB
-test: vet mariadb chromium unit
+## (and NATS for the fan-out)
+test: vet mariadb nats chromium unit
 
 ## vet: go vet, and go.mod/go.sum must be what `go mod tidy` writes (a direct
 ## dependency left "// indirect" hides what the code really imports)
@@ -57,6 +58,11 @@ chromium:
 ## locally; the tests skip it when unreachable unless CI=true)
 mariadb:
 	@./.ci/mariadb-up || true
+
+## nats: make sure the NATS the fan-out tests use is up (best effort
+## locally; the tests skip it when unreachable unless CI=true)
+nats:
+	@./.ci/nats-up || true
 
 ## bench: run the Go benchmarks (figures in README.md)
 bench:

@@ -51,6 +51,14 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Mounts let other adapters add routes (with their roles) before serving.
 	Mounts []func(*Router)
+	// Instance names this instance in /readyz (OMNICC_INSTANCE_ID).
+	Instance string
+	// Roles, when set, lists what this instance leads right now
+	// (leader.Elector.Roles): ami:<host:port>, router, cron:<job>.
+	Roles func() []string
+	// FanOutConnected, when set, says whether the event fan-out between
+	// instances reaches NATS; nil means the fan-out is off.
+	FanOutConnected func() bool
 }
 
 // Server is the HTTP side of omniccd.
@@ -59,6 +67,8 @@ type Server struct {
 	log    *slog.Logger
 	engine *gin.Engine
 	router *Router
+	// bodyLimits: routes with their own body cap ("METHOD /api/v1/path").
+	bodyLimits map[string]int64
 }
 
 // New builds the server and registers every route.
@@ -177,7 +187,21 @@ func (s *Server) readyz(c *gin.Context) {
 		writeError(c, http.StatusServiceUnavailable, "database_unreachable", "the database does not answer: "+err.Error(), "")
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect)})
+	roles := []string{}
+	if s.opts.Roles != nil {
+		roles = append(roles, s.opts.Roles()...)
+	}
+	// NATS down leaves this instance serving its own sockets: ready, and
+	// saying so rather than leaving the load balancer's rotation.
+	fanOut := "off"
+	if s.opts.FanOutConnected != nil {
+		fanOut = "disconnected"
+		if s.opts.FanOutConnected() {
+			fanOut = "connected"
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.opts.DB.Dialect), "instance": s.opts.Instance, "roles": roles,
+		"fanout": fanOut})
 }
 
 func (s *Server) recovery() gin.HandlerFunc {
@@ -197,13 +221,27 @@ func (s *Server) recovery() gin.HandlerFunc {
 }
 
 // limitBody caps every request body; a larger one fails its decode with 413.
+// A route registered with BodyLimit has its own cap (file uploads).
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.Body != nil {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+			limit := s.opts.MaxBodyBytes
+			if n, ok := s.bodyLimits[c.Request.Method+" "+c.FullPath()]; ok {
+				limit = n
+			}
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}
 		c.Next()
 	}
+}
+
+// BodyLimit gives one route its own body cap instead of
+// OMNICC_HTTP_MAX_BODY (an upload of a 15 MB attachment). Call it from Mount.
+func (r *Router) BodyLimit(method, path string, n int64) {
+	if r.s.bodyLimits == nil {
+		r.s.bodyLimits = map[string]int64{}
+	}
+	r.s.bodyLimits[method+" /api/v1"+path] = n
 }
 
 // RouteInfo is one registered route and who may call it.

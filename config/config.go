@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -91,6 +92,21 @@ type Config struct {
 	// the database counts as down (store.DefaultHealthTimeout).
 	DBPingTimeout time.Duration `env:"OMNICC_DB_PING_TIMEOUT" envDefault:"500ms"`
 
+	// InstanceID names this instance when several share one MySQL: in
+	// /readyz, the logs and the event fan-out. Empty: the host name. Two
+	// instances must never share one (each drops its own echoes by it).
+	InstanceID string `env:"OMNICC_INSTANCE_ID"`
+	// NATSURL turns on the event fan-out between instances over NATS
+	// (nats://host:4222, a comma-separated list for a cluster). Empty:
+	// off, one instance.
+	NATSURL string `env:"OMNICC_NATS_URL"`
+	// WhatsAppRetention: WhatsApp messages (and their media files) older
+	// than this are purged nightly; 0 keeps everything.
+	WhatsAppRetention time.Duration `env:"OMNICC_WHATSAPP_RETENTION" envDefault:"0s"`
+	// WindowWarning is how long before a WhatsApp 24-hour window closes the
+	// agent holding the conversation is warned.
+	WindowWarning time.Duration `env:"OMNICC_WINDOW_WARNING" envDefault:"1h"`
+
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
 }
@@ -114,6 +130,9 @@ func FromMap(vars map[string]string) (Config, error) {
 	}
 	if c.SIPWSURL == "" {
 		c.SIPWSURL = sipWSURLFor(c.PublicURL)
+	}
+	if c.InstanceID == "" {
+		c.InstanceID, _ = os.Hostname()
 	}
 	return c, c.Validate()
 }
@@ -227,6 +246,12 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
 	}
+	if c.WhatsAppRetention < 0 || (c.WhatsAppRetention > 0 && c.WhatsAppRetention < 24*time.Hour) {
+		bad("OMNICC_WHATSAPP_RETENTION", "%s must be 0 (keep everything) or at least 24h", c.WhatsAppRetention)
+	}
+	if c.WindowWarning <= 0 || c.WindowWarning >= 24*time.Hour {
+		bad("OMNICC_WINDOW_WARNING", "%s must be more than 0 and less than the 24h window", c.WindowWarning)
+	}
 	for _, f := range []struct {
 		key string
 		n   int
@@ -242,11 +267,25 @@ func (c Config) Validate() error {
 	if c.HTTPDBTimeout < 100*time.Millisecond {
 		bad("OMNICC_HTTP_DB_TIMEOUT", "%s is shorter than 100ms: REST requests would fail on a healthy database", c.HTTPDBTimeout)
 	}
+	if c.InstanceID == "" || len(c.InstanceID) > 64 || strings.Trim(c.InstanceID, instanceIDChars) != "" {
+		bad("OMNICC_INSTANCE_ID", "%q must be 1-64 letters, digits, '.', '-' or '_' (the host name could not be used: set it)", c.InstanceID)
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		u = strings.TrimSpace(u)
+		if c.NATSURL == "" {
+			break
+		}
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
+			bad("OMNICC_NATS_URL", "%q must be nats://host:port (or tls://, ws://, wss://), comma-separated for a cluster; empty turns the fan-out off", u)
+		}
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fmt.Errorf("config: %w", errors.Join(errs...))
 }
+
+const instanceIDChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_"
 
 // AllowedWSOrigins are the websocket origins allowed besides the server's
 // own host: OMNICC_PUBLIC_URL's and OMNICC_WS_ORIGINS.

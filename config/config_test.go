@@ -158,3 +158,24 @@ func TestAllowedWSOrigins(t *testing.T) {
 		t.Fatalf("default AllowedWSOrigins = %v", got)
 	}
 }
+
+func TestInstanceDefaultsToTheHostName(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no host name here:", err)
+	}
+	c, err := FromMap(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InstanceID != host || c.NATSURL != "" {
+		t.Fatalf("instance %q, NATS %q; want %q and off", c.InstanceID, c.NATSURL, host)
+	}
+	c, err = FromMap(map[string]string{"OMNICC_INSTANCE_ID": "omnicc-b", "OMNICC_NATS_URL": "nats://10.0.0.5:4222, nats://10.0.0.6:4222"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InstanceID != "omnicc-b" {
+		t.Fatalf("instance %q", c.InstanceID)
+	}
+}

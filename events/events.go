@@ -25,6 +25,11 @@ type Event struct {
 	// Teams are the team ids the event concerns.
 	Teams   []int64
 	Payload any
+	// Origin is the instance the event was born on when it came from
+	// another one over the fan-out (its Payload is then the JSON object as
+	// sent); empty for an event born here. The fan-out sends on only
+	// events with no Origin, so none goes round in circles.
+	Origin string
 }
 
 // Scope says which events a subscriber wants: everything (All), or those

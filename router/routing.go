@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"omnicc/directory"
+	"omnicc/presence"
 )
 
 // Load rebuilds the router from the database: digital queues and their
@@ -36,7 +37,28 @@ func (r *Router) Load(ctx context.Context) error {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// What only memory knows survives a rebuild (the leader's periodic
+	// one, see Lead): who rejected what, when each agent was last offered
+	// and where each roundrobin stands, so a resync is not unfair.
+	oldQueues, oldAgents, oldPassed := r.queues, r.agents, r.passed
 	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
+	restore := func() {
+		for id, q := range r.queues {
+			if old := oldQueues[id]; old != nil {
+				q.next = old.next
+			}
+		}
+		for id, a := range r.agents {
+			if old := oldAgents[id]; old != nil {
+				a.lastOffer = old.lastOffer
+			}
+		}
+		for id, p := range oldPassed {
+			if _, open := r.offers[id]; open || r.queuedLocked(id) {
+				r.passed[id] = p
+			}
+		}
+	}
 	for _, ref := range refs {
 		if ref.Channel == directory.ChannelVoice {
 			continue
@@ -102,6 +124,9 @@ func (r *Router) Load(ctx context.Context) error {
 				}
 			}
 		case StatusQueued:
+			if it.Bot {
+				continue // the assistant holds it until the customer's next message
+			}
 			if q := r.queues[it.QueueID]; q != nil {
 				q.line.add(it.ID, it.Priority, it.QueuedAt)
 			}
@@ -126,6 +151,7 @@ func (r *Router) Load(ctx context.Context) error {
 	if _, err := r.db.ExecContext(ctx, `DELETE FROM interaction_offers WHERE expires_at <= ?`, now); err != nil {
 		return fmt.Errorf("router: drop expired offers: %w", err)
 	}
+	restore()
 	for _, a := range r.agents {
 		for _, ch := range directory.DigitalChannels {
 			r.pushLoadLocked(a, ch)
@@ -137,6 +163,16 @@ func (r *Router) Load(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// queuedLocked reports whether an interaction waits in some line.
+func (r *Router) queuedLocked(id int64) bool {
+	for _, q := range r.queues {
+		if _, ok := q.line.byID[id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Router) sortedQueuesLocked() []*queueState {
@@ -261,6 +297,9 @@ func (r *Router) Decide(queueID int64) (interactionID int64, agents []int64) {
 // dispatchLocked offers q's waiting interactions, head first, while someone
 // can take them.
 func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
+	if r.follower.Load() {
+		return nil // the leader offers it (Lead)
+	}
 	for q.line.Len() > 0 {
 		h := q.line.head()
 		fresh, all := r.eligibleLocked(q, h.id)
@@ -324,6 +363,7 @@ func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to
 	r.publishInteraction(it)
 	for _, id := range to {
 		r.publish("offer", id, OfferEvent{Interaction: it, ExpiresAt: deadline})
+		r.count(id, q.channel, presence.DigitalOffered, 0)
 	}
 	// Auto-answer accepts for the agent after its delay, never under
 	// beepall, where it would win every race for whoever has it on.
@@ -427,6 +467,7 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 		a := r.agentLocked(agentID)
 		a.open[o.channel]++
 		r.pushLoadLocked(a, o.channel)
+		r.count(agentID, o.channel, presence.DigitalAccepted, 0)
 		r.publishInteraction(it)
 		// The others' reserved slots are free again: offer them what waits.
 		for id := range o.agents {
@@ -436,6 +477,10 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 				}
 			}
 		}
+	} else if r.follower.Load() {
+		// The offer was the leader's: its desks and the leader itself
+		// (over the fan-out) hear of the accept from here.
+		r.publishInteraction(it)
 	}
 	return it, nil
 }
@@ -477,6 +522,11 @@ func (r *Router) dropOfferLocked(ctx context.Context, interactionID, agentID int
 	if o.autoAgent == agentID {
 		o.autoAgent = 0
 	}
+	what := presence.DigitalRejected
+	if reason == ReasonTimeout {
+		what = presence.DigitalTimedOut
+	}
+	r.count(agentID, o.channel, what, 0)
 	if o.transfer {
 		a := r.agents[agentID]
 		a.reserved[o.channel]--

@@ -31,17 +31,24 @@ const (
 	// behind busy subsystems, or a busy daemon would look like a dead
 	// database.
 	PoolHealth = "health"
+	// PoolLeader holds the leadership locks (package leader): one
+	// connection per role this instance leads or waits for, each held open
+	// for as long as the role is, so it must never share a pool with
+	// anything that can run out.
+	PoolLeader = "leader"
 )
 
 // DefaultPoolSizes are the MaxOpenConns of each pool when Options.PoolSizes
-// does not say. Their sum (66) stays well under MariaDB's default
-// max_connections of 151.
+// does not say. Their sum (66, and up to 32 more for leadership, one per
+// role: an Asterisk box, the router, a job) stays under MariaDB's default
+// max_connections of 151 for one instance; several instances need more.
 var DefaultPoolSizes = map[string]int{
 	PoolREST:     16,
 	PoolRealtime: 16,
 	PoolAGI:      24,
 	PoolWriters:  8,
 	PoolHealth:   2,
+	PoolLeader:   32,
 }
 
 func poolSizes(given map[string]int) (map[string]int, error) {

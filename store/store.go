@@ -164,13 +164,24 @@ func (db *DB) provider() (*goose.Provider, error) {
 	return goose.NewProvider(gd, db.DB.DB, fsys)
 }
 
-// Migrate applies every pending migration and returns how many ran.
+// Migrate applies every pending migration and returns how many ran. On
+// MySQL several instances may call it at once: they take turns under a
+// named lock.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
 	p, err := db.provider()
 	if err != nil {
 		return 0, fmt.Errorf("store: load migrations: %w", err)
 	}
-	res, err := p.Up(ctx)
+	var res []*goose.MigrationResult
+	up := func() error {
+		res, err = p.Up(ctx)
+		return err
+	}
+	if db.Dialect == MySQL {
+		err = db.withMigrateLock(ctx, up)
+	} else {
+		err = up() // one process's file: SQLite's own write lock serialises
+	}
 	if err != nil {
 		return len(res), fmt.Errorf("store: migrate %s: %w", db.Dialect, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"omnicc/agi"
 	"omnicc/ami"
 	"omnicc/api"
+	"omnicc/assistant"
 	"omnicc/auth"
 	"omnicc/calllog"
 	"omnicc/calls"
@@ -31,7 +32,9 @@ import (
 	"omnicc/desk"
 	"omnicc/directory"
 	"omnicc/events"
+	"omnicc/fanout"
 	"omnicc/journal"
+	"omnicc/leader"
 	"omnicc/presence"
 	"omnicc/realtime"
 	"omnicc/router"
@@ -229,6 +232,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// changes there (a login, an unpause or freed capacity is when the next
 	// waiting interaction is offered).
 	digital := router.New(router.Options{DB: db, Presence: sessions, Directory: dir, Publisher: bus, Logger: log.With("component", "router")})
+	// Among several instances only the router's leader offers; the others
+	// store and answer REST, and the leader picks up what they queued.
+	digital.SetLeading(db.Dialect != store.MySQL)
 	if err := digital.Load(ctx); err != nil {
 		return fmt.Errorf("load the router's interactions: %w", err)
 	}
@@ -263,10 +269,27 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// One instance follows each Asterisk box (role ami:<host:port>): it
+	// opens a connection of its own to the box while it leads, and the
+	// tracker's first login resyncs and reconciles before anything else.
 	// The tracker tells the call controls of hang-ups (and, after a
 	// reconnect, of the channels still up) so recordings end with their call.
-	tracker := ami.NewTracker(pool, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
-		Actions: queueActions, ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
+	followBox := func(box ami.BoxConfig) func(ctx context.Context) error {
+		return func(ctx context.Context) error {
+			// No metrics: the shared pool's client of the box already
+			// counts its events and logins, once per instance.
+			own, err := ami.NewPool([]ami.BoxConfig{box}, ami.Config{Logger: log.With("component", "ami")})
+			if err != nil {
+				return err
+			}
+			tracker := ami.NewTracker(own, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
+				ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
+			tg, tctx := errgroup.WithContext(ctx)
+			tg.Go(func() error { return own.Run(tctx) })
+			tg.Go(func() error { return tracker.Run(tctx) })
+			return tg.Wait()
+		}
+	}
 	voice, err := api.NewVoice(callControl)
 	if err != nil {
 		return err
@@ -284,6 +307,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// Inbound messages on an entry point that names a contact list get
+	// their contact, found or created there.
+	digital.SetContacts(people)
+	// A digital queue naming an AI assistant: its webhook answers first.
+	digital.SetBot(assistant.New(assistant.Options{Assistants: dir.AIAssistants()}))
 	// Decisions are journaled before Asterisk has its answer: a kill -9
 	// loses none (the README's "Call log throughput" says more).
 	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
@@ -307,27 +335,52 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// in order, and the router sends agents' replies through it.
 	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
 		Inbox: whatsapp.RouterInbox{Router: digital}, MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"),
-		Logger: log.With("component", "whatsapp")})
+		Statuses: whatsapp.RouterStatuses{Router: digital, Log: log.Warn}, Logger: log.With("component", "whatsapp")})
 	if err != nil {
 		return err
 	}
-	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
-	// Retention is 0 (keep everything) until a config key is added for it.
-	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics})
+	// Agents' attachments are kept under the data directory, served by the
+	// interaction routes and uploaded to the provider when sent.
+	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
+	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa, Files: attachments})
+	interactions := api.NewInteractions(digital)
+	interactions.MaskFor = dir.MaskSensitiveData
+	interactions.Files = attachments
+	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics, Retention: cfg.WhatsAppRetention,
+		Interactions: digital, WindowWarning: cfg.WindowWarning})
 	if err != nil {
 		return err
 	}
 
+	// Roles that must run once among several instances are led through
+	// the database (leader): each Asterisk box, the router, the jobs.
+	elector, err := leader.New(db, leader.Options{Instance: cfg.InstanceID, Logger: log.With("component", "leader"), Registerer: metrics})
+	if err != nil {
+		return err
+	}
+
+	// With OMNICC_NATS_URL the bus reaches every instance's sockets.
+	var fan *fanout.FanOut
+	var fanConnected func() bool
+	if cfg.NATSURL != "" {
+		if fan, err = fanout.New(bus, fanout.Options{URL: cfg.NATSURL, Instance: cfg.InstanceID,
+			Logger: log.With("component", "fanout"), Registerer: metrics}); err != nil {
+			return err
+		}
+		fanConnected = fan.Connected
+	}
+
 	httpSrv, err := api.New(api.Options{
+		Instance: cfg.InstanceID, Roles: elector.Roles, FanOutConnected: fanConnected,
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
 		PublicURL: cfg.PublicURL, SIPWSURL: cfg.SIPWSURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
-			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
+			interactions.Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
-			api.NewWhatsApp(wa, nil).Mount,
+			api.NewWhatsApp(wa, digital).Mount,
 			func(r *api.Router) { r.Page(desk.Prefix, desk.Handler()) },
 		},
 	})
@@ -349,20 +402,28 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return httpSrv.Run(gctx) })
 	g.Go(func() error { return bus.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
+	if fan != nil {
+		g.Go(func() error { return fan.Run(gctx) })
+	}
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
 	g.Go(func() error { return reloader.Run(gctx) })
-	g.Go(func() error { return tracker.Run(gctx) })
+	for _, box := range boxes {
+		g.Go(func() error { return elector.Lead(gctx, "ami:"+box.Addr, followBox(box)) })
+	}
 	// The history and call-log writers flush what they hold when gctx ends.
 	g.Go(func() error { return sessions.Run(gctx) })
 	g.Go(func() error { return callLog.Run(gctx) })
 	g.Go(func() error { return authn.Run(gctx) })
-	g.Go(func() error { return digital.Run(gctx) })
-	g.Go(func() error { return digital.Follow(gctx, bus) })
+	g.Go(func() error {
+		return elector.Lead(gctx, "router", func(ctx context.Context) error {
+			return digital.Lead(ctx, bus, db.Dialect == store.MySQL)
+		})
+	})
 	g.Go(func() error { return openChannel.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
-	g.Go(func() error { return waJobs.Run(gctx) })
-	log.Info("omniccd started", "version", version, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
+	g.Go(func() error { return elector.Lead(gctx, "cron:whatsapp", waJobs.Run) })
+	log.Info("omniccd started", "version", version, "instance", cfg.InstanceID, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
