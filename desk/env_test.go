@@ -175,7 +175,7 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 		}
 		rt.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
 		run(wa.Run)
-		mounts = append(mounts, api.NewWhatsApp(wa, nil).Mount)
+		mounts = append(mounts, api.NewWhatsApp(wa, rt).Mount)
 	}
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, SIPWSURL: o.sipWSURL, Mounts: mounts})
 	if err != nil {

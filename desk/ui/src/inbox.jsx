@@ -128,9 +128,13 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     get(`/interactions/${it.id}/notes`).then((n) => live && setNotes(n?.items || n || [])).catch(() => {});
     post(`/interactions/${it.id}/read`).then(onRead, () => {});
     if (it.channel === "whatsapp") {
-      get(`/whatsapp-accounts/${encodeURIComponent(it.account)}/conversations/${encodeURIComponent(it.customer)}`)
-        .then((w) => live && setWindowOpen(!!w.window_open))
-        .catch(() => {});
+      // The interaction carries its window when the router knows it;
+      // otherwise the conversation endpoint answers.
+      if (!it.window_expires_at) {
+        get(`/whatsapp-accounts/${encodeURIComponent(it.account)}/conversations/${encodeURIComponent(it.customer)}`)
+          .then((w) => live && setWindowOpen(!!w.window_open))
+          .catch(() => {});
+      }
       get(`/whatsapp-templates`).then((t) => live && setTemplates(t?.items || [])).catch(() => {});
     }
     get(`/agents/online`).then((a) => live && setAgents((a?.items || []).filter((x) => x.agent_id !== me.id))).catch(() => {});
@@ -149,6 +153,16 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
   useEffect(() => {
     end.current?.scrollIntoView({ block: "end" });
   }, [msgs.length]);
+
+  // A known window closes by itself at its time, while the page is open.
+  useEffect(() => {
+    if (!it.window_expires_at) return;
+    const left = Date.parse(it.window_expires_at) - Date.now();
+    setWindowOpen(left > 0);
+    if (left <= 0) return;
+    const t = setTimeout(() => setWindowOpen(false), Math.min(left, 2 ** 31 - 1));
+    return () => clearTimeout(t);
+  }, [it.window_expires_at]);
 
   const send = async () => {
     const body = text.trim();
