@@ -50,6 +50,7 @@ func NewAgentSessions(p AgentPresence) *AgentSessions { return &AgentSessions{p:
 func (a *AgentSessions) Mount(r *Router) {
 	s := r.s
 	r.Handle("GET", "/agents/states", staff, func(c *gin.Context) { a.states(s, c) })
+	r.Handle("GET", "/agents/online", everyone, func(c *gin.Context) { a.online(c) })
 	r.Handle("GET", "/agents/:id/state", everyone, func(c *gin.Context) { a.state(s, c) })
 	r.Handle("GET", "/agents/:id/events", everyone, func(c *gin.Context) { a.events(s, c) })
 	r.Handle("POST", "/agents/:id/login", everyone, func(c *gin.Context) { a.login(s, c) })
@@ -229,6 +230,32 @@ func (a *AgentSessions) states(s *Server, c *gin.Context) {
 	}
 	items := a.p.States(f)
 	c.JSON(http.StatusOK, list[presence.AgentState]{Items: items, Total: len(items)})
+}
+
+// onlineAgent is what any agent may know of a colleague: enough to pick a
+// transfer target, nothing of its calls or counters.
+type onlineAgent struct {
+	AgentID        int64    `json:"agent_id"`
+	Username       string   `json:"username"`
+	State          string   `json:"state"`
+	PausedChannels []string `json:"paused_channels"`
+}
+
+// online lists the logged-in agents for everyone: an agent transferring
+// an interaction to a colleague must see who is there (seeds: "transfer
+// open interactions only to online agents"), and GET /agents/states is
+// for staff.
+func (a *AgentSessions) online(c *gin.Context) {
+	items := []onlineAgent{}
+	for _, st := range a.p.States(presence.StateFilter{Queue: c.Query("queue")}) {
+		if !st.LoggedIn {
+			continue
+		}
+		items = append(items, onlineAgent{AgentID: st.AgentID, Username: st.Username, State: st.State,
+			PausedChannels: append([]string{}, st.PausedChannels...)})
+	}
+	slices.SortFunc(items, func(x, y onlineAgent) int { return strings.Compare(x.Username, y.Username) })
+	c.JSON(http.StatusOK, list[onlineAgent]{Items: items, Total: len(items)})
 }
 
 func (a *AgentSessions) events(s *Server, c *gin.Context) {

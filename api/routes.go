@@ -17,6 +17,7 @@ func (s *Server) registerRoutes(r *Router) {
 	r.PublicNoDatabase("GET", "/openapi.yaml", serveOpenAPI)
 	r.Handle("POST", "/auth/logout", everyone, s.logout)
 	r.Handle("GET", "/auth/me", everyone, s.me)
+	r.Handle("GET", "/desk/config", everyone, s.deskConfig)
 
 	r.Handle("GET", "/users", adminOnly, s.listUsers)
 	r.Handle("POST", "/users", adminOnly, s.createUser)

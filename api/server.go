@@ -30,8 +30,10 @@ type Options struct {
 	TrustedProxies []string
 	// PublicURL prefixes invitation links.
 	PublicURL string
-	Logger    *slog.Logger
-	DB        *store.DB
+	// SIPWSURL is OMNICC_SIP_WS_URL, handed to desktops by GET /desk/config.
+	SIPWSURL string
+	Logger   *slog.Logger
+	DB       *store.DB
 	// Health, when set, lets REST answer 503 database_unavailable at once
 	// while the database is known to be down (see databaseGuard).
 	Health *store.Health
@@ -280,6 +282,14 @@ func (r *Router) Handle(method, path string, roles []directory.Role, h gin.Handl
 	}
 	r.routes = append(r.routes, RouteInfo{Method: method, Path: "/api/v1" + path, Roles: roles})
 	r.group.Handle(method, path, r.s.authenticate(), requireRole(roles), h)
+}
+
+// Page serves a front end (the agent desktop) at prefix, outside /api/v1
+// and without authentication: the page logs in through the API it calls.
+// prefix ends with "/"; every path under it goes to h.
+func (r *Router) Page(prefix string, h http.Handler) {
+	r.s.engine.GET(prefix+"*path", gin.WrapH(h))
+	r.s.engine.HEAD(prefix+"*path", gin.WrapH(h))
 }
 
 // Role sets used by the routes.

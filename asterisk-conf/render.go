@@ -61,6 +61,11 @@ type Params struct {
 	// HTTPPort is Asterisk's plain HTTP port (default 8088, loopback);
 	// WSSPort its HTTPS port, which carries WebRTC agents' WSS (default 8089).
 	HTTPPort, WSSPort int
+	// SIPWSURL is where omniccd tells browser softphones to register
+	// (OMNICC_SIP_WS_URL): this Asterisk's WSS listener, path /ws. It is
+	// written into http.conf and pjsip.conf so the two sides can be checked
+	// against each other; default wss://pbx.example.com:<WSSPort>/ws.
+	SIPWSURL string
 	// TLSCert/TLSKey are the certificate and key files of the WSS listener
 	// (default /etc/asterisk/keys/asterisk.crt and .key); http.conf tells
 	// how to make a self-signed pair there.
@@ -201,6 +206,7 @@ func (p Params) withDefaults() Params {
 	defInt(&p.SIPPort, 5060)
 	defInt(&p.HTTPPort, 8088)
 	defInt(&p.WSSPort, 8089)
+	def(&p.SIPWSURL, "wss://pbx.example.com:"+strconv.Itoa(p.WSSPort)+"/ws")
 	def(&p.TLSCert, "/etc/asterisk/keys/asterisk.crt")
 	def(&p.TLSKey, "/etc/asterisk/keys/asterisk.key")
 	def(&p.VoicemailContext, "omnicc")
@@ -247,7 +253,7 @@ func (p Params) Validate() error {
 		"realtime user (OMNICC_REALTIME_USER)": p.RealtimeUser, "realtime password (OMNICC_REALTIME_PASSWORD)": p.RealtimePassword,
 		"DB host": p.DB.Host, "DB name": p.DB.Name, "DB user": p.DB.User, "DB password": p.DB.Password,
 		"AMI user": p.AMI.User, "AMI secret": p.AMI.Secret, "AMI bind address": p.AMI.BindAddr, "AMI permit": p.AMI.Permit,
-		"SIP bind address": p.SIPBind, "TLS certificate": p.TLSCert, "TLS key": p.TLSKey,
+		"SIP bind address": p.SIPBind, "SIP websocket URL (OMNICC_SIP_WS_URL)": p.SIPWSURL, "TLS certificate": p.TLSCert, "TLS key": p.TLSKey,
 		"external address": p.ExternalAddress, "voicemail context": p.VoicemailContext,
 		"ODBC name": p.ODBCName, "ODBC driver": p.ODBCDriver,
 	} {

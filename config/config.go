@@ -60,6 +60,10 @@ type Config struct {
 	// from another address. Browsers send Origin and omniccd refuses
 	// others, so a page elsewhere cannot use a logged-in user's token.
 	WSOrigins []string `env:"OMNICC_WS_ORIGINS" envSeparator:","`
+	// SIPWSURL is Asterisk's SIP-over-WebSocket URL that the agent
+	// desktop's softphone registers to (webrtc agents). Empty: wss://<host
+	// of OMNICC_PUBLIC_URL>:8089/ws, the WSS listener of the sample http.conf.
+	SIPWSURL string `env:"OMNICC_SIP_WS_URL"`
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed; none
 	// by default, so a client cannot forge its address.
 	TrustedProxies PrefixList `env:"OMNICC_TRUSTED_PROXIES"`
@@ -124,6 +128,9 @@ func FromMap(vars map[string]string) (Config, error) {
 	if c.PublicURL == "" {
 		c.PublicURL = publicURLFor(c.HTTPAddr)
 	}
+	if c.SIPWSURL == "" {
+		c.SIPWSURL = sipWSURLFor(c.PublicURL)
+	}
 	if c.InstanceID == "" {
 		c.InstanceID, _ = os.Hostname()
 	}
@@ -141,6 +148,16 @@ func publicURLFor(addr string) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// sipWSURLFor is Asterisk's WSS listener on the public URL's host, as the
+// sample http.conf opens it (port 8089, path /ws).
+func sipWSURLFor(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Hostname() == "" {
+		return "wss://localhost:8089/ws"
+	}
+	return "wss://" + net.JoinHostPort(u.Hostname(), "8089") + "/ws"
 }
 
 // cleanEnvError rewrites the library's errors, which name the Go field, so
@@ -204,6 +221,9 @@ func (c Config) Validate() error {
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
 			bad("OMNICC_WS_ORIGINS", "%q must be an origin, scheme://host[:port] (http or https, no path)", o)
 		}
+	}
+	if u, err := url.Parse(c.SIPWSURL); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		bad("OMNICC_SIP_WS_URL", "%q must be a ws:// or wss:// URL (Asterisk's SIP websocket, e.g. wss://pbx.example.com:8089/ws)", c.SIPWSURL)
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("OMNICC_HTTP_MAX_BODY", "%d bytes is too small (at least 1024)", c.MaxBodyBytes)

@@ -29,6 +29,7 @@ func renderAsteriskConf(cfg config.Config, out, host string, stdout io.Writer) e
 	p := asteriskconf.Params{
 		OmniccURL: "http://" + httpAddr, AGIAddr: agiAddr,
 		RealtimeUser: cfg.RealtimeUser, RealtimePassword: cfg.RealtimePassword,
+		SIPWSURL: cfg.SIPWSURL,
 	}
 	if cfg.DBDSN != "" {
 		if p.DB, err = asteriskconf.DBFromDSN(cfg.DBDSN); err != nil {

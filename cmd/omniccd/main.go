@@ -30,6 +30,7 @@ import (
 	"omnicc/channels/whatsapp"
 	"omnicc/config"
 	"omnicc/contacts"
+	"omnicc/desk"
 	"omnicc/directory"
 	"omnicc/events"
 	"omnicc/fanout"
@@ -381,7 +382,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	httpSrv, err := api.New(api.Options{
 		Instance: cfg.InstanceID, Roles: elector.Roles, FanOutConnected: fanConnected,
 		Addr: cfg.HTTPAddr, MaxBodyBytes: cfg.MaxBodyBytes, TrustedProxies: cfg.TrustedProxies.Strings(),
-		PublicURL: cfg.PublicURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
+		PublicURL: cfg.PublicURL, SIPWSURL: cfg.SIPWSURL, Logger: log, DB: db, Health: health, DBTimeout: cfg.HTTPDBTimeout, Directory: dir, Auth: authn,
 		ShutdownTimeout: cfg.ShutdownTimeout, Realtime: rt,
 		Registry: metrics,
 		Mounts: []func(*api.Router){
@@ -390,6 +391,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			api.NewContacts(people).Mount,
 			api.NewWhatsApp(wa, digital).Mount,
 			api.NewWebChat(chat, digital).Mount,
+			func(r *api.Router) { r.Page(desk.Prefix, desk.Handler()) },
 		},
 	})
 	if err != nil {
