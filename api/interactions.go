@@ -1,13 +1,20 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/router"
 )
@@ -17,6 +24,22 @@ import (
 // all; dispositions; the agent dashboard.
 type Interactions struct {
 	r *router.Router
+	// Files, when set, takes agents' attachments: a multipart POST
+	// /interactions/{id}/messages with one file (up to 15 MB), served back
+	// at /interactions/{id}/attachments/{ref}. *router.Files.
+	Files AttachmentFiles
+	// MaskFor reports whether a user sees personal data masked
+	// (mask_sensitive_data): such a user gets the customer's identity and
+	// name masked in every interaction answered. Nil: no one.
+	MaskFor func(ctx context.Context, userID int64) (bool, error)
+	s       *Server
+}
+
+// AttachmentFiles keeps the files agents attach: *router.Files.
+type AttachmentFiles interface {
+	Save(interactionID int64, name string, r io.Reader) (ref string, size int64, err error)
+	Open(interactionID int64, ref string) (*os.File, error)
+	Remove(interactionID int64, ref string)
 }
 
 // NewInteractions builds the routes; mount them with
@@ -41,7 +64,12 @@ type offerGoneBody struct {
 func interactionFail(s *Server, c *gin.Context, err error) {
 	// FieldError and ErrNotFound are the core's, mapped by s.fail.
 	var gone *router.OfferGoneError
+	var refused *router.RefusedError
 	switch {
+	case errors.As(err, &refused):
+		writeError(c, http.StatusConflict, refused.Code, err.Error(), "")
+	case errors.Is(err, router.ErrDispositionRequired):
+		writeError(c, http.StatusBadRequest, "disposition_required", err.Error(), "disposition")
 	case errors.As(err, &gone):
 		var b offerGoneBody
 		b.Error.ErrorDetail = ErrorDetail{Code: "offer_gone", Message: gone.Error()}
@@ -60,6 +88,35 @@ func interactionFail(s *Server, c *gin.Context, err error) {
 	}
 }
 
+// answer is answer with the interaction masked for a user who sees
+// personal data masked.
+func (h *Interactions) answer(c *gin.Context, status int) func(v any, err error) {
+	return func(v any, err error) {
+		if it, ok := v.(*router.Interaction); ok && err == nil && it != nil {
+			var mask bool
+			if mask, err = h.masks(c); mask {
+				v = maskedInteraction(it)
+			}
+		}
+		answer(h.s, c, status)(v, err)
+	}
+}
+
+func (h *Interactions) masks(c *gin.Context) (bool, error) {
+	p := principal(c)
+	if h.MaskFor == nil || p.UserID == 0 {
+		return false, nil
+	}
+	return h.MaskFor(c.Request.Context(), p.UserID)
+}
+
+func maskedInteraction(it *router.Interaction) *router.Interaction {
+	out := *it
+	out.Customer = contacts.MaskIdentity(it.Customer)
+	out.CustomerName = contacts.MaskName(it.CustomerName)
+	return &out
+}
+
 func answer(s *Server, c *gin.Context, status int) func(v any, err error) {
 	return func(v any, err error) {
 		if err != nil {
@@ -73,6 +130,7 @@ func answer(s *Server, c *gin.Context, status int) func(v any, err error) {
 // Mount registers the routes.
 func (h *Interactions) Mount(r *Router) {
 	s := r.s
+	h.s = s
 	withID := func(fn func(c *gin.Context, id int64)) gin.HandlerFunc {
 		return func(c *gin.Context) {
 			if id, ok := pathID(c, "id"); ok {
@@ -86,14 +144,23 @@ func (h *Interactions) Mount(r *Router) {
 			return
 		}
 		items, total, err := h.r.List(c.Request.Context(), actorOf(c), f)
+		var mask bool
+		if err == nil {
+			mask, err = h.masks(c)
+		}
 		if err != nil {
 			interactionFail(s, c, err)
 			return
 		}
+		if mask {
+			for i, it := range items {
+				items[i] = maskedInteraction(it)
+			}
+		}
 		c.JSON(http.StatusOK, list[*router.Interaction]{Items: items, Total: total})
 	})
 	r.Handle("GET", "/interactions/:id", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Get(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Get(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("GET", "/interactions/:id/messages", everyone, withID(func(c *gin.Context, id int64) {
 		after, ok := queryInt(c, "after_seq")
@@ -102,7 +169,18 @@ func (h *Interactions) Mount(r *Router) {
 		}
 		answer(s, c, http.StatusOK)(h.r.Messages(c.Request.Context(), actorOf(c), id, int64(after)))
 	}))
+	r.BodyLimit("POST", "/interactions/:id/messages", router.MaxAttachment+maxCaptionPart)
+	r.Handle("GET", "/interactions/:id/attachments/:ref", everyone, withID(h.attachment))
 	r.Handle("POST", "/interactions/:id/messages", everyone, withID(func(c *gin.Context, id int64) {
+		if strings.HasPrefix(c.ContentType(), "multipart/form-data") {
+			h.replyWithFile(s, c, id)
+			return
+		}
+		if c.Request.ContentLength > s.opts.MaxBodyBytes {
+			writeError(c, http.StatusRequestEntityTooLarge, "too_large", "the body is larger than OMNICC_HTTP_MAX_BODY: send files as multipart/form-data", "body")
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
 		var in struct {
 			Body     string `json:"body"`
 			ClientID string `json:"client_id"`
@@ -118,7 +196,7 @@ func (h *Interactions) Mount(r *Router) {
 		answer(s, c, status)(m, err)
 	}))
 	r.Handle("POST", "/interactions/:id/accept", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Accept(c.Request.Context(), principal(c).UserID, id))
+		h.answer(c, http.StatusOK)(h.r.Accept(c.Request.Context(), principal(c).UserID, id))
 	}))
 	r.Handle("POST", "/interactions/:id/reject", everyone, withID(func(c *gin.Context, id int64) {
 		if err := h.r.Reject(c.Request.Context(), principal(c).UserID, id); err != nil {
@@ -128,10 +206,10 @@ func (h *Interactions) Mount(r *Router) {
 		c.Status(http.StatusNoContent)
 	}))
 	r.Handle("POST", "/interactions/:id/read", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Read(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Read(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("POST", "/interactions/:id/reopen", everyone, withID(func(c *gin.Context, id int64) {
-		answer(s, c, http.StatusOK)(h.r.Reopen(c.Request.Context(), actorOf(c), id))
+		h.answer(c, http.StatusOK)(h.r.Reopen(c.Request.Context(), actorOf(c), id))
 	}))
 	r.Handle("POST", "/interactions/:id/close", everyone, withID(func(c *gin.Context, id int64) {
 		var in struct {
@@ -140,7 +218,7 @@ func (h *Interactions) Mount(r *Router) {
 		if c.Request.ContentLength != 0 && !s.decode(c, &in) {
 			return
 		}
-		answer(s, c, http.StatusOK)(h.r.Close(c.Request.Context(), actorOf(c), id, in.Disposition))
+		h.answer(c, http.StatusOK)(h.r.Close(c.Request.Context(), actorOf(c), id, in.Disposition))
 	}))
 	r.Handle("POST", "/interactions/:id/transfer", everyone, withID(func(c *gin.Context, id int64) {
 		var in struct {
@@ -148,7 +226,7 @@ func (h *Interactions) Mount(r *Router) {
 			QueueID int64 `json:"queue_id"`
 		}
 		if s.decode(c, &in) {
-			answer(s, c, http.StatusAccepted)(h.r.Transfer(c.Request.Context(), actorOf(c), id, in.AgentID, in.QueueID))
+			h.answer(c, http.StatusAccepted)(h.r.Transfer(c.Request.Context(), actorOf(c), id, in.AgentID, in.QueueID))
 		}
 	}))
 	r.Handle("POST", "/interactions/:id/notes", everyone, withID(func(c *gin.Context, id int64) {
@@ -167,7 +245,7 @@ func (h *Interactions) Mount(r *Router) {
 			Tags []string `json:"tags"`
 		}
 		if s.decode(c, &in) {
-			answer(s, c, http.StatusOK)(h.r.SetTags(c.Request.Context(), actorOf(c), id, in.Tags))
+			h.answer(c, http.StatusOK)(h.r.SetTags(c.Request.Context(), actorOf(c), id, in.Tags))
 		}
 	}))
 
@@ -209,6 +287,142 @@ func (h *Interactions) Mount(r *Router) {
 		}
 		answer(s, c, http.StatusOK)(h.r.Dashboard(c.Request.Context(), id))
 	}))
+}
+
+// maxCaptionPart bounds what a multipart reply carries beside its file
+// (the body, the client_id, the part headers).
+const maxCaptionPart = 64 << 10
+
+// replyWithFile is an agent's file message: multipart/form-data with one
+// part "file" (at most 15 MB) and optional "body" (a caption) and
+// "client_id". The file is kept first, then the message stored and sent;
+// a message that is not stored (refused, a retried client_id) leaves no
+// file behind.
+func (h *Interactions) replyWithFile(s *Server, c *gin.Context, id int64) {
+	if h.Files == nil {
+		writeError(c, http.StatusServiceUnavailable, "attachments_off", "this server keeps no attachments", "file")
+		return
+	}
+	ctx := c.Request.Context()
+	who := actorOf(c)
+	it, err := h.r.Get(ctx, who, id)
+	if err != nil {
+		interactionFail(s, c, err)
+		return
+	}
+	if !who.Staff && (it.AgentID == nil || *it.AgentID != who.AgentID) {
+		writeError(c, http.StatusForbidden, "forbidden", "interaction "+strconv.FormatInt(id, 10)+" belongs to another agent", "")
+		return
+	}
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		writeError(c, http.StatusBadRequest, "bad_multipart", err.Error(), "file")
+		return
+	}
+	var body, clientID, ref string
+	drop := func() {
+		if ref != "" {
+			h.Files.Remove(id, ref)
+		}
+	}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			drop()
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(c, http.StatusRequestEntityTooLarge, "too_large", "a file message is at most 15 MB", "file")
+				return
+			}
+			writeError(c, http.StatusBadRequest, "bad_multipart", err.Error(), "file")
+			return
+		}
+		switch part.FormName() {
+		case "file":
+			if ref != "" {
+				drop()
+				writeError(c, http.StatusBadRequest, "invalid", "one file per message", "file")
+				return
+			}
+			r, _, err := h.Files.Save(id, part.FileName(), part)
+			if errors.Is(err, router.ErrAttachmentTooLarge) {
+				writeError(c, http.StatusRequestEntityTooLarge, "too_large", "the file is larger than 15 MB", "file")
+				return
+			}
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(c, http.StatusRequestEntityTooLarge, "too_large", "a file message is at most 15 MB", "file")
+				return
+			}
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			ref = r
+		case "body", "client_id":
+			v, err := io.ReadAll(io.LimitReader(part, router.MaxBody+1))
+			if err != nil || len(v) > router.MaxBody {
+				drop()
+				writeError(c, http.StatusRequestEntityTooLarge, "too_large", part.FormName()+" is too long", part.FormName())
+				return
+			}
+			if part.FormName() == "body" {
+				body = string(v)
+			} else {
+				clientID = string(v)
+			}
+		}
+	}
+	if ref == "" {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "a multipart message needs one part named file", "file")
+		return
+	}
+	m, fresh, err := h.r.Reply(ctx, who, id, body, clientID, router.AttachmentURL(id, ref))
+	if err != nil || !fresh {
+		drop()
+	}
+	status := http.StatusCreated
+	if !fresh {
+		status = http.StatusOK
+	}
+	answer(s, c, status)(m, err)
+}
+
+// attachment serves a file of an interaction to whoever may see it, never
+// inline (no script runs from it on our origin).
+func (h *Interactions) attachment(c *gin.Context, id int64) {
+	s := h.s
+	if _, err := h.r.Get(c.Request.Context(), actorOf(c), id); err != nil {
+		interactionFail(s, c, err)
+		return
+	}
+	if h.Files == nil {
+		writeError(c, http.StatusNotFound, "not_found", "this server keeps no attachments", "ref")
+		return
+	}
+	ref := c.Param("ref")
+	f, err := h.Files.Open(id, ref)
+	if err != nil {
+		interactionFail(s, c, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctype := mime.TypeByExtension(filepath.Ext(ref))
+	if ctype == "" {
+		ctype = "application/octet-stream"
+	}
+	c.Header("Content-Type", ctype)
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": ref[strings.IndexByte(ref, '-')+1:]}))
+	http.ServeContent(c.Writer, c.Request, "", st.ModTime(), f)
 }
 
 func interactionFilter(c *gin.Context) (router.Filter, bool) {

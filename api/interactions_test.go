@@ -46,8 +46,11 @@ func newRouterEnv(t *testing.T, db *store.DB) *routerEnv {
 	authn := auth.New(db, dir, auth.Options{LockoutThreshold: 5})
 	pres := presence.New(presence.Options{DB: db, Directory: dir, Controller: nopQueues{}, FlushDelay: -1, EventWait: -1})
 	rt := router.New(router.Options{DB: db, Presence: pres, Directory: dir})
+	interactions := api.NewInteractions(rt)
+	interactions.Files = router.NewFiles(t.TempDir())
+	interactions.MaskFor = dir.MaskSensitiveData
 	s, err := api.New(api.Options{DB: db, Directory: dir, Auth: authn, MaxBodyBytes: 64 << 10,
-		Mounts: []func(*api.Router){api.NewInteractions(rt).Mount}})
+		Mounts: []func(*api.Router){interactions.Mount}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,8 @@ type Server struct {
 	log    *slog.Logger
 	engine *gin.Engine
 	router *Router
+	// bodyLimits: routes with their own body cap ("METHOD /api/v1/path").
+	bodyLimits map[string]int64
 }
 
 // New builds the server and registers every route.
@@ -217,13 +219,27 @@ func (s *Server) recovery() gin.HandlerFunc {
 }
 
 // limitBody caps every request body; a larger one fails its decode with 413.
+// A route registered with BodyLimit has its own cap (file uploads).
 func (s *Server) limitBody() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.Body != nil {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+			limit := s.opts.MaxBodyBytes
+			if n, ok := s.bodyLimits[c.Request.Method+" "+c.FullPath()]; ok {
+				limit = n
+			}
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 		}
 		c.Next()
 	}
+}
+
+// BodyLimit gives one route its own body cap instead of
+// OMNICC_HTTP_MAX_BODY (an upload of a 15 MB attachment). Call it from Mount.
+func (r *Router) BodyLimit(method, path string, n int64) {
+	if r.s.bodyLimits == nil {
+		r.s.bodyLimits = map[string]int64{}
+	}
+	r.s.bodyLimits[method+" /api/v1"+path] = n
 }
 
 // RouteInfo is one registered route and who may call it.

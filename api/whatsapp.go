@@ -15,40 +15,52 @@ import (
 
 	"omnicc/channels/whatsapp"
 	"omnicc/directory"
+	"omnicc/domain"
+	"omnicc/router"
 )
 
 // maxWebhookBytes bounds one provider delivery (Meta batches a few MB at
 // most); the server-wide body limit applies first when it is smaller.
 const maxWebhookBytes = 8 << 20
 
-// WhatsAppConversations maps an interaction to its WhatsApp conversation:
-// the router, once merged. Until it is wired, POST /interactions/{id}/template
-// is not registered.
-type WhatsAppConversations interface {
-	WhatsAppConversation(ctx context.Context, interactionID int64) (accountID int64, waID string, err error)
-}
-
-// WhatsAppMediaAccess says whether an agent may see a WhatsApp message's
-// media (it is in an interaction the agent holds): the router, once merged.
-// Until then only admins and supervisors are served media.
-type WhatsAppMediaAccess interface {
-	AgentMaySeeWhatsAppMessage(ctx context.Context, agentID, messageID int64) (bool, error)
+// WhatsAppInteractions is the router as the WhatsApp routes need it:
+// *router.Router. With it POST /interactions/{id}/template is served and
+// agents may fetch the media of the interactions they may see.
+type WhatsAppInteractions interface {
+	Get(ctx context.Context, who router.Actor, id int64) (*router.Interaction, error)
+	Find(ctx context.Context, who router.Actor, channel, account, customer string) (*router.Interaction, error)
+	SendTemplate(ctx context.Context, who router.Actor, id int64, tpl router.TemplateSend, body string) (*router.Message, error)
 }
 
 // WhatsApp serves the WhatsApp accounts and templates (admin) and the
 // providers' public, signature-checked webhooks.
 type WhatsApp struct {
-	conn          *whatsapp.Connector
-	conversations WhatsAppConversations
-	// MediaAccess, when set, lets agents fetch media of their interactions.
-	MediaAccess WhatsAppMediaAccess
-	s           *Server // set by Mount
+	conn         *whatsapp.Connector
+	interactions WhatsAppInteractions
+	s            *Server // set by Mount
 }
 
-// NewWhatsApp builds the routes; conversations may be nil (see
-// WhatsAppConversations).
-func NewWhatsApp(conn *whatsapp.Connector, conversations WhatsAppConversations) *WhatsApp {
-	return &WhatsApp{conn: conn, conversations: conversations}
+// NewWhatsApp builds the routes; interactions may be nil (no router: no
+// template route, and media for staff only).
+func NewWhatsApp(conn *whatsapp.Connector, interactions WhatsAppInteractions) *WhatsApp {
+	return &WhatsApp{conn: conn, interactions: interactions}
+}
+
+// agentMaySeeMessage: the WhatsApp message belongs to a conversation whose
+// interaction the agent may see (its own, or its queues' waiting ones).
+func (w *WhatsApp) agentMaySeeMessage(ctx context.Context, who router.Actor, messageID int64) (bool, error) {
+	if w.interactions == nil {
+		return false, nil
+	}
+	m, err := w.conn.Store().Message(ctx, messageID)
+	if err != nil {
+		return false, err
+	}
+	_, err = w.interactions.Find(ctx, who, whatsapp.Channel, strconv.FormatInt(m.AccountID, 10), m.WaID)
+	if errors.Is(err, router.ErrForbidden) || errors.Is(err, router.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Mount registers the routes.
@@ -243,13 +255,10 @@ func (w *WhatsApp) Mount(r *Router) {
 			return
 		}
 		if p := principal(c); p.Role == directory.RoleAgent {
-			allowed := false
-			if w.MediaAccess != nil {
-				var err error
-				if allowed, err = w.MediaAccess.AgentMaySeeWhatsAppMessage(c.Request.Context(), p.UserID, id); err != nil {
-					s.fail(c, err)
-					return
-				}
+			allowed, err := w.agentMaySeeMessage(c.Request.Context(), actorOf(c), id)
+			if err != nil {
+				s.fail(c, err)
+				return
 			}
 			if !allowed {
 				writeError(c, http.StatusForbidden, "forbidden", "this message is not in an interaction you hold", "id")
@@ -270,7 +279,7 @@ func (w *WhatsApp) Mount(r *Router) {
 		c.Header("Content-Disposition", "attachment")
 		c.File(path)
 	})
-	if w.conversations != nil {
+	if w.interactions != nil {
 		r.Handle("POST", "/interactions/:id/template", everyone, w.sendInteractionTemplate)
 	}
 
@@ -279,6 +288,10 @@ func (w *WhatsApp) Mount(r *Router) {
 	r.Public("POST", "/webhooks/twilio/:account_id", w.twilioDelivery)
 }
 
+// sendInteractionTemplate sends a template in a WhatsApp interaction: by
+// its agent or staff; an agent only a template available for agents, or the
+// recontact one once the 24-hour window has closed. The message is stored
+// in the conversation, and its statuses follow it there.
 func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
 	s := w.s
 	id, ok := pathID(c, "id")
@@ -296,22 +309,53 @@ func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
 		writeError(c, http.StatusUnprocessableEntity, "invalid", "template_id is required", "template_id")
 		return
 	}
-	accountID, waID, err := w.conversations.WhatsAppConversation(c.Request.Context(), id)
+	ctx := c.Request.Context()
+	who := actorOf(c)
+	it, err := w.interactions.Get(ctx, who, id)
+	if err != nil {
+		interactionFail(s, c, err)
+		return
+	}
+	if !who.Staff && (it.AgentID == nil || *it.AgentID != who.AgentID) {
+		writeError(c, http.StatusForbidden, "forbidden", "interaction "+strconv.FormatInt(id, 10)+" belongs to another agent", "")
+		return
+	}
+	if it.Channel != whatsapp.Channel {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "interaction "+strconv.FormatInt(id, 10)+" is a "+it.Channel+" interaction: templates are WhatsApp's", "id")
+		return
+	}
+	t, err := w.conn.Store().Template(ctx, in.TemplateID)
+	if errors.Is(err, domain.ErrNotFound) {
+		writeError(c, http.StatusUnprocessableEntity, "invalid", "no WhatsApp template has id "+strconv.FormatInt(in.TemplateID, 10), "template_id")
+		return
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	t, err := w.conn.Store().Template(c.Request.Context(), in.TemplateID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	if t.AccountID != accountID {
+	if strconv.FormatInt(t.AccountID, 10) != it.Account {
 		writeError(c, http.StatusUnprocessableEntity, "invalid", "template "+t.Name+" belongs to another WhatsApp account", "template_id")
 		return
 	}
-	sent, err := w.conn.SendTemplate(c.Request.Context(), in.TemplateID, waID, in.Parameters)
-	w.answerSent(s, c, sent, err)
+	windowOpen := it.WindowExpiresAt != nil && w.conn.Now().Before(*it.WindowExpiresAt)
+	if !who.Staff && !t.AgentsCanSend && !(t.Recontact && !windowOpen) {
+		msg := "template " + t.Name + " is not available for agents (agents_can_send)"
+		if t.Recontact {
+			msg = "template " + t.Name + " is the recontact template: agents send it once the 24-hour window has closed"
+		}
+		writeError(c, http.StatusForbidden, "forbidden", msg, "template_id")
+		return
+	}
+	body := "[template " + t.Name + "]"
+	if len(in.Parameters) > 0 {
+		body += " " + strings.Join(in.Parameters, ", ")
+	}
+	m, err := w.interactions.SendTemplate(ctx, who, id, router.TemplateSend{ID: t.ID, Parameters: in.Parameters}, body)
+	if err != nil {
+		interactionFail(s, c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, m)
 }
 
 func (w *WhatsApp) answerSent(s *Server, c *gin.Context, sent whatsapp.Sent, err error) {

@@ -16,6 +16,7 @@ import (
 	"omnicc/auth"
 	"omnicc/channels/whatsapp"
 	"omnicc/directory"
+	"omnicc/router"
 	"omnicc/store"
 	"omnicc/storetest"
 )
@@ -27,7 +28,7 @@ func whatsAppMount(t *testing.T, db *store.DB) func(*api.Router) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return api.NewWhatsApp(conn, nil).Mount
+	return api.NewWhatsApp(conn, router.New(router.Options{DB: db})).Mount
 }
 
 // waEnv is the API with the WhatsApp routes mounted and a fake provider

@@ -96,6 +96,12 @@ type Config struct {
 	// (nats://host:4222, a comma-separated list for a cluster). Empty:
 	// off, one instance.
 	NATSURL string `env:"OMNICC_NATS_URL"`
+	// WhatsAppRetention: WhatsApp messages (and their media files) older
+	// than this are purged nightly; 0 keeps everything.
+	WhatsAppRetention time.Duration `env:"OMNICC_WHATSAPP_RETENTION" envDefault:"0s"`
+	// WindowWarning is how long before a WhatsApp 24-hour window closes the
+	// agent holding the conversation is warned.
+	WindowWarning time.Duration `env:"OMNICC_WINDOW_WARNING" envDefault:"1h"`
 
 	LogLevel  slog.Level `env:"OMNICC_LOG_LEVEL" envDefault:"info"`
 	LogFormat string     `env:"OMNICC_LOG_FORMAT" envDefault:"text"`
@@ -219,6 +225,12 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("OMNICC_SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	if c.WhatsAppRetention < 0 || (c.WhatsAppRetention > 0 && c.WhatsAppRetention < 24*time.Hour) {
+		bad("OMNICC_WHATSAPP_RETENTION", "%s must be 0 (keep everything) or at least 24h", c.WhatsAppRetention)
+	}
+	if c.WindowWarning <= 0 || c.WindowWarning >= 24*time.Hour {
+		bad("OMNICC_WINDOW_WARNING", "%s must be more than 0 and less than the 24h window", c.WindowWarning)
 	}
 	for _, f := range []struct {
 		key string

@@ -45,30 +45,41 @@ type Queue struct {
 	AnnounceFrequency int    `json:"announce_frequency" db:"announce_frequency"`
 	AnnounceHoldtime  string `json:"announce_holdtime" db:"announce_holdtime"`
 	// Digital: how long an agent has to accept an offer, and a transfer.
-	OfferTimeout    int       `json:"offer_timeout" db:"offer_timeout"`
-	TransferTimeout int       `json:"transfer_timeout" db:"transfer_timeout"`
-	CreatedAt       time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at" db:"updated_at"`
+	OfferTimeout    int `json:"offer_timeout" db:"offer_timeout"`
+	TransferTimeout int `json:"transfer_timeout" db:"transfer_timeout"`
+	// Digital: close an interaction with no message for IdleClose seconds
+	// (0 = never), and refuse a close without a disposition.
+	IdleClose          int  `json:"idle_close" db:"idle_close"`
+	RequireDisposition bool `json:"require_disposition" db:"require_disposition"`
+	// AIAssistantID, on a digital queue, sends new interactions to the
+	// assistant's webhook first; agents get them on its handoff.
+	AIAssistantID *int64    `json:"ai_assistant_id" db:"ai_assistant_id"`
+	CreatedAt     time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // QueueInput is a create or partial update of a queue.
 type QueueInput struct {
-	Name              *string `json:"name"`
-	Channel           *string `json:"channel"`
-	Description       *string `json:"description"`
-	Strategy          *string `json:"strategy"`
-	Timeout           *int    `json:"timeout"`
-	Retry             *int    `json:"retry"`
-	WrapUpTime        *int    `json:"wrapuptime"`
-	MaxLen            *int    `json:"maxlen"`
-	MusicOnHold       *string `json:"musiconhold"`
-	JoinEmpty         *string `json:"joinempty"`
-	LeaveWhenEmpty    *string `json:"leavewhenempty"`
-	RingInUse         *bool   `json:"ringinuse"`
-	AnnounceFrequency *int    `json:"announce_frequency"`
-	AnnounceHoldtime  *string `json:"announce_holdtime"`
-	OfferTimeout      *int    `json:"offer_timeout"`
-	TransferTimeout   *int    `json:"transfer_timeout"`
+	Name               *string `json:"name"`
+	Channel            *string `json:"channel"`
+	Description        *string `json:"description"`
+	Strategy           *string `json:"strategy"`
+	Timeout            *int    `json:"timeout"`
+	Retry              *int    `json:"retry"`
+	WrapUpTime         *int    `json:"wrapuptime"`
+	MaxLen             *int    `json:"maxlen"`
+	MusicOnHold        *string `json:"musiconhold"`
+	JoinEmpty          *string `json:"joinempty"`
+	LeaveWhenEmpty     *string `json:"leavewhenempty"`
+	RingInUse          *bool   `json:"ringinuse"`
+	AnnounceFrequency  *int    `json:"announce_frequency"`
+	AnnounceHoldtime   *string `json:"announce_holdtime"`
+	OfferTimeout       *int    `json:"offer_timeout"`
+	TransferTimeout    *int    `json:"transfer_timeout"`
+	IdleClose          *int    `json:"idle_close"`
+	RequireDisposition *bool   `json:"require_disposition"`
+	// AIAssistantID: 0 clears it.
+	AIAssistantID *int64 `json:"ai_assistant_id"`
 }
 
 func (in *QueueInput) apply(q *Queue) {
@@ -88,6 +99,14 @@ func (in *QueueInput) apply(q *Queue) {
 	set(&q.AnnounceHoldtime, in.AnnounceHoldtime)
 	set(&q.OfferTimeout, in.OfferTimeout)
 	set(&q.TransferTimeout, in.TransferTimeout)
+	set(&q.IdleClose, in.IdleClose)
+	set(&q.RequireDisposition, in.RequireDisposition)
+	if in.AIAssistantID != nil {
+		q.AIAssistantID = nil
+		if id := *in.AIAssistantID; id != 0 {
+			q.AIAssistantID = &id
+		}
+	}
 }
 
 func (q *Queue) validate() error {
@@ -111,6 +130,7 @@ func (q *Queue) validate() error {
 		{"timeout", q.Timeout, 0, 3600}, {"retry", q.Retry, 0, 3600}, {"wrapuptime", q.WrapUpTime, 0, 3600},
 		{"maxlen", q.MaxLen, 0, 100000}, {"announce_frequency", q.AnnounceFrequency, 0, 3600},
 		{"offer_timeout", q.OfferTimeout, 1, 3600}, {"transfer_timeout", q.TransferTimeout, 1, 86400},
+		{"idle_close", q.IdleClose, 0, 30 * 86400},
 	} {
 		if f.v < f.lo || f.v > f.hi {
 			return fieldErr(f.name, "%d must be between %d and %d", f.v, f.lo, f.hi)
@@ -126,6 +146,9 @@ func (q *Queue) validate() error {
 	}
 	if !slices.Contains(announceHoldtime, q.AnnounceHoldtime) {
 		return fieldErr("announce_holdtime", "%q must be yes, no or once", q.AnnounceHoldtime)
+	}
+	if q.AIAssistantID != nil && (*q.AIAssistantID < 0 || q.Channel == ChannelVoice) {
+		return fieldErr("ai_assistant_id", "an AI assistant takes digital queues only, by its id")
 	}
 	if len(q.Description) > 2000 {
 		return fieldErr("description", "must be at most 2000 characters")
@@ -150,17 +173,17 @@ func validEmptyCondition(field, v string) error {
 
 var queueColumns = []string{"name", "channel", "description", "strategy", "timeout", "retry", "wrapuptime", "maxlen",
 	"musiconhold", "joinempty", "leavewhenempty", "ringinuse", "announce_frequency", "announce_holdtime",
-	"offer_timeout", "transfer_timeout", "updated_at"}
+	"offer_timeout", "transfer_timeout", "idle_close", "require_disposition", "ai_assistant_id", "updated_at"}
 
 func queueValues(q *Queue) []any {
 	return []any{q.Name, q.Channel, q.Description, q.Strategy, q.Timeout, q.Retry, q.WrapUpTime, q.MaxLen,
 		q.MusicOnHold, q.JoinEmpty, q.LeaveWhenEmpty, q.RingInUse, q.AnnounceFrequency, q.AnnounceHoldtime,
-		q.OfferTimeout, q.TransferTimeout, q.UpdatedAt}
+		q.OfferTimeout, q.TransferTimeout, q.IdleClose, q.RequireDisposition, q.AIAssistantID, q.UpdatedAt}
 }
 
 const queueSelect = `SELECT id, name, channel, description, strategy, timeout, retry, wrapuptime, maxlen, musiconhold,
  joinempty, leavewhenempty, ringinuse, announce_frequency, announce_holdtime, offer_timeout, transfer_timeout,
- created_at, updated_at FROM cc_queues`
+ idle_close, require_disposition, ai_assistant_id, created_at, updated_at FROM cc_queues`
 
 // CreateQueue stores a new queue; a voice queue gets its Asterisk row through
 // the projector in the same transaction.

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"regexp"
 	"strings"
@@ -38,6 +39,23 @@ type Profile struct {
 type AIAssistant struct {
 	Base
 	WebhookURL string `json:"webhook_url" db:"webhook_url"`
+	// WebhookSecret signs every call to the webhook (X-Omnicc-Signature).
+	WebhookSecret string `json:"webhook_secret" db:"webhook_secret"`
+}
+
+// MarshalJSON never shows the webhook secret in full: agents read the
+// assistants too. Only its last four characters tell which one is set.
+func (a AIAssistant) MarshalJSON() ([]byte, error) {
+	type plain AIAssistant
+	p := plain(a)
+	switch n := len(p.WebhookSecret); {
+	case n == 0:
+	case n <= 8:
+		p.WebhookSecret = "****"
+	default:
+		p.WebhookSecret = "****" + p.WebhookSecret[n-4:]
+	}
+	return json.Marshal(p)
 }
 
 // PauseType is a reason an agent pauses for (lunch, training...).
@@ -46,10 +64,12 @@ type PauseType struct {
 	Paid bool `json:"paid" db:"paid"`
 }
 
-func (Team) extra() ([]string, []any)          { return nil, nil }
-func (p Profile) extra() ([]string, []any)     { return []string{"permissions"}, []any{p.Permissions} }
-func (a AIAssistant) extra() ([]string, []any) { return []string{"webhook_url"}, []any{a.WebhookURL} }
-func (p PauseType) extra() ([]string, []any)   { return []string{"paid"}, []any{p.Paid} }
+func (Team) extra() ([]string, []any)      { return nil, nil }
+func (p Profile) extra() ([]string, []any) { return []string{"permissions"}, []any{p.Permissions} }
+func (a AIAssistant) extra() ([]string, []any) {
+	return []string{"webhook_url", "webhook_secret"}, []any{a.WebhookURL, a.WebhookSecret}
+}
+func (p PauseType) extra() ([]string, []any) { return []string{"paid"}, []any{p.Paid} }
 
 func (Team) check() error { return nil }
 

@@ -24,7 +24,8 @@ type counterAcc struct {
 	// holdSince starts the hold interval still open (zero when the
 	// agent's call is not on hold).
 	holdSince time.Time
-	dirty     bool // not yet written to agent_daily_counters
+	digital   map[string]DigitalCounters // channel → the day's digital work
+	dirty     bool                       // not yet written to agent_daily_counters
 	// prev holds the day just ended, until the writer stores it.
 	prev *counterAcc
 }
@@ -136,6 +137,10 @@ func (c *counterAcc) counters(sess *Session, now time.Time) Counters {
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
 		HoldSeconds:  int64(c.hold / time.Second),
 		PauseSeconds: map[string]int64{},
+		Digital:      cloneDigital(c.digital),
+	}
+	if out.Digital == nil {
+		out.Digital = map[string]DigitalCounters{}
 	}
 	if !c.holdSince.IsZero() {
 		if d := now.Sub(c.openFrom(c.holdSince)); d > 0 {
@@ -168,6 +173,7 @@ type counterRow struct {
 	LoginSeconds int64   `db:"login_seconds"`
 	HoldSeconds  int64   `db:"hold_seconds"`
 	PauseSeconds *string `db:"pause_seconds"`
+	Digital      *string `db:"digital_counts"`
 }
 
 // loadCounters reads the stored counters of day, so a restart goes on
@@ -175,7 +181,7 @@ type counterRow struct {
 func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]counterAcc, error) {
 	var rows []counterRow
 	if err := s.db.SelectContext(ctx, &rows, `SELECT agent_id, day, answered, missed, talk_seconds, login_seconds,
- hold_seconds, pause_seconds FROM agent_daily_counters WHERE day = ?`, day); err != nil {
+ hold_seconds, pause_seconds, digital_counts FROM agent_daily_counters WHERE day = ?`, day); err != nil {
 		return nil, fmt.Errorf("presence: load today's agent counters: %w", err)
 	}
 	now := s.clock.Now()
@@ -186,6 +192,7 @@ func (s *Service) loadCounters(ctx context.Context, day string) (map[int64]count
 		c.talk = time.Duration(r.TalkSeconds) * time.Second
 		c.login = time.Duration(r.LoginSeconds) * time.Second
 		c.hold = time.Duration(r.HoldSeconds) * time.Second
+		c.digital = parseDigital(r.Digital)
 		if r.PauseSeconds != nil && *r.PauseSeconds != "" {
 			var m map[string]int64
 			if err := json.Unmarshal([]byte(*r.PauseSeconds), &m); err == nil {
@@ -208,6 +215,7 @@ func (c *counterAcc) stored(agentID int64) counterRow {
 		AgentID: agentID, Day: c.day, Answered: c.answered, Missed: c.missed,
 		TalkSeconds: int64(c.talk / time.Second), LoginSeconds: int64(c.login / time.Second),
 		HoldSeconds: int64(c.hold / time.Second),
+		Digital:     digitalJSON(c.digital),
 	}
 	if len(c.pause) > 0 {
 		m := make(map[string]int64, len(c.pause))
@@ -224,6 +232,7 @@ func (c *counterAcc) stored(agentID int64) counterRow {
 func (c *counterAcc) clone() counterAcc {
 	out := *c
 	out.pause = maps.Clone(c.pause)
+	out.digital = cloneDigital(c.digital)
 	out.prev = nil
 	return out
 }

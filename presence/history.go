@@ -461,8 +461,8 @@ func writeSession(ctx context.Context, tx *sqlx.Tx, id int64, sess *Session, now
 func writeCounters(ctx context.Context, tx *sqlx.Tx, c counterRow, now time.Time) error {
 	at := now.UTC().Truncate(time.Microsecond)
 	res, err := tx.ExecContext(ctx, `UPDATE agent_daily_counters SET answered = ?, missed = ?, talk_seconds = ?,
- login_seconds = ?, hold_seconds = ?, pause_seconds = ?, updated_at = ? WHERE agent_id = ? AND day = ?`,
-		c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.HoldSeconds, c.PauseSeconds, at, c.AgentID, c.Day)
+ login_seconds = ?, hold_seconds = ?, pause_seconds = ?, digital_counts = ?, updated_at = ? WHERE agent_id = ? AND day = ?`,
+		c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.HoldSeconds, c.PauseSeconds, c.Digital, at, c.AgentID, c.Day)
 	if err != nil {
 		return fmt.Errorf("update agent_daily_counters: %w", err)
 	}
@@ -470,8 +470,8 @@ func writeCounters(ctx context.Context, tx *sqlx.Tx, c counterRow, now time.Time
 		return nil
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO agent_daily_counters (agent_id, day, answered, missed, talk_seconds,
- login_seconds, hold_seconds, pause_seconds, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.AgentID, c.Day, c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.HoldSeconds, c.PauseSeconds, at)
+ login_seconds, hold_seconds, pause_seconds, digital_counts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.AgentID, c.Day, c.Answered, c.Missed, c.TalkSeconds, c.LoginSeconds, c.HoldSeconds, c.PauseSeconds, c.Digital, at)
 	if err != nil {
 		return fmt.Errorf("insert agent_daily_counters: %w", err)
 	}

@@ -124,6 +124,8 @@ type Counters struct {
 	HoldSeconds int64 `json:"hold_seconds"`
 	// PauseSeconds is per pause reason (pause type name).
 	PauseSeconds map[string]int64 `json:"pause_seconds"`
+	// Digital is the day's work per digital channel (the router's).
+	Digital map[string]DigitalCounters `json:"digital"`
 }
 
 // Session is an agent's login as the database keeps it: the truth about who

@@ -2,12 +2,17 @@ package router
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"omnicc/contacts"
+	"omnicc/presence"
 )
 
 // MaxBody is the longest message body, in bytes, the router stores.
@@ -49,17 +54,30 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		return nil, nil, false, err
 	}
 	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
-		reopened, err := reopenClosed(ctx, tx, id, in.QueueID, now)
-		if err != nil {
-			return err
+		// A message that ends the conversation (a quick reply closing it)
+		// does not bring a closed one back.
+		if !in.CloseAfter {
+			reopened, err := reopenClosed(ctx, tx, id, in.QueueID, now)
+			if err != nil {
+				return err
+			}
+			opened = opened || reopened
 		}
-		opened = opened || reopened
 		if it, err = readInteraction(ctx, tx, id); err != nil {
 			return err
 		}
 		m.InteractionID = it.ID
 		if err := insertMessage(ctx, tx, m); err != nil {
 			return err
+		}
+		if !in.WindowExpiresAt.IsZero() {
+			// Deliveries arrive out of order: an older message never
+			// shortens the window.
+			w := stamp(in.WindowExpiresAt)
+			if _, err := tx.ExecContext(ctx, `UPDATE interactions SET window_expires_at = ?
+ WHERE id = ? AND (window_expires_at IS NULL OR window_expires_at < ?)`, w, it.ID, w); err != nil {
+				return err
+			}
 		}
 		if it.Status == StatusAccepted {
 			if _, err := tx.ExecContext(ctx, `UPDATE interactions SET unread = unread + 1 WHERE id = ?`, it.ID); err != nil {
@@ -79,6 +97,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		if m, err = findRetried(ctx, r.db, it.ID, nil, m.ExternalID); err != nil {
 			return nil, nil, false, err
 		}
+		r.linkContact(ctx, it, in)
 		// A racing retry stored the message first, but this call created
 		// the interaction: it still has to queue it.
 		if !opened {
@@ -88,6 +107,34 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 		return nil, nil, false, fmt.Errorf("router: receive on %s from %q: %w", in.Channel, in.Customer, err)
 	default:
 		r.publish("message", ownerOf(it), MessageEvent{InteractionID: it.ID, Message: m})
+		r.linkContact(ctx, it, in)
+	}
+	if in.CloseAfter {
+		if !fresh {
+			return it, m, false, nil
+		}
+		cur, err := r.closeInteraction(ctx, it.ID, "")
+		if err != nil {
+			return it, m, fresh, err
+		}
+		return cur, m, fresh, nil
+	}
+	if fresh && !in.CloseAfter {
+		// A queue with an AI assistant: new conversations go to it first,
+		// and it answers each customer message until it hands over.
+		if opened {
+			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
+				cur, err := r.botFirst(ctx, bot, it, m)
+				return cur, m, true, err
+			}
+		} else if it.Bot && it.Status == StatusQueued {
+			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
+				cur, err := r.askBot(ctx, bot, it, m)
+				return cur, m, true, err
+			}
+			cur, err := r.handoff(ctx, it.ID, "the queue has no assistant any more")
+			return cur, m, true, err
+		}
 	}
 	if opened {
 		// Storing ran without the router's lock, so deliveries for many
@@ -112,6 +159,29 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	return it, m, fresh, nil
 }
 
+// linkContact gives an interaction without a contact the contact its
+// customer is, found or created in the entry point's list. A contacts
+// failure never loses the message: it is logged, and the next message of
+// the conversation tries again.
+func (r *Router) linkContact(ctx context.Context, it *Interaction, in Inbound) {
+	if it.ContactID != nil || in.ContactListID == 0 || r.cts == nil {
+		return
+	}
+	c, _, err := r.cts.FindOrCreate(ctx, in.ContactListID, contacts.Identity{Channel: in.Channel, ExternalID: in.Customer,
+		Phone: in.Phone, Email: in.Email, Name: in.CustomerName})
+	if err != nil {
+		r.log.Warn("router: find or create the contact of a customer", "channel", in.Channel, "customer", in.Customer,
+			"list", in.ContactListID, "err", err)
+		return
+	}
+	if _, err := r.db.ExecContext(ctx, `UPDATE interactions SET contact_id = ? WHERE id = ? AND contact_id IS NULL`, c.ID, it.ID); err != nil {
+		r.log.Warn("router: link interaction to contact", "interaction", it.ID, "contact", c.ID, "err", err)
+		return
+	}
+	id := c.ID
+	it.ContactID = &id
+}
+
 func ownerOf(it *Interaction) int64 {
 	if it.AgentID != nil {
 		return *it.AgentID
@@ -130,6 +200,20 @@ func (r *Router) Get(ctx context.Context, who Actor, id int64) (*Interaction, er
 		return nil, fmt.Errorf("interaction %d belongs to another agent: %w", id, ErrForbidden)
 	}
 	return it, nil
+}
+
+// Find reads the interaction of a customer identity (channel, account,
+// customer) that the actor may see.
+func (r *Router) Find(ctx context.Context, who Actor, channel, account, customer string) (*Interaction, error) {
+	var id int64
+	err := r.db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`, channel, account, customer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("no %s interaction with %q on account %s: %w", channel, customer, account, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("router: find the interaction of %s %q: %w", channel, customer, err)
+	}
+	return r.Get(ctx, who, id)
 }
 
 func (r *Router) maySee(who Actor, it *Interaction) bool {
@@ -188,9 +272,15 @@ func (r *Router) Messages(ctx context.Context, who Actor, id, afterSeq int64) ([
 // Reply stores an agent's message and hands it to the channel's sender.
 // The same clientID twice stores one message (fresh false the second time).
 // A sender failure keeps the message, with status failed and the error.
-func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID string) (m *Message, fresh bool, err error) {
-	if strings.TrimSpace(body) == "" {
+//
+// attachments (AttachmentURL of files already saved, one per message at
+// most) make a file message, whose body is an optional caption.
+func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID string, attachments ...string) (m *Message, fresh bool, err error) {
+	if strings.TrimSpace(body) == "" && len(attachments) == 0 {
 		return nil, false, fieldErr("body", "is required")
+	}
+	if len(attachments) > 1 {
+		return nil, false, fieldErr("file", "one file per message")
 	}
 	if len(body) > MaxBody {
 		return nil, false, fmt.Errorf("body is %d bytes, over %d: %w", len(body), MaxBody, ErrTooLarge)
@@ -202,7 +292,10 @@ func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID 
 	if it.Status == StatusClosed {
 		return nil, false, fmt.Errorf("interaction %d is closed: reopen it to reply: %w", id, ErrClosed)
 	}
-	m = &Message{InteractionID: id, Direction: DirectionOut, Body: body, Status: MessagePending, CreatedAt: r.now()}
+	if err := r.windowOpen(it); err != nil {
+		return nil, false, err
+	}
+	m = &Message{InteractionID: id, Direction: DirectionOut, Body: body, Attachments: attachments, Status: MessagePending, CreatedAt: r.now()}
 	if clientID != "" {
 		m.ClientID = &clientID
 	}
@@ -220,13 +313,52 @@ func (r *Router) Reply(ctx context.Context, who Actor, id int64, body, clientID 
 	// A copy goes out: deliver updates m while the hub may still encode it.
 	sent := *m
 	r.publish("message", ownerOf(it), MessageEvent{InteractionID: id, Message: &sent})
-	r.deliver(ctx, it, m)
+	r.deliver(ctx, it, m, nil)
 	return m, true, nil
+}
+
+// windowOpen refuses free text once the interaction's reply window has
+// passed: omniccd says so itself, before any provider call.
+func (r *Router) windowOpen(it *Interaction) error {
+	if it.WindowExpiresAt == nil || r.clock.Now().Before(*it.WindowExpiresAt) {
+		return nil
+	}
+	return &RefusedError{Code: "window_closed", Err: fmt.Errorf("the reply window of interaction %d closed at %s: only a template reaches the customer now (POST /interactions/%d/template)",
+		it.ID, it.WindowExpiresAt.Format(time.RFC3339), it.ID)}
+}
+
+// SendTemplate stores a channel template message (body is what agents read
+// of it) and hands it to the channel's sender with the template. Unlike a
+// reply it is not bound by the reply window, and it may go to a closed
+// interaction without reopening it: the recontact template reaches a
+// customer whose conversation ended, whose answer then reopens it.
+func (r *Router) SendTemplate(ctx context.Context, who Actor, id int64, tpl TemplateSend, body string) (*Message, error) {
+	if tpl.ID < 1 {
+		return nil, fieldErr("template_id", "is required")
+	}
+	if len(body) > MaxBody {
+		return nil, fmt.Errorf("body is %d bytes, over %d: %w", len(body), MaxBody, ErrTooLarge)
+	}
+	it, err := r.mine(ctx, who, id)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{InteractionID: id, Direction: DirectionOut, Body: body, Status: MessagePending, CreatedAt: r.now()}
+	if who.AgentID != 0 {
+		m.AgentID = &who.AgentID
+	}
+	if err := inTx(ctx, r.db, func(tx *sqlx.Tx) error { return insertMessage(ctx, tx, m) }); err != nil {
+		return nil, fmt.Errorf("router: store the template message of interaction %d: %w", id, err)
+	}
+	sent := *m
+	r.publish("message", ownerOf(it), MessageEvent{InteractionID: id, Message: &sent})
+	r.deliver(ctx, it, m, &tpl)
+	return m, nil
 }
 
 // deliver hands a stored message to the channel's sender and records the
 // outcome.
-func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message) {
+func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message, tpl *TemplateSend) {
 	r.mu.Lock()
 	s := r.senders[it.Channel]
 	r.mu.Unlock()
@@ -234,7 +366,7 @@ func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message) {
 	if s == nil {
 		status, errText = MessageFailed, "no connector sends on channel "+it.Channel
 	} else if err := s.Send(ctx, Outbound{InteractionID: it.ID, MessageID: m.ID, Channel: it.Channel, Account: it.Account,
-		Customer: it.Customer, Body: m.Body, Attachments: m.Attachments}); errors.Is(err, ErrDeferred) {
+		Customer: it.Customer, Body: m.Body, Attachments: m.Attachments, Template: tpl}); errors.Is(err, ErrDeferred) {
 		return // the connector delivers it in the background and reports through SetMessageStatus
 	} else if err != nil {
 		status, errText = MessageFailed, err.Error()
@@ -279,19 +411,66 @@ func (r *Router) PendingOutbound(ctx context.Context, channel string) ([]Outboun
 	return out, nil
 }
 
-// SetMessageStatus records a delivery outcome a connector learned later
-// (sent, failed, or the provider's delivered/read). A message already sent
-// never goes back to failed.
+// SetMessageStatus records the outcome of handing a message to its sender
+// (sent or failed), now or later. It only moves a message still pending or
+// failed: a provider's delivered or read that arrived first is kept.
 func (r *Router) SetMessageStatus(ctx context.Context, messageID int64, status, errText string) error {
 	q := `UPDATE interaction_messages SET status = ?, error = ?, attempts = attempts + 1 WHERE id = ?`
 	args := []any{status, errText, messageID}
-	if status == MessageFailed {
+	if status == MessageFailed || status == MessageSent {
 		q += ` AND status IN (?, ?)`
 		args = append(args, MessagePending, MessageFailed)
 	}
 	if _, err := r.db.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("router: set status of message %d: %w", messageID, err)
 	}
+	return r.publishMessage(ctx, messageID)
+}
+
+// statusFrom lists, for a provider's status, the statuses a message may
+// move from: sent → delivered → read only forward (delivered may be skipped
+// or come after read), and failed — with the provider's code and title —
+// until the customer has read it.
+var statusFrom = map[string][]any{
+	MessageSent:      {MessagePending, MessageFailed},
+	MessageDelivered: {MessagePending, MessageFailed, MessageSent},
+	MessageRead:      {MessagePending, MessageFailed, MessageSent, MessageDelivered},
+	MessageFailed:    {MessagePending, MessageFailed, MessageSent, MessageDelivered},
+}
+
+// DeliveryStatus records a provider's news of an agent's message (a status
+// webhook): sent, delivered, read or failed with errText (the provider's
+// code and title). A status that would move the message back changes
+// nothing; one that moves it is pushed to the desktops as a message event.
+func (r *Router) DeliveryStatus(ctx context.Context, messageID int64, status, errText string) error {
+	from, ok := statusFrom[status]
+	if !ok {
+		return fieldErr("status", "%q is not sent, delivered, read or failed", status)
+	}
+	if len(errText) > 1000 {
+		errText = errText[:1000]
+	}
+	n, err := exec(ctx, r.db, `UPDATE interaction_messages SET status = ?, error = ? WHERE id = ? AND direction = ?
+ AND status IN (?, ?, ?, ?)`, append([]any{status, errText, messageID, DirectionOut}, pad(from, 4)...)...)
+	if err != nil {
+		return fmt.Errorf("router: delivery status of message %d: %w", messageID, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return r.publishMessage(ctx, messageID)
+}
+
+// pad repeats the last value so an IN list has n entries.
+func pad(v []any, n int) []any {
+	out := append([]any(nil), v...)
+	for len(out) < n {
+		out = append(out, v[len(v)-1])
+	}
+	return out
+}
+
+func (r *Router) publishMessage(ctx context.Context, messageID int64) error {
 	// The desktop shows each message's delivery status as it changes.
 	m, err := readMessage(ctx, r.db, messageID)
 	if err != nil {
@@ -317,7 +496,7 @@ func (r *Router) Retry(ctx context.Context, who Actor, id int64) error {
 	}
 	for _, m := range failed {
 		m.decode()
-		r.deliver(ctx, it, m)
+		r.deliver(ctx, it, m, nil)
 	}
 	return nil
 }
@@ -355,12 +534,26 @@ func (r *Router) Close(ctx context.Context, who Actor, id int64, disposition str
 		if n == 0 {
 			return nil, fieldErr("disposition", "%q is not a disposition: create it under /dispositions first", disposition)
 		}
+	} else {
+		r.mu.Lock()
+		q, err := r.queueLocked(ctx, it.QueueID)
+		r.mu.Unlock()
+		if err == nil && q.requireDisposition {
+			return nil, fmt.Errorf("queue %s requires a disposition: close with {\"disposition\": <name>} (GET /dispositions lists them): %w",
+				q.name, ErrDispositionRequired)
+		}
 	}
+	return r.closeInteraction(ctx, id, disposition)
+}
+
+// closeInteraction closes an interaction for whoever may (the checks are
+// the caller's): an agent's close, an idle one, a closing quick reply.
+func (r *Router) closeInteraction(ctx context.Context, id int64, disposition string) (*Interaction, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
 	var cur *Interaction
-	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
 		var err error
 		if cur, err = readInteraction(ctx, tx, id); err != nil {
 			return err
@@ -368,8 +561,8 @@ func (r *Router) Close(ctx context.Context, who Actor, id int64, disposition str
 		if cur.Status == StatusClosed {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET status = ?, disposition = ?, closed_at = ?, updated_at = ?, unread = 0
- WHERE id = ? AND status <> ?`, StatusClosed, disposition, now, now, id, StatusClosed); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET status = ?, disposition = ?, closed_at = ?, updated_at = ?, unread = 0,
+ bot_active = ? WHERE id = ? AND status <> ?`, StatusClosed, disposition, now, now, false, id, StatusClosed); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM interaction_offers WHERE interaction_id = ?`, id)
@@ -401,6 +594,11 @@ func (r *Router) Close(ctx context.Context, who Actor, id int64, disposition str
 		a.open[cur.Channel] = max(a.open[cur.Channel]-1, 0)
 		r.pushLoadLocked(a, cur.Channel)
 		freed = append(freed, a)
+		var handle time.Duration
+		if cur.AcceptedAt != nil {
+			handle = now.Sub(*cur.AcceptedAt)
+		}
+		r.count(*cur.AgentID, cur.Channel, presence.DigitalClosed, handle)
 	}
 	out, err := readInteraction(ctx, r.db, id)
 	if err != nil {

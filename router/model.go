@@ -30,6 +30,9 @@ const (
 	MessagePending  = "pending"
 	MessageSent     = "sent"
 	MessageFailed   = "failed"
+	// A provider's later news of a sent message (WhatsApp's ticks).
+	MessageDelivered = "delivered"
+	MessageRead      = "read"
 )
 
 // Offer withdrawal reasons, as the websocket's offer_withdrawn carries them
@@ -64,6 +67,13 @@ type Interaction struct {
 	UpdatedAt    time.Time  `json:"updated_at" db:"updated_at"`
 	AcceptedAt   *time.Time `json:"accepted_at" db:"accepted_at"`
 	ClosedAt     *time.Time `json:"closed_at" db:"closed_at"`
+	// WindowExpiresAt is when the channel stops taking free text from an
+	// agent (WhatsApp's 24-hour window, moved by the customer's messages);
+	// absent on channels without one.
+	WindowExpiresAt *time.Time `json:"window_expires_at,omitempty" db:"window_expires_at"`
+	// Bot: the queue's AI assistant holds the conversation; agents get it
+	// on its handoff (it is queued, not yet in the agents' line).
+	Bot bool `json:"bot" db:"bot_active"`
 }
 
 // Message is one message of an interaction.
@@ -108,6 +118,23 @@ type Inbound struct {
 	// ExternalID is the channel's id of the message; a retried delivery
 	// with the same id stores nothing new.
 	ExternalID string
+	// ContactListID is the entry point's trigger: the contact list an
+	// unknown customer is created in. With it every interaction gets a
+	// contact (found by the channel identity, Phone, or created); 0 leaves
+	// contact_id empty.
+	ContactListID int64
+	// Phone and Email are the customer's number and address when the
+	// channel knows them (a wa_id is a number): a contact is matched by them
+	// too.
+	Phone string
+	Email string
+	// WindowExpiresAt, when set, is the channel's reply window after this
+	// message; it only ever moves forward.
+	WindowExpiresAt time.Time
+	// CloseAfter: the message ends the conversation (a quick reply to a
+	// close_on_quick_reply template). It is stored, and the interaction is
+	// closed rather than routed.
+	CloseAfter bool
 }
 
 // Outbound is an agent's message a Sender delivers to the customer.
@@ -119,7 +146,32 @@ type Outbound struct {
 	Customer      string
 	Body          string
 	Attachments   []string
+	// Template, when set, asks the channel to send one of its templates
+	// (the only thing some channels take outside their reply window);
+	// Body is then what the agent reads of it.
+	Template *TemplateSend
 }
+
+// TemplateSend is a channel template with its parameters.
+type TemplateSend struct {
+	ID         int64
+	Parameters []string
+}
+
+// RefusedError is a channel refusing a message before any attempt to send
+// it (WhatsApp's closed 24-hour window): nothing is stored, and the agent is
+// told Code and why.
+type RefusedError struct {
+	Code string // e.g. window_closed
+	Err  error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ErrDispositionRequired is a close without a disposition in a queue that
+// requires one.
+var ErrDispositionRequired = errors.New("a disposition is required")
 
 // Errors the REST layer maps to statuses; check them with errors.Is.
 var (

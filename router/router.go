@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
 	"omnicc/store"
@@ -23,6 +24,19 @@ import (
 type Presence interface {
 	CanTake(agentID int64, channel string) (presence.Eligible, bool)
 	SetLoad(agentID int64, channel string, open int)
+}
+
+// DigitalCounter is a Presence that also keeps each agent's digital
+// counters of the day (offered, accepted, rejected, timed out, closed,
+// handle time): *presence.Service. The router reports every step to it.
+type DigitalCounter interface {
+	CountDigital(agentID int64, channel, what string, handle time.Duration)
+}
+
+func (r *Router) count(agentID int64, channel, what string, handle time.Duration) {
+	if c, ok := r.pres.(DigitalCounter); ok && agentID != 0 {
+		c.CountDigital(agentID, channel, what, handle)
+	}
 }
 
 // Directory is the configuration the router routes by.
@@ -47,6 +61,13 @@ type Sender interface {
 	Send(ctx context.Context, m Outbound) error
 }
 
+// Contacts is the contact manager's trigger: the contact a customer is,
+// matched by channel identity, number or e-mail, or created in the entry
+// point's list (*contacts.Manager).
+type Contacts interface {
+	FindOrCreate(ctx context.Context, listID int64, who contacts.Identity) (*contacts.Contact, bool, error)
+}
+
 // Clock is the router's time source; tests move a fake one and call
 // ExpireDue, so offer timeouts are tested without sleeping.
 type Clock interface {
@@ -65,8 +86,11 @@ type Options struct {
 	Presence  Presence
 	Directory Directory
 	Publisher Publisher
-	Clock     Clock
-	Logger    *slog.Logger
+	// Contacts, when set, gives interactions whose entry point names a
+	// contact list (Inbound.ContactListID) their contact.
+	Contacts Contacts
+	Clock    Clock
+	Logger   *slog.Logger
 }
 
 // Actor is who acts through the router: an agent acts on its own
@@ -84,10 +108,14 @@ type queueState struct {
 	strategy        string
 	offerTimeout    time.Duration
 	transferTimeout time.Duration
-	members         []int64 // sorted, for roundrobin's rotation
-	next            int     // roundrobin: index of the next member to try
-	line            *waitLine
-	loadedAt        time.Time // when the configuration was read
+	idleClose       time.Duration // 0: never closed for idleness
+	// requireDisposition refuses an agent's close without a disposition.
+	requireDisposition bool
+	assistant          int64   // an AI assistant takes new interactions first (0: none)
+	members            []int64 // sorted, for roundrobin's rotation
+	next               int     // roundrobin: index of the next member to try
+	line               *waitLine
+	loadedAt           time.Time // when the configuration was read
 }
 
 // queueConfigTTL bounds how long a queue's strategy and timeouts are used
@@ -130,6 +158,8 @@ type Router struct {
 	pres  Presence
 	dir   Directory
 	pub   Publisher
+	cts   Contacts
+	bot   Bot
 	clock Clock
 	log   *slog.Logger
 
@@ -163,11 +193,15 @@ func New(o Options) *Router {
 	if o.Publisher == nil {
 		o.Publisher = presence.PublisherFunc(func(presence.Event) {})
 	}
-	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, clock: o.Clock, log: o.Logger,
+	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, cts: o.Contacts, clock: o.Clock, log: o.Logger,
 		queues: map[int64]*queueState{}, agents: map[int64]*agentState{}, offers: map[int64]*offerState{},
 		passed: map[int64]map[int64]bool{}, senders: map[string]Sender{}, pending: map[int64]bool{},
 		wake: make(chan struct{}, 1)}
 }
+
+// SetContacts gives the router the contact manager's trigger (see
+// Options.Contacts); call it before Run, when the manager is built later.
+func (r *Router) SetContacts(c Contacts) { r.cts = c }
 
 // SetSender registers the sender of a channel (a connector calls it).
 func (r *Router) SetSender(channel string, s Sender) {
@@ -344,7 +378,11 @@ func (r *Router) setAgentLinksLocked(a *agentState, links []directory.QueueLink)
 func queueFromDirectory(q *directory.Queue) *queueState {
 	qs := &queueState{id: q.ID, name: q.Name, channel: q.Channel, strategy: q.Strategy,
 		offerTimeout: time.Duration(q.OfferTimeout) * time.Second, transferTimeout: time.Duration(q.TransferTimeout) * time.Second,
+		idleClose: time.Duration(q.IdleClose) * time.Second, requireDisposition: q.RequireDisposition,
 		line: newWaitLine()}
+	if q.AIAssistantID != nil {
+		qs.assistant = *q.AIAssistantID
+	}
 	if qs.offerTimeout <= 0 {
 		qs.offerTimeout = 30 * time.Second
 	}
@@ -364,6 +402,7 @@ func (r *Router) queueLocked(ctx context.Context, id int64) (*queueState, error)
 			if dq, err := r.dir.Queue(ctx, id); err == nil && dq.Channel == q.channel {
 				fresh := queueFromDirectory(dq)
 				q.name, q.strategy, q.offerTimeout, q.transferTimeout = fresh.name, fresh.strategy, fresh.offerTimeout, fresh.transferTimeout
+				q.idleClose, q.requireDisposition, q.assistant = fresh.idleClose, fresh.requireDisposition, fresh.assistant
 			}
 			q.loadedAt = r.clock.Now()
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"omnicc/directory"
+	"omnicc/presence"
 )
 
 // Load rebuilds the router from the database: digital queues and their
@@ -123,6 +124,9 @@ func (r *Router) Load(ctx context.Context) error {
 				}
 			}
 		case StatusQueued:
+			if it.Bot {
+				continue // the assistant holds it until the customer's next message
+			}
 			if q := r.queues[it.QueueID]; q != nil {
 				q.line.add(it.ID, it.Priority, it.QueuedAt)
 			}
@@ -359,6 +363,7 @@ func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to
 	r.publishInteraction(it)
 	for _, id := range to {
 		r.publish("offer", id, OfferEvent{Interaction: it, ExpiresAt: deadline})
+		r.count(id, q.channel, presence.DigitalOffered, 0)
 	}
 	// Auto-answer accepts for the agent after its delay, never under
 	// beepall, where it would win every race for whoever has it on.
@@ -462,6 +467,7 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 		a := r.agentLocked(agentID)
 		a.open[o.channel]++
 		r.pushLoadLocked(a, o.channel)
+		r.count(agentID, o.channel, presence.DigitalAccepted, 0)
 		r.publishInteraction(it)
 		// The others' reserved slots are free again: offer them what waits.
 		for id := range o.agents {
@@ -516,6 +522,11 @@ func (r *Router) dropOfferLocked(ctx context.Context, interactionID, agentID int
 	if o.autoAgent == agentID {
 		o.autoAgent = 0
 	}
+	what := presence.DigitalRejected
+	if reason == ReasonTimeout {
+		what = presence.DigitalTimedOut
+	}
+	r.count(agentID, o.channel, what, 0)
 	if o.transfer {
 		a := r.agents[agentID]
 		a.reserved[o.channel]--

@@ -19,8 +19,8 @@ import (
 // database — not the in-memory state — decides every race.
 
 const interactionSelect = `SELECT id, channel, account, customer, customer_name, queue_id, contact_id, status,
- agent_id, priority, disposition, tags, unread, last_seq, queued_at, created_at, updated_at, accepted_at, closed_at
- FROM interactions`
+ agent_id, priority, disposition, tags, unread, last_seq, queued_at, created_at, updated_at, accepted_at, closed_at,
+ window_expires_at, bot_active FROM interactions`
 
 const messageSelect = `SELECT id, interaction_id, seq, direction, body, attachments, client_id, external_id, status,
  agent_id, attempts, error, created_at FROM interaction_messages`
@@ -34,6 +34,10 @@ func (it *Interaction) decode() {
 		it.Tags = []string{}
 	}
 	it.QueuedAt, it.CreatedAt, it.UpdatedAt = it.QueuedAt.UTC(), it.CreatedAt.UTC(), it.UpdatedAt.UTC()
+	if it.WindowExpiresAt != nil {
+		w := it.WindowExpiresAt.UTC()
+		it.WindowExpiresAt = &w
+	}
 }
 
 func (m *Message) decode() {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"omnicc/presence"
 )
 
 // ErrTransferPending is a transfer asked while another is still pending.
@@ -101,6 +103,7 @@ func (r *Router) Transfer(ctx context.Context, who Actor, id, toAgent, toQueue i
 		as.reserved[it.Channel]++
 		r.pushLoadLocked(as, it.Channel)
 		r.publish("offer", a, OfferEvent{Interaction: it, ExpiresAt: deadline, Transfer: true})
+		r.count(a, it.Channel, presence.DigitalOffered, 0)
 	}
 	r.offers[id] = o
 	r.signal()
@@ -164,6 +167,7 @@ func (r *Router) acceptTransferLocked(ctx context.Context, o *offerState, agentI
 	winner := r.agentLocked(agentID)
 	winner.open[o.channel]++
 	r.pushLoadLocked(winner, o.channel)
+	r.count(agentID, o.channel, presence.DigitalAccepted, 0)
 	orig := r.agentLocked(o.from)
 	orig.open[o.channel] = max(orig.open[o.channel]-1, 0)
 	r.pushLoadLocked(orig, o.channel)

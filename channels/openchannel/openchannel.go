@@ -94,21 +94,26 @@ type Options struct {
 
 // Account is an integrator's open channel account.
 type Account struct {
-	ID        int64     `json:"id" db:"id"`
-	Name      string    `json:"name" db:"name"`
-	QueueID   int64     `json:"queue_id" db:"queue_id"`
-	ReplyURL  string    `json:"reply_url" db:"reply_url"`
-	Token     string    `json:"token" db:"token"`
-	Secret    string    `json:"secret" db:"secret"`
-	CreatedAt time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time `json:"updated_at" db:"updated_at"`
+	ID      int64  `json:"id" db:"id"`
+	Name    string `json:"name" db:"name"`
+	QueueID int64  `json:"queue_id" db:"queue_id"`
+	// ContactListID is the trigger: unknown senders become contacts of
+	// this list, and every interaction of the account gets its contact.
+	ContactListID *int64    `json:"contact_list_id" db:"contact_list_id"`
+	ReplyURL      string    `json:"reply_url" db:"reply_url"`
+	Token         string    `json:"token" db:"token"`
+	Secret        string    `json:"secret" db:"secret"`
+	CreatedAt     time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
 }
 
 // AccountInput creates or partly updates an account.
 type AccountInput struct {
-	Name     *string `json:"name"`
-	QueueID  *int64  `json:"queue_id"`
-	ReplyURL *string `json:"reply_url"`
+	Name    *string `json:"name"`
+	QueueID *int64  `json:"queue_id"`
+	// ContactListID: 0 clears it.
+	ContactListID *int64  `json:"contact_list_id"`
+	ReplyURL      *string `json:"reply_url"`
 }
 
 // InboundMessage is the integrator's POST body.
@@ -174,7 +179,7 @@ func randomHex(n int) string {
 
 func (c *Connector) now() time.Time { return c.o.Clock.Now().UTC().Truncate(time.Microsecond) }
 
-const accountSelect = `SELECT id, name, queue_id, reply_url, token, secret, created_at, updated_at FROM openchannel_accounts`
+const accountSelect = `SELECT id, name, queue_id, contact_list_id, reply_url, token, secret, created_at, updated_at FROM openchannel_accounts`
 
 func (c *Connector) apply(ctx context.Context, a *Account, in AccountInput) error {
 	if in.Name != nil {
@@ -185,6 +190,14 @@ func (c *Connector) apply(ctx context.Context, a *Account, in AccountInput) erro
 	}
 	if in.ReplyURL != nil {
 		a.ReplyURL = strings.TrimSpace(*in.ReplyURL)
+	}
+	if in.ContactListID != nil {
+		a.ContactListID = nil
+		if l := *in.ContactListID; l < 0 {
+			return fieldErr("contact_list_id", "must be a contact list id")
+		} else if l > 0 {
+			a.ContactListID = &l
+		}
 	}
 	if a.Name == "" || len(a.Name) > 128 {
 		return fieldErr("name", "must be 1 to 128 characters")
@@ -213,8 +226,8 @@ func (c *Connector) CreateAccount(ctx context.Context, in AccountInput) (*Accoun
 	}
 	now := c.now()
 	a.Token, a.Secret = randomHex(24), randomHex(32)
-	res, err := c.o.DB.ExecContext(ctx, `INSERT INTO openchannel_accounts (name, queue_id, reply_url, token, secret, created_at, updated_at)
- VALUES (?, ?, ?, ?, ?, ?, ?)`, a.Name, a.QueueID, a.ReplyURL, a.Token, a.Secret, now, now)
+	res, err := c.o.DB.ExecContext(ctx, `INSERT INTO openchannel_accounts (name, queue_id, contact_list_id, reply_url, token, secret, created_at, updated_at)
+ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.Name, a.QueueID, a.ContactListID, a.ReplyURL, a.Token, a.Secret, now, now)
 	if store.IsUniqueViolation(err) {
 		return nil, fmt.Errorf("name: an open channel account named %q exists: %w", a.Name, ErrConflict)
 	}
@@ -256,8 +269,8 @@ func (c *Connector) UpdateAccount(ctx context.Context, id int64, in AccountInput
 	if err := c.apply(ctx, a, in); err != nil {
 		return nil, err
 	}
-	_, err = c.o.DB.ExecContext(ctx, `UPDATE openchannel_accounts SET name = ?, queue_id = ?, reply_url = ?, updated_at = ? WHERE id = ?`,
-		a.Name, a.QueueID, a.ReplyURL, c.now(), id)
+	_, err = c.o.DB.ExecContext(ctx, `UPDATE openchannel_accounts SET name = ?, queue_id = ?, contact_list_id = ?, reply_url = ?, updated_at = ? WHERE id = ?`,
+		a.Name, a.QueueID, a.ContactListID, a.ReplyURL, c.now(), id)
 	if store.IsUniqueViolation(err) {
 		return nil, fmt.Errorf("name: an open channel account named %q exists: %w", a.Name, ErrConflict)
 	}
@@ -304,8 +317,19 @@ func (c *Connector) Receive(ctx context.Context, accountID int64, token string, 
 	case len(m.Name) > 255:
 		return nil, nil, false, fieldErr("name", "is longer than 255 characters")
 	}
-	return c.o.Router.Receive(ctx, router.Inbound{Channel: Channel, Account: strconv.FormatInt(a.ID, 10), Customer: m.From,
-		CustomerName: m.Name, QueueID: a.QueueID, Body: m.Body, ExternalID: m.ExternalID})
+	in := router.Inbound{Channel: Channel, Account: strconv.FormatInt(a.ID, 10), Customer: m.From,
+		CustomerName: m.Name, QueueID: a.QueueID, Body: m.Body, ExternalID: m.ExternalID}
+	if a.ContactListID != nil {
+		in.ContactListID = *a.ContactListID
+		// from is the integrator's id for the customer; when it is a number
+		// or an address, the contact is matched by it too.
+		if from := strings.TrimSpace(m.From); strings.Contains(from, "@") {
+			in.Email = from
+		} else if strings.Trim(strings.TrimPrefix(from, "+"), "0123456789 ") == "" {
+			in.Phone = from
+		}
+	}
+	return c.o.Router.Receive(ctx, in)
 }
 
 // Send queues an agent's reply (already stored by the router) for delivery

@@ -17,10 +17,13 @@ import (
 // app_secret, verify_token, auth_token) are kept in the struct for the
 // connector; Masked() is what the API shows.
 type Account struct {
-	ID            int64     `json:"id" db:"id"`
-	Name          string    `json:"name" db:"name"`
-	Provider      string    `json:"provider" db:"provider"`
-	QueueID       *int64    `json:"queue_id" db:"queue_id"`
+	ID       int64  `json:"id" db:"id"`
+	Name     string `json:"name" db:"name"`
+	Provider string `json:"provider" db:"provider"`
+	QueueID  *int64 `json:"queue_id" db:"queue_id"`
+	// ContactListID is the trigger: unknown senders become contacts of this
+	// list, and every interaction of the account gets its contact.
+	ContactListID *int64    `json:"contact_list_id" db:"contact_list_id"`
 	PhoneNumberID string    `json:"phone_number_id,omitempty" db:"phone_number_id"`
 	AccessToken   string    `json:"access_token,omitempty" db:"access_token"`
 	AppSecret     string    `json:"app_secret,omitempty" db:"app_secret"`
@@ -38,6 +41,7 @@ type AccountInput struct {
 	Name          *string `json:"name"`
 	Provider      *string `json:"provider"`
 	QueueID       *int64  `json:"queue_id"`
+	ContactListID *int64  `json:"contact_list_id"`
 	PhoneNumberID *string `json:"phone_number_id"`
 	AccessToken   *string `json:"access_token"`
 	AppSecret     *string `json:"app_secret"`
@@ -82,6 +86,14 @@ func (in AccountInput) apply(a *Account) {
 		} else {
 			q := *in.QueueID
 			a.QueueID = &q
+		}
+	}
+	if in.ContactListID != nil {
+		if *in.ContactListID == 0 {
+			a.ContactListID = nil
+		} else {
+			l := *in.ContactListID
+			a.ContactListID = &l
 		}
 	}
 	set(&a.PhoneNumberID, in.PhoneNumberID)
@@ -135,10 +147,13 @@ func (a *Account) validate() error {
 	if a.QueueID != nil && *a.QueueID < 0 {
 		return domain.FieldErrorf("queue_id", "must be a queue id")
 	}
+	if a.ContactListID != nil && *a.ContactListID < 0 {
+		return domain.FieldErrorf("contact_list_id", "must be a contact list id")
+	}
 	return nil
 }
 
-const accountColumns = `id, name, provider, queue_id, phone_number_id, COALESCE(access_token, '') AS access_token,
+const accountColumns = `id, name, provider, queue_id, contact_list_id, phone_number_id, COALESCE(access_token, '') AS access_token,
 	app_secret, verify_token, account_sid, auth_token, from_number, api_base_url, created_at, updated_at`
 
 // Accounts lists every account (secrets included: mask before showing).
@@ -171,10 +186,10 @@ func (s *Store) CreateAccount(ctx context.Context, in AccountInput) (Account, er
 		return a, err
 	}
 	now := s.clock.Now().UTC()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO whatsapp_accounts (name, provider, queue_id, phone_number_id,
+	res, err := s.db.ExecContext(ctx, `INSERT INTO whatsapp_accounts (name, provider, queue_id, contact_list_id, phone_number_id,
 		access_token, app_secret, verify_token, account_sid, auth_token, from_number, api_base_url, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.Name, a.Provider, a.QueueID, a.PhoneNumberID, a.AccessToken, a.AppSecret, a.VerifyToken,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.Name, a.Provider, a.QueueID, a.ContactListID, a.PhoneNumberID, a.AccessToken, a.AppSecret, a.VerifyToken,
 		a.AccountSID, a.AuthToken, a.From, a.APIBaseURL, now, now)
 	if store.IsUniqueViolation(err) {
 		return a, &domain.ConflictError{Field: "name", Value: a.Name}
@@ -200,10 +215,10 @@ func (s *Store) UpdateAccount(ctx context.Context, id int64, in AccountInput) (A
 	if err := a.validate(); err != nil {
 		return a, err
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE whatsapp_accounts SET name = ?, provider = ?, queue_id = ?, phone_number_id = ?,
-		access_token = ?, app_secret = ?, verify_token = ?, account_sid = ?, auth_token = ?, from_number = ?,
+	_, err = s.db.ExecContext(ctx, `UPDATE whatsapp_accounts SET name = ?, provider = ?, queue_id = ?, contact_list_id = ?,
+		phone_number_id = ?, access_token = ?, app_secret = ?, verify_token = ?, account_sid = ?, auth_token = ?, from_number = ?,
 		api_base_url = ?, updated_at = ? WHERE id = ?`,
-		a.Name, a.Provider, a.QueueID, a.PhoneNumberID, a.AccessToken, a.AppSecret, a.VerifyToken,
+		a.Name, a.Provider, a.QueueID, a.ContactListID, a.PhoneNumberID, a.AccessToken, a.AppSecret, a.VerifyToken,
 		a.AccountSID, a.AuthToken, a.From, a.APIBaseURL, s.clock.Now().UTC(), id)
 	if store.IsUniqueViolation(err) {
 		return a, &domain.ConflictError{Field: "name", Value: a.Name}

@@ -209,8 +209,11 @@ func (c *Connector) inbound(ctx context.Context, a Account, m Message) (Inbound,
 	if a.QueueID != nil {
 		in.QueueID = *a.QueueID
 	}
+	if a.ContactListID != nil {
+		in.ContactListID = *a.ContactListID
+	}
 	if m.Kind == KindButton {
-		if in.CloseOnQuickReply, err = c.store.CloseOnQuickReply(ctx, a.ID); err != nil {
+		if in.CloseOnQuickReply, err = c.store.CloseOnQuickReply(ctx, a.ID, m.ReplyTo); err != nil {
 			return Inbound{}, err
 		}
 	}
@@ -226,6 +229,12 @@ func (c *Connector) inbound(ctx context.Context, a Account, m Message) (Inbound,
 // {{1}}, {{2}}, … in the template's components, or become the body
 // parameters when the components name none.
 func (c *Connector) SendTemplate(ctx context.Context, templateID int64, to string, parameters []string) (Sent, error) {
+	return c.SendTemplateFor(ctx, templateID, to, parameters, 0)
+}
+
+// SendTemplateFor is SendTemplate for the router's message
+// interactionMessageID (0: none), whose statuses then follow the send.
+func (c *Connector) SendTemplateFor(ctx context.Context, templateID int64, to string, parameters []string, interactionMessageID int64) (Sent, error) {
 	t, err := c.store.Template(ctx, templateID)
 	if err != nil {
 		return Sent{}, err
@@ -245,7 +254,7 @@ func (c *Connector) SendTemplate(ctx context.Context, templateID int64, to strin
 	if len(parameters) > 0 {
 		body += " " + strings.Join(parameters, ", ")
 	}
-	id, err := c.store.saveOutbound(ctx, a.ID, to, KindTemplate, body, "")
+	id, err := c.store.saveOutbound(ctx, a.ID, to, KindTemplate, body, "", outboundRefs{interactionMessage: interactionMessageID, template: t.ID})
 	if err != nil {
 		return Sent{}, err
 	}

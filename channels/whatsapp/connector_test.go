@@ -29,6 +29,7 @@ type fakeGraph struct {
 	sends   []map[string]any
 	forms   []url.Values
 	answers []fakeAnswer
+	uploads []upload
 }
 
 type fakeAnswer struct {
@@ -38,6 +39,10 @@ type fakeAnswer struct {
 
 func (f *fakeGraph) handler(t *testing.T) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/media") && r.Method == http.MethodPost {
+			f.upload(t, w, r)
+			return
+		}
 		raw, _ := io.ReadAll(r.Body)
 		f.mu.Lock()
 		n := len(f.sends) + len(f.forms)
@@ -61,6 +66,31 @@ func (f *fakeGraph) handler(t *testing.T) http.Handler {
 		w.WriteHeader(a.status)
 		_, _ = io.WriteString(w, a.body)
 	})
+}
+
+// upload is Meta's media store: it keeps each file and answers its id.
+func (f *fakeGraph) upload(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer made-up-token" || r.FormValue("messaging_product") != "whatsapp" {
+		t.Errorf("media upload auth %q product %q", r.Header.Get("Authorization"), r.FormValue("messaging_product"))
+	}
+	file, hdr, err := r.FormFile("file")
+	if err != nil {
+		t.Errorf("media upload without a file: %v", err)
+		http.Error(w, "no file", http.StatusBadRequest)
+		return
+	}
+	data, _ := io.ReadAll(file)
+	f.mu.Lock()
+	f.uploads = append(f.uploads, upload{name: hdr.Filename, mime: r.FormValue("type"), data: data})
+	n := len(f.uploads)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":"media-%d"}`, n)
+}
+
+type upload struct {
+	name, mime string
+	data       []byte
 }
 
 func (f *fakeGraph) calls() int {

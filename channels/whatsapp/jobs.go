@@ -21,6 +21,19 @@ type JobOptions struct {
 	Retention time.Duration
 	// Registerer receives the job metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Interactions, when set, adds the router's jobs: closing interactions
+	// idle past their queue's idle_close, and warning agents before a
+	// window closes.
+	Interactions Interactions
+	// WindowWarning is how long before a window closes its agent is warned
+	// (default 1h).
+	WindowWarning time.Duration
+}
+
+// Interactions is the router's side of the scheduled jobs (router.Router).
+type Interactions interface {
+	CloseIdle(ctx context.Context) (int, error)
+	WarnWindows(ctx context.Context, within time.Duration) (int, error)
 }
 
 // Jobs are the connector's scheduled jobs, run by one robfig/cron scheduler.
@@ -54,6 +67,27 @@ func NewJobs(conn *Connector, o JobOptions) (*Jobs, error) {
 	j.specs = []jobSpec{
 		{"retry_sends", "@every 1m", j.retrySends},
 		{"purge", "@daily", j.purge},
+	}
+	if o.Interactions != nil {
+		warn := o.WindowWarning
+		if warn <= 0 {
+			warn = time.Hour
+		}
+		j.specs = append(j.specs,
+			jobSpec{"close_idle", "@every 1m", func(ctx context.Context) error {
+				n, err := o.Interactions.CloseIdle(ctx)
+				if n > 0 {
+					conn.log.Info("closed idle interactions", "count", n)
+				}
+				return err
+			}},
+			jobSpec{"window_warning", "@every 1m", func(ctx context.Context) error {
+				n, err := o.Interactions.WarnWindows(ctx, warn)
+				if n > 0 {
+					conn.log.Info("warned agents of closing windows", "count", n)
+				}
+				return err
+			}})
 	}
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{j.runs, j.seconds} {
@@ -141,7 +175,7 @@ func (j *Jobs) retrySends(ctx context.Context) error {
 	c := j.conn
 	var ms []Message
 	q := `SELECT ` + messageColumns + ` FROM whatsapp_messages WHERE direction = 'out' AND status = 'failed'
-		AND kind IN ('text', 'image', 'document', 'audio', 'video') AND attempts < ? AND error_code IN (?, ?, ?, ?, ?, ?, ?, ?)
+		AND kind IN ('text', 'image', 'document', 'audio', 'video') AND media_id NOT LIKE 'upload:%' AND attempts < ? AND error_code IN (?, ?, ?, ?, ?, ?, ?, ?)
 		ORDER BY id LIMIT 50`
 	if err := c.store.db.SelectContext(ctx, &ms, q, append([]any{3 * c.maxAttempts}, retryableCodes...)...); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package whatsapp_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -106,5 +107,40 @@ func TestJobSkippedWhileAnotherInstanceHoldsTheLock(t *testing.T) {
 	_ = db.GetContext(t.Context(), &n, `SELECT COUNT(*) FROM whatsapp_messages`)
 	if n != 0 {
 		t.Fatalf("%d messages left after the purge", n)
+	}
+}
+
+type fakeInteractions struct {
+	closed, warned int
+	within         time.Duration
+}
+
+func (f *fakeInteractions) CloseIdle(context.Context) (int, error) { f.closed++; return 2, nil }
+func (f *fakeInteractions) WarnWindows(_ context.Context, within time.Duration) (int, error) {
+	f.warned++
+	f.within = within
+	return 1, nil
+}
+
+// The router's jobs run on the connector's one scheduler, measured like the
+// others; the warning lead time defaults to an hour.
+func TestRouterJobsRunOnTheScheduler(t *testing.T) {
+	r := newRig(t, storetest.SQLite(t), nil)
+	reg := prometheus.NewRegistry()
+	fi := &fakeInteractions{}
+	jobs, err := whatsapp.NewJobs(r.conn, whatsapp.JobOptions{Registerer: reg, Interactions: fi})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"close_idle", "window_warning"} {
+		if err := jobs.RunJob(t.Context(), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi.closed != 1 || fi.warned != 1 || fi.within != time.Hour {
+		t.Fatalf("jobs ran %+v", fi)
+	}
+	if n := jobRuns(t, reg); n != 1 {
+		t.Fatalf("job runs metric %v", n)
 	}
 }

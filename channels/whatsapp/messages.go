@@ -179,8 +179,12 @@ func (s *Store) ApplyStatus(ctx context.Context, accountID int64, ev StatusEvent
 	if at.IsZero() {
 		at = s.clock.Now().UTC()
 	}
+	var routerMsg sql.NullInt64
+	if err := s.db.GetContext(ctx, &routerMsg, `SELECT interaction_message_id FROM whatsapp_messages WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("whatsapp: router message of %s: %w", ev.ExternalID, err)
+	}
 	return &StatusUpdate{AccountID: accountID, MessageID: id, ExternalID: ev.ExternalID, Status: ev.Status,
-		ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle, At: at}, nil
+		ErrorCode: ev.ErrorCode, ErrorTitle: ev.ErrorTitle, At: at, InteractionMessageID: routerMsg.Int64}, nil
 }
 
 // refPrefix marks our ids in biz_opaque_callback_data and Twilio's ref.
@@ -235,11 +239,22 @@ func (s *Store) markDelivered(ctx context.Context, id int64) error {
 
 // saveOutbound stores an outbound message before any provider call, so an
 // outage never loses an agent's message.
-func (s *Store) saveOutbound(ctx context.Context, accountID int64, to, kind, body, mediaURL string) (int64, error) {
+// outboundRefs are what an outbound message is for: the router's message it
+// carries and the template it sends (0: none).
+type outboundRefs struct{ interactionMessage, template int64 }
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func (s *Store) saveOutbound(ctx context.Context, accountID int64, to, kind, body, mediaURL string, refs outboundRefs) (int64, error) {
 	now := s.clock.Now().UTC()
 	res, err := s.db.ExecContext(ctx, `INSERT INTO whatsapp_messages (account_id, direction, wa_id, kind, body, media_id,
-		status, status_rank, sent_at, created_at) VALUES (?, 'out', ?, ?, ?, ?, 'pending', 0, ?, ?)`,
-		accountID, to, kind, body, truncate(mediaURL, 512), now, now)
+		status, status_rank, sent_at, created_at, interaction_message_id, template_id) VALUES (?, 'out', ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+		accountID, to, kind, body, truncate(mediaURL, 512), now, now, nullID(refs.interactionMessage), nullID(refs.template))
 	if err != nil {
 		return 0, fmt.Errorf("whatsapp: store outbound message: %w", err)
 	}

@@ -187,11 +187,24 @@ func (s *Store) DeleteTemplate(ctx context.Context, id int64) error {
 	return nil
 }
 
-// CloseOnQuickReply reports whether a quick-reply payload answers a template
-// of the account marked close_on_quick_reply: the router closes the
-// interaction then. Quick replies carry no template name, so any such
-// template of the account counts.
-func (s *Store) CloseOnQuickReply(ctx context.Context, accountID int64) (bool, error) {
+// CloseOnQuickReply reports whether a quick-reply answer closes the
+// interaction: the template it answers (replyTo, the wamid in its context)
+// is marked close_on_quick_reply. A quick reply without a context, or to a
+// message omniccd did not send as a template, counts when any template of
+// the account is so marked.
+func (s *Store) CloseOnQuickReply(ctx context.Context, accountID int64, replyTo string) (bool, error) {
+	if replyTo != "" {
+		var flag []bool
+		err := s.db.SelectContext(ctx, &flag, `SELECT t.close_on_quick_reply FROM whatsapp_messages m
+			JOIN whatsapp_templates t ON t.id = m.template_id
+			WHERE m.account_id = ? AND m.external_id = ? AND m.direction = 'out'`, accountID, replyTo)
+		if err != nil {
+			return false, fmt.Errorf("whatsapp: the template a quick reply answers: %w", err)
+		}
+		if len(flag) > 0 {
+			return flag[0], nil
+		}
+	}
 	var n int
 	err := s.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM whatsapp_templates WHERE account_id = ? AND close_on_quick_reply = ?`, accountID, true)
 	return n > 0, err

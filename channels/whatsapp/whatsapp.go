@@ -63,7 +63,9 @@ type Inbound struct {
 	Channel   string // always "whatsapp"
 	AccountID int64
 	QueueID   int64 // the account's digital queue, 0 when none is set
-	MessageID int64 // our whatsapp_messages.id
+	// ContactListID is the account's trigger list (0: none).
+	ContactListID int64
+	MessageID     int64 // our whatsapp_messages.id
 	// From is the wa_id (phone digits) or, when Meta withholds the phone, the
 	// business-scoped user id: the contact's identity on this channel.
 	From       string
@@ -122,6 +124,9 @@ type Outbound struct {
 	MediaURL  string
 	MediaKind string // image, document, audio, video
 	Filename  string
+	// InteractionMessageID is the router's message this one carries: its
+	// statuses go back to it (StatusUpdate.InteractionMessageID).
+	InteractionMessageID int64
 }
 
 // Sent is a message the provider accepted. MessageID (our
@@ -142,6 +147,9 @@ type StatusUpdate struct {
 	ErrorCode  int
 	ErrorTitle string
 	At         time.Time
+	// InteractionMessageID is the router's message, when the message was
+	// an agent's (0 for a template sent from outside an interaction).
+	InteractionMessageID int64
 }
 
 // statusRank orders the statuses: a status only ever moves forward, and

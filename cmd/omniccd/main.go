@@ -21,6 +21,7 @@ import (
 	"omnicc/agi"
 	"omnicc/ami"
 	"omnicc/api"
+	"omnicc/assistant"
 	"omnicc/auth"
 	"omnicc/calllog"
 	"omnicc/calls"
@@ -312,6 +313,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	if err != nil {
 		return err
 	}
+	// Inbound messages on an entry point that names a contact list get
+	// their contact, found or created there.
+	digital.SetContacts(people)
+	// A digital queue naming an AI assistant: its webhook answers first.
+	digital.SetBot(assistant.New(assistant.Options{Assistants: dir.AIAssistants()}))
 	// Decisions are journaled before Asterisk has its answer: a kill -9
 	// loses none (the README's "Call log throughput" says more).
 	callJournal, err := journal.Open(cfg.Journal("calllog"), journal.Options{
@@ -335,13 +341,19 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	// in order, and the router sends agents' replies through it.
 	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
 		Inbox: whatsapp.RouterInbox{Router: digital}, MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"),
-		Logger: log.With("component", "whatsapp")})
+		Statuses: whatsapp.RouterStatuses{Router: digital, Log: log.Warn}, Logger: log.With("component", "whatsapp")})
 	if err != nil {
 		return err
 	}
-	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa})
-	// Retention is 0 (keep everything) until a config key is added for it.
-	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics})
+	// Agents' attachments are kept under the data directory, served by the
+	// interaction routes and uploaded to the provider when sent.
+	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
+	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa, Files: attachments})
+	interactions := api.NewInteractions(digital)
+	interactions.MaskFor = dir.MaskSensitiveData
+	interactions.Files = attachments
+	waJobs, err := whatsapp.NewJobs(wa, whatsapp.JobOptions{Registerer: metrics, Retention: cfg.WhatsAppRetention,
+		Interactions: digital, WindowWarning: cfg.WindowWarning})
 	if err != nil {
 		return err
 	}
@@ -372,9 +384,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		Registry: metrics,
 		Mounts: []func(*api.Router){
 			api.NewAgentSessions(agentPresence).Mount, hub.Mount, voice.Mount, api.NewRouting(callLog, people).Mount,
-			api.NewInteractions(digital).Mount, api.NewOpenChannel(openChannel).Mount,
+			interactions.Mount, api.NewOpenChannel(openChannel).Mount,
 			api.NewContacts(people).Mount,
-			api.NewWhatsApp(wa, nil).Mount,
+			api.NewWhatsApp(wa, digital).Mount,
 		},
 	})
 	if err != nil {
