@@ -267,21 +267,24 @@ func (e *Elector) hold(ctx context.Context, role string, sess *session, run func
 	e.log.Info("leadership won", "role", role, "instance", e.o.Instance, "lock", sess.name)
 	ended := make(chan error, 1)
 	go func() { ended <- run(roleCtx) }()
-	// One check at a time runs on conn; every exit waits for it before
-	// the connection is released.
-	wctx, stopWatch := context.WithCancel(ctx)
+	// One check at a time runs on the session; every exit stops the role
+	// first and only then ends the check and the session (cancelling a
+	// query makes the driver close the connection, which frees the lock:
+	// another instance must not start before this one has stopped).
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
 	watch := func() <-chan error {
 		c := make(chan error, 1)
 		go func() { c <- e.check(wctx, sess) }()
 		return c
 	}
-	checking := watch()
+	checking, overdue := watch(), e.clk.After(e.checkTimeout())
 	for {
 		select {
 		case err := <-ended:
 			e.setHeld(role, false)
 			e.interrupt(sess)
+			stopWatch()
 			<-checking
 			release(sess)
 			if ctx.Err() == nil {
@@ -296,12 +299,28 @@ func (e *Elector) hold(ctx context.Context, role string, sess *session, run func
 			e.setHeld(role, false)
 			<-ended
 			e.interrupt(sess)
+			stopWatch()
 			<-checking
 			release(sess)
 			return true, nil
+		case <-overdue:
+			// The server has not answered within the check's time: this
+			// instance cannot know its session survived. Stop acting now.
+			cancel()
+			e.setHeld(role, false)
+			e.log.Warn("leadership lost: the database does not answer; the role stops now", "role", role,
+				"instance", e.o.Instance, "after", e.checkTimeout())
+			<-ended
+			stopWatch()
+			<-checking
+			release(sess)
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			return false, fmt.Errorf("%w: the database did not answer for %s", errLost, e.checkTimeout())
 		case err := <-checking:
 			if err == nil {
-				checking = watch()
+				checking, overdue = watch(), e.clk.After(e.checkTimeout())
 				continue
 			}
 			// Not acting any more comes first; the role's goroutines end next.
@@ -327,8 +346,12 @@ func (e *Elector) hold(ctx context.Context, role string, sess *session, run func
 // answer within another Check (at least a second) counts as lost: the
 // holder cannot know whether its session survived, and by then the
 // session's wait_timeout is running out on the server.
+func (e *Elector) checkTimeout() time.Duration { return e.o.Check + max(e.o.Check, time.Second) }
+
 func (e *Elector) check(ctx context.Context, sess *session) error {
-	cctx, cancel := context.WithTimeout(ctx, e.o.Check+max(e.o.Check, time.Second))
+	// A backstop only: hold gives up at checkTimeout, with the role
+	// stopped first, and then cancels ctx.
+	cctx, cancel := context.WithTimeout(ctx, e.checkTimeout()+time.Second)
 	defer cancel()
 	var slept sql.NullInt64
 	if err := sess.conn.QueryRowContext(cctx, `SELECT SLEEP(?)`, e.o.Check.Seconds()).Scan(&slept); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"go.uber.org/goleak"
 
 	"omnicc/leader"
@@ -240,4 +241,60 @@ func TestFailedRoleReleasesTheLock(t *testing.T) {
 	})
 	cancel()
 	<-done
+}
+
+// A holder cut off from the database (the network to it stalls, as a
+// frozen proxy makes it) stops acting on its own before the server ends its
+// session and lets another instance take over: the two never act at once.
+func TestStalledHolderStopsBeforeAnotherTakesOver(t *testing.T) {
+	dsn := storetest.MariaDBDSN(t)
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := storetest.NewStallProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr()
+	const role = "router"
+	var aStopped, bStarted atomic.Int64 // unix nanos
+	lead := func(ctx context.Context, wg *sync.WaitGroup, dsn, name string, started, stopped *atomic.Int64) *leader.Elector {
+		db, err := store.Open(context.Background(), store.Options{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		o := fast
+		o.Instance = name
+		el, err := leader.New(db, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			_ = el.Lead(ctx, role, func(ctx context.Context) error {
+				if started != nil {
+					started.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				<-ctx.Done()
+				if stopped != nil {
+					stopped.CompareAndSwap(0, time.Now().UnixNano())
+				}
+				return nil
+			})
+		})
+		return el
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { proxy.Thaw(); cancel(); wg.Wait() }()
+	a := lead(ctx, &wg, cfg.FormatDSN(), "a", nil, &aStopped)
+	eventually(t, "a leads", func() bool { return a.Leads(role) })
+	b := lead(ctx, &wg, dsn, "b", &bStarted, nil)
+
+	proxy.Freeze()
+	eventually(t, "b takes over", func() bool { return b.Leads(role) })
+	if aStopped.Load() == 0 || a.Leads(role) {
+		t.Fatal("b leads while a, cut off, still acts")
+	}
+	if aStopped.Load() > bStarted.Load() {
+		t.Fatalf("a stopped %s after b started: both acted", time.Duration(aStopped.Load()-bStarted.Load()))
+	}
 }

@@ -34,7 +34,8 @@ const (
 	// PoolLeader holds the leadership locks (package leader): one
 	// connection per role this instance leads or waits for, each held open
 	// for as long as the role is, so it must never share a pool with
-	// anything that can run out.
+	// anything that can run out, and must hold every role (omniccd sizes
+	// it from the number of Asterisk boxes).
 	PoolLeader = "leader"
 )
 

@@ -99,7 +99,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(cfg, stderr)
 
-	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log, PoolSizes: cfg.DBPoolSizes()})
+	// Each role campaigned for holds one connection of the leader pool for
+	// as long as it leads or waits: one per Asterisk box, the router, the
+	// jobs. A pool smaller than that would leave roles nobody campaigns for.
+	sizes := cfg.DBPoolSizes()
+	if boxes, err := ami.ParseBoxes(cfg.AMI); err == nil {
+		sizes[store.PoolLeader] = max(store.DefaultPoolSizes[store.PoolLeader], len(boxes)+8)
+	}
+	db, err := store.Open(ctx, store.Options{DSN: cfg.DBDSN, DataDir: cfg.DataDir, Logger: log, PoolSizes: sizes})
 	if err != nil {
 		return err
 	}
