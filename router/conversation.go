@@ -581,6 +581,7 @@ func (r *Router) closeInteraction(ctx context.Context, id int64, disposition str
 		q.line.remove(id)
 	}
 	delete(r.passed, id)
+	delete(r.nextRound, id)
 	var freed []*agentState
 	if o := r.offers[id]; o != nil {
 		delete(r.offers, id)

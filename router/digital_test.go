@@ -360,11 +360,13 @@ func TestDigitalCountersInAgentState(t *testing.T) {
 		it := g.in("cust", "m1", q, nil) // offered (1)
 		if err := g.r.Reject(ctx, a, it.ID); err != nil {
 			t.Fatal(err)
-		} // rejected, offered again (2)
-		g.clock.Advance(21 * time.Second)
-		if err := g.r.ExpireDue(ctx); err != nil {
-			t.Fatal(err)
-		} // timed out, offered again (3)
+		} // rejected; the next round comes after the offer timeout
+		for range 3 {
+			g.clock.Advance(21 * time.Second)
+			if err := g.r.ExpireDue(ctx); err != nil {
+				t.Fatal(err)
+			}
+		} // offered again (2), timed out, offered again (3)
 		if _, err := g.r.Accept(ctx, a, it.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -163,12 +163,16 @@ type Router struct {
 	clock Clock
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	queues  map[int64]*queueState
-	agents  map[int64]*agentState
-	offers  map[int64]*offerState
-	passed  map[int64]map[int64]bool // interaction → agents who rejected or let it time out
-	senders map[string]Sender
+	mu     sync.Mutex
+	queues map[int64]*queueState
+	agents map[int64]*agentState
+	offers map[int64]*offerState
+	passed map[int64]map[int64]bool // interaction → agents who rejected or let it time out
+	// nextRound is when an interaction every eligible agent passed on may
+	// be offered to them again (the last pass plus the queue's offer
+	// timeout): a lone agent's reject is not answered with the same offer.
+	nextRound map[int64]time.Time
+	senders   map[string]Sender
 
 	pendMu  sync.Mutex
 	pending map[int64]bool // agents whose state changed, for Run to route
@@ -195,7 +199,7 @@ func New(o Options) *Router {
 	}
 	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, cts: o.Contacts, clock: o.Clock, log: o.Logger,
 		queues: map[int64]*queueState{}, agents: map[int64]*agentState{}, offers: map[int64]*offerState{},
-		passed: map[int64]map[int64]bool{}, senders: map[string]Sender{}, pending: map[int64]bool{},
+		passed: map[int64]map[int64]bool{}, nextRound: map[int64]time.Time{}, senders: map[string]Sender{}, pending: map[int64]bool{},
 		wake: make(chan struct{}, 1)}
 }
 
@@ -283,6 +287,11 @@ func (r *Router) nextDeadline() (time.Time, bool) {
 		}
 		if o.autoAgent != 0 && (next.IsZero() || o.autoAt.Before(next)) {
 			next = o.autoAt
+		}
+	}
+	for _, at := range r.nextRound {
+		if next.IsZero() || at.Before(next) {
+			next = at
 		}
 	}
 	return next, !next.IsZero()
@@ -375,6 +384,9 @@ func (r *Router) setAgentLinksLocked(a *agentState, links []directory.QueueLink)
 	slices.Sort(a.queues)
 }
 
+// defaultOfferTimeout is a queue's offer timeout when it names none.
+const defaultOfferTimeout = 30 * time.Second
+
 func queueFromDirectory(q *directory.Queue) *queueState {
 	qs := &queueState{id: q.ID, name: q.Name, channel: q.Channel, strategy: q.Strategy,
 		offerTimeout: time.Duration(q.OfferTimeout) * time.Second, transferTimeout: time.Duration(q.TransferTimeout) * time.Second,
@@ -384,7 +396,7 @@ func queueFromDirectory(q *directory.Queue) *queueState {
 		qs.assistant = *q.AIAssistantID
 	}
 	if qs.offerTimeout <= 0 {
-		qs.offerTimeout = 30 * time.Second
+		qs.offerTimeout = defaultOfferTimeout
 	}
 	if qs.transferTimeout <= 0 {
 		qs.transferTimeout = 300 * time.Second

@@ -387,8 +387,16 @@ func TestOneAtATimeTimeoutRejectAndCapacity(t *testing.T) {
 		if _, err := g.r.Accept(ctx, first, i1.ID); !errors.As(err, new(*router.OfferGoneError)) {
 			t.Fatalf("accepting a timed out offer: %v", err)
 		}
-		// Reject passes it on (back to the first, a new round).
+		// Reject with everyone passed: a new round (back to the first) once
+		// the queue's offer timeout has gone by, not at once.
 		if err := g.r.Reject(ctx, second, i1.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(g.rec.take("offer", first)); n != 0 {
+			t.Fatalf("re-offered to %d at once after everyone passed", first)
+		}
+		g.clock.Advance(20 * time.Second)
+		if err := g.r.ExpireDue(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if got := *offeredTo(t, g, i1.ID, a, b); got != first {

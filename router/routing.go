@@ -40,8 +40,9 @@ func (r *Router) Load(ctx context.Context) error {
 	// What only memory knows survives a rebuild (the leader's periodic
 	// one, see Lead): who rejected what, when each agent was last offered
 	// and where each roundrobin stands, so a resync is not unfair.
-	oldQueues, oldAgents, oldPassed := r.queues, r.agents, r.passed
+	oldQueues, oldAgents, oldPassed, oldRound := r.queues, r.agents, r.passed, r.nextRound
 	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
+	r.nextRound = map[int64]time.Time{}
 	restore := func() {
 		for id, q := range r.queues {
 			if old := oldQueues[id]; old != nil {
@@ -56,6 +57,9 @@ func (r *Router) Load(ctx context.Context) error {
 		for id, p := range oldPassed {
 			if _, open := r.offers[id]; open || r.queuedLocked(id) {
 				r.passed[id] = p
+				if at, ok := oldRound[id]; ok {
+					r.nextRound[id] = at
+				}
 			}
 		}
 	}
@@ -308,8 +312,15 @@ func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
 		}
 		if len(fresh) == 0 {
 			// Everyone who could take it has passed on it: start a new round
-			// rather than leave it waiting for an agent who may never come.
+			// rather than leave it waiting for an agent who may never come,
+			// but not at once (ExpireDue runs when it is due): an agent who
+			// just rejected it is not offered it again the same second. The
+			// line waits behind its head meanwhile, first come first served.
+			if r.now().Before(r.nextRound[h.id]) {
+				return nil
+			}
 			delete(r.passed, h.id)
+			delete(r.nextRound, h.id)
 			fresh = all
 		}
 		to := r.chooseLocked(q, fresh)
@@ -456,6 +467,7 @@ func (r *Router) acceptLocked(ctx context.Context, agentID, interactionID int64)
 	if o := r.offers[interactionID]; o != nil && o.agents[agentID] != (time.Time{}) {
 		delete(r.offers, interactionID)
 		delete(r.passed, interactionID)
+		delete(r.nextRound, interactionID)
 		for id := range o.agents {
 			a := r.agents[id]
 			a.reserved[o.channel]--
@@ -543,6 +555,11 @@ func (r *Router) dropOfferLocked(ctx context.Context, interactionID, agentID int
 		r.passed[interactionID] = map[int64]bool{}
 	}
 	r.passed[interactionID][agentID] = true
+	timeout := defaultOfferTimeout
+	if q := r.queues[o.queueID]; q != nil && q.offerTimeout > 0 {
+		timeout = q.offerTimeout
+	}
+	r.nextRound[interactionID] = r.now().Add(timeout)
 	a := r.agents[agentID]
 	a.reserved[o.channel]--
 	r.pushLoadLocked(a, o.channel)
@@ -608,6 +625,23 @@ func (r *Router) ExpireDue(ctx context.Context) error {
 		}
 		if err := r.dropOfferLocked(ctx, d.interaction, d.agent, ReasonTimeout); err != nil {
 			return err
+		}
+	}
+	// Interactions everyone passed on whose next round is due.
+	roundDue := false
+	for id, at := range r.nextRound {
+		if !at.After(now) {
+			roundDue = true
+			if _, open := r.offers[id]; !open && !r.queuedLocked(id) {
+				delete(r.nextRound, id) // accepted or closed meanwhile
+			}
+		}
+	}
+	if roundDue {
+		for _, q := range r.sortedQueuesLocked() {
+			if err := r.dispatchLocked(ctx, q); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
