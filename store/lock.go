@@ -36,7 +36,13 @@ const migrateLockWait = 10 * time.Minute
 // connection of its own, which is closed after: ending the session is what
 // frees a named lock whatever else happened.
 func (db *DB) withMigrateLock(ctx context.Context, fn func() error) error {
-	conn, err := db.DB.DB.Conn(ctx)
+	// From the leadership locks' pool, not the one the migrations run on:
+	// a REST pool of one connection would otherwise wait for itself.
+	lockDB := db
+	if p, ok := db.pools[PoolLeader]; ok {
+		lockDB = p
+	}
+	conn, err := lockDB.DB.DB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("store: take the migration lock: %w", err)
 	}
