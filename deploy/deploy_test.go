@@ -276,8 +276,8 @@ func TestDocsStandAlone(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
+		if d.IsDir() && p != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir // node_modules: npm's packages, not our docs
 		}
 		if d.IsDir() || !strings.HasSuffix(p, ".md") {
 			return nil
