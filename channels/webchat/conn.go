@@ -328,9 +328,7 @@ func (c *Connector) Connected() int {
 }
 
 // EventSource is the core's event bus.
-type EventSource interface {
-	Subscribe(scope events.Scope, buffer int) *events.Subscription
-}
+type EventSource = events.Source
 
 // Follow listens to the router's events until ctx ends: a new message of
 // a visitor's conversation wakes the visitor's sockets; a change of state
@@ -338,26 +336,8 @@ type EventSource interface {
 // visitor still sees after a reload. A lagging subscription is replaced
 // and every socket replays, so nothing is lost.
 func (c *Connector) Follow(ctx context.Context, src EventSource) error {
-	for {
-		sub := src.Subscribe(events.Scope{All: true}, 4096)
-		done := false
-		for !done {
-			select {
-			case <-ctx.Done():
-				sub.Close()
-				return nil
-			case e, ok := <-sub.C():
-				if !ok {
-					done = true
-					break
-				}
-				c.observe(ctx, e)
-			}
-		}
-		if errors.Is(sub.Err(), events.ErrClosed) || ctx.Err() != nil {
-			return nil
-		}
-		c.o.Logger.Warn("webchat: fell behind the event bus; every visitor socket replays", "err", sub.Err())
+	return events.Follow(ctx, src, events.Scope{All: true}, 4096, func(e events.Event) { c.observe(ctx, e) }, func(err error) {
+		c.o.Logger.Warn("webchat: fell behind the event bus; every visitor socket replays", "err", err)
 		c.mu.Lock()
 		keys := make([]string, 0, len(c.byKey))
 		for k := range c.byKey {
@@ -367,7 +347,7 @@ func (c *Connector) Follow(ctx context.Context, src EventSource) error {
 		for _, k := range keys {
 			c.notify(k)
 		}
-	}
+	})
 }
 
 func (c *Connector) observe(ctx context.Context, e events.Event) {
