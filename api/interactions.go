@@ -88,6 +88,22 @@ func interactionFail(s *Server, c *gin.Context, err error) {
 	}
 }
 
+// ownInteraction reads interaction id for an action only its owner (or
+// staff) may take, answering the refusal itself when the caller may not.
+func ownInteraction(s *Server, c *gin.Context, get func(context.Context, router.Actor, int64) (*router.Interaction, error), id int64) (*router.Interaction, bool) {
+	who := actorOf(c)
+	it, err := get(c.Request.Context(), who, id)
+	if err != nil {
+		interactionFail(s, c, err)
+		return nil, false
+	}
+	if !who.Staff && (it.AgentID == nil || *it.AgentID != who.AgentID) {
+		writeError(c, http.StatusForbidden, "forbidden", "interaction "+strconv.FormatInt(id, 10)+" belongs to another agent", "")
+		return nil, false
+	}
+	return it, true
+}
+
 // answer is answer with the interaction masked for a user who sees
 // personal data masked.
 func (h *Interactions) answer(c *gin.Context, status int) func(v any, err error) {
@@ -305,13 +321,7 @@ func (h *Interactions) replyWithFile(s *Server, c *gin.Context, id int64) {
 	}
 	ctx := c.Request.Context()
 	who := actorOf(c)
-	it, err := h.r.Get(ctx, who, id)
-	if err != nil {
-		interactionFail(s, c, err)
-		return
-	}
-	if !who.Staff && (it.AgentID == nil || *it.AgentID != who.AgentID) {
-		writeError(c, http.StatusForbidden, "forbidden", "interaction "+strconv.FormatInt(id, 10)+" belongs to another agent", "")
+	if _, ok := ownInteraction(s, c, h.r.Get, id); !ok {
 		return
 	}
 	mr, err := c.Request.MultipartReader()

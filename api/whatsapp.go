@@ -311,13 +311,8 @@ func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	who := actorOf(c)
-	it, err := w.interactions.Get(ctx, who, id)
-	if err != nil {
-		interactionFail(s, c, err)
-		return
-	}
-	if !who.Staff && (it.AgentID == nil || *it.AgentID != who.AgentID) {
-		writeError(c, http.StatusForbidden, "forbidden", "interaction "+strconv.FormatInt(id, 10)+" belongs to another agent", "")
+	it, ok := ownInteraction(s, c, w.interactions.Get, id)
+	if !ok {
 		return
 	}
 	if it.Channel != whatsapp.Channel {
