@@ -37,6 +37,14 @@ func (c *fakeClock) Now() time.Time {
 
 func (c *fakeClock) After(time.Duration) <-chan time.Time { return nil }
 
+// Set moves the clock to t (under its lock: the service's goroutines read
+// it meanwhile).
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
@@ -488,7 +496,7 @@ func (s *sequenced) QueueRemove(ctx context.Context, q, i string) error {
 func TestCountersWrapUpAndDayChange(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		r := newRig(t, db)
-		r.clock.now = time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+		r.clock.Set(time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC))
 		a := r.agent("dave", "webrtc", nil)
 		r.link(a, r.queue("sales", "voice", 30), 0, false)
 		r.load()
@@ -547,7 +555,7 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		}
 
 		// Midnight: 23:00 → 01:00.
-		r.clock.now = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+		r.clock.Set(time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC))
 		r.svc.Tick()
 		st = r.state(a.ID)
 		if st.Counters.Day != "2026-11-22" || st.Counters.LoginSeconds != 3600 || st.Counters.Answered != 0 {
@@ -569,7 +577,7 @@ func TestCountersWrapUpAndDayChange(t *testing.T) {
 		}
 		// A restart reads the session and today's counters back.
 		r2 := newRig(t, db)
-		r2.clock.now = time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+		r2.clock.Set(time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC))
 		r2.load()
 		st = r2.state(a.ID)
 		if !st.LoggedIn || st.Counters.LoginSeconds != 7200 {
