@@ -163,7 +163,7 @@ func (h *WebChat) Mount(r *Router) {
 		c.Status(http.StatusNoContent)
 	})
 
-	r.PublicNoDatabase("GET", "/chat/widget.js", func(c *gin.Context) {
+	serveWidget := func(c *gin.Context) {
 		js, version := webchat.WidgetJS()
 		etag := `"` + version + `"`
 		c.Header("ETag", etag)
@@ -181,7 +181,12 @@ func (h *WebChat) Mount(r *Router) {
 			return
 		}
 		c.Data(http.StatusOK, "text/javascript; charset=utf-8", js)
-	})
+	}
+	r.PublicNoDatabase("GET", "/chat/widget.js", serveWidget)
+	// Also at the root, as the snippet's BASE may be the server itself:
+	// https://host/chat/widget.js and https://host/api/v1/chat/widget.js
+	// are the same file.
+	r.s.engine.GET("/chat/widget.js", serveWidget)
 	r.Public("POST", "/chat/sessions", func(c *gin.Context) {
 		allowOrigin(c)
 		var in chatSessionRequest
