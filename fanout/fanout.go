@@ -170,6 +170,9 @@ func (f *FanOut) Run(ctx context.Context) error {
 		return fmt.Errorf("fanout: subscribe to %s: %w", f.o.Subject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	// On the local bus before Ready: an event published once Ready is
+	// closed must be sent on.
+	local := f.bus.Subscribe(events.Everything, f.o.Buffer)
 	// Ready once the server has answered a flush after the SUB: retried
 	// while NATS is slow or away (the connect handlers also mark it).
 	var wg sync.WaitGroup
@@ -188,8 +191,7 @@ func (f *FanOut) Run(ctx context.Context) error {
 			}
 		}
 	})
-	for {
-		local := f.bus.Subscribe(events.Everything, f.o.Buffer)
+	for ; ; local = f.bus.Subscribe(events.Everything, f.o.Buffer) {
 		for done := false; !done; {
 			select {
 			case <-ctx.Done():
