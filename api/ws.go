@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"omnicc/auth"
+	"omnicc/clock"
 	"omnicc/directory"
 	"omnicc/events"
 	"omnicc/presence"
@@ -75,15 +76,7 @@ type StateSource interface {
 // Clock is the hub's time source for pings, liveness and the credential
 // recheck, so tests drive them without sleeping. presence.Clock and
 // ami.Clock have the same methods.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // HubOptions configure the websocket hub. Zero values take the defaults in
 // brackets.
@@ -158,7 +151,7 @@ func (o HubOptions) withDefaults() HubOptions {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = wallClock{}
+		o.Clock = clock.Wall
 	}
 	if o.SendBuffer <= 0 {
 		o.SendBuffer = 256

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"omnicc/clock"
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/presence"
@@ -70,15 +71,7 @@ type Contacts interface {
 
 // Clock is the router's time source; tests move a fake one and call
 // ExpireDue, so offer timeouts are tested without sleeping.
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // Options builds a Router.
 type Options struct {
@@ -189,7 +182,7 @@ type Router struct {
 // New builds a Router; Load fills it from the database.
 func New(o Options) *Router {
 	if o.Clock == nil {
-		o.Clock = wallClock{}
+		o.Clock = clock.Wall
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"omnicc/clock"
 	"omnicc/directory"
 	"omnicc/router"
 	"omnicc/store"
@@ -66,15 +67,7 @@ type Queues interface {
 }
 
 // Clock is the connector's time source (retry backoff).
-type Clock interface {
-	Now() time.Time
-	After(d time.Duration) <-chan time.Time
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time                         { return time.Now() }
-func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // Options builds a Connector.
 type Options struct {
@@ -154,7 +147,7 @@ func New(o Options) *Connector {
 		o.Client = &http.Client{Timeout: 10 * time.Second}
 	}
 	if o.Clock == nil {
-		o.Clock = wallClock{}
+		o.Clock = clock.Wall
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"omnicc/clock"
 	"omnicc/contacts"
 	"omnicc/directory"
 	"omnicc/router"
@@ -91,10 +92,6 @@ type Contacts interface {
 
 // Clock is the connector's time source.
 type Clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // Limits bound what one visitor may do.
 type Limits struct {
@@ -195,7 +192,7 @@ func New(o Options) (*Connector, error) {
 		return nil, errors.New("webchat: DB, Router and Directory are required")
 	}
 	if o.Clock == nil {
-		o.Clock = wallClock{}
+		o.Clock = clock.Wall
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
