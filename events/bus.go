@@ -108,6 +108,9 @@ func (b *Bus) Publish(e Event) {
 // Dropped is how many events Publish could not queue.
 func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
 
+// Queued is how many published events wait for the dispatcher.
+func (b *Bus) Queued() int { return len(b.queue) }
+
 // Lagged is how many subscriptions were ended because they fell behind.
 func (b *Bus) Lagged() uint64 { return b.lagged.Load() }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -174,7 +175,14 @@ func TestBusQueueFullTellsEveryoneTheyLagged(t *testing.T) {
 		}
 	}
 	// A subscriber that comes after the loss was reported starts clean: it
-	// may see some of the three queued events, then ours.
+	// may see some of the three queued events, then ours. Run may have
+	// reported the loss before taking anything from the full queue, so wait
+	// for room first, or "after" would be dropped too (rightly).
+	for deadline := time.Now().Add(5 * time.Second); b.Queued() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dispatcher left %d events queued", b.Queued())
+		}
+	}
 	s3 := b.Subscribe(events.Everything, 0)
 	b.Publish(events.Event{Type: "after"})
 	for e := range s3.C() {
