@@ -134,6 +134,7 @@ func (c *Client) connectAndServe(ctx context.Context) (up time.Duration, err err
 		conn:    conn,
 		pending: make(map[string]*pending),
 		done:    make(chan struct{}),
+		booted:  make(chan struct{}),
 	}
 	s.r = NewReader(bufio.NewReaderSize(conn, 32<<10), c.cfg.Limits)
 
@@ -230,7 +231,9 @@ type session struct {
 	pending map[string]*pending
 	closed  bool
 
-	done chan struct{} // closed when the connection is over
+	done     chan struct{} // closed when the connection is over
+	booted   chan struct{} // closed at Asterisk's FullyBooted
+	bootOnce sync.Once
 }
 
 // login reads the banner and logs in synchronously, before the reader
@@ -301,6 +304,9 @@ func (s *session) serve(ctx context.Context) error {
 	wg.Go(func() { s.keepalive(sctx, cancel) })
 	if c.cfg.OnConnect != nil {
 		wg.Go(func() {
+			if !s.waitBooted(sctx) {
+				return
+			}
 			if err := c.cfg.OnConnect(sctx, c); err != nil && sctx.Err() == nil {
 				cancel(fmt.Errorf("OnConnect (resync) failed, reconnecting to resync again: %w", err))
 			}
@@ -371,6 +377,22 @@ func (s *session) keepalive(ctx context.Context, fail context.CancelCauseFunc) {
 // readLoop parses messages and routes them until the connection fails. It
 // never blocks on anyone: replies go to buffered-by-construction pending
 // slots and events to non-blocking subscriptions.
+// waitBooted waits for Asterisk's FullyBooted on this connection, at most
+// BootWait; false means the connection ended first.
+func (s *session) waitBooted(ctx context.Context) bool {
+	c := s.c
+	select {
+	case <-s.booted:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-c.clk.After(c.cfg.BootWait):
+		c.log.Warn("AMI: no FullyBooted from Asterisk since login; resyncing anyway. Asterisk sends it only to manager users with read=system: grant it in manager.conf",
+			"user", c.cfg.Username, "waited", c.cfg.BootWait)
+		return true
+	}
+}
+
 func (s *session) readLoop() error {
 	for {
 		m, err := s.r.ReadMessage()
@@ -391,6 +413,9 @@ func (s *session) route(m Message) {
 		// A response nobody waits for: its action timed out.
 		s.c.log.Debug("AMI response for no waiting action (it timed out?)", "action_id", m.ActionID())
 		return
+	}
+	if m.Event() == "FullyBooted" {
+		s.bootOnce.Do(func() { close(s.booted) })
 	}
 	s.c.cfg.Metrics.event(s.c.cfg.Box)
 	ev := Event{Box: s.c.cfg.Box, Received: s.c.clk.Now(), Message: m}

@@ -926,3 +926,58 @@ func TestOversizedLineReconnects(t *testing.T) {
 		}
 	}
 }
+
+// Asterisk accepts manager logins while it still loads its modules
+// (QueueStatus is then "Invalid/unknown command", seen on a real Asterisk
+// 22.10.1 started after omniccd): OnConnect's resync waits for FullyBooted.
+func TestOnConnectWaitsForFullyBooted(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	srv.Booting()
+	ran := make(chan struct{}, 4)
+	c := newClient(t, srv, func(cfg *ami.Config) {
+		cfg.OnConnect = func(context.Context, *ami.Client) error {
+			ran <- struct{}{}
+			return nil
+		}
+	})
+	startAndWait(t, srv, c)
+	// A Ping round trip: had OnConnect been started without waiting, it
+	// would have run by now.
+	if _, err := c.Action(testCtx(t), ami.NewAction("Ping")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("OnConnect ran before Asterisk said FullyBooted")
+	default:
+	}
+	srv.Booted()
+	select {
+	case <-ran:
+	case <-time.After(wait):
+		t.Fatal("OnConnect did not run after FullyBooted")
+	}
+}
+
+// A manager user without read=system never gets FullyBooted: OnConnect
+// runs after BootWait anyway.
+func TestOnConnectRunsAfterBootWaitWithoutFullyBooted(t *testing.T) {
+	checkLeaks(t)
+	srv := amitest.NewServer(t, testUser, testSecret)
+	srv.Booting()
+	ran := make(chan struct{}, 4)
+	c := newClient(t, srv, func(cfg *ami.Config) {
+		cfg.BootWait = 50 * time.Millisecond
+		cfg.OnConnect = func(context.Context, *ami.Client) error {
+			ran <- struct{}{}
+			return nil
+		}
+	})
+	startAndWait(t, srv, c)
+	select {
+	case <-ran:
+	case <-time.After(wait):
+		t.Fatal("OnConnect never ran without FullyBooted")
+	}
+}

@@ -42,7 +42,17 @@ type Config struct {
 	// Limits bound what the reader accepts from the peer.
 	Limits Limits
 
-	// OnConnect runs after every successful login, in its own goroutine and
+	// BootWait bounds how long OnConnect waits, after a login, for
+	// Asterisk's FullyBooted event. Asterisk accepts manager logins while it
+	// is still loading modules (QueueStatus is then an "Invalid/unknown
+	// command"); it sends FullyBooted at login when it has booted, or to
+	// every session when it finishes. A manager user without read=system
+	// never gets it: OnConnect then runs after BootWait, with a warning.
+	// Default 30s.
+	BootWait time.Duration
+
+	// OnConnect runs after every successful login (once Asterisk says it is
+	// fully booted, see BootWait), in its own goroutine and
 	// with a context that ends with the connection. Events keep flowing and
 	// actions work while it runs: this is where the state tracker resyncs
 	// (QueueStatus, CoreShowChannels, DeviceStateList) and reconciles. If it
@@ -90,7 +100,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"PingInterval", c.PingInterval}, {"ActionTimeout", c.ActionTimeout}, {"DialTimeout", c.DialTimeout},
-		{"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax},
+		{"BootWait", c.BootWait}, {"BackoffMin", c.BackoffMin}, {"BackoffMax", c.BackoffMax},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("ami: %s is negative (%s); use a positive duration or 0 for the default", d.name, d.v)
@@ -114,6 +124,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 10 * time.Second
+	}
+	if c.BootWait == 0 {
+		c.BootWait = 30 * time.Second
 	}
 	if c.BackoffMin == 0 {
 		c.BackoffMin = 500 * time.Millisecond

@@ -71,6 +71,7 @@ type Server struct {
 	scripted map[string][][]ami.Message
 	actions  []ami.Message
 	logins   int
+	booting  bool // no FullyBooted at login: Asterisk is still loading modules
 	changed  chan struct{} // closed and replaced whenever actions or logins change
 	closed   bool
 
@@ -130,6 +131,31 @@ func (s *Server) Dial(ctx context.Context, _, _ string) (net.Conn, error) {
 		return nil, errors.New("amitest: server closed")
 	}
 	return client, nil
+}
+
+// Booting makes the server behave like an Asterisk that accepts manager
+// logins while it still loads its modules: no FullyBooted at login. Booted
+// ends that and sends FullyBooted to every session, as Asterisk does when it
+// finishes booting.
+func (s *Server) Booting() {
+	s.mu.Lock()
+	s.booting = true
+	s.mu.Unlock()
+}
+
+// Booted: see Booting.
+func (s *Server) Booted() {
+	s.mu.Lock()
+	s.booting = false
+	s.mu.Unlock()
+	s.Push(FullyBooted())
+}
+
+// FullyBooted is the event Asterisk sends when it has booted (at login when
+// it already has).
+func FullyBooted() ami.Message {
+	return ami.NewMessage("Event", "FullyBooted", "Privilege", "system,all",
+		"Uptime", "11", "LastReload", "11", "Status", "Fully Booted")
 }
 
 // Addr is host:port to connect to; it stays the same across Restart.
@@ -413,9 +439,11 @@ func (s *Server) serve(c *serverConn) {
 			s.notifyLocked()
 			s.mu.Unlock()
 			c.reply(action, ami.NewMessage("Response", "Success", "Message", "Authentication accepted"))
-			if c.wantsEvents() {
-				c.reply(ami.Message{}, ami.NewMessage("Event", "FullyBooted", "Privilege", "system,all",
-					"Uptime", "11", "LastReload", "11", "Status", "Fully Booted"))
+			s.mu.Lock()
+			booting := s.booting
+			s.mu.Unlock()
+			if c.wantsEvents() && !booting {
+				c.reply(ami.Message{}, FullyBooted())
 			}
 		case strings.EqualFold(name, "Logoff"):
 			c.reply(action, ami.NewMessage("Response", "Goodbye", "Message", "Thanks for all the fish."))
