@@ -307,17 +307,17 @@ func (v *Voice) Redirect(ctx context.Context, box, channel, extraChannel, dialCo
 }
 
 // HoldApart redirects the customer and the agent's leg in one action (so
-// neither is left alone in a dissolving bridge) into two rooms of
-// holdContext, the conference context, whose profile plays music on hold to
-// whoever is alone (see calls.Service.Hold for why over the AMI).
-func (v *Voice) HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext, customerRoom, agentRoom string) error {
-	_, _, err := v.do(ctx, box, NewAction("Redirect", "Channel", customerChannel, "Exten", customerRoom, "Context", holdContext, "Priority", "1",
-		"ExtraChannel", agentChannel, "ExtraExten", agentRoom, "ExtraContext", holdContext, "ExtraPriority", "1"), true)
+// neither is left alone in a dissolving bridge) to holdContext, extensions
+// customer and agent, where each waits outside any bridge with music on
+// hold (see calls.Service.Hold for why over the AMI).
+func (v *Voice) HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext string) error {
+	_, _, err := v.do(ctx, box, NewAction("Redirect", "Channel", customerChannel, "Exten", "customer", "Context", holdContext, "Priority", "1",
+		"ExtraChannel", agentChannel, "ExtraExten", "agent", "ExtraContext", holdContext, "ExtraPriority", "1"), true)
 	return err
 }
 
-// Rejoin (AMI Bridge) takes both legs out of their hold rooms into a new
-// two-party bridge; Tone no, so the customer hears no beep.
+// Rejoin (AMI Bridge) takes both legs out of the hold context's dialplan
+// into a new two-party bridge; Tone no, so the customer hears no beep.
 func (v *Voice) Rejoin(ctx context.Context, box, agentChannel, customerChannel string) error {
 	_, _, err := v.do(ctx, box, NewAction("Bridge", "Channel1", agentChannel, "Channel2", customerChannel, "Tone", "no"), true)
 	return err

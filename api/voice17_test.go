@@ -83,9 +83,9 @@ func TestVoiceAttendedTransferNeedsAConsultation(t *testing.T) {
 	}
 }
 
-// Issue 17 item 8: hold moves the customer into a room of the conference
-// context, where it hears music on hold, with the agent's leg in another (in
-// one Redirect, so neither is left alone in a dissolving bridge); unhold
+// Issue 17 item 8: hold moves the customer and the agent's leg to the hold
+// context, where each hears music on hold outside any bridge (in one
+// Redirect, so neither is left alone in a dissolving bridge); unhold
 // bridges the two again. Resuming a call not held is 409 not_on_hold.
 func TestVoiceHoldAndUnhold(t *testing.T) {
 	ve := newVoiceEnv(t, storetest.SQLite(t), nil)
@@ -101,7 +101,7 @@ func TestVoiceHoldAndUnhold(t *testing.T) {
 	}
 	r := ve.ami.Actions("Redirect")
 	if len(r) != 1 || r[0].Get("Channel") != "PJSIP/trunk-00000002" || r[0].Get("ExtraChannel") != "PJSIP/alice-00000001" ||
-		r[0].Get("Context") != "omnicc-conference" || r[0].Get("ExtraContext") != "omnicc-conference" || r[0].Get("Exten") == r[0].Get("ExtraExten") {
+		r[0].Get("Context") != "omnicc-hold" || r[0].Get("ExtraContext") != "omnicc-hold" || r[0].Get("Exten") != "customer" || r[0].Get("ExtraExten") != "agent" {
 		t.Fatalf("hold sent %v", r)
 	}
 	st, out = ve.do("alice", "POST", ve.agentPath("alice", "/calls/unhold"), leg)

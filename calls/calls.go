@@ -118,10 +118,10 @@ type Control interface {
 	// Getvar reads a channel variable of channel (OMNICC_RECORD, which the
 	// outbound route's decision leaves on the agent's leg).
 	Getvar(ctx context.Context, box, channel, variable string) (usedBox, value string, err error)
-	// HoldApart moves the customer and the agent's leg, together, each into
-	// a room of its own at holdContext (customerRoom, agentRoom), where
-	// whoever is alone hears music on hold; Rejoin bridges the two again.
-	HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext, customerRoom, agentRoom string) error
+	// HoldApart moves the customer and the agent's leg, together, out of
+	// their bridge to holdContext (extensions customer and agent), where each
+	// waits with music on hold; Rejoin bridges the two again.
+	HoldApart(ctx context.Context, box, agentChannel, customerChannel, holdContext string) error
 	Rejoin(ctx context.Context, box, agentChannel, customerChannel string) error
 	// CallIDs are the leg's own id and the id of the call it belongs to.
 	CallIDs(ctx context.Context, box, channel string) (usedBox, uniqueID, linkedID string, err error)
@@ -169,6 +169,10 @@ type Options struct {
 	// ConferenceContext is the dialplan context whose extension N runs
 	// ConfBridge(N) [omnicc-conference]; see docs/voice.md.
 	ConferenceContext string
+	// HoldContext is the dialplan context whose extensions customer and
+	// agent play music on hold outside any bridge [omnicc-hold]; see
+	// docs/voice.md.
+	HoldContext string
 	// RingTimeout is how long an originated call rings the agent's (or the
 	// supervisor's) phone [30s].
 	RingTimeout time.Duration
@@ -206,6 +210,9 @@ func New(o Options) (*Service, error) {
 	if o.ConferenceContext == "" {
 		o.ConferenceContext = "omnicc-conference"
 	}
+	if o.HoldContext == "" {
+		o.HoldContext = "omnicc-hold"
+	}
 	if o.RingTimeout <= 0 {
 		o.RingTimeout = 30 * time.Second
 	}
@@ -214,6 +221,9 @@ func New(o Options) (*Service, error) {
 	}
 	if !contextRe.MatchString(o.ConferenceContext) {
 		return nil, fmt.Errorf("calls: conference context %q is not a dialplan context name", o.ConferenceContext)
+	}
+	if !contextRe.MatchString(o.HoldContext) {
+		return nil, fmt.Errorf("calls: hold context %q is not a dialplan context name", o.HoldContext)
 	}
 	return &Service{opts: o, ctl: o.Control, log: o.Logger, recs: recordingStore{db: o.DB}}, nil
 }

@@ -64,7 +64,7 @@ func (f *fakeControl) Ready(box, control string) error {
 	return f.fail["Ready "+control]
 }
 
-func (f *fakeControl) HoldApart(_ context.Context, box, agent, customer, holdContext, customerRoom, agentRoom string) error {
+func (f *fakeControl) HoldApart(_ context.Context, box, agent, customer, holdContext string) error {
 	return f.did("HoldApart", agent, customer, holdContext)
 }
 

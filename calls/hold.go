@@ -11,13 +11,15 @@ import (
 // Unhold brings them back together.
 //
 // Asterisk's manager has no hold action (a phone holds with a re-INVITE,
-// ARI with a control frame). What the shipped configuration does offer is
-// the conference context, whose ConfBridge profile plays music on hold to
-// whoever is alone in a room: so hold moves the customer and the agent,
-// together so that neither is left alone in a dissolving bridge, each into
-// a room of its own; the customer hears music. Unhold bridges the two legs
-// again (AMI Bridge), a plain two-party bridge in which transfers work as
-// before. That needs app_confbridge as well as res_musiconhold.
+// ARI with a control frame). What the shipped configuration offers is the
+// hold context, where a channel waits outside any bridge with music on
+// hold: hold moves the customer and the agent's leg there, together so that
+// neither is left alone in a dissolving bridge; both hear music. Unhold
+// bridges the two legs again (AMI Bridge), a plain two-party bridge in which
+// transfers work as before. AMI Bridge can take a channel out of the
+// dialplan but not out of a ConfBridge room (its bridge lets channels leave
+// only by masquerade: "Unable to add Channel1 to bridge", seen on Asterisk
+// 22.10.1), which is why hold does not use conference rooms.
 //
 // Which customer an agent's leg holds is kept in memory: a restart of
 // omniccd while a call is held leaves it held (the agent can hang up, or a
@@ -74,10 +76,8 @@ func (s *Service) Hold(ctx context.Context, agentID int64, l Leg) (*Held, error)
 	if c, ok := s.holds.get(l.Channel); ok {
 		return &Held{Channel: l.Channel, Customer: c.customer, OnHold: true, Since: c.since}, nil
 	}
-	for _, control := range []string{ControlHold, ControlConference} {
-		if err := s.ctl.Ready(l.Box, control); err != nil {
-			return nil, err
-		}
+	if err := s.ctl.Ready(l.Box, ControlHold); err != nil {
+		return nil, err
 	}
 	ctx, cancel := s.controlCtx(ctx)
 	defer cancel()
@@ -85,8 +85,7 @@ func (s *Service) Hold(ctx context.Context, agentID int64, l Leg) (*Held, error)
 	if err != nil {
 		return nil, err
 	}
-	conf := s.opts.ConferenceContext
-	if err := s.ctl.HoldApart(ctx, box, l.Channel, customer, conf, conferenceRoom(), conferenceRoom()); err != nil {
+	if err := s.ctl.HoldApart(ctx, box, l.Channel, customer, s.opts.HoldContext); err != nil {
 		return nil, err
 	}
 	c := heldCall{box: box, customer: customer, since: s.now()}

@@ -71,7 +71,7 @@ type Server struct {
 	scripted map[string][][]ami.Message
 	actions  []ami.Message
 	logins   int
-	booting  bool // no FullyBooted at login: Asterisk is still loading modules
+	booting  bool          // no FullyBooted at login: Asterisk is still loading modules
 	changed  chan struct{} // closed and replaced whenever actions or logins change
 	closed   bool
 
