@@ -70,6 +70,20 @@ func (v *Voice) CheckModules(ctx context.Context, c *Client) error {
 			}
 		}
 	}
+	// Not a control, but the first thing a webrtc agent meets: their
+	// endpoints list opus first, and an Asterisk with no opus translator
+	// (none is built from source; codec_opus is a separate download) drops
+	// a queue call from a G.711 trunk when the browser answers with opus
+	// ("Had to drop call because I couldn't make … compatible", seen on
+	// 22.10.1).
+	if _, err := c.Action(ctx, NewAction("ModuleCheck", "Module", "codec_opus")); err != nil {
+		var ae *ActionError
+		if !errors.As(err, &ae) {
+			return fmt.Errorf("ModuleCheck codec_opus: %w", err)
+		}
+		v.log.Warn("this Asterisk has no opus translator (codec_opus not loaded): a webrtc agent whose allowed_codecs include opus cannot take calls from G.711 trunks",
+			"box", c.Box(), "hint", "install codec_opus (menuselect, Codec Translators), or remove opus from those agents' allowed_codecs")
+	}
 	if len(off) > 0 {
 		v.log.Warn("voice controls off on this Asterisk: modules missing", "box", c.Box(), "off", strings.Join(off, ", "),
 			"hint", "load them (modules.conf require = <module>.so, as omniccd asterisk-conf renders) and restart Asterisk")

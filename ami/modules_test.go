@@ -24,7 +24,7 @@ func TestVoiceChecksModulesAtEveryConnect(t *testing.T) {
 	srv.Handle("ModuleCheck", func(a ami.Message) []ami.Message {
 		mu.Lock()
 		defer mu.Unlock()
-		if a.Get("Module") == missing {
+		if a.Get("Module") == missing || a.Get("Module") == "codec_opus" {
 			return []ami.Message{amitest.Error("Module not loaded")}
 		}
 		return []ami.Message{amitest.Success("Version", "")}
@@ -51,6 +51,9 @@ func TestVoiceChecksModulesAtEveryConnect(t *testing.T) {
 		}
 	}
 	waitLog("voice controls off", 1)
+	if !strings.Contains(logs.String(), "no opus translator") {
+		t.Fatalf("the log does not warn that codec_opus is missing:\n%s", logs.String())
+	}
 	if !strings.Contains(logs.String(), "spy (app_chanspy not loaded)") {
 		t.Fatalf("the log does not say which control is off and why:\n%s", logs.String())
 	}

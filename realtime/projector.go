@@ -284,13 +284,15 @@ func yesno(b bool) string {
 // endpointRows are the ps_endpoints, ps_aors and ps_auths rows of an agent
 // with an endpoint. Typology decides the transport and media (SPEC):
 // webrtc → transport-wss, webrtc=yes (DTLS-SRTP, ICE, AVPF, rtcp-mux), opus
-// first; phonebar → transport-udp, mobile → transport-tcp (apps woken by
+// first when allowed; phonebar → transport-udp, mobile → transport-tcp (apps woken by
 // push keep a TCP connection), with the agent's NAT, codecs, context and
 // groups.
 func (p *Projector) endpointRows(a *directory.Agent) []row {
 	webrtc := a.Typology == directory.TypologyWebRTC
 	codecs := slices.Clone([]string(a.AllowedCodecs))
-	if webrtc {
+	if webrtc && slices.Contains(codecs, "opus") {
+		// Opus first for browsers, unless an admin took it out (an
+		// Asterisk without codec_opus: omniccd warns at connect).
 		codecs = slices.DeleteFunc(codecs, func(c string) bool { return c == "opus" })
 		codecs = append([]string{"opus"}, codecs...)
 	}

@@ -131,6 +131,14 @@ func TestTypologyRows(t *testing.T) {
 				dial:     "omnicc-dial-agent,s,1(PJSIP/vic,1002)",
 			},
 			{
+				name: "webrtc without opus when an admin took it out (an Asterisk with no codec_opus)",
+				in: directory.AgentInput{FullName: ptr("Gil G711"), Username: ptr("gil"), Typology: ptr("webrtc"), Extension: ptr("1009"),
+					AllowedCodecs: &[]string{"ulaw", "alaw"}},
+				endpoint: map[string]string{"allow": "ulaw,alaw", "webrtc": "yes"},
+				aor:      map[string]string{},
+				dial:     "omnicc-dial-agent,s,1(PJSIP/gil,1009)",
+			},
+			{
 				name: "phonebar behind NAT with groups and its own context",
 				in: directory.AgentInput{FullName: ptr("Pat Phone"), Username: ptr("pat"), Typology: ptr("phonebar"), Extension: ptr("1003"),
 					NAT: ptr("yes"), AllowedCodecs: &[]string{"alaw", "g722"}, CallGroup: ptr("1"), PickupGroup: ptr("1,2"),
