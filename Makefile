@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 # Soak: make soak SOAK_ARGS='-duration 60s -concurrency 100 -ws 50' (flags: go run ./tools/soak -h)
 SOAK_ARGS ?=
 
-.PHONY: run build web test vet unit mariadb nats chromium bench fuzz soak clean
+.PHONY: run build web test test-asterisk vet unit mariadb nats chromium bench fuzz soak clean
 
 # Front ends (web chat widget, agent desktop): each npm package in the repo is
 # installed from its lockfile and built into its dist/, which go:embed puts
@@ -38,6 +38,12 @@ vet: web
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-asterisk: the end-to-end suite against a real Asterisk
+## (OMNICC_TEST_ASTERISK=/path/to/sbin/asterisk; README "Tests against a real
+## Asterisk"); without it every test skips, saying why
+test-asterisk: web mariadb
+	$(GO) test -count=1 -timeout 30m -v ./e2e/
 
 ## web: npm ci (only when the lockfile changed) and npm run build in every
 ## front-end package
