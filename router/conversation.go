@@ -128,8 +128,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			}
 		} else if it.Bot && it.Status == StatusQueued {
 			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
-				cur, err := r.askBot(ctx, bot, it, m)
-				return cur, m, true, err
+				return it, m, true, r.queueBotTurn(ctx, botTurn{assistantID: bot, interactionID: it.ID, message: m})
 			}
 			cur, err := r.handoff(ctx, it.ID, "the queue has no assistant any more")
 			return cur, m, true, err

@@ -153,6 +153,7 @@ type Router struct {
 	pub   Publisher
 	cts   Contacts
 	bot   Bot
+	bots  bots
 	clock Clock
 	log   *slog.Logger
 
@@ -193,7 +194,7 @@ func New(o Options) *Router {
 	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, cts: o.Contacts, clock: o.Clock, log: o.Logger,
 		queues: map[int64]*queueState{}, agents: map[int64]*agentState{}, offers: map[int64]*offerState{},
 		passed: map[int64]map[int64]bool{}, nextRound: map[int64]time.Time{}, senders: map[string]Sender{}, pending: map[int64]bool{},
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), bots: bots{slots: make(chan struct{}, maxBotCalls)}}
 }
 
 // SetContacts gives the router the contact manager's trigger (see
