@@ -252,15 +252,21 @@ func (r *Router) handoff(ctx context.Context, id int64, reason string) (*Interac
 		return it, err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	q, err := r.queueLocked(ctx, it.QueueID)
+	if err == nil {
+		q.line.add(it.ID, it.Priority, it.QueuedAt)
+		r.publishInteraction(it)
+	}
+	r.mu.Unlock()
 	if err != nil {
 		return it, err
 	}
-	q.line.add(it.ID, it.Priority, it.QueuedAt)
-	r.publishInteraction(it)
-	if err := r.dispatchLocked(ctx, q); err != nil {
+	offered, err := r.dispatchUnlocked(ctx, q)
+	if err != nil {
 		return it, err
+	}
+	if cur := offered[id]; cur != nil {
+		return cur, nil
 	}
 	return readInteraction(ctx, r.db, id)
 }

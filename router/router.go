@@ -141,6 +141,10 @@ type offerState struct {
 	transfer bool
 	from     int64
 	toQueue  int64
+	// writing: reserved in memory, its rows not yet committed (see
+	// dispatchUnlocked); createdAt is when it was decided.
+	writing   bool
+	createdAt time.Time
 }
 
 // Router queues digital interactions, offers them and tracks them until
