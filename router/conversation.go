@@ -66,7 +66,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			if !ok {
 				return errRaced
 			}
-			it, err = r.storeInbound(ctx, tx, in, m, &Interaction{ID: newID, Status: StatusQueued}, true)
+			it, err = r.storeInbound(ctx, tx, in, m, &Interaction{ID: newID, Status: StatusQueued}, first)
 			return err
 		})
 		switch {
@@ -77,12 +77,14 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			err = nil
 		}
 	}
-	var created bool // by ensureInteraction: no earlier message to look for
+	newness := notNew // how new the interaction is, for insertMessageOf
 	if id == 0 && err == nil {
-		if id, created, err = ensureInteraction(ctx, r.db, r.db.InsertIgnore(), in, now); err != nil {
+		if id, opened, err = ensureInteraction(ctx, r.db, r.db.InsertIgnore(), in, now); err != nil {
 			return nil, nil, false, err
 		}
-		opened = created
+		if opened {
+			newness = created
+		}
 	}
 	if !createdHere && err == nil {
 		err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
@@ -99,7 +101,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			if it, err = readInteraction(ctx, tx, id); err != nil {
 				return err
 			}
-			it, err = r.storeInbound(ctx, tx, in, m, it, created)
+			it, err = r.storeInbound(ctx, tx, in, m, it, newness)
 			return err
 		})
 	}
@@ -181,11 +183,11 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 }
 
 // storeInbound stores a customer's message in it, inside the message's
-// transaction, and answers the interaction as it then is. created says it
-// was created for this message (nothing stored in it yet).
-func (r *Router) storeInbound(ctx context.Context, tx *sqlx.Tx, in Inbound, m *Message, it *Interaction, created bool) (*Interaction, error) {
+// transaction, and answers the interaction as it then is. isNew says how
+// new the interaction is (see insertMessageOf).
+func (r *Router) storeInbound(ctx context.Context, tx *sqlx.Tx, in Inbound, m *Message, it *Interaction, isNew int) (*Interaction, error) {
 	m.InteractionID = it.ID
-	if err := insertMessageOf(ctx, tx, m, created); err != nil {
+	if err := insertMessageOf(ctx, tx, m, isNew); err != nil {
 		return nil, err
 	}
 	if !in.WindowExpiresAt.IsZero() {

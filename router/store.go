@@ -94,8 +94,10 @@ func findInteraction(ctx context.Context, db *store.DB, in Inbound) (int64, erro
 // the ignored INSERT left a shared lock on that row, and updating it in
 // this transaction could deadlock with the other delivery doing the same.
 func createInteraction(ctx context.Context, tx *sqlx.Tx, insertIgnore string, in Inbound, now time.Time) (id int64, ok bool, err error) {
+	// last_seq is 1 from the start: the message that opens it is inserted
+	// next with seq 1 (insertMessageOf, first).
 	res, err := tx.ExecContext(ctx, insertIgnore+` interactions (channel, account, customer, customer_name, queue_id, status,
- tags, queued_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, ?)`,
+ tags, last_seq, queued_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', 1, ?, ?, ?)`,
 		in.Channel, in.Account, in.Customer, in.CustomerName, in.QueueID, StatusQueued, now, now, now)
 	if err != nil {
 		return 0, false, fmt.Errorf("router: open the interaction of %s %q: %w", in.Channel, in.Customer, err)
@@ -151,17 +153,30 @@ var errDuplicate = errors.New("duplicate message")
 // client_id/external_id waits and then sees the first one; the unique keys
 // are the last word either way.
 func insertMessage(ctx context.Context, tx *sqlx.Tx, m *Message) error {
-	return insertMessageOf(ctx, tx, m, false)
+	return insertMessageOf(ctx, tx, m, notNew)
 }
 
-// insertMessageOf is insertMessage; newInteraction says the interaction was
-// created in this transaction, so no earlier message can be a retry of m
-// (the unique keys still stand guard).
-func insertMessageOf(ctx context.Context, tx *sqlx.Tx, m *Message, newInteraction bool) error {
+// How new the interaction of a message being inserted is.
+const (
+	notNew = iota
+	// created for this message, no message stored in it yet: none can be a
+	// retry of m (the unique keys still stand guard).
+	created
+	// first: created in this very transaction by createInteraction, which
+	// set its last_seq to 1 for m.
+	first
+)
+
+// insertMessageOf is insertMessage for an interaction as new as fresh says.
+func insertMessageOf(ctx context.Context, tx *sqlx.Tx, m *Message, fresh int) error {
+	if fresh == first {
+		m.Seq = 1
+		return insertMessageRow(ctx, tx, m)
+	}
 	if _, err := exec(ctx, tx, `UPDATE interactions SET last_seq = last_seq + 1, updated_at = ? WHERE id = ?`, m.CreatedAt, m.InteractionID); err != nil {
 		return fmt.Errorf("router: next seq of interaction %d: %w", m.InteractionID, err)
 	}
-	if (m.ClientID != nil || m.ExternalID != nil) && !newInteraction {
+	if (m.ClientID != nil || m.ExternalID != nil) && fresh == notNew {
 		var n int
 		if err := sqlx.GetContext(ctx, tx, &n, `SELECT COUNT(*) FROM interaction_messages WHERE interaction_id = ?
  AND (client_id = ? OR external_id = ?)`, m.InteractionID, m.ClientID, m.ExternalID); err != nil {
@@ -174,6 +189,11 @@ func insertMessageOf(ctx context.Context, tx *sqlx.Tx, m *Message, newInteractio
 	if err := sqlx.GetContext(ctx, tx, &m.Seq, `SELECT last_seq FROM interactions WHERE id = ?`, m.InteractionID); err != nil {
 		return fmt.Errorf("router: read seq of interaction %d: %w", m.InteractionID, err)
 	}
+	return insertMessageRow(ctx, tx, m)
+}
+
+// insertMessageRow inserts m with its seq.
+func insertMessageRow(ctx context.Context, tx *sqlx.Tx, m *Message) error {
 	att, _ := json.Marshal(m.Attachments)
 	if m.Attachments == nil {
 		att = []byte("[]")
