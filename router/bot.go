@@ -45,7 +45,7 @@ func (r *Router) botFirst(ctx context.Context, assistantID int64, it *Interactio
 	}
 	it.Bot = true
 	r.publishInteraction(it)
-	return it, r.queueBotTurn(ctx, botTurn{assistantID: assistantID, interactionID: it.ID, message: m})
+	return r.queueBotTurn(ctx, it, botTurn{assistantID: assistantID, interactionID: it.ID, message: m})
 }
 
 // The assistant's webhook may take its whole timeout (10 s) to answer.
@@ -113,14 +113,18 @@ func (b *bots) startLocked(r *Router, id int64) {
 }
 
 // queueBotTurn hands a customer message to the assistant's goroutine of
-// its conversation, starting one when none runs.
-func (r *Router) queueBotTurn(ctx context.Context, t botTurn) error {
+// its conversation, starting one when none runs, and answers it as it is
+// then: unchanged, or handed to agents when RunBots has stopped.
+func (r *Router) queueBotTurn(ctx context.Context, it *Interaction, t botTurn) (*Interaction, error) {
 	b := &r.bots
 	b.mu.Lock()
 	if b.stopped {
 		b.mu.Unlock()
-		_, err := r.handoff(ctx, t.interactionID, "omniccd is stopping")
-		return err
+		cur, err := r.handoff(ctx, t.interactionID, "omniccd is stopping")
+		if cur == nil {
+			cur = it
+		}
+		return cur, err
 	}
 	if b.turns == nil {
 		b.turns = map[int64][]botTurn{}
@@ -131,7 +135,7 @@ func (r *Router) queueBotTurn(ctx context.Context, t botTurn) error {
 		b.startLocked(r, t.interactionID)
 	}
 	b.mu.Unlock()
-	return nil
+	return it, nil
 }
 
 // botWorker answers conversation id's turns in order until none is left.

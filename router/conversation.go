@@ -147,7 +147,8 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			}
 		} else if it.Bot && it.Status == StatusQueued {
 			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
-				return it, m, true, r.queueBotTurn(ctx, botTurn{assistantID: bot, interactionID: it.ID, message: m})
+				cur, err := r.queueBotTurn(ctx, it, botTurn{assistantID: bot, interactionID: it.ID, message: m})
+				return cur, m, true, err
 			}
 			cur, err := r.handoff(ctx, it.ID, "the queue has no assistant any more")
 			return cur, m, true, err

@@ -611,3 +611,65 @@ func TestSlowBotDoesNotHoldOtherConversations(t *testing.T) {
 		}
 	})
 }
+
+// When RunBots stops (omniccd shutting down), the call in flight is
+// cancelled and its conversation, with the turn waiting behind it, goes to
+// agents; a conversation that reaches the bot after the stop goes to them
+// at once. Nothing a customer wrote is left with a bot nobody runs.
+func TestBotStopHandsConversationsToAgents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		g := newRig(t, db)
+		bot := &slowBot{heldA: make(chan struct{}), release: make(chan struct{}), askedB: make(chan struct{})}
+		g.r.SetBot(bot)
+		g.r.SetSender("chat", &sender{})
+		runCtx, stop := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			_ = g.r.RunBots(runCtx)
+		}()
+		defer func() {
+			stop()
+			<-stopped
+		}()
+		helper := &directory.AIAssistant{Base: directory.Base{Name: "slow"}, WebhookURL: "https://bot.example.com/hook"}
+		if err := g.dir.AIAssistants().Create(ctx, helper); err != nil {
+			t.Fatal(err)
+		}
+		a := g.agent("ann", nil)
+		q := g.digitalQueue("botq", directory.QueueInput{AIAssistantID: &helper.ID}, a)
+		g.start(a)
+
+		first := g.in("custA", "a1", q, nil)
+		<-bot.heldA
+		g.in("custA", "a2", q, nil) // waits behind a1
+		stop()
+		<-stopped // RunBots waited for its goroutines
+
+		staff := router.Actor{Staff: true}
+		it, err := g.r.Get(ctx, staff, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Bot {
+			t.Fatalf("after the stop the bot still holds it: %+v", it)
+		}
+		ms, _ := g.r.Messages(ctx, staff, it.ID, 0)
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Direction+":"+m.Body)
+		}
+		if want := "[in:hi a1 in:hi a2 system:Handed to agents: the assistant did not answer]"; fmt.Sprint(got) != want {
+			t.Fatalf("transcript %v, want %s", got, want)
+		}
+		if offers := g.rec.take("offer", a); len(offers) != 1 {
+			t.Fatalf("the agent got %d offers, want the handed-over conversation's", len(offers))
+		}
+
+		late := g.in("custC", "c1", q, nil)
+		if late.Bot {
+			t.Fatalf("a conversation arriving after the stop was left with the bot: %+v", late)
+		}
+	})
+}
