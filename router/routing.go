@@ -41,7 +41,7 @@ func (r *Router) Load(ctx context.Context) error {
 	// What only memory knows survives a rebuild (the leader's periodic
 	// one, see Lead): who rejected what, when each agent was last offered
 	// and where each roundrobin stands, so a resync is not unfair.
-	oldQueues, oldAgents, oldPassed, oldRound := r.queues, r.agents, r.passed, r.nextRound
+	oldQueues, oldAgents, oldPassed, oldRound, oldOffers := r.queues, r.agents, r.passed, r.nextRound, r.offers
 	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
 	r.nextRound = map[int64]time.Time{}
 	restore := func() {
@@ -54,6 +54,23 @@ func (r *Router) Load(ctx context.Context) error {
 			if old := oldAgents[id]; old != nil {
 				a.lastOffer = old.lastOffer
 			}
+		}
+		// An offer being written without the lock (dispatchUnlocked) stays
+		// the one its writer finishes: the rows read above may be from
+		// before its commit (the interaction read as queued) or after it.
+		for id, o := range oldOffers {
+			if !o.writing {
+				continue
+			}
+			if _, read := r.offers[id]; !read {
+				for _, q := range r.queues {
+					q.line.remove(id)
+				}
+				for aid := range o.agents {
+					r.agentLocked(aid).reserved[o.channel]++
+				}
+			}
+			r.offers[id] = o
 		}
 		for id, p := range oldPassed {
 			if _, open := r.offers[id]; open || r.queuedLocked(id) {
