@@ -1,36 +1,51 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
-	"omnicc/channels/openchannel"
+	"omnicc/channels"
+	"omnicc/domain"
+	"omnicc/router"
 )
+
+// OpenChannelConnector is what the routes need of the open channel
+// connector (*openchannel.Connector): its accounts, and the integrator's
+// inbound message.
+type OpenChannelConnector interface {
+	Accounts(ctx context.Context) ([]*channels.OpenChannelAccount, error)
+	Account(ctx context.Context, id int64) (*channels.OpenChannelAccount, error)
+	CreateAccount(ctx context.Context, in channels.OpenChannelAccountInput) (*channels.OpenChannelAccount, error)
+	UpdateAccount(ctx context.Context, id int64, in channels.OpenChannelAccountInput) (*channels.OpenChannelAccount, error)
+	DeleteAccount(ctx context.Context, id int64) error
+	Receive(ctx context.Context, accountID int64, token string, m channels.OpenChannelMessage) (*router.Interaction, *router.Message, bool, error)
+}
 
 // OpenChannel serves the open channel connector: admins manage accounts;
 // integrators POST their customers' messages with an account token (no
 // user login).
 type OpenChannel struct {
-	c *openchannel.Connector
+	c OpenChannelConnector
 }
 
 // NewOpenChannel builds the routes; mount them with
 // Options.Mounts = append(..., oc.Mount).
-func NewOpenChannel(c *openchannel.Connector) *OpenChannel { return &OpenChannel{c: c} }
+func NewOpenChannel(c OpenChannelConnector) *OpenChannel { return &OpenChannel{c: c} }
 
 func openChannelFail(s *Server, c *gin.Context, err error) {
-	var fe *openchannel.FieldError
+	var fe *domain.FieldError
 	switch {
 	case errors.As(err, &fe):
 		writeError(c, http.StatusUnprocessableEntity, "invalid", fe.Error(), fe.Field)
-	case errors.Is(err, openchannel.ErrUnauthorized):
+	case errors.Is(err, channels.ErrOpenChannelUnauthorized):
 		writeError(c, http.StatusUnauthorized, "unauthenticated", "send the account token as Authorization: Bearer <token>", "")
-	case errors.Is(err, openchannel.ErrNotFound):
+	case errors.Is(err, channels.ErrOpenChannelNotFound):
 		writeError(c, http.StatusNotFound, "not_found", err.Error(), "")
-	case errors.Is(err, openchannel.ErrConflict):
+	case errors.Is(err, channels.ErrOpenChannelConflict):
 		writeError(c, http.StatusConflict, "conflict", err.Error(), "name")
 	default:
 		interactionFail(s, c, err)
@@ -62,10 +77,10 @@ func (h *OpenChannel) Mount(r *Router) {
 			openChannelFail(s, c, err)
 			return
 		}
-		c.JSON(http.StatusOK, list[*openchannel.Account]{Items: items, Total: len(items)})
+		c.JSON(http.StatusOK, list[*channels.OpenChannelAccount]{Items: items, Total: len(items)})
 	})
 	r.Handle("POST", "/openchannel-accounts", adminOnly, func(c *gin.Context) {
-		var in openchannel.AccountInput
+		var in channels.OpenChannelAccountInput
 		if s.decode(c, &in) {
 			ok(c, http.StatusCreated)(h.c.CreateAccount(c.Request.Context(), in))
 		}
@@ -77,7 +92,7 @@ func (h *OpenChannel) Mount(r *Router) {
 	})
 	r.Handle("PATCH", "/openchannel-accounts/:id", adminOnly, func(c *gin.Context) {
 		id, good := pathID(c, "id")
-		var in openchannel.AccountInput
+		var in channels.OpenChannelAccountInput
 		if good && s.decode(c, &in) {
 			ok(c, http.StatusOK)(h.c.UpdateAccount(c.Request.Context(), id, in))
 		}
@@ -98,10 +113,10 @@ func (h *OpenChannel) Mount(r *Router) {
 		}
 		token, found := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 		if !found {
-			openChannelFail(s, c, openchannel.ErrUnauthorized)
+			openChannelFail(s, c, channels.ErrOpenChannelUnauthorized)
 			return
 		}
-		var in openchannel.InboundMessage
+		var in channels.OpenChannelMessage
 		if !s.decode(c, &in) {
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -43,15 +45,165 @@ func (r *Router) botFirst(ctx context.Context, assistantID int64, it *Interactio
 	}
 	it.Bot = true
 	r.publishInteraction(it)
-	return r.askBot(ctx, assistantID, it, m)
+	return r.queueBotTurn(ctx, it, botTurn{assistantID: assistantID, interactionID: it.ID, message: m})
 }
 
-// askBot hands one customer message to the assistant, sends its replies
-// and hands the conversation to agents on its handoff, its failure or its
-// timeout — the transcript stays, agents read it all.
-func (r *Router) askBot(ctx context.Context, assistantID int64, it *Interaction, m *Message) (*Interaction, error) {
+// The assistant's webhook may take its whole timeout (10 s) to answer.
+// Receive runs on a connector's worker (WhatsApp hands every conversation
+// of a number over from one goroutine) or in an HTTP request, so it only
+// queues the customer's message for the assistant: RunBots calls the
+// webhook from one goroutine per conversation, which keeps each
+// conversation's order and lets the others go on.
+
+// botTurn is a customer message waiting for the assistant.
+type botTurn struct {
+	assistantID   int64
+	interactionID int64
+	message       *Message
+}
+
+// maxBotCalls bounds the assistants' webhook calls in flight at once.
+const maxBotCalls = 64
+
+// botStopTimeout bounds the database writes that hand a conversation to
+// agents when omniccd stops before its assistant answered.
+const botStopTimeout = 5 * time.Second
+
+// bots is the state of RunBots: the turns waiting per conversation and
+// which conversations have a goroutine working through theirs.
+type bots struct {
+	mu      sync.Mutex
+	ctx     context.Context // RunBots' context; nil until it runs
+	stopped bool            // RunBots returned: turns are handed to agents at once
+	turns   map[int64][]botTurn
+	wg      sync.WaitGroup
+	slots   chan struct{}
+	idle    chan struct{} // closed when no turn waits or runs; nil while none is waited for
+}
+
+// RunBots calls the assistants for the conversations they hold until ctx
+// ends; every instance runs it (a follower's Receive queues turns too).
+// Turns queued before it runs wait for it. When ctx ends, a webhook call in
+// flight is cancelled and its conversation, like any whose turn still
+// waits, goes to agents with its transcript: nothing a customer wrote is
+// left unanswered by both.
+func (r *Router) RunBots(ctx context.Context) error {
+	b := &r.bots
+	b.mu.Lock()
+	b.ctx = ctx
+	for id := range b.turns {
+		b.startLocked(r, id)
+	}
+	b.mu.Unlock()
+	<-ctx.Done()
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+// startLocked starts the goroutine of conversation id.
+func (b *bots) startLocked(r *Router, id int64) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		r.botWorker(b.ctx, id)
+	}()
+}
+
+// queueBotTurn hands a customer message to the assistant's goroutine of
+// its conversation, starting one when none runs, and answers it as it is
+// then: unchanged, or handed to agents when RunBots has stopped.
+func (r *Router) queueBotTurn(ctx context.Context, it *Interaction, t botTurn) (*Interaction, error) {
+	b := &r.bots
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		cur, err := r.handoff(ctx, t.interactionID, "omniccd is stopping")
+		if cur == nil {
+			cur = it
+		}
+		return cur, err
+	}
+	if b.turns == nil {
+		b.turns = map[int64][]botTurn{}
+	}
+	_, running := b.turns[t.interactionID]
+	b.turns[t.interactionID] = append(b.turns[t.interactionID], t)
+	if !running && b.ctx != nil {
+		b.startLocked(r, t.interactionID)
+	}
+	b.mu.Unlock()
+	return it, nil
+}
+
+// botWorker answers conversation id's turns in order until none is left.
+// The entry in b.turns stays while the goroutine runs, so a turn queued
+// meanwhile joins this goroutine rather than starting a second one.
+func (r *Router) botWorker(ctx context.Context, id int64) {
+	b := &r.bots
+	for {
+		b.mu.Lock()
+		q := b.turns[id]
+		if len(q) == 0 {
+			delete(b.turns, id)
+			if len(b.turns) == 0 && b.idle != nil {
+				close(b.idle)
+				b.idle = nil
+			}
+			b.mu.Unlock()
+			return
+		}
+		t := q[0]
+		b.turns[id] = q[1:]
+		b.mu.Unlock()
+		r.botTurn(ctx, t)
+	}
+}
+
+// botTurn asks the assistant one turn, unless the conversation left it
+// meanwhile (an earlier turn's handoff, a close): then agents read the
+// message as it is.
+func (r *Router) botTurn(ctx context.Context, t botTurn) {
+	// The writes after the call outlive a cancelled ctx: a conversation
+	// whose call was cut by a shutdown is still handed to agents.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), botStopTimeout)
+	defer cancel()
+	if ctx.Err() == nil {
+		select {
+		case r.bots.slots <- struct{}{}:
+			defer func() { <-r.bots.slots }()
+		case <-ctx.Done():
+		}
+	}
+	it, err := readInteraction(wctx, r.db, t.interactionID)
+	if err != nil {
+		r.log.Warn("router: read the assistant's conversation", "interaction", t.interactionID, "err", err)
+		return
+	}
+	if !it.Bot || it.Status != StatusQueued {
+		return
+	}
+	if ctx.Err() != nil {
+		if _, err := r.handoff(wctx, it.ID, "omniccd stopped before the assistant answered"); err != nil {
+			r.log.Warn("router: hand the assistant's conversation to agents", "interaction", it.ID, "err", err)
+		}
+		return
+	}
+	if _, err := r.askBot(ctx, wctx, t.assistantID, it, t.message); err != nil {
+		r.log.Warn("router: the assistant's turn", "interaction", it.ID, "err", err)
+	}
+}
+
+// askBot hands one customer message to the assistant (the call bound to
+// ctx), sends its replies and hands the conversation to agents on its
+// handoff, its failure or its timeout — the transcript stays, agents read
+// it all. The writes use wctx.
+func (r *Router) askBot(ctx, wctx context.Context, assistantID int64, it *Interaction, m *Message) (*Interaction, error) {
 	ans, err := r.bot.Ask(ctx, assistantID, BotTurn{InteractionID: it.ID, Channel: it.Channel, Customer: it.Customer,
 		CustomerName: it.CustomerName, Message: m})
+	ctx = wctx
 	if err != nil {
 		r.log.Warn("router: the assistant failed; agents take over", "interaction", it.ID, "assistant", assistantID, "err", err)
 		return r.handoff(ctx, it.ID, "the assistant did not answer")
@@ -104,15 +256,21 @@ func (r *Router) handoff(ctx context.Context, id int64, reason string) (*Interac
 		return it, err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	q, err := r.queueLocked(ctx, it.QueueID)
+	if err == nil {
+		q.line.add(it.ID, it.Priority, it.QueuedAt)
+		r.publishInteraction(it)
+	}
+	r.mu.Unlock()
 	if err != nil {
 		return it, err
 	}
-	q.line.add(it.ID, it.Priority, it.QueuedAt)
-	r.publishInteraction(it)
-	if err := r.dispatchLocked(ctx, q); err != nil {
+	offered, err := r.dispatchUnlocked(ctx, q)
+	if err != nil {
 		return it, err
+	}
+	if cur := offered[id]; cur != nil {
+		return cur, nil
 	}
 	return readInteraction(ctx, r.db, id)
 }
@@ -130,4 +288,20 @@ func (r *Router) botQueue(ctx context.Context, queueID int64) int64 {
 		return 0
 	}
 	return q.assistant
+}
+
+// botsIdle is closed once no assistant turn waits or runs.
+func (r *Router) botsIdle() <-chan struct{} {
+	b := &r.bots
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.turns) == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if b.idle == nil {
+		b.idle = make(chan struct{})
+	}
+	return b.idle
 }

@@ -48,44 +48,63 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	if in.ExternalID != "" {
 		m.ExternalID = &in.ExternalID
 	}
-	id, opened, err := ensureInteraction(ctx, r.db, in, now)
+	// The customer's conversation is looked up first; a new customer's is
+	// created in the message's own transaction (one commit for both) —
+	// unless another delivery created it meanwhile: then, as for an
+	// existing one, ensureInteraction opens it on its own first (see there).
+	id, err := findInteraction(ctx, r.db, in)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
-		// A message that ends the conversation (a quick reply closing it)
-		// does not bring a closed one back.
-		if !in.CloseAfter {
-			reopened, err := reopenClosed(ctx, tx, id, in.QueueID, now)
+	var opened, createdHere bool
+	if id == 0 {
+		err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+			newID, ok, err := createInteraction(ctx, tx, r.db.InsertIgnore(), in, now)
 			if err != nil {
 				return err
 			}
-			opened = opened || reopened
-		}
-		if it, err = readInteraction(ctx, tx, id); err != nil {
+			if !ok {
+				return errRaced
+			}
+			it, err = r.storeInbound(ctx, tx, in, m, &Interaction{ID: newID, Status: StatusQueued}, first)
 			return err
+		})
+		switch {
+		case err == nil:
+			id, opened, createdHere = it.ID, true, true
+		case errors.Is(err, errRaced), errors.Is(err, errDuplicate):
+			// Lost the race to create it (nothing was kept): join it below.
+			err = nil
 		}
-		m.InteractionID = it.ID
-		if err := insertMessage(ctx, tx, m); err != nil {
-			return err
+	}
+	newness := notNew // how new the interaction is, for insertMessageOf
+	if id == 0 && err == nil {
+		if id, opened, err = ensureInteraction(ctx, r.db, r.db.InsertIgnore(), in, now); err != nil {
+			return nil, nil, false, err
 		}
-		if !in.WindowExpiresAt.IsZero() {
-			// Deliveries arrive out of order: an older message never
-			// shortens the window.
-			w := stamp(in.WindowExpiresAt)
-			if _, err := tx.ExecContext(ctx, `UPDATE interactions SET window_expires_at = ?
- WHERE id = ? AND (window_expires_at IS NULL OR window_expires_at < ?)`, w, it.ID, w); err != nil {
+		if opened {
+			newness = created
+		}
+	}
+	if !createdHere && err == nil {
+		err = inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+			var err error
+			// A message that ends the conversation (a quick reply closing
+			// it) does not bring a closed one back.
+			if !in.CloseAfter && !opened {
+				reopened, err := reopenClosed(ctx, tx, id, in.QueueID, now)
+				if err != nil {
+					return err
+				}
+				opened = opened || reopened
+			}
+			if it, err = readInteraction(ctx, tx, id); err != nil {
 				return err
 			}
-		}
-		if it.Status == StatusAccepted {
-			if _, err := tx.ExecContext(ctx, `UPDATE interactions SET unread = unread + 1 WHERE id = ?`, it.ID); err != nil {
-				return err
-			}
-		}
-		it, err = readInteraction(ctx, tx, it.ID)
-		return err
-	})
+			it, err = r.storeInbound(ctx, tx, in, m, it, newness)
+			return err
+		})
+	}
 	fresh = true
 	switch {
 	case errors.Is(err, errDuplicate):
@@ -128,7 +147,7 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 			}
 		} else if it.Bot && it.Status == StatusQueued {
 			if bot := r.botQueue(ctx, it.QueueID); bot != 0 {
-				cur, err := r.askBot(ctx, bot, it, m)
+				cur, err := r.queueBotTurn(ctx, it, botTurn{assistantID: bot, interactionID: it.ID, message: m})
 				return cur, m, true, err
 			}
 			cur, err := r.handoff(ctx, it.ID, "the queue has no assistant any more")
@@ -137,25 +156,56 @@ func (r *Router) Receive(ctx context.Context, in Inbound) (it *Interaction, m *M
 	}
 	if opened {
 		// Storing ran without the router's lock, so deliveries for many
-		// customers commit in parallel; only queueing and the offer take it.
+		// customers commit in parallel; only queueing and the offer's
+		// decision take it, and the offer is written without it too.
 		// Something that moved the interaction on meanwhile (a close) makes
 		// the offer's conditional UPDATE find it no longer queued.
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		q, err := r.queueLocked(ctx, it.QueueID)
+		if err == nil {
+			q.line.add(it.ID, it.Priority, it.QueuedAt)
+			r.publishInteraction(it)
+		}
+		r.mu.Unlock()
 		if err != nil {
 			return it, m, fresh, err
 		}
-		q.line.add(it.ID, it.Priority, it.QueuedAt)
-		r.publishInteraction(it)
-		if err := r.dispatchLocked(ctx, q); err != nil {
+		offered, err := r.dispatchUnlocked(ctx, q)
+		if err != nil {
 			return it, m, fresh, err
 		}
-		if cur, err := readInteraction(ctx, r.db, it.ID); err == nil {
+		if cur := offered[it.ID]; cur != nil {
+			it = cur
+		} else if cur, err := readInteraction(ctx, r.db, it.ID); err == nil {
 			it = cur
 		}
 	}
 	return it, m, fresh, nil
+}
+
+// storeInbound stores a customer's message in it, inside the message's
+// transaction, and answers the interaction as it then is. isNew says how
+// new the interaction is (see insertMessageOf).
+func (r *Router) storeInbound(ctx context.Context, tx *sqlx.Tx, in Inbound, m *Message, it *Interaction, isNew int) (*Interaction, error) {
+	m.InteractionID = it.ID
+	if err := insertMessageOf(ctx, tx, m, isNew); err != nil {
+		return nil, err
+	}
+	if !in.WindowExpiresAt.IsZero() {
+		// Deliveries arrive out of order: an older message never
+		// shortens the window.
+		w := stamp(in.WindowExpiresAt)
+		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET window_expires_at = ?
+ WHERE id = ? AND (window_expires_at IS NULL OR window_expires_at < ?)`, w, it.ID, w); err != nil {
+			return nil, err
+		}
+	}
+	if it.Status == StatusAccepted {
+		if _, err := tx.ExecContext(ctx, `UPDATE interactions SET unread = unread + 1 WHERE id = ?`, it.ID); err != nil {
+			return nil, err
+		}
+	}
+	return readInteraction(ctx, tx, it.ID)
 }
 
 // linkContact gives an interaction without a contact the contact its
@@ -589,7 +639,9 @@ func (r *Router) closeInteraction(ctx context.Context, id int64, disposition str
 			a := r.agents[aid]
 			a.reserved[o.channel]--
 			r.pushLoadLocked(a, o.channel)
-			r.publish("offer_withdrawn", aid, OfferWithdrawnEvent{InteractionID: id, Reason: ReasonClosed})
+			if !o.writing { // an offer still being written was never shown
+				r.publish("offer_withdrawn", aid, OfferWithdrawnEvent{InteractionID: id, Reason: ReasonClosed})
+			}
 			freed = append(freed, a)
 		}
 	}

@@ -420,6 +420,33 @@ func (b *fakeBot) Ask(_ context.Context, _ int64, turn router.BotTurn) (router.B
 	return router.BotAnswer{}, errors.New("the bot is down")
 }
 
+// runBots runs the router's assistant calls until the test ends.
+func (g *rig) runBots() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r := g.r
+	go func() {
+		defer close(done)
+		_ = r.RunBots(ctx)
+	}()
+	g.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// answered is the interaction once the assistant has answered every
+// customer message handed to it (Receive only queues them for it).
+func (g *rig) answered(it *router.Interaction) *router.Interaction {
+	g.t.Helper()
+	<-g.r.BotsIdle()
+	cur, err := g.r.Get(g.t.Context(), router.Actor{Staff: true}, it.ID)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return cur
+}
+
 // A queue with an AI assistant: new conversations go to the bot first
 // (queued, not offered), its replies reach the customer, and its handoff
 // puts the conversation in the agents' line with the transcript; a failing
@@ -430,6 +457,7 @@ func TestBotFirstThenAgents(t *testing.T) {
 		g := newRig(t, db)
 		bot := &fakeBot{}
 		g.r.SetBot(bot)
+		g.runBots()
 		out := &sender{}
 		g.r.SetSender("chat", out)
 		helper := &directory.AIAssistant{Base: directory.Base{Name: "helper"}, WebhookURL: "https://bot.example.com/hook"}
@@ -440,7 +468,7 @@ func TestBotFirstThenAgents(t *testing.T) {
 		q := g.digitalQueue("botq", directory.QueueInput{AIAssistantID: &helper.ID}, a)
 		g.start(a)
 
-		it := g.in("cust", "m1", q, nil)
+		it := g.answered(g.in("cust", "m1", q, nil))
 		if !it.Bot || it.Status != router.StatusQueued || len(g.rec.take("offer", a)) != 0 {
 			t.Fatalf("first message: %+v; want the bot's, queued, no offer", it)
 		}
@@ -454,6 +482,7 @@ func TestBotFirstThenAgents(t *testing.T) {
 		// A restart keeps it with the bot.
 		g.r = g.newRouter()
 		g.r.SetBot(bot)
+		g.runBots()
 		g.r.SetSender("chat", out)
 		if err := g.r.Load(ctx); err != nil {
 			t.Fatal(err)
@@ -461,7 +490,7 @@ func TestBotFirstThenAgents(t *testing.T) {
 		if d, _ := g.r.Dashboard(ctx, a); d.Queues[0].Waiting != 0 {
 			t.Fatalf("after a restart the bot conversation waits for agents: %+v", d)
 		}
-		it = g.in("cust", "m2", q, nil)
+		it = g.answered(g.in("cust", "m2", q, nil))
 		if it.Bot || it.Status != router.StatusOffered {
 			t.Fatalf("after the handoff: bot=%v status=%s, want offered to the agent", it.Bot, it.Status)
 		}
@@ -474,19 +503,173 @@ func TestBotFirstThenAgents(t *testing.T) {
 			t.Fatalf("transcript directions %v", dirs)
 		}
 		// Once with agents, later messages do not go to the bot.
-		g.in("cust", "m3", q, nil)
+		g.answered(g.in("cust", "m3", q, nil))
 		if len(bot.turns) != 2 {
 			t.Fatalf("the bot got %d turns, want 2", len(bot.turns))
 		}
 
 		// A failing bot hands over at once.
-		other := g.in("cust2", "x1", q, nil)
+		other := g.answered(g.in("cust2", "x1", q, nil))
 		if other.Bot {
 			t.Fatalf("a failing bot kept the conversation: %+v", other)
 		}
 		ms, _ = g.r.Messages(ctx, router.Actor{Staff: true}, other.ID, 0)
 		if last := ms[len(ms)-1]; last.Direction != router.DirectionSystem || !strings.Contains(last.Body, "did not answer") {
 			t.Fatalf("no handoff note: %+v", last)
+		}
+	})
+}
+
+// slowBot holds customer A's first turn until released and answers the
+// others at once, logging what it does in order.
+type slowBot struct {
+	mu      sync.Mutex
+	log     []string
+	heldA   chan struct{} // closed when A's first turn reached the bot
+	release chan struct{}
+	askedB  chan struct{}
+}
+
+func (b *slowBot) note(s string) {
+	b.mu.Lock()
+	b.log = append(b.log, s)
+	b.mu.Unlock()
+}
+
+func (b *slowBot) Ask(ctx context.Context, _ int64, turn router.BotTurn) (router.BotAnswer, error) {
+	body := turn.Message.Body
+	b.note("ask " + body)
+	switch body {
+	case "hi a1":
+		close(b.heldA)
+		select {
+		case <-b.release:
+		case <-ctx.Done():
+			return router.BotAnswer{}, ctx.Err()
+		}
+	case "hi b1":
+		// Answered before the test lets A's turn go.
+		b.note("done " + body)
+		close(b.askedB)
+		return router.BotAnswer{Replies: []string{"re: " + body}}, nil
+	}
+	b.note("done " + body)
+	return router.BotAnswer{Replies: []string{"re: " + body}}, nil
+}
+
+// A slow assistant on one conversation holds neither the channel's worker
+// nor the other conversations: while it thinks about A's message, B's
+// message on the same channel is received and answered, and A's second
+// message waits its turn behind A's first.
+func TestSlowBotDoesNotHoldOtherConversations(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		g := newRig(t, db)
+		bot := &slowBot{heldA: make(chan struct{}), release: make(chan struct{}), askedB: make(chan struct{})}
+		g.r.SetBot(bot)
+		g.runBots()
+		out := &sender{}
+		g.r.SetSender("chat", out)
+		helper := &directory.AIAssistant{Base: directory.Base{Name: "slow"}, WebhookURL: "https://bot.example.com/hook"}
+		if err := g.dir.AIAssistants().Create(ctx, helper); err != nil {
+			t.Fatal(err)
+		}
+		a := g.agent("ann", nil)
+		q := g.digitalQueue("botq", directory.QueueInput{AIAssistantID: &helper.ID}, a)
+		g.start(a)
+
+		// The channel's worker hands the messages over one after the
+		// other, as a connector does.
+		worker := make(chan struct{})
+		go func() {
+			defer close(worker)
+			g.in("custA", "a1", q, nil)
+			<-bot.heldA
+			g.in("custA", "a2", q, nil)
+			g.in("custB", "b1", q, nil)
+		}()
+		<-bot.askedB // B was answered while A's first turn is held
+		<-worker     // and every Receive returned
+		close(bot.release)
+		<-g.r.BotsIdle()
+
+		bot.mu.Lock()
+		log := strings.Join(bot.log, ", ")
+		bot.mu.Unlock()
+		if !strings.Contains(log, "done hi b1") || strings.Index(log, "done hi b1") > strings.Index(log, "done hi a1") {
+			t.Fatalf("B was answered after A's slow turn: %s", log)
+		}
+		if strings.Index(log, "ask hi a2") < strings.Index(log, "done hi a1") {
+			t.Fatalf("A's second message reached the bot before its first was answered: %s", log)
+		}
+		sent := map[string][]string{}
+		for _, m := range out.all() {
+			sent[m.Customer] = append(sent[m.Customer], m.Body)
+		}
+		if fmt.Sprint(sent) != "map[custA:[re: hi a1 re: hi a2] custB:[re: hi b1]]" {
+			t.Fatalf("replies sent: %v", sent)
+		}
+	})
+}
+
+// When RunBots stops (omniccd shutting down), the call in flight is
+// cancelled and its conversation, with the turn waiting behind it, goes to
+// agents; a conversation that reaches the bot after the stop goes to them
+// at once. Nothing a customer wrote is left with a bot nobody runs.
+func TestBotStopHandsConversationsToAgents(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		g := newRig(t, db)
+		bot := &slowBot{heldA: make(chan struct{}), release: make(chan struct{}), askedB: make(chan struct{})}
+		g.r.SetBot(bot)
+		g.r.SetSender("chat", &sender{})
+		runCtx, stop := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			_ = g.r.RunBots(runCtx)
+		}()
+		defer func() {
+			stop()
+			<-stopped
+		}()
+		helper := &directory.AIAssistant{Base: directory.Base{Name: "slow"}, WebhookURL: "https://bot.example.com/hook"}
+		if err := g.dir.AIAssistants().Create(ctx, helper); err != nil {
+			t.Fatal(err)
+		}
+		a := g.agent("ann", nil)
+		q := g.digitalQueue("botq", directory.QueueInput{AIAssistantID: &helper.ID}, a)
+		g.start(a)
+
+		first := g.in("custA", "a1", q, nil)
+		<-bot.heldA
+		g.in("custA", "a2", q, nil) // waits behind a1
+		stop()
+		<-stopped // RunBots waited for its goroutines
+
+		staff := router.Actor{Staff: true}
+		it, err := g.r.Get(ctx, staff, first.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Bot {
+			t.Fatalf("after the stop the bot still holds it: %+v", it)
+		}
+		ms, _ := g.r.Messages(ctx, staff, it.ID, 0)
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.Direction+":"+m.Body)
+		}
+		if want := "[in:hi a1 in:hi a2 system:Handed to agents: the assistant did not answer]"; fmt.Sprint(got) != want {
+			t.Fatalf("transcript %v, want %s", got, want)
+		}
+		if offers := g.rec.take("offer", a); len(offers) != 1 {
+			t.Fatalf("the agent got %d offers, want the handed-over conversation's", len(offers))
+		}
+
+		late := g.in("custC", "c1", q, nil)
+		if late.Bot {
+			t.Fatalf("a conversation arriving after the stop was left with the bot: %+v", late)
 		}
 	})
 }

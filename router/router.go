@@ -141,6 +141,10 @@ type offerState struct {
 	transfer bool
 	from     int64
 	toQueue  int64
+	// writing: reserved in memory, its rows not yet committed (see
+	// dispatchUnlocked); createdAt is when it was decided.
+	writing   bool
+	createdAt time.Time
 }
 
 // Router queues digital interactions, offers them and tracks them until
@@ -153,6 +157,7 @@ type Router struct {
 	pub   Publisher
 	cts   Contacts
 	bot   Bot
+	bots  bots
 	clock Clock
 	log   *slog.Logger
 
@@ -193,7 +198,7 @@ func New(o Options) *Router {
 	return &Router{db: o.DB, pres: o.Presence, dir: o.Directory, pub: o.Publisher, cts: o.Contacts, clock: o.Clock, log: o.Logger,
 		queues: map[int64]*queueState{}, agents: map[int64]*agentState{}, offers: map[int64]*offerState{},
 		passed: map[int64]map[int64]bool{}, nextRound: map[int64]time.Time{}, senders: map[string]Sender{}, pending: map[int64]bool{},
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), bots: bots{slots: make(chan struct{}, maxBotCalls)}}
 }
 
 // SetContacts gives the router the contact manager's trigger (see

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -40,7 +41,7 @@ func (r *Router) Load(ctx context.Context) error {
 	// What only memory knows survives a rebuild (the leader's periodic
 	// one, see Lead): who rejected what, when each agent was last offered
 	// and where each roundrobin stands, so a resync is not unfair.
-	oldQueues, oldAgents, oldPassed, oldRound := r.queues, r.agents, r.passed, r.nextRound
+	oldQueues, oldAgents, oldPassed, oldRound, oldOffers := r.queues, r.agents, r.passed, r.nextRound, r.offers
 	r.queues, r.agents, r.offers, r.passed = map[int64]*queueState{}, map[int64]*agentState{}, map[int64]*offerState{}, map[int64]map[int64]bool{}
 	r.nextRound = map[int64]time.Time{}
 	restore := func() {
@@ -53,6 +54,23 @@ func (r *Router) Load(ctx context.Context) error {
 			if old := oldAgents[id]; old != nil {
 				a.lastOffer = old.lastOffer
 			}
+		}
+		// An offer being written without the lock (dispatchUnlocked) stays
+		// the one its writer finishes: the rows read above may be from
+		// before its commit (the interaction read as queued) or after it.
+		for id, o := range oldOffers {
+			if !o.writing {
+				continue
+			}
+			if _, read := r.offers[id]; !read {
+				for _, q := range r.queues {
+					q.line.remove(id)
+				}
+				for aid := range o.agents {
+					r.agentLocked(aid).reserved[o.channel]++
+				}
+			}
+			r.offers[id] = o
 		}
 		for id, p := range oldPassed {
 			if _, open := r.offers[id]; open || r.queuedLocked(id) {
@@ -299,16 +317,57 @@ func (r *Router) Decide(queueID int64) (interactionID int64, agents []int64) {
 }
 
 // dispatchLocked offers q's waiting interactions, head first, while someone
-// can take them.
+// can take them, writing each offer with the router's lock held.
 func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
+	var firstErr error
+	for _, o := range r.planLocked(q) {
+		// Every planned offer is finished, even after a failure: each holds
+		// reservations only its finish frees.
+		it, err := r.writeOffer(ctx, o)
+		firstErr = cmp.Or(firstErr, r.finishOfferLocked(ctx, q, o, it, err))
+	}
+	return firstErr
+}
+
+// dispatchUnlocked is dispatchLocked for a caller that does not hold the
+// lock (a customer's message): the decisions and the reservations are
+// made under the lock, but the offers are written without it, so new
+// conversations of many customers commit side by side instead of one
+// after the other behind the lock. It answers the interactions it offered,
+// as read in the offer's transaction.
+func (r *Router) dispatchUnlocked(ctx context.Context, q *queueState) (map[int64]*Interaction, error) {
+	r.mu.Lock()
+	plan := r.planLocked(q)
+	r.mu.Unlock()
+	offered := map[int64]*Interaction{}
+	var firstErr error
+	for _, o := range plan {
+		it, err := r.writeOffer(ctx, o)
+		r.mu.Lock()
+		err = r.finishOfferLocked(ctx, q, o, it, err)
+		r.mu.Unlock()
+		if err != nil {
+			firstErr = cmp.Or(firstErr, err)
+		} else if it != nil {
+			offered[it.ID] = it
+		}
+	}
+	return offered, firstErr
+}
+
+// planLocked takes q's waiting interactions, head first, while someone can
+// take them, and reserves each one's agents (its offer, not yet written,
+// stands in r.offers with writing set).
+func (r *Router) planLocked(q *queueState) []*offerState {
 	if r.follower.Load() {
 		return nil // the leader offers it (Lead)
 	}
+	var plan []*offerState
 	for q.line.Len() > 0 {
 		h := q.line.head()
 		fresh, all := r.eligibleLocked(q, h.id)
 		if len(all) == 0 {
-			return nil
+			break
 		}
 		if len(fresh) == 0 {
 			// Everyone who could take it has passed on it: start a new round
@@ -317,7 +376,7 @@ func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
 			// just rejected it is not offered it again the same second. The
 			// line waits behind its head meanwhile, first come first served.
 			if r.now().Before(r.nextRound[h.id]) {
-				return nil
+				break
 			}
 			delete(r.passed, h.id)
 			delete(r.nextRound, h.id)
@@ -325,44 +384,19 @@ func (r *Router) dispatchLocked(ctx context.Context, q *queueState) error {
 		}
 		to := r.chooseLocked(q, fresh)
 		q.line.remove(h.id)
-		if err := r.offerLocked(ctx, q, h, to); err != nil {
-			q.line.add(h.id, h.priority, h.queuedAt)
-			return err
-		}
+		plan = append(plan, r.reserveOfferLocked(q, h, to))
 	}
-	return nil
+	return plan
 }
 
-func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to []int64) error {
+// reserveOfferLocked makes the offer of h to the agents in memory: their
+// slots are reserved (so no other queue fills them meanwhile) before the
+// offer is written.
+func (r *Router) reserveOfferLocked(q *queueState, h *waitItem, to []int64) *offerState {
 	now := r.now()
 	deadline := now.Add(q.offerTimeout)
-	var it *Interaction
-	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
-		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
-			StatusOffered, now, h.id, StatusQueued)
-		if err != nil {
-			return err
-		}
-		if n != 1 {
-			return fmt.Errorf("interaction %d is no longer queued: %w", h.id, ErrConflict)
-		}
-		for _, a := range to {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO interaction_offers (interaction_id, agent_id, kind, expires_at, created_at)
- VALUES (?, ?, 'offer', ?, ?)`, h.id, a, deadline, now); err != nil {
-				return err
-			}
-		}
-		it, err = readInteraction(ctx, tx, h.id)
-		return err
-	})
-	if errors.Is(err, ErrConflict) {
-		return nil // someone else (closed it, another instance) moved it on; it has left the line
-	}
-	if err != nil {
-		return fmt.Errorf("router: offer interaction %d: %w", h.id, err)
-	}
 	o := &offerState{interactionID: h.id, queueID: q.id, channel: q.channel, priority: h.priority, queuedAt: h.queuedAt,
-		agents: map[int64]time.Time{}}
+		agents: map[int64]time.Time{}, writing: true, createdAt: now}
 	for _, id := range to {
 		a := r.agentLocked(id)
 		o.agents[id] = deadline
@@ -371,26 +405,84 @@ func (r *Router) offerLocked(ctx context.Context, q *queueState, h *waitItem, to
 		r.pushLoadLocked(a, q.channel)
 	}
 	r.offers[h.id] = o
+	return o
+}
+
+// writeOffer stores a reserved offer: the interaction offered, one row
+// per agent. It touches no router state, so it may run without the lock.
+func (r *Router) writeOffer(ctx context.Context, o *offerState) (*Interaction, error) {
+	var it *Interaction
+	err := inTx(ctx, r.db, func(tx *sqlx.Tx) error {
+		n, err := exec(ctx, tx, `UPDATE interactions SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
+			StatusOffered, o.createdAt, o.interactionID, StatusQueued)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("interaction %d is no longer queued: %w", o.interactionID, ErrConflict)
+		}
+		for a, deadline := range o.agents {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO interaction_offers (interaction_id, agent_id, kind, expires_at, created_at)
+ VALUES (?, ?, 'offer', ?, ?)`, o.interactionID, a, deadline, o.createdAt); err != nil {
+				return err
+			}
+		}
+		it, err = readInteraction(ctx, tx, o.interactionID)
+		return err
+	})
+	return it, err
+}
+
+// finishOfferLocked publishes a written offer, or takes a failed one back:
+// its reservations are freed, and the interaction returns to the line
+// unless someone else moved it on (closed it, another instance).
+func (r *Router) finishOfferLocked(ctx context.Context, q *queueState, o *offerState, it *Interaction, err error) error {
+	current := r.offers[o.interactionID] == o
+	if err != nil || !current {
+		if current {
+			delete(r.offers, o.interactionID)
+			for id := range o.agents {
+				a := r.agents[id]
+				a.reserved[o.channel]--
+				r.pushLoadLocked(a, o.channel)
+			}
+		}
+		if errors.Is(err, ErrConflict) || err == nil {
+			// Someone else moved it on (a close took the offer back while
+			// it was written; another instance); it has left the line.
+			return nil
+		}
+		if current {
+			q.line.add(o.interactionID, o.priority, o.queuedAt)
+		}
+		return fmt.Errorf("router: offer interaction %d: %w", o.interactionID, err)
+	}
+	o.writing = false
 	r.publishInteraction(it)
-	for _, id := range to {
-		r.publish("offer", id, OfferEvent{Interaction: it, ExpiresAt: deadline})
+	ids := make([]int64, 0, len(o.agents))
+	for id := range o.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		r.publish("offer", id, OfferEvent{Interaction: it, ExpiresAt: o.agents[id]})
 		r.count(id, q.channel, presence.DigitalOffered, 0)
 	}
 	// Auto-answer accepts for the agent after its delay, never under
 	// beepall, where it would win every race for whoever has it on.
-	if q.strategy != "beepall" && len(to) == 1 {
-		if d, ok := r.agents[to[0]].autoAnswer[q.channel]; ok {
-			o.autoAgent, o.autoAt = to[0], now.Add(d)
+	if q.strategy != "beepall" && len(ids) == 1 {
+		if d, ok := r.agents[ids[0]].autoAnswer[q.channel]; ok {
+			o.autoAgent, o.autoAt = ids[0], o.createdAt.Add(d)
 			if d == 0 {
-				if _, err := r.acceptLocked(ctx, to[0], h.id); err != nil {
-					r.log.Warn("router: auto-answer", "interaction", h.id, "agent", to[0], "err", err)
+				if _, err := r.acceptLocked(ctx, ids[0], o.interactionID); err != nil {
+					r.log.Warn("router: auto-answer", "interaction", o.interactionID, "agent", ids[0], "err", err)
 				}
 			} else {
 				r.signal()
 			}
 		}
 	}
-	if len(to) > 0 {
+	if len(ids) > 0 {
 		r.signal() // Run's timer must learn the new deadline
 	}
 	return nil
@@ -590,6 +682,9 @@ func (r *Router) ExpireDue(ctx context.Context) error {
 	type due struct{ interaction, agent int64 }
 	var expired, auto []due
 	for _, o := range r.offers {
+		if o.writing {
+			continue // its writer publishes it, or takes it back
+		}
 		if o.autoAgent != 0 && !o.autoAt.After(now) {
 			auto = append(auto, due{o.interactionID, o.autoAgent})
 			continue

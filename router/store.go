@@ -70,6 +70,45 @@ func exec(ctx context.Context, tx sqlx.ExecerContext, query string, args ...any)
 	return res.RowsAffected()
 }
 
+// errRaced: another delivery created the customer's interaction first.
+var errRaced = errors.New("the interaction was created meanwhile")
+
+// findInteraction is the id of the customer's interaction, 0 when it has
+// none yet. A plain read: it takes no lock.
+func findInteraction(ctx context.Context, db *store.DB, in Inbound) (int64, error) {
+	var id int64
+	err := db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`,
+		in.Channel, in.Account, in.Customer)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("router: find the interaction of %s %q: %w", in.Channel, in.Customer, err)
+	}
+	return id, nil
+}
+
+// createInteraction creates a new customer's interaction inside the
+// message's transaction; ok is false when one exists (created since
+// findInteraction looked), and the caller must then roll back: on MariaDB
+// the ignored INSERT left a shared lock on that row, and updating it in
+// this transaction could deadlock with the other delivery doing the same.
+func createInteraction(ctx context.Context, tx *sqlx.Tx, insertIgnore string, in Inbound, now time.Time) (id int64, ok bool, err error) {
+	// last_seq is 1 from the start: the message that opens it is inserted
+	// next with seq 1 (insertMessageOf, first).
+	res, err := tx.ExecContext(ctx, insertIgnore+` interactions (channel, account, customer, customer_name, queue_id, status,
+ tags, last_seq, queued_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', 1, ?, ?, ?)`,
+		in.Channel, in.Account, in.Customer, in.CustomerName, in.QueueID, StatusQueued, now, now, now)
+	if err != nil {
+		return 0, false, fmt.Errorf("router: open the interaction of %s %q: %w", in.Channel, in.Customer, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return 0, false, err
+	}
+	id, err = res.LastInsertId()
+	return id, err == nil, err
+}
+
 // ensureInteraction creates the interaction of the customer's identity
 // unless it exists, and answers its id; created is true for the one caller
 // whose INSERT made it. It runs on its own, before the message's
@@ -77,14 +116,14 @@ func exec(ctx context.Context, tx sqlx.ExecerContext, query string, args ...any)
 // MariaDB, and a transaction that then updates the row (the seq) would
 // deadlock with every other delivery for the same customer doing the same.
 // The unique key on the identity makes racing first deliveries share it.
-func ensureInteraction(ctx context.Context, db *store.DB, in Inbound, now time.Time) (id int64, created bool, err error) {
-	n, err := exec(ctx, db, db.InsertIgnore()+` interactions (channel, account, customer, customer_name, queue_id, status,
+func ensureInteraction(ctx context.Context, db sqlx.ExtContext, insertIgnore string, in Inbound, now time.Time) (id int64, created bool, err error) {
+	n, err := exec(ctx, db, insertIgnore+` interactions (channel, account, customer, customer_name, queue_id, status,
  tags, queued_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, ?)`,
 		in.Channel, in.Account, in.Customer, in.CustomerName, in.QueueID, StatusQueued, now, now, now)
 	if err != nil {
 		return 0, false, fmt.Errorf("router: open the interaction of %s %q: %w", in.Channel, in.Customer, err)
 	}
-	if err := db.GetContext(ctx, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`,
+	if err := sqlx.GetContext(ctx, db, &id, `SELECT id FROM interactions WHERE channel = ? AND account = ? AND customer = ?`,
 		in.Channel, in.Account, in.Customer); err != nil {
 		return 0, false, fmt.Errorf("router: find the interaction of %s %q: %w", in.Channel, in.Customer, err)
 	}
@@ -114,10 +153,30 @@ var errDuplicate = errors.New("duplicate message")
 // client_id/external_id waits and then sees the first one; the unique keys
 // are the last word either way.
 func insertMessage(ctx context.Context, tx *sqlx.Tx, m *Message) error {
+	return insertMessageOf(ctx, tx, m, notNew)
+}
+
+// How new the interaction of a message being inserted is.
+const (
+	notNew = iota
+	// created for this message, no message stored in it yet: none can be a
+	// retry of m (the unique keys still stand guard).
+	created
+	// first: created in this very transaction by createInteraction, which
+	// set its last_seq to 1 for m.
+	first
+)
+
+// insertMessageOf is insertMessage for an interaction as new as fresh says.
+func insertMessageOf(ctx context.Context, tx *sqlx.Tx, m *Message, fresh int) error {
+	if fresh == first {
+		m.Seq = 1
+		return insertMessageRow(ctx, tx, m)
+	}
 	if _, err := exec(ctx, tx, `UPDATE interactions SET last_seq = last_seq + 1, updated_at = ? WHERE id = ?`, m.CreatedAt, m.InteractionID); err != nil {
 		return fmt.Errorf("router: next seq of interaction %d: %w", m.InteractionID, err)
 	}
-	if m.ClientID != nil || m.ExternalID != nil {
+	if (m.ClientID != nil || m.ExternalID != nil) && fresh == notNew {
 		var n int
 		if err := sqlx.GetContext(ctx, tx, &n, `SELECT COUNT(*) FROM interaction_messages WHERE interaction_id = ?
  AND (client_id = ? OR external_id = ?)`, m.InteractionID, m.ClientID, m.ExternalID); err != nil {
@@ -130,6 +189,11 @@ func insertMessage(ctx context.Context, tx *sqlx.Tx, m *Message) error {
 	if err := sqlx.GetContext(ctx, tx, &m.Seq, `SELECT last_seq FROM interactions WHERE id = ?`, m.InteractionID); err != nil {
 		return fmt.Errorf("router: read seq of interaction %d: %w", m.InteractionID, err)
 	}
+	return insertMessageRow(ctx, tx, m)
+}
+
+// insertMessageRow inserts m with its seq.
+func insertMessageRow(ctx context.Context, tx *sqlx.Tx, m *Message) error {
 	att, _ := json.Marshal(m.Attachments)
 	if m.Attachments == nil {
 		att = []byte("[]")

@@ -55,6 +55,8 @@ type DB struct {
 	Dialect Dialect
 	log     *slog.Logger
 	pools   map[string]*DB // nil on a pool handed out by Pool
+	// writer is SQLite's one write lock, queued for in Go by InTx.
+	writer chan struct{}
 }
 
 // Open connects and pings, but does not migrate.
@@ -114,7 +116,7 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	hdb.SetMaxOpenConns(1)
-	db := &DB{DB: sdb, Dialect: SQLite, log: log}
+	db := &DB{DB: sdb, Dialect: SQLite, log: log, writer: make(chan struct{}, 1)}
 	db.pools = map[string]*DB{PoolREST: db, PoolHealth: {DB: hdb, Dialect: SQLite, log: log}}
 	return db, nil
 }
@@ -133,6 +135,10 @@ func mysqlDSN(dsn string) (string, error) {
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	cfg.ClientFoundRows = true
+	// Without it every statement with arguments costs the server a prepare
+	// and an execute, two round trips where one does; the driver escapes
+	// the arguments itself (utf8mb4, below, is a charset it escapes safely).
+	cfg.InterpolateParams = true
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
 	}
@@ -203,6 +209,27 @@ func (db *DB) Version(ctx context.Context) (int64, error) {
 // InTx runs fn in a transaction, committing when fn returns nil and rolling
 // back otherwise, so a failure leaves neither half of a change.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) {
+	if db.writer != nil {
+		// SQLite has one writer at a time (transactions are immediate: they
+		// take the write lock at BEGIN), and a BEGIN that finds it taken
+		// polls: busy_timeout sleeps 1, 2, 5, 10 … up to 100 ms between
+		// tries, so under a steady stream of writes some wait tens of
+		// milliseconds for a lock that was free after one. Transactions
+		// queue here instead, and the next starts the moment the last ends.
+		// Autocommit statements still meet SQLite's own wait. A transaction
+		// begun inside another's fn (which on SQLite waits for itself) goes
+		// on to that wait after writerWait rather than hang here.
+		t := time.NewTimer(writerWait)
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("store: begin: %w", ctx.Err())
+		}
+		t.Stop()
+	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -224,6 +251,10 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 	}
 	return nil
 }
+
+// writerWait bounds how long InTx queues for SQLite's write lock in Go
+// before it leaves the waiting to SQLite's busy_timeout.
+const writerWait = 2 * time.Second
 
 // InTxRetry is InTx, run again (up to 3 times in all) when MySQL chose the
 // transaction as a deadlock victim: InnoDB resolves a lock cycle between two

@@ -24,8 +24,10 @@ import (
 	"sync"
 	"time"
 
+	"omnicc/channels"
 	"omnicc/clock"
 	"omnicc/directory"
+	"omnicc/domain"
 	"omnicc/router"
 	"omnicc/store"
 )
@@ -37,21 +39,18 @@ const Channel = "openchannel"
 // every reply POSTed to an integrator.
 const SignatureHeader = "X-Omnicc-Signature"
 
-// Errors the HTTP side maps to statuses.
+// Errors the HTTP side maps to statuses: the channels package's, so api
+// maps them without importing the connector.
 var (
-	ErrNotFound     = errors.New("not found")
-	ErrUnauthorized = errors.New("wrong or missing account token")
-	ErrConflict     = errors.New("conflict")
+	ErrNotFound     = channels.ErrOpenChannelNotFound
+	ErrUnauthorized = channels.ErrOpenChannelUnauthorized
+	ErrConflict     = channels.ErrOpenChannelConflict
 )
 
-// FieldError is bad input, naming the field.
-type FieldError struct{ Field, Message string }
+// FieldError is bad input, naming the field: the core's, mapped once in api.
+type FieldError = domain.FieldError
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
-
-func fieldErr(field, format string, a ...any) error {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, a...)}
-}
+func fieldErr(field, format string, a ...any) error { return domain.FieldErrorf(field, format, a...) }
 
 // Router is what the connector needs of the router.
 type Router interface {
@@ -86,36 +85,13 @@ type Options struct {
 }
 
 // Account is an integrator's open channel account.
-type Account struct {
-	ID      int64  `json:"id" db:"id"`
-	Name    string `json:"name" db:"name"`
-	QueueID int64  `json:"queue_id" db:"queue_id"`
-	// ContactListID is the trigger: unknown senders become contacts of
-	// this list, and every interaction of the account gets its contact.
-	ContactListID *int64    `json:"contact_list_id" db:"contact_list_id"`
-	ReplyURL      string    `json:"reply_url" db:"reply_url"`
-	Token         string    `json:"token" db:"token"`
-	Secret        string    `json:"secret" db:"secret"`
-	CreatedAt     time.Time `json:"created_at" db:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
-}
+type Account = channels.OpenChannelAccount
 
 // AccountInput creates or partly updates an account.
-type AccountInput struct {
-	Name    *string `json:"name"`
-	QueueID *int64  `json:"queue_id"`
-	// ContactListID: 0 clears it.
-	ContactListID *int64  `json:"contact_list_id"`
-	ReplyURL      *string `json:"reply_url"`
-}
+type AccountInput = channels.OpenChannelAccountInput
 
 // InboundMessage is the integrator's POST body.
-type InboundMessage struct {
-	From       string `json:"from"`
-	Name       string `json:"name"`
-	Body       string `json:"body"`
-	ExternalID string `json:"external_id"`
-}
+type InboundMessage = channels.OpenChannelMessage
 
 // Reply is the JSON POSTed to reply_url.
 type Reply struct {

@@ -437,6 +437,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			return digital.Lead(ctx, bus, db.Dialect == store.MySQL)
 		})
 	})
+	// Every instance answers its own customers' messages to the assistants.
+	g.Go(func() error { return digital.RunBots(gctx) })
 	g.Go(func() error { return openChannel.Run(gctx) })
 	g.Go(func() error { return wa.Run(gctx) })
 	g.Go(func() error { return chat.Run(gctx) })
