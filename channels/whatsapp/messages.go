@@ -213,6 +213,22 @@ func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
 	return m, nil
 }
 
+// MessageForInteraction loads the WhatsApp message that carries the
+// router's message interactionMessageID (ErrNotFound when none was stored,
+// e.g. the send was refused before it).
+func (s *Store) MessageForInteraction(ctx context.Context, interactionMessageID int64) (Message, error) {
+	var m Message
+	err := s.db.GetContext(ctx, &m, `SELECT `+messageColumns+` FROM whatsapp_messages WHERE interaction_message_id = ?
+		ORDER BY id DESC LIMIT 1`, interactionMessageID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("whatsapp message of interaction message %d: %w", interactionMessageID, domain.ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("whatsapp: load the message of interaction message %d: %w", interactionMessageID, err)
+	}
+	return m, nil
+}
+
 // Messages lists an account's messages with one customer, oldest first.
 func (s *Store) Messages(ctx context.Context, accountID int64, waID string) ([]Message, error) {
 	var out []Message

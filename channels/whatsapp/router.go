@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"omnicc/router"
 )
@@ -40,6 +41,23 @@ func (ri RouterInbox) Deliver(ctx context.Context, in Inbound) (InboundResult, e
 		return InboundResult{}, err
 	}
 	return InboundResult{InteractionID: it.ID}, nil
+}
+
+// ConversationStart is the router's Start of a conversation an agent opens
+// with customer to on account a: the identity RouterInbox gives the
+// customer's own messages, so the answer joins the same interaction.
+// window is the conversation's 24-hour window as it stands (zero: never
+// opened).
+func ConversationStart(a Account, to string, window time.Time) router.Start {
+	st := router.Start{Channel: Channel, Account: strconv.FormatInt(a.ID, 10), Customer: to, Phone: phoneOf(to),
+		WindowExpiresAt: window}
+	if a.QueueID != nil {
+		st.QueueID = *a.QueueID
+	}
+	if a.ContactListID != nil {
+		st.ContactListID = *a.ContactListID
+	}
+	return st
 }
 
 // attachmentsOf links an inbound message's media as omniccd serves it to
