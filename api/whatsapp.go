@@ -293,6 +293,45 @@ func (w *WhatsApp) Mount(r *Router) {
 	r.Public("GET", "/webhooks/whatsapp/:account_id", w.metaVerify)
 	r.Public("POST", "/webhooks/whatsapp/:account_id", w.metaDelivery)
 	r.Public("POST", "/webhooks/twilio/:account_id", w.twilioDelivery)
+	// Agents' files as Twilio fetches them (MediaUrl): public, but only
+	// through the signed, expiring link the connector made.
+	r.Public("GET", "/whatsapp-media/:account_id/:interaction_id/:ref", w.signedMedia)
+}
+
+// signedMedia serves an agent's file at a link made by Connector.MediaURL:
+// 403 when the link was altered or has expired, 404 when the file is gone.
+func (w *WhatsApp) signedMedia(c *gin.Context) {
+	accountID, ok := pathID(c, "account_id")
+	if !ok {
+		return
+	}
+	interactionID, ok := pathID(c, "interaction_id")
+	if !ok {
+		return
+	}
+	f, mimeType, err := w.conn.OpenSignedMedia(c.Request.Context(), accountID,
+		whatsapp.FileRef{InteractionID: interactionID, Ref: c.Param("ref")}, c.Query("expires"), c.Query("sig"))
+	switch {
+	case errors.Is(err, whatsapp.ErrMediaURL):
+		writeError(c, http.StatusForbidden, "forbidden", "this media link is invalid or has expired", "sig")
+		return
+	case errors.Is(err, router.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		writeError(c, http.StatusNotFound, "not_found", "the file of this media link is gone", "ref")
+		return
+	case err != nil:
+		w.s.fail(c, err)
+		return
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		w.s.fail(c, err)
+		return
+	}
+	c.Header("Content-Type", mimeType)
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Cache-Control", "private, no-store")
+	http.ServeContent(c.Writer, c.Request, "", info.ModTime(), f)
 }
 
 // sendInteractionTemplate sends a template in a WhatsApp interaction: by

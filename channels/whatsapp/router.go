@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -125,18 +121,11 @@ func (rs RouterSender) sendFile(ctx context.Context, out Outbound, attachment st
 	}
 	defer f.Close()
 	name := ref[strings.IndexByte(ref, '-')+1:]
-	mimeType := mime.TypeByExtension(filepath.Ext(name))
-	if mimeType == "" {
-		head := make([]byte, 512)
-		n, _ := io.ReadFull(f, head)
-		mimeType = http.DetectContentType(head[:n])
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
+	mimeType, err := fileMIME(f, ref)
+	if err != nil {
+		return err
 	}
-	if i := strings.IndexByte(mimeType, ';'); i >= 0 {
-		mimeType = mimeType[:i]
-	}
+	out.File = &FileRef{InteractionID: id, Ref: ref}
 	_, err = rs.Connector.SendFile(ctx, out, f, name, mimeType)
 	return err
 }
