@@ -128,7 +128,18 @@ func (g *groupCommit) save(ctx context.Context, s *Store, w *inboundWrite) (int,
 	}
 	batch := w.batch
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), inboundWriteTimeout)
-	s.writeInbound(wctx, batch)
+	func() {
+		// Whatever happens the batch is answered and the slot handed on:
+		// a writer that vanished would leave every later delivery waiting.
+		defer func() {
+			if p := recover(); p != nil {
+				for _, b := range batch {
+					b.added, b.err = 0, fmt.Errorf("whatsapp: storing a batch of deliveries panicked: %v", p)
+				}
+			}
+		}()
+		s.writeInbound(wctx, batch)
+	}()
 	cancel()
 
 	g.mu.Lock()
