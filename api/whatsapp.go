@@ -19,6 +19,9 @@ import (
 	"omnicc/router"
 )
 
+// waNumberFormatting drops what people type inside a phone number.
+var waNumberFormatting = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "", "\u00a0", "")
+
 // maxWebhookBytes bounds one provider delivery (Meta batches a few MB at
 // most); the server-wide body limit applies first when it is smaller.
 const maxWebhookBytes = 8 << 20
@@ -234,7 +237,10 @@ func (w *WhatsApp) Mount(r *Router) {
 		if !s.decode(c, &in) {
 			return
 		}
-		in.To = strings.TrimPrefix(strings.TrimSpace(in.To), "+")
+		// The customer's identity is the wa_id Meta reports (digits with
+		// the country code): a number typed with spaces or dashes must
+		// name the same conversation its answer arrives on.
+		in.To = strings.TrimPrefix(waNumberFormatting.Replace(strings.TrimSpace(in.To)), "+")
 		if in.To == "" {
 			writeError(c, http.StatusUnprocessableEntity, "invalid", "to is required: the customer's WhatsApp number", "to")
 			return

@@ -158,7 +158,7 @@ func TestWhatsAppTemplateStartsAnInteraction(t *testing.T) {
 		// Ann starts the conversation from the contact card.
 		sendPath := fmt.Sprintf("/api/v1/whatsapp-templates/%d/send", id(tpl))
 		var out map[string]any
-		e.must(e.call("POST", sendPath, tokens["ann"], map[string]any{"to": "+16505551234", "parameters": []string{"Kerry"}}, &out), 201)
+		e.must(e.call("POST", sendPath, tokens["ann"], map[string]any{"to": "+1 650-555-1234", "parameters": []string{"Kerry"}}, &out), 201)
 		itID, _ := out["interaction_id"].(float64)
 		if out["external_id"] != "wamid.out1" || out["status"] != "pending" || out["message_id"] == nil || itID == 0 {
 			t.Fatalf("send answered %v", out)
