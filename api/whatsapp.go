@@ -19,6 +19,9 @@ import (
 	"omnicc/router"
 )
 
+// waNumberFormatting drops what people type inside a phone number.
+var waNumberFormatting = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "", "\u00a0", "")
+
 // maxWebhookBytes bounds one provider delivery (Meta batches a few MB at
 // most); the server-wide body limit applies first when it is smaller.
 const maxWebhookBytes = 8 << 20
@@ -30,6 +33,7 @@ type WhatsAppInteractions interface {
 	Get(ctx context.Context, who router.Actor, id int64) (*router.Interaction, error)
 	Find(ctx context.Context, who router.Actor, channel, account, customer string) (*router.Interaction, error)
 	SendTemplate(ctx context.Context, who router.Actor, id int64, tpl router.TemplateSend, body string) (*router.Message, error)
+	StartWithTemplate(ctx context.Context, who router.Actor, in router.Start, tpl router.TemplateSend, body string) (*router.Interaction, *router.Message, error)
 }
 
 // WhatsApp serves the WhatsApp accounts and templates (admin) and the
@@ -218,7 +222,9 @@ func (w *WhatsApp) Mount(r *Router) {
 		c.Status(http.StatusNoContent)
 	})
 	// An agent starts a conversation with one contact (the contact card's
-	// WhatsApp shortcut) with a template available for agents.
+	// WhatsApp shortcut) with a template available for agents. With the
+	// router the conversation is an interaction from the first message:
+	// the sender's, accepted, where the customer's answer lands.
 	r.Handle("POST", "/whatsapp-templates/:id/send", everyone, func(c *gin.Context) {
 		id, ok := pathID(c, "id")
 		if !ok {
@@ -231,7 +237,10 @@ func (w *WhatsApp) Mount(r *Router) {
 		if !s.decode(c, &in) {
 			return
 		}
-		in.To = strings.TrimPrefix(strings.TrimSpace(in.To), "+")
+		// The customer's identity is the wa_id Meta reports (digits with
+		// the country code): a number typed with spaces or dashes must
+		// name the same conversation its answer arrives on.
+		in.To = strings.TrimPrefix(waNumberFormatting.Replace(strings.TrimSpace(in.To)), "+")
 		if in.To == "" {
 			writeError(c, http.StatusUnprocessableEntity, "invalid", "to is required: the customer's WhatsApp number", "to")
 			return
@@ -245,8 +254,12 @@ func (w *WhatsApp) Mount(r *Router) {
 			writeError(c, http.StatusForbidden, "forbidden", "template "+t.Name+" is not available for agents (agents_can_send)", "template_id")
 			return
 		}
+		if w.interactions != nil {
+			w.startConversation(c, t, in.To, in.Parameters)
+			return
+		}
 		sent, err := w.conn.SendTemplate(c.Request.Context(), id, in.To, in.Parameters)
-		w.answerSent(s, c, sent, err)
+		w.answerSent(s, c, sent, err, nil)
 	})
 	// Inbound media, stored by omniccd: never a public link.
 	r.Handle("GET", "/whatsapp-messages/:id/media", everyone, func(c *gin.Context) {
@@ -286,6 +299,45 @@ func (w *WhatsApp) Mount(r *Router) {
 	r.Public("GET", "/webhooks/whatsapp/:account_id", w.metaVerify)
 	r.Public("POST", "/webhooks/whatsapp/:account_id", w.metaDelivery)
 	r.Public("POST", "/webhooks/twilio/:account_id", w.twilioDelivery)
+	// Agents' files as Twilio fetches them (MediaUrl): public, but only
+	// through the signed, expiring link the connector made.
+	r.Public("GET", "/whatsapp-media/:account_id/:interaction_id/:ref", w.signedMedia)
+}
+
+// signedMedia serves an agent's file at a link made by Connector.MediaURL:
+// 403 when the link was altered or has expired, 404 when the file is gone.
+func (w *WhatsApp) signedMedia(c *gin.Context) {
+	accountID, ok := pathID(c, "account_id")
+	if !ok {
+		return
+	}
+	interactionID, ok := pathID(c, "interaction_id")
+	if !ok {
+		return
+	}
+	f, mimeType, err := w.conn.OpenSignedMedia(c.Request.Context(), accountID,
+		whatsapp.FileRef{InteractionID: interactionID, Ref: c.Param("ref")}, c.Query("expires"), c.Query("sig"))
+	switch {
+	case errors.Is(err, whatsapp.ErrMediaURL):
+		writeError(c, http.StatusForbidden, "forbidden", "this media link is invalid or has expired", "sig")
+		return
+	case errors.Is(err, router.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		writeError(c, http.StatusNotFound, "not_found", "the file of this media link is gone", "ref")
+		return
+	case err != nil:
+		w.s.fail(c, err)
+		return
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		w.s.fail(c, err)
+		return
+	}
+	c.Header("Content-Type", mimeType)
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Cache-Control", "private, no-store")
+	http.ServeContent(c.Writer, c.Request, "", info.ModTime(), f)
 }
 
 // sendInteractionTemplate sends a template in a WhatsApp interaction: by
@@ -341,11 +393,7 @@ func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
 		writeError(c, http.StatusForbidden, "forbidden", msg, "template_id")
 		return
 	}
-	body := "[template " + t.Name + "]"
-	if len(in.Parameters) > 0 {
-		body += " " + strings.Join(in.Parameters, ", ")
-	}
-	m, err := w.interactions.SendTemplate(ctx, who, id, router.TemplateSend{ID: t.ID, Parameters: in.Parameters}, body)
+	m, err := w.interactions.SendTemplate(ctx, who, id, router.TemplateSend{ID: t.ID, Parameters: in.Parameters}, templateBody(t, in.Parameters))
 	if err != nil {
 		interactionFail(s, c, err)
 		return
@@ -353,11 +401,67 @@ func (w *WhatsApp) sendInteractionTemplate(c *gin.Context) {
 	c.JSON(http.StatusCreated, m)
 }
 
-func (w *WhatsApp) answerSent(s *Server, c *gin.Context, sent whatsapp.Sent, err error) {
+// templateBody is what agents read of a template message.
+func templateBody(t whatsapp.Template, parameters []string) string {
+	body := "[template " + t.Name + "]"
+	if len(parameters) > 0 {
+		body += " " + strings.Join(parameters, ", ")
+	}
+	return body
+}
+
+// startConversation opens the business-initiated interaction of POST
+// /whatsapp-templates/{id}/send: held by the sender at once, the template
+// its first message. The answer keeps the route's contract (message_id and
+// external_id of the WhatsApp message, status pending) and adds the
+// interaction. An account without a queue has no interactions: the
+// template goes alone, as before the router.
+func (w *WhatsApp) startConversation(c *gin.Context, t whatsapp.Template, to string, parameters []string) {
+	s := w.s
+	ctx := c.Request.Context()
+	a, err := w.conn.Store().Account(ctx, t.AccountID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if a.QueueID == nil || *a.QueueID == 0 {
+		sent, err := w.conn.SendTemplate(ctx, t.ID, to, parameters)
+		w.answerSent(s, c, sent, err, nil)
+		return
+	}
+	window, err := w.conn.Store().WindowExpiresAt(ctx, a.ID, to)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	it, m, err := w.interactions.StartWithTemplate(ctx, actorOf(c), whatsapp.ConversationStart(a, to, window),
+		router.TemplateSend{ID: t.ID, Parameters: parameters}, templateBody(t, parameters))
+	if it == nil || m == nil {
+		interactionFail(s, c, err)
+		return
+	}
+	var sent whatsapp.Sent
+	if wm, lerr := w.conn.Store().MessageForInteraction(ctx, m.ID); lerr == nil {
+		sent = whatsapp.Sent{MessageID: wm.ID, ExternalID: wm.ExternalID.String}
+	} else if !errors.Is(lerr, domain.ErrNotFound) {
+		s.fail(c, lerr)
+		return
+	}
+	w.answerSent(s, c, sent, err, it)
+}
+
+// answerSent answers a template or message send; it, when set, is the
+// interaction the message went in.
+func (w *WhatsApp) answerSent(s *Server, c *gin.Context, sent whatsapp.Sent, err error, it *router.Interaction) {
 	var pe *whatsapp.ProviderError
 	switch {
 	case err == nil:
-		c.JSON(http.StatusCreated, gin.H{"message_id": sent.MessageID, "external_id": sent.ExternalID, "status": "pending"})
+		out := gin.H{"message_id": sent.MessageID, "external_id": sent.ExternalID, "status": "pending"}
+		if it != nil {
+			out["interaction_id"] = it.ID
+			out["interaction"] = it
+		}
+		c.JSON(http.StatusCreated, out)
 	case errors.Is(err, whatsapp.ErrWindowClosed):
 		writeError(c, http.StatusConflict, "window_closed", err.Error(), "")
 	case errors.As(err, &pe) && !pe.Retryable:

@@ -405,29 +405,32 @@ func (r *Router) SendTemplate(ctx context.Context, who Actor, id int64, tpl Temp
 }
 
 // deliver hands a stored message to the channel's sender and records the
-// outcome.
-func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message, tpl *TemplateSend) {
+// outcome; it answers the sender's error for callers that pass it on.
+func (r *Router) deliver(ctx context.Context, it *Interaction, m *Message, tpl *TemplateSend) error {
 	r.mu.Lock()
 	s := r.senders[it.Channel]
 	r.mu.Unlock()
 	status, errText := MessageSent, ""
+	var sendErr error
 	if s == nil {
 		status, errText = MessageFailed, "no connector sends on channel "+it.Channel
+		sendErr = errors.New(errText)
 	} else if err := s.Send(ctx, Outbound{InteractionID: it.ID, MessageID: m.ID, Channel: it.Channel, Account: it.Account,
 		Customer: it.Customer, Body: m.Body, Attachments: m.Attachments, Template: tpl}); errors.Is(err, ErrDeferred) {
-		return // the connector delivers it in the background and reports through SetMessageStatus
+		return nil // the connector delivers it in the background and reports through SetMessageStatus
 	} else if err != nil {
-		status, errText = MessageFailed, err.Error()
+		status, errText, sendErr = MessageFailed, err.Error(), err
 	}
 	if len(errText) > 1000 {
 		errText = errText[:1000]
 	}
 	if err := r.SetMessageStatus(ctx, m.ID, status, errText); err != nil {
 		r.log.Warn("router: record delivery", "message", m.ID, "err", err)
-		return
+		return sendErr
 	}
 	m.Status, m.Error = status, errText
 	m.Attempts++
+	return sendErr
 }
 
 // ErrDeferred is what a Sender answers when it took the message for

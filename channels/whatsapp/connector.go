@@ -44,6 +44,11 @@ type Options struct {
 	// Poll is how often the worker looks for pending messages without a
 	// wake-up (another instance may have stored them). Default 5s.
 	Poll time.Duration
+	// Files are the agents' attachments (*router.Files): Twilio fetches
+	// them through signed links (MediaURL) served from here.
+	Files AgentFiles
+	// MediaURLTTL is how long such a link works (DefaultMediaURLTTL).
+	MediaURLTTL time.Duration
 }
 
 // Connector is the WhatsApp channel: it receives deliveries (stored first),
@@ -61,6 +66,8 @@ type Connector struct {
 	backoff     time.Duration
 	poll        time.Duration
 	mediaDir    string
+	files       AgentFiles
+	mediaTTL    time.Duration
 	wake        chan struct{}
 }
 
@@ -71,7 +78,10 @@ func New(o Options) (*Connector, error) {
 	}
 	c := &Connector{store: o.Store, inbox: o.Inbox, statuses: o.Statuses, http: o.HTTP, clock: clock.Or(o.Clock),
 		log: o.Logger, publicURL: strings.TrimRight(o.PublicURL, "/"), maxAttempts: o.MaxAttempts, backoff: o.Backoff,
-		poll: o.Poll, mediaDir: o.MediaDir, wake: make(chan struct{}, 1)}
+		poll: o.Poll, mediaDir: o.MediaDir, files: o.Files, mediaTTL: o.MediaURLTTL, wake: make(chan struct{}, 1)}
+	if c.mediaTTL <= 0 {
+		c.mediaTTL = DefaultMediaURLTTL
+	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"omnicc/router"
 )
@@ -40,6 +37,23 @@ func (ri RouterInbox) Deliver(ctx context.Context, in Inbound) (InboundResult, e
 		return InboundResult{}, err
 	}
 	return InboundResult{InteractionID: it.ID}, nil
+}
+
+// ConversationStart is the router's Start of a conversation an agent opens
+// with customer to on account a: the identity RouterInbox gives the
+// customer's own messages, so the answer joins the same interaction.
+// window is the conversation's 24-hour window as it stands (zero: never
+// opened).
+func ConversationStart(a Account, to string, window time.Time) router.Start {
+	st := router.Start{Channel: Channel, Account: strconv.FormatInt(a.ID, 10), Customer: to, Phone: phoneOf(to),
+		WindowExpiresAt: window}
+	if a.QueueID != nil {
+		st.QueueID = *a.QueueID
+	}
+	if a.ContactListID != nil {
+		st.ContactListID = *a.ContactListID
+	}
+	return st
 }
 
 // attachmentsOf links an inbound message's media as omniccd serves it to
@@ -107,18 +121,11 @@ func (rs RouterSender) sendFile(ctx context.Context, out Outbound, attachment st
 	}
 	defer f.Close()
 	name := ref[strings.IndexByte(ref, '-')+1:]
-	mimeType := mime.TypeByExtension(filepath.Ext(name))
-	if mimeType == "" {
-		head := make([]byte, 512)
-		n, _ := io.ReadFull(f, head)
-		mimeType = http.DetectContentType(head[:n])
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
+	mimeType, err := fileMIME(f, ref)
+	if err != nil {
+		return err
 	}
-	if i := strings.IndexByte(mimeType, ';'); i >= 0 {
-		mimeType = mimeType[:i]
-	}
+	out.File = &FileRef{InteractionID: id, Ref: ref}
 	_, err = rs.Connector.SendFile(ctx, out, f, name, mimeType)
 	return err
 }

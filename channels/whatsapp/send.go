@@ -300,9 +300,9 @@ func mediaKindOf(mimeType string, size int) string {
 
 // SendFile stores an agent's file message, refuses it outside the 24-hour
 // window like free text, uploads the file to the provider's media store and
-// sends it by the media id. Twilio only fetches media from a public URL,
-// which omniccd does not expose for agents' files: the message is kept,
-// failed, with that reason.
+// sends it by the media id. Twilio only fetches media from a public URL:
+// there the file goes as a signed, expiring link to it (MediaURL), which
+// needs out.File.
 func (c *Connector) SendFile(ctx context.Context, out Outbound, file io.Reader, filename, mimeType string) (Sent, error) {
 	a, err := c.store.Account(ctx, out.AccountID)
 	if err != nil {
@@ -331,8 +331,8 @@ func (c *Connector) SendFile(ctx context.Context, out Outbound, file io.Reader, 
 		}
 		return Sent{MessageID: id}, pe
 	}
-	if a.Provider != ProviderMeta {
-		return fail(&ProviderError{Title: "twilio fetches media from a public URL: agents' files are sent on Meta accounts only"})
+	if a.Provider == ProviderTwilio {
+		return c.sendFileByLink(ctx, a, id, out, fail)
 	}
 	mediaID, err := c.uploadMedia(ctx, a, data, filename, mimeType)
 	var pe *ProviderError
@@ -350,6 +350,25 @@ func (c *Connector) SendFile(ctx context.Context, out Outbound, file io.Reader, 
 		m["filename"] = filename
 	}
 	req := providerRequest{to: out.To, ref: makeRef(id), meta: map[string]any{"type": kind, kind: m}, twilio: url.Values{}}
+	return c.deliver(ctx, a, id, req)
+}
+
+// sendFileByLink sends a stored file message on Twilio, which takes media
+// only as a MediaUrl it fetches itself: the link is omniccd's signed,
+// expiring one to the agent's file.
+func (c *Connector) sendFileByLink(ctx context.Context, a Account, id int64, out Outbound, fail func(*ProviderError) (Sent, error)) (Sent, error) {
+	if out.File == nil {
+		return fail(&ProviderError{Title: "twilio fetches media by link: the file is not one of the agents' stored files"})
+	}
+	link, err := c.MediaURL(a, *out.File)
+	if err != nil {
+		return fail(&ProviderError{Title: err.Error()})
+	}
+	req := providerRequest{to: out.To, ref: makeRef(id), twilio: url.Values{}}
+	req.twilio.Set("MediaUrl", link)
+	if out.Body != "" {
+		req.twilio.Set("Body", out.Body)
+	}
 	return c.deliver(ctx, a, id, req)
 }
 

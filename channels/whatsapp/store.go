@@ -9,6 +9,8 @@ import (
 type Store struct {
 	db    *store.DB
 	clock clock.Clock
+	// inbound batches concurrent deliveries into shared transactions.
+	inbound groupCommit
 }
 
 // NewStore wraps the database; c may be nil for the wall clock.

@@ -124,6 +124,9 @@ type Outbound struct {
 	MediaURL  string
 	MediaKind string // image, document, audio, video
 	Filename  string
+	// File is the agent's stored file a SendFile carries: Twilio fetches
+	// it through a signed link to it (MediaURL).
+	File *FileRef
 	// InteractionMessageID is the router's message this one carries: its
 	// statuses go back to it (StatusUpdate.InteractionMessageID).
 	InteractionMessageID int64

@@ -339,17 +339,19 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// Agents' attachments are kept under the data directory, served by the
+	// interaction routes and uploaded to the provider when sent (Twilio
+	// fetches them through the connector's signed links).
+	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
 	// WhatsApp: webhooks are stored first; wa.Run hands them to the router
 	// in order, and the router sends agents' replies through it.
 	wa, err := whatsapp.New(whatsapp.Options{Store: whatsapp.NewStore(db, nil), PublicURL: cfg.PublicURL,
 		Inbox: whatsapp.RouterInbox{Router: digital}, MediaDir: filepath.Join(cfg.DataDir, "whatsapp-media"),
-		Statuses: whatsapp.RouterStatuses{Router: digital, Log: log.Warn}, Logger: log.With("component", "whatsapp")})
+		Statuses: whatsapp.RouterStatuses{Router: digital, Log: log.Warn}, Logger: log.With("component", "whatsapp"),
+		Files: attachments})
 	if err != nil {
 		return err
 	}
-	// Agents' attachments are kept under the data directory, served by the
-	// interaction routes and uploaded to the provider when sent.
-	attachments := router.NewFiles(filepath.Join(cfg.DataDir, "attachments"))
 	digital.SetSender(whatsapp.Channel, whatsapp.RouterSender{Connector: wa, Files: attachments})
 	interactions := api.NewInteractions(digital)
 	interactions.MaskFor = dir.MaskSensitiveData
