@@ -2,6 +2,8 @@ package directory
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +46,9 @@ type Queue struct {
 	RingInUse         bool   `json:"ringinuse" db:"ringinuse"`
 	AnnounceFrequency int    `json:"announce_frequency" db:"announce_frequency"`
 	AnnounceHoldtime  string `json:"announce_holdtime" db:"announce_holdtime"`
+	// RecordCalls records every call an agent answers from the queue
+	// (inactive, wav, wav49, gsm), started by omniccd over the AMI.
+	RecordCalls string `json:"record_calls" db:"record_calls"`
 	// Digital: how long an agent has to accept an offer, and a transfer.
 	OfferTimeout    int `json:"offer_timeout" db:"offer_timeout"`
 	TransferTimeout int `json:"transfer_timeout" db:"transfer_timeout"`
@@ -74,6 +79,7 @@ type QueueInput struct {
 	RingInUse          *bool   `json:"ringinuse"`
 	AnnounceFrequency  *int    `json:"announce_frequency"`
 	AnnounceHoldtime   *string `json:"announce_holdtime"`
+	RecordCalls        *string `json:"record_calls"`
 	OfferTimeout       *int    `json:"offer_timeout"`
 	TransferTimeout    *int    `json:"transfer_timeout"`
 	IdleClose          *int    `json:"idle_close"`
@@ -97,6 +103,7 @@ func (in *QueueInput) apply(q *Queue) {
 	set(&q.RingInUse, in.RingInUse)
 	set(&q.AnnounceFrequency, in.AnnounceFrequency)
 	set(&q.AnnounceHoldtime, in.AnnounceHoldtime)
+	set(&q.RecordCalls, in.RecordCalls)
 	set(&q.OfferTimeout, in.OfferTimeout)
 	set(&q.TransferTimeout, in.TransferTimeout)
 	set(&q.IdleClose, in.IdleClose)
@@ -147,6 +154,12 @@ func (q *Queue) validate() error {
 	if !slices.Contains(announceHoldtime, q.AnnounceHoldtime) {
 		return fieldErr("announce_holdtime", "%q must be yes, no or once", q.AnnounceHoldtime)
 	}
+	if !slices.Contains(recordFormats, q.RecordCalls) {
+		return fieldErr("record_calls", "%q must be one of %s", q.RecordCalls, strings.Join(recordFormats, ", "))
+	}
+	if q.RecordCalls != "inactive" && q.Channel != ChannelVoice {
+		return fieldErr("record_calls", "only voice queues record calls")
+	}
 	if q.AIAssistantID != nil && (*q.AIAssistantID < 0 || q.Channel == ChannelVoice) {
 		return fieldErr("ai_assistant_id", "an AI assistant takes digital queues only, by its id")
 	}
@@ -172,24 +185,24 @@ func validEmptyCondition(field, v string) error {
 }
 
 var queueColumns = []string{"name", "channel", "description", "strategy", "timeout", "retry", "wrapuptime", "maxlen",
-	"musiconhold", "joinempty", "leavewhenempty", "ringinuse", "announce_frequency", "announce_holdtime",
+	"musiconhold", "joinempty", "leavewhenempty", "ringinuse", "announce_frequency", "announce_holdtime", "record_calls",
 	"offer_timeout", "transfer_timeout", "idle_close", "require_disposition", "ai_assistant_id", "updated_at"}
 
 func queueValues(q *Queue) []any {
 	return []any{q.Name, q.Channel, q.Description, q.Strategy, q.Timeout, q.Retry, q.WrapUpTime, q.MaxLen,
-		q.MusicOnHold, q.JoinEmpty, q.LeaveWhenEmpty, q.RingInUse, q.AnnounceFrequency, q.AnnounceHoldtime,
+		q.MusicOnHold, q.JoinEmpty, q.LeaveWhenEmpty, q.RingInUse, q.AnnounceFrequency, q.AnnounceHoldtime, q.RecordCalls,
 		q.OfferTimeout, q.TransferTimeout, q.IdleClose, q.RequireDisposition, q.AIAssistantID, q.UpdatedAt}
 }
 
 const queueSelect = `SELECT id, name, channel, description, strategy, timeout, retry, wrapuptime, maxlen, musiconhold,
- joinempty, leavewhenempty, ringinuse, announce_frequency, announce_holdtime, offer_timeout, transfer_timeout,
+ joinempty, leavewhenempty, ringinuse, announce_frequency, announce_holdtime, record_calls, offer_timeout, transfer_timeout,
  idle_close, require_disposition, ai_assistant_id, created_at, updated_at FROM cc_queues`
 
 // CreateQueue stores a new queue; a voice queue gets its Asterisk row through
 // the projector in the same transaction.
 func (d *Directory) CreateQueue(ctx context.Context, in QueueInput) (*Queue, error) {
 	q := Queue{Channel: ChannelVoice, Timeout: 15, Retry: 5, MusicOnHold: "default", JoinEmpty: "yes",
-		LeaveWhenEmpty: "no", AnnounceHoldtime: "no", OfferTimeout: 30, TransferTimeout: 300}
+		LeaveWhenEmpty: "no", AnnounceHoldtime: "no", RecordCalls: "inactive", OfferTimeout: 30, TransferTimeout: 300}
 	in.apply(&q)
 	if in.Strategy == nil {
 		q.Strategy = "ringall"
@@ -332,4 +345,21 @@ func (d *Directory) DeleteQueue(ctx context.Context, id int64) error {
 	}
 	d.notify(Change{Entity: "queue", Op: "delete", ID: id})
 	return nil
+}
+
+// QueueRecordCalls is the automatic recording format of the voice queue
+// named name ("" when it records nothing, or there is no such queue), for
+// calls.Options.QueueRecording.
+func (d *Directory) QueueRecordCalls(ctx context.Context, name string) (string, error) {
+	var f string
+	err := sqlx.GetContext(ctx, d.db, &f, `SELECT record_calls FROM cc_queues WHERE name = ? AND channel = ?`, name, ChannelVoice)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", err
+	case f == "inactive":
+		return "", nil
+	}
+	return f, nil
 }

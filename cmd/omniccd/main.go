@@ -258,6 +258,8 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		// Automatic recording needs to know whose leg answered, and
 		// whether presence saw it offered by a queue.
 		AgentOf: sessions.AgentIDByChannel,
+		// A queue with record_calls records the calls it hands to agents.
+		QueueRecording: dir.QueueRecordCalls,
 		// A hold made over REST shows as on_hold like a phone's own.
 		Held: func(_ int64, channel string, held bool) {
 			kind := presence.VoiceResumed
