@@ -528,30 +528,71 @@ func TestAsteriskVoiceControls(t *testing.T) {
 		v.waitState(v.alice, "ready")
 	})
 
-	t.Run("automatic recording of an agent with record_calls", func(t *testing.T) {
+	t.Run("automatic recording: agent and queue both record, one recording", func(t *testing.T) {
 		v.t = t
 		v.must(200, "PATCH", fmt.Sprintf("/api/v1/agents/%d", v.alice.id), map[string]any{"record_calls": "wav"}, nil)
+		v.must(200, "PATCH", fmt.Sprintf("/api/v1/queues/%d", v.queueID), map[string]any{"record_calls": "wav"}, nil)
+		t.Cleanup(func() {
+			v.must(200, "PATCH", fmt.Sprintf("/api/v1/agents/%d", v.alice.id), map[string]any{"record_calls": "inactive"}, nil)
+			v.must(200, "PATCH", fmt.Sprintf("/api/v1/queues/%d", v.queueID), map[string]any{"record_calls": "inactive"}, nil)
+		})
 		customer, aliceLeg, c := v.queueCall()
+		v.autoRecorded(c.UniqueID, "queue")
+		if out := v.cli("mixmonitor list " + c.Channel); strings.Count(out, "/monitor/omnicc/") != 1 {
+			t.Errorf("MixMonitors on %s, want exactly one:\n%s", c.Channel, out)
+		}
+		hangupCtx(t, customer)
+		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
+		v.recordingStopped(c.UniqueID)
+	})
+
+	t.Run("automatic recording of an outbound route with record", func(t *testing.T) {
+		v.t = t
+		v.must(201, "POST", "/api/v1/outbound-routes", map[string]any{"name": "carrier-rec", "pattern": "_8X.", "strip": 1,
+			"trunk": "carrier", "record": true, "record_format": "wav"}, nil)
+		var out map[string]any
+		if st := v.do("POST", fmt.Sprintf("/api/v1/agents/%d/calls", v.alice.id), map[string]any{"number": "80699999999"}, &out); st != 202 {
+			t.Fatalf("click-to-call: %d %v", st, out)
+		}
+		t.Cleanup(func() { v.hangupAll() })
+		aliceLeg := v.alice.phone.nextCall(t, 15*time.Second)
+		far := v.carrier.nextCall(t, 15*time.Second)
+		st := v.waitState(v.alice, "on_call")
+		linked := st.Calls[0].UniqueID
+		v.autoRecorded(linked, "route")
+		hangupCtx(t, far)
+		aliceLeg.waitEnded(t, 5*time.Second, "alice after the far end hung up")
+		v.recordingStopped(linked)
+	})
+}
+
+// autoRecorded waits for exactly one recording of the call, recording, from
+// source.
+func (v *voiceBox) autoRecorded(linkedID, source string) {
+	v.t.Helper()
+	eventually(v.t, 10*time.Second, "one automatic recording from "+source, func() string {
 		var list struct {
 			Items []map[string]any `json:"items"`
 		}
-		eventually(t, 10*time.Second, "one automatic recording", func() string {
-			v.must(200, "GET", "/api/v1/recordings?linkedid="+c.UniqueID, nil, &list)
-			if len(list.Items) != 1 || list.Items[0]["state"] != "recording" {
-				return fmt.Sprintf("%v", list.Items)
-			}
-			return ""
-		})
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
-		eventually(t, 10*time.Second, "the automatic recording stopped", func() string {
-			v.must(200, "GET", "/api/v1/recordings?linkedid="+c.UniqueID, nil, &list)
-			if len(list.Items) != 1 || list.Items[0]["state"] != "stopped" {
-				return fmt.Sprintf("%v", list.Items)
-			}
-			return ""
-		})
-		v.must(200, "PATCH", fmt.Sprintf("/api/v1/agents/%d", v.alice.id), map[string]any{"record_calls": "inactive"}, nil)
+		v.must(200, "GET", "/api/v1/recordings?linkedid="+linkedID, nil, &list)
+		if len(list.Items) != 1 || list.Items[0]["state"] != "recording" || list.Items[0]["source"] != source {
+			return fmt.Sprintf("%v", list.Items)
+		}
+		return ""
+	})
+}
+
+func (v *voiceBox) recordingStopped(linkedID string) {
+	v.t.Helper()
+	eventually(v.t, 10*time.Second, "the automatic recording stopped at hang-up", func() string {
+		var list struct {
+			Items []map[string]any `json:"items"`
+		}
+		v.must(200, "GET", "/api/v1/recordings?linkedid="+linkedID, nil, &list)
+		if len(list.Items) != 1 || list.Items[0]["state"] != "stopped" {
+			return fmt.Sprintf("%v", list.Items)
+		}
+		return ""
 	})
 }
 
