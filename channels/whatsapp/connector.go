@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"omnicc/clock"
@@ -174,38 +175,110 @@ func (c *Connector) drain(ctx context.Context) error {
 		if len(ms) == 0 {
 			return nil
 		}
-		accounts := map[int64]Account{}
-		for _, m := range ms {
-			a, ok := accounts[m.AccountID]
-			if !ok {
-				if a, err = c.store.Account(ctx, m.AccountID); err != nil {
-					return err
-				}
-				accounts[m.AccountID] = a
-			}
-			// The file is fetched before the router hears of the message,
-			// while Meta's short-lived URL is still valid; a failure is
-			// recorded and retried, and the message goes on without it.
-			if m.MediaState == "pending" {
-				if err := c.downloadMedia(ctx, a, m); err != nil {
-					return err
-				}
-				if m, err = c.store.Message(ctx, m.ID); err != nil {
-					return err
-				}
-			}
-			in, err := c.inbound(ctx, a, m)
-			if err != nil {
-				return err
-			}
-			if _, err := c.inbox.Deliver(ctx, in); err != nil {
-				return fmt.Errorf("deliver message %d (%s): %w", m.ID, m.ExternalID.String, err)
-			}
-			if err := c.store.markDelivered(ctx, m.ID); err != nil {
-				return err
-			}
+		if err := c.deliverBatch(ctx, ms); err != nil {
+			return err
 		}
 	}
+}
+
+// deliverBatch hands ms to the inbox and marks those it took as delivered
+// in one statement at the end (also when one fails): one commit per batch
+// instead of one per message. A crash in between hands some to the inbox
+// again, which stores each external id once. The customers of a batch are
+// handed over side by side (up to deliverWorkers at once), each customer's
+// messages in order: one conversation's order is all that matters (several
+// images sent together still open one interaction), and one at a time a
+// MariaDB commit per message kept the worker behind 500 deliveries a second.
+func (c *Connector) deliverBatch(ctx context.Context, ms []Message) error {
+	type customer struct {
+		account int64
+		waID    string
+	}
+	var order []customer
+	byCustomer := map[customer][]Message{}
+	for _, m := range ms {
+		k := customer{m.AccountID, m.WaID}
+		if _, ok := byCustomer[k]; !ok {
+			order = append(order, k)
+		}
+		byCustomer[k] = append(byCustomer[k], m)
+	}
+	var (
+		mu        sync.Mutex
+		delivered []int64
+		firstErr  error
+		accounts  = map[int64]Account{}
+		wg        sync.WaitGroup
+		slots     = make(chan struct{}, deliverWorkers)
+	)
+	account := func(id int64) (Account, error) {
+		mu.Lock()
+		a, ok := accounts[id]
+		mu.Unlock()
+		if ok {
+			return a, nil
+		}
+		a, err := c.store.Account(ctx, id)
+		if err == nil {
+			mu.Lock()
+			accounts[id] = a
+			mu.Unlock()
+		}
+		return a, err
+	}
+	for _, k := range order {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, m := range byCustomer[k] {
+				err := c.deliverOne(ctx, m, account)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return // this customer's later messages wait: order
+				}
+				delivered = append(delivered, m.ID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := c.store.markDelivered(ctx, delivered...); firstErr == nil {
+		firstErr = err
+	}
+	return firstErr
+}
+
+// deliverWorkers bounds the customers of one batch handed over at once.
+const deliverWorkers = 8
+
+func (c *Connector) deliverOne(ctx context.Context, m Message, account func(int64) (Account, error)) error {
+	a, err := account(m.AccountID)
+	if err != nil {
+		return err
+	}
+	// The file is fetched before the router hears of the message, while
+	// Meta's short-lived URL is still valid; a failure is recorded and
+	// retried, and the message goes on without it.
+	if m.MediaState == "pending" {
+		if err := c.downloadMedia(ctx, a, m); err != nil {
+			return err
+		}
+		if m, err = c.store.Message(ctx, m.ID); err != nil {
+			return err
+		}
+	}
+	in, err := c.inbound(ctx, a, m)
+	if err != nil {
+		return err
+	}
+	if _, err := c.inbox.Deliver(ctx, in); err != nil {
+		return fmt.Errorf("deliver message %d (%s): %w", m.ID, m.ExternalID.String, err)
+	}
+	return nil
 }
 
 func (c *Connector) inbound(ctx context.Context, a Account, m Message) (Inbound, error) {

@@ -517,8 +517,17 @@ func (s *Store) pendingInbound(ctx context.Context, limit int) ([]Message, error
 	return out, err
 }
 
-func (s *Store) markDelivered(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE whatsapp_messages SET delivered_at = ? WHERE id = ?`, s.clock.Now().UTC(), id)
+func (s *Store) markDelivered(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, s.clock.Now().UTC())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE whatsapp_messages SET delivered_at = ? WHERE id IN (?`+
+		strings.Repeat(",?", len(ids)-1)+`)`, args...)
 	return err
 }
 
