@@ -35,8 +35,10 @@ func ExecPath() string {
 // New starts a fresh headless browser (its own empty profile) and returns a
 // context for chromedp actions on its first tab. The browser is closed when
 // the test ends. Each call is a separate browser, so two calls are two
-// independent visitors (separate storage, separate cookies).
-func New(t testing.TB) context.Context {
+// independent visitors (separate storage, separate cookies). extra adds
+// Chromium options (e.g. chromedp.Flag("ignore-certificate-errors", true)
+// for a server with a self-signed certificate).
+func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := ExecPath()
 	if path == "" {
@@ -69,6 +71,7 @@ func New(t testing.TB) context.Context {
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.WindowSize(1280, 800),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	// Start the browser now so a broken install fails here, named.
