@@ -213,6 +213,8 @@ func startBox(t *testing.T, o boxOptions) *box {
 	b.omnicc = exec.Command(omniccd, "serve")
 	b.omnicc.Env = env
 	b.omnicc.Stdout, b.omnicc.Stderr = b.omniLog, b.omniLog
+	// A test binary killed by its timeout must not leave daemons behind.
+	b.omnicc.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := b.omnicc.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +225,7 @@ func startBox(t *testing.T, o boxOptions) *box {
 	b.ast = exec.Command(bin, "-C", b.astConf, "-f", "-n", "-g", "-vvv")
 	b.ast.Env = append(os.Environ(), "ODBCINI="+filepath.Join(b.dir, "etc", "odbc.ini"))
 	b.ast.Stdout, b.ast.Stderr = b.astLog, b.astLog
+	b.ast.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := b.ast.Start(); err != nil {
 		t.Fatal(err)
 	}
