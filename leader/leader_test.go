@@ -224,20 +224,30 @@ func TestFailedRoleReleasesTheLock(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs atomic.Int32
+	fail := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = el.Lead(ctx, role, func(ctx context.Context) error {
 			if runs.Add(1) == 1 {
+				select { // fails once the other instance campaigns too
+				case <-fail:
+				case <-ctx.Done():
+				}
 				return context.DeadlineExceeded // any failure
 			}
 			<-ctx.Done()
 			return nil
 		})
 	}()
+	// The first holder must be this elector: started together, the other
+	// instance could win the lock first and hold it, and this role would
+	// never run (the test failed that way under load, 1 run in 20).
+	eventually(t, "the first holder runs", func() bool { return runs.Load() == 1 })
 	b := newInstance(t, "b", dsn, role)
+	close(fail)
 	eventually(t, "somebody leads after the failure", func() bool {
-		return runs.Load() >= 1 && (el.Leads(role) || b.el.Leads(role))
+		return (runs.Load() >= 2 && el.Leads(role)) || b.el.Leads(role)
 	})
 	cancel()
 	<-done
