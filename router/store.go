@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
 	"omnicc/store"
@@ -250,28 +248,10 @@ type offerRow struct {
 
 func isUnique(err error) bool { return store.IsUniqueViolation(err) }
 
-// inTx is store's InTx, run again when MariaDB chose this transaction as a
-// deadlock victim (error 1213, rolled back whole): concurrent first
-// messages of one new customer — an album of photos — take shared locks on
-// the new interaction row by INSERT IGNORE and then both want it
-// exclusively. SQLite takes the write lock up front and never deadlocks.
-//
-// Victims wait a short random while before the next attempt: retried at
-// once, a dozen of them deadlocked with each other again and again, five
-// times each, and the album's photos were lost (seen in CI under load,
-// once the statements got faster).
+// inTx is store's InTxRetry: concurrent first messages of one new customer
+// (an album of photos) take shared locks on the new interaction row by
+// INSERT IGNORE and then both want it exclusively, and MariaDB rolls one
+// back (1213). SQLite takes the write lock up front and never deadlocks.
 func inTx(ctx context.Context, db *store.DB, fn func(tx *sqlx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := db.InTx(ctx, fn)
-		var me *mysql.MySQLError
-		if attempt < 10 && errors.As(err, &me) && me.Number == 1213 {
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(time.Duration(1+rand.IntN(4*attempt)) * time.Millisecond):
-			}
-			continue
-		}
-		return err
-	}
+	return db.InTxRetry(ctx, fn)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,18 +257,26 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) (err error) 
 // before it leaves the waiting to SQLite's busy_timeout.
 const writerWait = 2 * time.Second
 
-// InTxRetry is InTx, run again (up to 3 times in all) when MySQL chose the
+// InTxRetry is InTx, run again (up to 10 times in all) when MySQL chose the
 // transaction as a deadlock victim: InnoDB resolves a lock cycle between two
 // transactions by rolling one back, and the documented answer is to retry
-// it. fn must touch only the transaction, since it may run more than once.
+// it. A victim waits a short random while (1-4n ms before attempt n+1):
+// retried at once, a dozen transactions on one row deadlocked with each
+// other again and again and lost their writes (router, seen in CI under
+// load). fn must touch only the transaction, since it may run more than
+// once.
 func (db *DB) InTxRetry(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	var err error
-	for range 3 {
-		if err = db.InTx(ctx, fn); !IsDeadlock(err) || ctx.Err() != nil {
+	for attempt := 1; ; attempt++ {
+		err := db.InTx(ctx, fn)
+		if attempt == 10 || !IsDeadlock(err) {
 			return err
 		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(1+rand.IntN(4*attempt)) * time.Millisecond):
+		}
 	}
-	return err
 }
 
 // IsDeadlock reports whether err is MySQL's deadlock (1213: the transaction
