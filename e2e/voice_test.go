@@ -86,13 +86,15 @@ func (b *box) route(did, queue string) {
 		"open": map[string]any{"type": "queue", "target": queue}}, nil)
 }
 
+var memberStatusRe = regexp.MustCompile(`\((Not in use|In use|Busy|Unavailable|Invalid|Ringing|Ring\+Inuse|On Hold|Unknown)\)`)
+
 // memberStatus is how Asterisk's app_queue sees the member now, e.g.
 // "Not in use", "Unavailable", "In use".
 func (b *box) memberStatus(queue, iface string) string {
 	out := b.cli("queue show " + queue)
 	for line := range strings.SplitSeq(out, "\n") {
 		if strings.Contains(line, "("+iface+" ") || strings.Contains(line, "("+iface+")") || strings.Contains(line, " "+iface+" ") {
-			if m := regexp.MustCompile(`\((Not in use|In use|Busy|Unavailable|Invalid|Ringing|Ring\+Inuse|On Hold|Unknown)\)`).FindStringSubmatch(line); m != nil {
+			if m := memberStatusRe.FindStringSubmatch(line); m != nil {
 				return m[1]
 			}
 			return line
@@ -220,12 +222,19 @@ func TestAsteriskNewAgentReachableWithin2s(t *testing.T) {
 				}
 				customer.waitMedia(t, 5*time.Second, "the customer hears the agent")
 				agentLeg.waitMedia(t, 5*time.Second, "the agent hears the customer")
-				hangupCtx(t, customer)
-				agentLeg.waitEnded(t, 5*time.Second, "the agent's leg after the customer hung up")
+				customerHangsUp(t, customer, agentLeg, a.username)
 				b.waitState(a, "ready")
 			}
 		})
 	}
+}
+
+// customerHangsUp hangs up the customer's leg and waits for the leg that
+// answered it (who names it) to end too.
+func customerHangsUp(t *testing.T, customer, answered *call, who string) {
+	t.Helper()
+	hangupCtx(t, customer)
+	answered.waitEnded(t, 5*time.Second, who+"'s leg after the customer hung up")
 }
 
 func hangupCtx(t *testing.T, c *call) {
@@ -372,8 +381,7 @@ func TestAsteriskVoiceControls(t *testing.T) {
 		v.waitState(v.alice, "on_call")
 		aliceLeg.waitMedia(t, 5*time.Second, "alice hears the customer again")
 		v.control(v.alice, "calls/unhold", map[string]any{"channel": c.Channel}, 409)
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
+		customerHangsUp(t, customer, aliceLeg, "alice")
 		v.waitState(v.alice, "ready")
 	})
 
@@ -384,7 +392,9 @@ func TestAsteriskVoiceControls(t *testing.T) {
 		if st := v.do("POST", fmt.Sprintf("/api/v1/agents/%d/recordings", v.alice.id), map[string]any{"channel": c.Channel}, &rec); st != 201 && st != 200 {
 			t.Fatalf("start recording: %d %v", st, rec)
 		}
-		id := int64(rec["id"].(float64))
+		if rec["id"] == nil || rec["state"] == nil {
+			t.Fatalf("start recording answered %v, want the recording", rec)
+		}
 		eventually(t, 5*time.Second, "MixMonitor on alice's channel", func() string {
 			if out := v.cli("mixmonitor list " + c.Channel); !strings.Contains(out, "/monitor/omnicc/") {
 				return "mixmonitor list " + c.Channel + ": " + out
@@ -392,16 +402,8 @@ func TestAsteriskVoiceControls(t *testing.T) {
 			return ""
 		})
 		time.Sleep(500 * time.Millisecond)
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
-		eventually(t, 10*time.Second, "the recording stopped at hang-up", func() string {
-			var r map[string]any
-			v.must(200, "GET", fmt.Sprintf("/api/v1/recordings/%d", id), nil, &r)
-			if r["state"] != "stopped" {
-				return fmt.Sprintf("%v", r)
-			}
-			return ""
-		})
+		customerHangsUp(t, customer, aliceLeg, "alice")
+		v.recordingStopped(c.UniqueID)
 		files, _ := filepath.Glob(filepath.Join(v.dir, "spool", "monitor", "omnicc", "*", "*", "*", "*"))
 		if len(files) == 0 {
 			t.Errorf("no recording file under the spool's monitor/omnicc")
@@ -436,11 +438,7 @@ func TestAsteriskVoiceControls(t *testing.T) {
 		}
 		customer.waitMedia(t, 5*time.Second, "the customer hears bob")
 		bobLeg.waitMedia(t, 5*time.Second, "bob hears the customer")
-		if out := v.cli("bridge show all"); !strings.Contains(out, "2") {
-			t.Logf("bridges:\n%s", out)
-		}
-		hangupCtx(t, customer)
-		bobLeg.waitEnded(t, 5*time.Second, "bob after the customer hung up")
+		customerHangsUp(t, customer, bobLeg, "bob")
 		v.waitState(v.alice, "ready")
 	})
 
@@ -455,8 +453,7 @@ func TestAsteriskVoiceControls(t *testing.T) {
 			t.Fatal("cancel ended the customer's call")
 		}
 		aliceLeg.waitMedia(t, 5*time.Second, "alice hears the customer again")
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
+		customerHangsUp(t, customer, aliceLeg, "alice")
 		v.waitState(v.alice, "ready")
 	})
 
@@ -522,8 +519,7 @@ func TestAsteriskVoiceControls(t *testing.T) {
 			return ""
 		})
 		deskLeg.waitMedia(t, 5*time.Second, "the supervisor hears the call")
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
+		customerHangsUp(t, customer, aliceLeg, "alice")
 		deskLeg.waitEnded(t, 10*time.Second, "the spy leg when the agent's call ended (E option)")
 		v.waitState(v.alice, "ready")
 	})
@@ -541,8 +537,7 @@ func TestAsteriskVoiceControls(t *testing.T) {
 		if out := v.cli("mixmonitor list " + c.Channel); strings.Count(out, "/monitor/omnicc/") != 1 {
 			t.Errorf("MixMonitors on %s, want exactly one:\n%s", c.Channel, out)
 		}
-		hangupCtx(t, customer)
-		aliceLeg.waitEnded(t, 5*time.Second, "alice after hang-up")
+		customerHangsUp(t, customer, aliceLeg, "alice")
 		v.recordingStopped(c.UniqueID)
 	})
 
@@ -582,9 +577,10 @@ func (v *voiceBox) autoRecorded(linkedID, source string) {
 	})
 }
 
+// recordingStopped waits for the call's one recording to be stopped.
 func (v *voiceBox) recordingStopped(linkedID string) {
 	v.t.Helper()
-	eventually(v.t, 10*time.Second, "the automatic recording stopped at hang-up", func() string {
+	eventually(v.t, 10*time.Second, "the recording stopped at hang-up", func() string {
 		var list struct {
 			Items []map[string]any `json:"items"`
 		}
