@@ -132,23 +132,9 @@ func benchWebhookToAgent(b *testing.B, db *store.DB) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
 	defer client.CloseIdleConnections()
 	body := func(c, m int) []byte {
-		return []byte(fmt.Sprintf(`{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Bench %d"},"wa_id":"3930000%05d"}],"messages":[{"from":"3930000%05d","id":"wamid.AGENT%d","timestamp":"1749416383","type":"text","text":{"body":"m%d"}}]}}]}]}`,
-			c, c, c, m, m))
+		return metaTextDelivery(c, "wamid.AGENT"+strconv.Itoa(m), "m"+strconv.Itoa(m))
 	}
-	post := func(raw []byte) error {
-		req, _ := http.NewRequestWithContext(ctx, "POST", hook, bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Hub-Signature-256", whatsapp.SignMeta(secret, raw))
-		res, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("HTTP %d", res.StatusCode)
-		}
-		return nil
-	}
+	post := func(raw []byte) error { return postSigned(ctx, client, hook, secret, raw) }
 
 	// The agent's socket: the time each message's event arrives, by its
 	// number (m<N>), and every duplicate event.
