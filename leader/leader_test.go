@@ -300,7 +300,9 @@ func TestStalledHolderStopsBeforeAnotherTakesOver(t *testing.T) {
 	b := lead(ctx, &wg, dsn, "b", &bStarted, nil)
 
 	proxy.Freeze()
-	eventually(t, "b takes over", func() bool { return b.Leads(role) })
+	// Leads turns true just before the role's function runs, so wait for
+	// the function itself: checking Leads alone read bStarted as 0.
+	eventually(t, "b takes over", func() bool { return b.Leads(role) && bStarted.Load() != 0 })
 	if aStopped.Load() == 0 || a.Leads(role) {
 		t.Fatal("b leads while a, cut off, still acts")
 	}
