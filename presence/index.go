@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"omnicc/directory"
+	"omnicc/store"
 )
 
 // agent is everything presence knows about one agent. Guarded by Service.mu.
@@ -368,7 +369,6 @@ func (s *Service) refreshAgent(ctx context.Context, id int64) (*agent, error) {
 	}
 	now := s.clock.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	a := s.agents[id]
 	if a == nil {
 		a = &agent{id: id, loggedOutAt: now, since: now, state: StateLoggedOut, cnt: newCounterAcc(now, s.loc)}
@@ -376,5 +376,13 @@ func (s *Service) refreshAgent(ctx context.Context, id int64) (*agent, error) {
 	}
 	s.setConfigLocked(a, r, as)
 	a.load.setCapacities(capacities)
+	s.mu.Unlock()
+	// Another instance may have logged the agent in or out, or paused it,
+	// since this one last heard: act on the stored session.
+	if s.db.Dialect == store.MySQL {
+		if _, err := s.SyncSessions(ctx, []int64{id}); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }

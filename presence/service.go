@@ -198,6 +198,11 @@ type Service struct {
 	// Run's goroutine that carries it out.
 	adminWork map[int64]*adminChange
 	adminKick chan struct{}
+
+	// synced are called with each agent whose session SyncSessions took
+	// from another instance (others.go).
+	syncMu sync.Mutex
+	synced []func(agentID int64)
 }
 
 type queueConfig struct {

@@ -221,3 +221,54 @@ func TestInstancesRemoteInteractionIsOfferedAtOnce(t *testing.T) {
 		eventually(t, "the leader offers what the follower queued", func() bool { return len(a.rec.take("offer", ag)) == 1 })
 	}
 }
+
+// An agent logs out and back in through a follower: the leader's presence
+// takes the stored session on the follower's agent_state events (as the
+// fan-out delivers them), so it offers nothing while the agent is out and
+// offers what waits once the agent is back.
+func TestInstancesLeaderFollowsSessionsChangedElsewhere(t *testing.T) {
+	a, b, agents, q := twoInstances(t, "beepall", 1)
+	x := agents[0]
+	bus := events.New(events.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { _ = bus.Run(ctx) })
+	a.pres.OnSynced(a.r.AgentChanged)
+	wg.Go(func() { _ = a.pres.FollowOthers(ctx, bus, time.Hour) })
+	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
+	eventually(t, "the leader and presence follow the bus", func() bool { return bus.Subscribers() == 2 })
+	forward := func(typ string, agent int64) {
+		for _, e := range b.rec.take(typ, agent) {
+			e.Origin = "b"
+			bus.Publish(e)
+		}
+	}
+
+	if _, err := b.pres.Logout(ctx, x, "api"); err != nil {
+		t.Fatal(err)
+	}
+	forward("agent_state", x)
+	eventually(t, "the leader's presence sees the logout made through b", func() bool {
+		st, err := a.pres.State(ctx, x)
+		return err == nil && !st.LoggedIn
+	})
+	it := b.receive("visitor-1", "m1", "hello", q)
+	forward("interaction", 0)
+	time.Sleep(300 * time.Millisecond) // the leader's rebuild; it must offer nothing
+	if n := len(a.rec.take("offer", x)); n != 0 {
+		t.Fatalf("the leader offered %d times to an agent logged out through b", n)
+	}
+
+	if _, err := b.pres.Login(ctx, x, "api"); err != nil {
+		t.Fatal(err)
+	}
+	forward("agent_state", x)
+	eventually(t, "the leader offers the waiting interaction to the agent logged in through b", func() bool {
+		return len(a.rec.take("offer", x)) == 1
+	})
+	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
+	if err != nil || got.Status != router.StatusOffered {
+		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)
+	}
+}

@@ -292,6 +292,11 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			if err != nil {
 				return err
 			}
+			// Sessions other instances changed come first: the tracker's
+			// reconcile compares Asterisk's members against them.
+			if _, err := sessions.SyncSessions(ctx, nil); err != nil {
+				return err
+			}
 			tracker := ami.NewTracker(own, sessions, ami.TrackerOptions{Logger: log.With("component", "ami"),
 				ResyncOnConnect: true, Calls: callControl, Voice: voiceControl})
 			tg, tctx := errgroup.WithContext(ctx)
@@ -441,6 +446,13 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			return digital.Lead(ctx, bus, db.Dialect == store.MySQL)
 		})
 	})
+	if db.Dialect == store.MySQL {
+		// Other instances log agents in, pause them and log them out: this
+		// one's presence (and so its router, if it leads) follows the stored
+		// sessions, at once on their events and every 2 s regardless.
+		sessions.OnSynced(digital.AgentChanged)
+		g.Go(func() error { return sessions.FollowOthers(gctx, bus, presence.DefaultSyncEvery) })
+	}
 	// Every instance answers its own customers' messages to the assistants.
 	g.Go(func() error { return digital.RunBots(gctx) })
 	g.Go(func() error { return openChannel.Run(gctx) })
