@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,13 +100,36 @@ func NewJobs(conn *Connector, o JobOptions) (*Jobs, error) {
 	return j, nil
 }
 
-// Run schedules the jobs until ctx ends, then waits for running ones.
+// Names are the jobs' names, in the order they were defined.
+func (j *Jobs) Names() []string {
+	out := make([]string, len(j.specs))
+	for i, s := range j.specs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// Run schedules every job until ctx ends, then waits for running ones.
 func (j *Jobs) Run(ctx context.Context) error {
+	return j.schedule(ctx, j.Names()...)
+}
+
+// RunScheduled schedules the one job name until ctx ends: among several
+// instances each job is led on its own (role cron:whatsapp.<name>), so the
+// jobs spread over the instances.
+func (j *Jobs) RunScheduled(ctx context.Context, name string) error {
+	return j.schedule(ctx, name)
+}
+
+func (j *Jobs) schedule(ctx context.Context, names ...string) error {
 	c := cron.New()
-	for _, s := range j.specs {
-		name := s.name
-		if _, err := c.AddFunc(s.spec, func() { _ = j.RunJob(ctx, name) }); err != nil {
-			return fmt.Errorf("whatsapp: schedule job %s (%q): %w", s.name, s.spec, err)
+	for _, name := range names {
+		i := slices.IndexFunc(j.specs, func(s jobSpec) bool { return s.name == name })
+		if i < 0 {
+			return fmt.Errorf("whatsapp: no job named %q", name)
+		}
+		if _, err := c.AddFunc(j.specs[i].spec, func() { _ = j.RunJob(ctx, name) }); err != nil {
+			return fmt.Errorf("whatsapp: schedule job %s (%q): %w", name, j.specs[i].spec, err)
 		}
 	}
 	c.Start()

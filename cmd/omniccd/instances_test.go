@@ -70,7 +70,8 @@ func TestInstancesShareTheRoles(t *testing.T) {
 	t.Setenv("OMNICC_DB_DSN", dsn)
 	t.Setenv("OMNICC_AMI", "omnicc:s3cret@"+box1.Addr()+",omnicc:s3cret@"+box2.Addr())
 	t.Setenv("OMNICC_ADMIN_PASSWORD", "Str0ng-Admin-Pass")
-	all := []string{"ami:" + box1.Addr(), "ami:" + box2.Addr(), "cron:whatsapp", "router"}
+	all := []string{"ami:" + box1.Addr(), "ami:" + box2.Addr(), "router",
+		"cron:whatsapp.close_idle", "cron:whatsapp.purge", "cron:whatsapp.retry_sends", "cron:whatsapp.window_warning"}
 	slices.Sort(all)
 
 	start := func(id string) *daemon {

@@ -459,7 +459,12 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return wa.Run(gctx) })
 	g.Go(func() error { return chat.Run(gctx) })
 	g.Go(func() error { return chat.Follow(gctx, bus) })
-	g.Go(func() error { return elector.Lead(gctx, "cron:whatsapp", waJobs.Run) })
+	// Each job is a role of its own, so the jobs spread over instances.
+	for _, job := range waJobs.Names() {
+		g.Go(func() error {
+			return elector.Lead(gctx, "cron:whatsapp."+job, func(ctx context.Context) error { return waJobs.RunScheduled(ctx, job) })
+		})
+	}
 	log.Info("omniccd started", "version", version, "instance", cfg.InstanceID, "http", cfg.HTTPAddr, "agi", cfg.AGIAddr,
 		"store", db.Dialect, "asterisk_boxes", len(boxes))
 	err = g.Wait()
