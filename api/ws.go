@@ -494,6 +494,9 @@ func (v *variants) forClient(c *wsClient) *websocket.PreparedMessage {
 }
 
 func (h *Hub) dispatch(e events.Event) {
+	if strings.HasPrefix(e.Type, "internal.") {
+		return // between instances only (directory.ChangeEvent)
+	}
 	v, err := newVariants(e)
 	if err != nil {
 		h.log.Error("websocket event not sent: fix the publisher", "type", e.Type, "err", err)

@@ -40,11 +40,14 @@ func (NopProjector) MembershipChanged(context.Context, *sqlx.Tx, int64, int64) e
 
 // Change tells listeners, after commit, that an entity changed.
 type Change struct {
-	Entity string // "agent", "queue", "membership", "team", ...
-	Op     string // "create", "update", "delete"
-	ID     int64
+	Entity string `json:"entity"` // "agent", "queue", "membership", "team", ...
+	Op     string `json:"op"`     // "create", "update", "delete"
+	ID     int64  `json:"id"`
 	// QueueID is set for membership changes (ID is then the agent).
-	QueueID int64
+	QueueID int64 `json:"queue_id,omitempty"`
+	// Remote is set on a change another instance made (NotifyRemote):
+	// its listeners refresh what they cache, and nothing is sent on.
+	Remote bool `json:"-"`
 }
 
 // Options are the directory's rules that come from configuration.
@@ -96,6 +99,14 @@ func (d *Directory) OnChange(fn func(Change)) {
 	d.mu.Lock()
 	d.listeners = append(d.listeners, fn)
 	d.mu.Unlock()
+}
+
+// NotifyRemote tells the listeners of a change another instance sharing
+// the database made (its ChangeEvent, over the event fan-out), so caches
+// and indexes built from the directory follow it.
+func (d *Directory) NotifyRemote(c Change) {
+	c.Remote = true
+	d.notify(c)
 }
 
 func (d *Directory) notify(changes ...Change) {

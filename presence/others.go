@@ -72,6 +72,17 @@ func (s *Service) SyncSessions(ctx context.Context, ids []int64) ([]int64, error
 	now := s.clock.Now()
 	var taken []int64
 	s.mu.Lock()
+	if ids == nil {
+		// A session of an agent this instance has not loaded: another
+		// instance created it (and the directory change did not reach
+		// here, the fan-out being off or down). Load the agents again.
+		for id := range rows {
+			if s.agents[id] == nil {
+				s.requestReload()
+				break
+			}
+		}
+	}
 	for id, gen := range gens {
 		a := s.agents[id]
 		if a == nil || a.sessGen != gen || a.sessWriting > 0 || s.hist.sessionDirty(id) {

@@ -385,6 +385,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			return err
 		}
 		fanConnected = fan.Connected
+		// Directory changes reach the other instances' caches and
+		// indexes (realtime rows, routes, presence's agents).
+		dir.PublishChanges(bus)
 	}
 
 	// Web chat: visitors' sockets are told of the router's events on the bus.
@@ -430,6 +433,7 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 	g.Go(func() error { return hub.Run(gctx) })
 	if fan != nil {
 		g.Go(func() error { return fan.Run(gctx) })
+		g.Go(func() error { return dir.FollowRemoteChanges(gctx, bus) })
 	}
 	g.Go(func() error { return agiSrv.Run(gctx) })
 	g.Go(func() error { return pool.Run(gctx) })
