@@ -46,6 +46,9 @@ type historyBuffer struct {
 	retryCounters map[counterKey]counterRow
 	closed        bool
 	dropped       int
+	// muted drops what is added while presence observes a box another
+	// instance leads (observe.go): that instance writes it.
+	muted bool
 
 	// journal holds the rows not yet stored across a crash. replayUpTo,
 	// until the first write, is where the rows of an earlier run end.
@@ -79,6 +82,9 @@ type counterKey struct {
 func (h *historyBuffer) add(r historyRow, max int, log *slog.Logger) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.muted {
+		return
+	}
 	if len(h.rows) >= max {
 		// The database has been unreachable for long: bound the memory,
 		// and say so loudly — this is the only place history is lost.
@@ -154,6 +160,10 @@ func (h *historyBuffer) stored(mark uint64, log *slog.Logger) {
 
 func (h *historyBuffer) markSession(id int64) {
 	h.mu.Lock()
+	if h.muted {
+		h.mu.Unlock()
+		return
+	}
 	if h.sessions == nil {
 		h.sessions = make(map[int64]bool)
 	}
@@ -163,6 +173,10 @@ func (h *historyBuffer) markSession(id int64) {
 
 func (h *historyBuffer) markCounters(id int64) {
 	h.mu.Lock()
+	if h.muted {
+		h.mu.Unlock()
+		return
+	}
 	if h.counters == nil {
 		h.counters = make(map[int64]bool)
 	}
@@ -276,6 +290,7 @@ func (s *Service) flushAll(ctx context.Context) error {
 	}
 	sessions := make(map[int64]*Session, len(sessIDs))
 	gens := make(map[int64]uint64, len(sessIDs))
+	var flushing []*agent
 	var counters []counterRow
 	now := s.clock.Now()
 	s.mu.Lock()
@@ -291,6 +306,11 @@ func (s *Service) flushAll(ctx context.Context) error {
 		default:
 			sessions[id] = a.sess.clone()
 			gens[id] = a.sessGen
+			// Until it commits, the stored row is older than memory:
+			// SyncSessions must not take it (others.go).
+			a.sessFlushing++
+			a.flushGen++
+			flushing = append(flushing, a)
 		}
 	}
 	for id := range cntIDs {
@@ -337,6 +357,11 @@ func (s *Service) flushAll(ctx context.Context) error {
 		}
 		return nil
 	})
+	s.mu.Lock()
+	for _, a := range flushing {
+		a.sessFlushing--
+	}
+	s.mu.Unlock()
 	if err != nil {
 		s.hist.putBack(rows, sessIDs, counters)
 		return fmt.Errorf("presence: write %d history rows, %d sessions, %d counters: %w", len(old)+len(rows), len(sessions), len(counters), err)

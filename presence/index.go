@@ -30,6 +30,14 @@ type agent struct {
 	assigned     []assignment // queues the agent is linked to, by name
 
 	sess *Session
+	// wrapObserved: the wrap-up began on a box another instance leads,
+	// which ends it in the history and on the bus.
+	wrapObserved bool
+	// sessFlushing counts the write-behind flushes storing this session
+	// now, and flushGen every flush that took it: SyncSessions leaves a
+	// session alone while the row it read may predate memory.
+	sessFlushing int
+	flushGen     uint64
 	// sessGen counts the session writes REST made (saveSession), so a
 	// flush can tell it wrote a session older than the database's.
 	sessGen uint64

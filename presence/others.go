@@ -44,20 +44,21 @@ func (s *Service) OnSynced(fn func(agentID int64)) {
 // flight, a write-behind change waiting for the writer): memory is then
 // ahead, and what it writes is the newer. It returns the agents taken.
 func (s *Service) SyncSessions(ctx context.Context, ids []int64) ([]int64, error) {
-	// No flush runs meanwhile: what the writer took but has not committed
-	// yet would read as another instance's older row.
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
+	// What this instance writes meanwhile (a REST write, a write-behind
+	// flush) makes the row read below older than memory: the generations
+	// taken before the read tell. No lock is held across the read, so a
+	// flush stuck in the database holds up nothing here.
+	type gen struct{ sess, flush uint64 }
 	s.mu.Lock()
-	gens := make(map[int64]uint64, max(len(ids), len(s.agents)))
+	gens := make(map[int64]gen, max(len(ids), len(s.agents)))
 	if ids == nil {
 		for id, a := range s.agents {
-			gens[id] = a.sessGen
+			gens[id] = gen{a.sessGen, a.flushGen}
 		}
 	} else {
 		for _, id := range ids {
 			if a := s.agents[id]; a != nil {
-				gens[id] = a.sessGen
+				gens[id] = gen{a.sessGen, a.flushGen}
 			}
 		}
 	}
@@ -83,9 +84,9 @@ func (s *Service) SyncSessions(ctx context.Context, ids []int64) ([]int64, error
 			}
 		}
 	}
-	for id, gen := range gens {
+	for id, g := range gens {
 		a := s.agents[id]
-		if a == nil || a.sessGen != gen || a.sessWriting > 0 || s.hist.sessionDirty(id) {
+		if a == nil || a.sessGen != g.sess || a.flushGen != g.flush || a.sessWriting > 0 || a.sessFlushing > 0 || s.hist.sessionDirty(id) {
 			continue
 		}
 		row := rows[id]
