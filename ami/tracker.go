@@ -44,6 +44,10 @@ type TrackerOptions struct {
 	// Actions are the queue actions presence was given; a timeout of one of
 	// them makes Run resync every box. Nil: the tracker makes its own.
 	Actions *QueueActions
+	// Skip, when set, names the boxes whose events and resyncs this
+	// tracker leaves alone: an observer (presence.Observer) skips the
+	// boxes its own instance leads, whose leader tracker applies them.
+	Skip func(box string) bool
 	// ResyncOnConnect registers OnConnect with the pool (Pool.OnConnect), so
 	// that every login of every box is followed by a resync.
 	ResyncOnConnect bool
@@ -252,7 +256,7 @@ func (t *Tracker) RequestReconcile() {
 // about agents return at once. It is not safe for concurrent use: Run calls
 // it from one goroutine, benchmarks from theirs.
 func (t *Tracker) Apply(box string, at time.Time, m Message) {
-	if m.Len() == 0 {
+	if m.Len() == 0 || (t.opts.Skip != nil && t.opts.Skip(box)) {
 		return
 	}
 	// Asterisk writes Event first; fall back to a search otherwise.
@@ -387,6 +391,9 @@ func (t *Tracker) OnConnect(ctx context.Context, c *Client) error {
 // sync resyncs and reconciles one box: the members, and with full the
 // channels and device states too.
 func (t *Tracker) sync(ctx context.Context, c *Client, full bool) error {
+	if t.opts.Skip != nil && t.opts.Skip(c.Box()) {
+		return nil
+	}
 	start := t.clk.Now()
 	// Taken before the lists: what changes while they are read is not
 	// undone by them.

@@ -140,3 +140,57 @@ func TestFollowOthersTakesTheSessionOnTheirEvent(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// An observer (the facts of a box another instance leads) keeps the
+// agent's call, membership and wrap-up in memory as the leader does, and
+// writes no history row, publishes no event and marks nothing for the
+// writer: the leader does each once.
+func TestObserverAppliesToMemoryOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r := newRig(t, db)
+		a := r.agent("dave", "webrtc", nil)
+		r.link(a, r.queue("sales", "voice", 30), 0, false)
+		r.load()
+		stop := r.run()
+		if _, err := r.svc.Login(t.Context(), a.ID, presence.SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+		stop()
+		before := r.history(a.ID)
+		r.pub.mu.Lock()
+		published := len(r.pub.events)
+		r.pub.mu.Unlock()
+		obs := r.svc.Observer()
+		apply := func(ev presence.VoiceFact) {
+			ev.Box, ev.Agent, ev.Queue = "b1", "PJSIP/dave", "sales"
+			obs.ApplyVoice(&ev)
+		}
+		apply(presence.VoiceFact{Kind: presence.VoiceMemberAdded, Membership: presence.MembershipDynamic, Device: presence.DeviceIdle, Status: 1, StateDevice: "PJSIP/dave"})
+		if st := r.state(a.ID); len(st.Queues) != 1 || !st.Queues[0].Member {
+			t.Fatalf("membership not observed: %+v", st.Queues)
+		}
+		apply(presence.VoiceFact{Kind: presence.VoiceRinging, CallID: "c1", CallerNum: "5551", Leg: "PJSIP/dave-01"})
+		apply(presence.VoiceFact{Kind: presence.VoiceAnswered, CallID: "c1", CallerNum: "5551", LegID: "a1"})
+		if st := r.state(a.ID); st.State != presence.StateOnCall || st.Call == nil || st.Call.UniqueID != "c1" {
+			t.Fatalf("call not observed: %+v", st)
+		}
+		apply(presence.VoiceFact{Kind: presence.VoiceCallEnded, CallID: "c1", TalkTime: 30, EndedBy: "caller"})
+		if st := r.state(a.ID); st.State != presence.StateWrapUp {
+			t.Fatalf("wrap-up not observed: %s", st.State)
+		}
+		r.clock.Advance(31 * time.Second)
+		r.svc.Tick()
+		if st := r.state(a.ID); st.State != presence.StateReady {
+			t.Fatalf("after the observed wrap-up: %s", st.State)
+		}
+		// Shut down, everything pending is written: none of it.
+		if got := r.history(a.ID); !slices.Equal(got, before) {
+			t.Fatalf("the observer wrote history: %v, before %v", got, before)
+		}
+		r.pub.mu.Lock()
+		defer r.pub.mu.Unlock()
+		if n := len(r.pub.events) - published; n != 0 {
+			t.Fatalf("the observer published %d events", n)
+		}
+	})
+}

@@ -61,12 +61,15 @@ func (snap *Snapshot) newer(a *agent) bool {
 // members alone. Events that race with it are applied too; the next event
 // about a member corrects any stale detail. Only agents whose state
 // changed are published.
-func (s *Service) Resync(snap *Snapshot) {
+func (s *Service) Resync(snap *Snapshot) { s.resync(snap, false) }
+
+func (s *Service) resync(snap *Snapshot, observing bool) {
 	at := snap.At
 	if at.IsZero() {
 		at = s.clock.Now()
 	}
 	s.mu.Lock()
+	s.observeLocked(observing)
 	touched := map[*agent]bool{}
 	if snap.MembersKnown {
 		before := map[*agent][]member{}
@@ -127,6 +130,7 @@ func (s *Service) Resync(snap *Snapshot) {
 		s.rollLocked(a, at)
 		s.commitLocked(a, at)
 	}
+	s.observeLocked(false)
 	s.mu.Unlock()
 	s.afterChange()
 }

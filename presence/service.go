@@ -199,6 +199,10 @@ type Service struct {
 	adminWork map[int64]*adminChange
 	adminKick chan struct{}
 
+	// observing is set, under mu, while a fact of a box another instance
+	// leads is applied (observe.go): memory only.
+	observing bool
+
 	// synced are called with each agent whose session SyncSessions took
 	// from another instance (others.go).
 	syncMu sync.Mutex
@@ -399,15 +403,21 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) Tick() {
 	now := s.clock.Now()
 	s.mu.Lock()
-	var changed []*agent
+	var changed, observed []*agent
 	for _, a := range s.agents {
 		rolled := a.cnt.rolloverWith(now, s.loc, a.sess)
+		if rolled {
+			s.hist.markCounters(a.id)
+		}
 		if !a.wrapUntil.IsZero() && !now.Before(a.wrapUntil) {
 			a.wrapUntil, a.wrapQueue = time.Time{}, ""
 			a.changed = true
-		}
-		if rolled {
-			s.hist.markCounters(a.id)
+			if a.wrapObserved {
+				// The box's leader ends it too, and writes and tells it.
+				a.wrapObserved = false
+				observed = append(observed, a)
+				continue
+			}
 		}
 		if a.changed || rolled {
 			changed = append(changed, a)
@@ -417,6 +427,11 @@ func (s *Service) Tick() {
 		a.changed = true
 		s.commitLocked(a, now)
 	}
+	s.observeLocked(true)
+	for _, a := range observed {
+		s.commitLocked(a, now)
+	}
+	s.observeLocked(false)
 	s.mu.Unlock()
 	if len(changed) > 0 {
 		s.afterChange()

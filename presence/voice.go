@@ -132,13 +132,17 @@ type VoiceFact struct {
 // ApplyVoice applies one fact to the agents it concerns. Facts about no
 // agent's interface or device are ignored. It never waits for the
 // database: history rows are queued for Run's writer.
-func (s *Service) ApplyVoice(ev *VoiceFact) {
+func (s *Service) ApplyVoice(ev *VoiceFact) { s.applyVoice(ev, false) }
+
+func (s *Service) applyVoice(ev *VoiceFact, observing bool) {
 	at := ev.At
 	if at.IsZero() {
 		at = s.clock.Now()
 	}
 	s.mu.Lock()
+	s.observeLocked(observing)
 	touched := s.applyLocked(ev, at)
+	s.observeLocked(false)
 	s.mu.Unlock()
 	if touched {
 		s.afterChange()
@@ -422,7 +426,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceFact, at time.Time) {
 		a.ring = nil
 		a.call = call()
 		a.setHeld(false, at)
-		a.wrapUntil, a.wrapQueue = time.Time{}, ""
+		a.wrapUntil, a.wrapQueue, a.wrapObserved = time.Time{}, "", false
 		a.cnt.answered++
 		a.cnt.dirty = true
 		s.hist.markCounters(a.id)
@@ -445,6 +449,7 @@ func (s *Service) applyCallLocked(a *agent, ev *VoiceFact, at time.Time) {
 		if wrap := s.wrapupLocked(a, ev); wrap > 0 {
 			a.wrapUntil = at.Add(time.Duration(wrap) * time.Second)
 			a.wrapQueue, a.wrapSince = ev.Queue, at
+			a.wrapObserved = s.observing
 		}
 		a.changed = true
 		s.settleActiveLocked(a)
@@ -688,6 +693,9 @@ func (s *Service) commitLocked(a *agent, now time.Time) {
 		return
 	}
 	a.changed = false
+	if s.observing {
+		return // the instance that leads the box publishes it
+	}
 	// Scoped by the agent's queues, so a supervisor watching a queue gets
 	// its agents' states from the bus without a directory lookup.
 	s.outbox = append(s.outbox, Event{Type: EventAgentState, AgentID: a.id, Queues: a.queueNames(), Payload: s.snapshotLocked(a, now)})

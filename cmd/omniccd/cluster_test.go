@@ -137,6 +137,12 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	for _, b := range []*amitest.Server{box1, box2} {
 		b.Handle("Reload", amitest.Reply(amitest.Success("Message", "Module Reloaded.")))
 	}
+	// As Asterisk does, a queue action's events go to every manager
+	// session after its response, not only to the one that acted: the
+	// instances that do not lead the box hear them too.
+	for _, q := range []*amitest.Queues{q1, q2} {
+		q.DelayEvents(time.Millisecond)
+	}
 	const adminPass = "Str0ng-Admin-Pass"
 	self, err := os.Executable()
 	if err != nil {
@@ -268,7 +274,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	// through the survivor, and counts offers per interaction.
 	sv := &restClient{t: t, base: survivor.base()}
 	var mu sync.Mutex
-	offers := map[[2]int64]int{} // {agent, interaction} → offers
+	offers := map[[2]int64]int{}  // {agent, interaction} → offers
 	accepted := map[int64]int64{} // interaction → agent
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -364,36 +370,35 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// The agents' state on the new box leader: logged in, members of
-	// sales on that box again after its resync.
-	lead := &restClient{t: t, base: owner[box].base()}
-	for _, ag := range agents {
-		var st struct {
-			LoggedIn bool `json:"logged_in"`
-			Queues   []struct {
-				Queue  string
-				Member bool
+	// The agents' state, on every instance: the new box leader resynced
+	// the box, the others follow its events as observers.
+	type queueState struct {
+		Queue  string
+		Member bool
+	}
+	for _, p := range living {
+		view := &restClient{t: t, base: p.base()}
+		for _, ag := range agents {
+			var st struct {
+				LoggedIn bool `json:"logged_in"`
+				Queues   []queueState
 			}
-		}
-		var raw []byte
-		defer func() {
-			if t.Failed() {
-				t.Logf("%s's state on %s: %s", ag.name, owner[box].id, raw)
-			}
-		}()
-		waitFor(t, 30*time.Second, fmt.Sprintf("%s logged in and a member of sales on the new box leader", ag.name), func() bool {
-			var code int
-			code, raw = lead.try("GET", fmt.Sprintf("/api/v1/agents/%d/state", ag.id), admin, nil)
-			if code != 200 || json.Unmarshal(raw, &st) != nil {
-				return false
-			}
-			return st.LoggedIn && slices.ContainsFunc(st.Queues, func(q struct {
-				Queue  string
-				Member bool
-			}) bool {
-				return q.Queue == "sales" && q.Member
+			var raw []byte
+			defer func() {
+				if t.Failed() && raw != nil {
+					t.Logf("%s as %s sees it: %s", ag.name, p.id, raw)
+					raw = nil
+				}
+			}()
+			waitFor(t, 30*time.Second, fmt.Sprintf("%s logged in and a member of sales, as %s sees it", ag.name, p.id), func() bool {
+				var code int
+				code, raw = view.try("GET", fmt.Sprintf("/api/v1/agents/%d/state", ag.id), admin, nil)
+				if code != 200 || json.Unmarshal(raw, &st) != nil {
+					return false
+				}
+				return st.LoggedIn && slices.ContainsFunc(st.Queues, func(q queueState) bool { return q.Queue == "sales" && q.Member })
 			})
-		})
+		}
 	}
 	for _, q := range []*amitest.Queues{q1, q2} {
 		if n := len(q.Members()); n != len(agents) {

@@ -376,6 +376,16 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 		return err
 	}
 
+	// The boxes another instance leads: their events, heard on this
+	// instance's own connections, keep its memory of calls and memberships
+	// right; their leader alone writes, counts and publishes them.
+	var observer *ami.Tracker
+	if db.Dialect == store.MySQL && len(boxes) > 0 {
+		observer = ami.NewTracker(pool, sessions.Observer(), ami.TrackerOptions{Logger: log.With("component", "ami", "observer", true),
+			ResyncOnConnect: true, ReconcileEvery: -1,
+			Skip: func(box string) bool { return elector.Leads("ami:" + box) }})
+	}
+
 	// With OMNICC_NATS_URL the bus reaches every instance's sockets.
 	var fan *fanout.FanOut
 	var fanConnected func() bool
@@ -450,6 +460,9 @@ func serve(ctx context.Context, cfg config.Config, db *store.DB, log *slog.Logge
 			return digital.Lead(ctx, bus, db.Dialect == store.MySQL)
 		})
 	})
+	if observer != nil {
+		g.Go(func() error { return observer.Run(gctx) })
+	}
 	if db.Dialect == store.MySQL {
 		// Other instances log agents in, pause them and log them out: this
 		// one's presence (and so its router, if it leads) follows the stored
