@@ -21,7 +21,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"omnicc/ami/amitest"
-	"omnicc/storetest"
 )
 
 // childEnv makes the test binary run as omniccd itself: the cluster test
@@ -73,12 +72,12 @@ func (p *proc) roles() []string {
 // natsServer is a nats-server of the test's own, so that it can be
 // restarted mid-run.
 type natsServer struct {
-	t    *testing.T
+	t    testing.TB
 	port int
 	cmd  *exec.Cmd
 }
 
-func startNATS(t *testing.T, port int) *natsServer {
+func startNATS(t testing.TB, port int) *natsServer {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -123,98 +122,22 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // leader and a box's leader are killed with SIGKILL: the survivors take
 // their roles over, every interaction (those queued before, during and
 // after the kills) is offered and accepted, none is offered twice to the
-// same agent, the agents' state is right on the new box leader, and the
+// same agent, the agents' state is right on every instance, and the
 // fan-out carries events again after NATS itself is restarted.
 func TestClusterSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
-	dsn := storetest.MariaDBDSN(t)
-	natsPort := freePort(t)
-	nats := startNATS(t, natsPort)
-	box1, box2 := amitest.NewServer(t, "omnicc", "s3cret"), amitest.NewServer(t, "omnicc", "s3cret")
-	q1, q2 := amitest.NewQueues(box1, "sales"), amitest.NewQueues(box2, "sales")
-	for _, b := range []*amitest.Server{box1, box2} {
-		b.Handle("Reload", amitest.Reply(amitest.Success("Message", "Module Reloaded.")))
-	}
-	// As Asterisk does, a queue action's events go to every manager
-	// session after its response, not only to the one that acted: the
-	// instances that do not lead the box hear them too.
-	for _, q := range []*amitest.Queues{q1, q2} {
-		q.DelayEvents(time.Millisecond)
-	}
-	const adminPass = "Str0ng-Admin-Pass"
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var procs []*proc
-	start := func(id string) *proc {
-		p := &proc{id: id, addr: freeAddr(t), log: &syncBuffer{}, done: make(chan struct{})}
-		p.cmd = exec.Command(self, "-test.run=^$")
-		p.cmd.Env = append(os.Environ(), childEnv+"=1",
-			"OMNICC_DB_DSN="+dsn,
-			"OMNICC_AMI=omnicc:s3cret@"+box1.Addr()+",omnicc:s3cret@"+box2.Addr(),
-			"OMNICC_ADMIN_PASSWORD="+adminPass,
-			fmt.Sprintf("OMNICC_NATS_URL=nats://127.0.0.1:%d", natsPort),
-			"OMNICC_INSTANCE_ID="+id,
-			"OMNICC_HTTP_ADDR="+p.addr,
-			"OMNICC_AGI_ADDR="+freeAddr(t),
-			"OMNICC_DATA_DIR="+t.TempDir(),
-			"OMNICC_LOG_LEVEL=debug",
-		)
-		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = p.cmd.Wait(); close(p.done) }()
-		procs = append(procs, p)
-		return p
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		}
-		for _, p := range procs {
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				_ = p.cmd.Process.Kill()
-				t.Errorf("%s did not stop on SIGTERM", p.id)
-			}
-		}
-		if t.Failed() {
-			for _, p := range procs {
-				t.Logf("--- %s\n%s", p.id, tail(p.log.String(), 60))
-			}
-		}
-	})
-	// One at a time: the first applies the migrations.
-	a := start("omnicc-a")
-	waitReady(t, a.addr, a.log)
+	cl := newCluster(t, 2)
+	box1, box2 := cl.boxes[0], cl.boxes[1]
+	q1, q2 := cl.queues[0], cl.queues[1]
+	const adminPass = clusterAdminPass
+	start := cl.start
+	a := cl.startReady("omnicc-a") // first: it applies the migrations
 	b, c := start("omnicc-b"), start("omnicc-c")
 	waitReady(t, b.addr, b.log)
 	waitReady(t, c.addr, c.log)
-
-	roles := []string{"ami:" + box1.Addr(), "ami:" + box2.Addr(), "router"}
-	owners := func(ps ...*proc) map[string]*proc {
-		out := map[string]*proc{}
-		for _, p := range ps {
-			for _, r := range p.roles() {
-				if out[r] != nil {
-					return nil // two claim one role
-				}
-				out[r] = p
-			}
-		}
-		for _, r := range roles {
-			if out[r] == nil {
-				return nil
-			}
-		}
-		return out
-	}
+	owners := cl.owners
 	var owner map[string]*proc
 	waitFor(t, 60*time.Second, "every role led by exactly one instance", func() bool { owner = owners(a, b, c); return owner != nil })
 
@@ -409,8 +332,8 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	// NATS restarted: a new instance joins, and an agent's logout through
 	// it reaches that agent's socket on the survivor once the fan-out is
 	// back.
-	nats.stop()
-	nats = startNATS(t, natsPort)
+	cl.nats.stop()
+	cl.nats = startNATS(t, cl.natsPort)
 	d := start("omnicc-d")
 	waitReady(t, d.addr, d.log)
 	watch := dialWS(t, survivor, agents[0].token)
@@ -448,7 +371,7 @@ func fanoutConnected(p *proc) bool {
 	return json.NewDecoder(res.Body).Decode(&out) == nil && out.Fanout == "connected"
 }
 
-func dialWS(t *testing.T, p *proc, token string) *websocket.Conn {
+func dialWS(t testing.TB, p *proc, token string) *websocket.Conn {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/api/v1/ws", http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
@@ -457,7 +380,7 @@ func dialWS(t *testing.T, p *proc, token string) *websocket.Conn {
 	return ws
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -467,7 +390,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -488,7 +411,7 @@ func tail(s string, lines int) string {
 
 // restClient calls one instance's REST API.
 type restClient struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 }
 

@@ -23,7 +23,7 @@ import (
 	"omnicc/api"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,7 +162,7 @@ func databaseMetricsAreExposed(t *testing.T, base string) {
 	}
 }
 
-func waitReady(t *testing.T, addr string, log *syncBuffer) {
+func waitReady(t testing.TB, addr string, log *syncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
