@@ -494,6 +494,15 @@ func (v *variants) forClient(c *wsClient) *websocket.PreparedMessage {
 }
 
 func (h *Hub) dispatch(e events.Event) {
+	if e.Type == events.Lost {
+		// Agent states born on other instances may have been missed.
+		h.mu.Lock()
+		for c := range h.all {
+			h.snapshotLocked(c)
+		}
+		h.mu.Unlock()
+		return
+	}
 	if strings.HasPrefix(e.Type, "internal.") {
 		return // between instances only (directory.ChangeEvent)
 	}

@@ -115,3 +115,24 @@ func TestWSOriginsSetting(t *testing.T) {
 		t.Fatalf("origin with another port: %v (%s), want 403", err, status(resp))
 	}
 }
+
+// When events of other instances may have been lost (events.Lost, from
+// the fan-out), every socket gets the current state of each agent it
+// watches again; the signal itself reaches no socket.
+func TestWSLostEventsResendTheSnapshot(t *testing.T) {
+	states := &fakeStates{states: []presence.AgentState{stateOf(7, presence.StateReady), stateOf(8, presence.StatePaused)}}
+	e := newWSEnv(t, func(o *api.HubOptions) { o.States = states })
+	agent := e.connect("omt_agent7")
+	readRaw(t, agent) // the snapshot on connect
+
+	// Meanwhile agent 7 went on a call on another instance; the event
+	// was lost with the NATS connection.
+	states.mu.Lock()
+	states.states[0] = stateOf(7, presence.StateOnCall)
+	states.mu.Unlock()
+	e.bus.Publish(events.Event{Type: events.Lost, Origin: "omnicc-b"})
+	if m := readEvent(t, agent); m["type"] != presence.EventAgentState || m["agent_id"] != float64(7) || m["state"] != presence.StateOnCall {
+		t.Fatalf("after lost events: %v, want agent 7's current state", m)
+	}
+	expectNothing(t, agent, "agent 7 after the new snapshot")
+}

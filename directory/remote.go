@@ -29,6 +29,10 @@ func (d *Directory) PublishChanges(pub events.Publisher) {
 // changed (an "all" change).
 func (d *Directory) FollowRemoteChanges(ctx context.Context, src events.Source) error {
 	return events.Follow(ctx, src, events.Everything, 1024, func(e events.Event) {
+		if e.Type == events.Lost {
+			d.refreshAll()
+			return
+		}
 		if e.Type != ChangeEvent || e.Origin == "" {
 			return
 		}
@@ -47,8 +51,13 @@ func (d *Directory) FollowRemoteChanges(ctx context.Context, src events.Source) 
 		d.NotifyRemote(c)
 	}, func(err error) {
 		d.log.Warn("directory: fell behind the event bus; refreshing everything", "err", err)
-		for _, entity := range []string{"agent", "queue", "membership", "pause_type", "user"} {
-			d.NotifyRemote(Change{Entity: entity, Op: "update"})
-		}
+		d.refreshAll()
 	})
+}
+
+// refreshAll tells every listener that anything may have changed.
+func (d *Directory) refreshAll() {
+	for _, entity := range []string{"agent", "queue", "membership", "pause_type", "user"} {
+		d.NotifyRemote(Change{Entity: entity, Op: "update"})
+	}
 }

@@ -32,6 +32,15 @@ type Event struct {
 	Origin string
 }
 
+// Lost is the type of the event the fan-out puts on the bus when events
+// of other instances may have been lost (a gap in one's sequence, a
+// reconnect to NATS): whoever keeps state built from them reads it again
+// (presence's sessions, the router's interactions, the directory's
+// caches) and the websocket hub sends every socket fresh agent states.
+// Its Origin is set, so it never leaves the instance, and the "internal."
+// prefix keeps it off the sockets themselves.
+const Lost = "internal.events_lost"
+
 // Scope says which events a subscriber wants: everything (All), or those
 // concerning any of its agents, queues or teams. The zero Scope matches
 // nothing.

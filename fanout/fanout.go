@@ -157,7 +157,8 @@ func (f *FanOut) Run(ctx context.Context) error {
 		// the subscription, and an event another instance sent then was
 		// lost (CI, TestWebsocketGetsEventsBornOnAnotherInstance).
 		nats.ReconnectHandler(func(*nats.Conn) {
-			f.log.Info("fan-out: NATS connection back", "url", f.o.URL)
+			f.log.Info("fan-out: NATS connection back; resyncing from the database what may have been missed", "url", f.o.URL)
+			f.bus.Publish(events.Event{Type: events.Lost, Origin: f.o.Instance})
 		}),
 	)
 	if err != nil {
@@ -263,7 +264,8 @@ func (f *FanOut) receive(m *nats.Msg) {
 	}
 	if last != 0 && env.Seq > last+1 {
 		f.gaps.Add(float64(env.Seq - last - 1))
-		f.log.Warn("fan-out: events of another instance were lost", "instance", env.Instance, "missed", env.Seq-last-1)
+		f.log.Warn("fan-out: events of another instance were lost; resyncing from the database", "instance", env.Instance, "missed", env.Seq-last-1)
+		f.bus.Publish(events.Event{Type: events.Lost, Origin: env.Instance})
 	}
 	f.last[key] = env.Seq
 	f.lag.Observe(max(f.clk.Now().Sub(time.Unix(0, env.At)), 0).Seconds())

@@ -203,6 +203,13 @@ func (s *Service) FollowOthers(ctx context.Context, src events.Source, every tim
 	defer cancel()
 	wg.Go(func() {
 		_ = events.Follow(ctx, src, events.Everything, 4096, func(e Event) {
+			if e.Type == events.Lost {
+				mu.Lock()
+				all = true
+				mu.Unlock()
+				signal()
+				return
+			}
 			if e.Origin == "" || e.Type != EventAgentState || e.AgentID == 0 {
 				return
 			}

@@ -13,6 +13,7 @@ import (
 	"omnicc/clock"
 	"omnicc/contacts"
 	"omnicc/directory"
+	"omnicc/events"
 	"omnicc/presence"
 	"omnicc/store"
 )
@@ -235,7 +236,7 @@ func (r *Router) AgentChanged(agentID int64) {
 // Observe feeds a presence event to the router: agent_state events mean an
 // agent may have become free.
 func (r *Router) Observe(e presence.Event) {
-	if e.Type == "interaction" && e.Origin != "" {
+	if (e.Type == "interaction" && e.Origin != "") || e.Type == events.Lost {
 		// Another instance queued, accepted or closed one: the leader
 		// rebuilds now rather than at its next periodic resync.
 		if c := r.resync.Load(); c != nil {

@@ -2,6 +2,7 @@ package webchat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -351,7 +352,29 @@ func (c *Connector) Follow(ctx context.Context, src EventSource) error {
 }
 
 func (c *Connector) observe(ctx context.Context, e events.Event) {
-	switch p := e.Payload.(type) {
+	payload := e.Payload
+	if raw, ok := payload.(json.RawMessage); ok {
+		// Another instance's event, as the fan-out delivers it: the
+		// visitor's socket may sit here while the agent works there.
+		var err error
+		switch e.Type {
+		case "message":
+			var p router.MessageEvent
+			err = json.Unmarshal(raw, &p)
+			payload = p
+		case "interaction":
+			var p router.InteractionEvent
+			err = json.Unmarshal(raw, &p)
+			payload = p
+		default:
+			return
+		}
+		if err != nil {
+			c.o.Logger.Warn("webchat: another instance's event could not be read; ignored", "type", e.Type, "origin", e.Origin, "err", err)
+			return
+		}
+	}
+	switch p := payload.(type) {
 	case router.MessageEvent:
 		c.mu.Lock()
 		key := c.byInter[p.InteractionID]
@@ -364,7 +387,9 @@ func (c *Connector) observe(ctx context.Context, e events.Event) {
 		if it == nil || it.Channel != Channel {
 			return
 		}
-		c.announce(ctx, it)
+		if e.Origin == "" {
+			c.announce(ctx, it) // the instance it was born on announces it
+		}
 		key := it.Account + "/" + trimVisitor(it.Customer)
 		if len(c.sockets(key)) == 0 {
 			return

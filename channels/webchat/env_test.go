@@ -49,6 +49,7 @@ type env struct {
 	rt     *router.Router
 	chat   *webchat.Connector
 	people *contacts.Manager
+	bus    *events.Bus
 	srv    *httptest.Server
 	base   string // srv.URL + /api/v1
 	queue  *directory.Queue
@@ -67,6 +68,7 @@ func newEnv(t testing.TB, db *store.DB, limits webchat.Limits) *env {
 	}
 	e.authn = auth.New(db, e.dir, auth.Options{})
 	bus := events.New(events.Options{})
+	e.bus = bus
 	hub, err := api.NewHub(api.HubOptions{Auth: e.authn, Bus: bus})
 	if err != nil {
 		t.Fatal(err)
