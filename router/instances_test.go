@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -267,6 +268,40 @@ func TestInstancesLeaderFollowsSessionsChangedElsewhere(t *testing.T) {
 	eventually(t, "the leader offers the waiting interaction to the agent logged in through b", func() bool {
 		return len(a.rec.take("offer", x)) == 1
 	})
+	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
+	if err != nil || got.Status != router.StatusOffered {
+		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)
+	}
+}
+
+// The leader puts an interaction another instance queued in line and
+// offers it from the event itself (as the fan-out delivers it, the
+// payload as JSON), without rebuilding from the database: nothing else
+// here would make it rebuild (the fake clock never reaches the periodic
+// one, and a queued interaction's event does not ask for one).
+func TestInstancesRemoteQueuedIsOfferedWithoutARebuild(t *testing.T) {
+	a, b, agents, q := twoInstances(t, "beepall", 2)
+	bus := events.New(events.Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { _ = bus.Run(ctx) })
+	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
+	eventually(t, "the leader follows the bus", func() bool { return bus.Subscribers() == 1 })
+
+	it := b.receive("visitor-1", "m1", "hello", q)
+	sent := b.rec.take("interaction", 0)
+	if len(sent) != 1 {
+		t.Fatalf("the follower published %d interaction events, want 1", len(sent))
+	}
+	raw, err := json.Marshal(sent[0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus.Publish(events.Event{Type: "interaction", Origin: "b", Payload: json.RawMessage(raw)})
+	for _, ag := range agents {
+		eventually(t, "the leader offers what the follower queued", func() bool { return len(a.rec.take("offer", ag)) == 1 })
+	}
 	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
 	if err != nil || got.Status != router.StatusOffered {
 		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)

@@ -175,6 +175,9 @@ type Router struct {
 
 	pendMu  sync.Mutex
 	pending map[int64]bool // agents whose state changed, for Run to route
+	// remote are interactions another instance queued, for the leader's
+	// Run to put in line and offer without a rebuild.
+	remote map[int64]*Interaction
 	wake    chan struct{}
 
 	// follower is set on an instance that does not lead the router (see
@@ -236,6 +239,9 @@ func (r *Router) AgentChanged(agentID int64) {
 // Observe feeds a presence event to the router: agent_state events mean an
 // agent may have become free.
 func (r *Router) Observe(e presence.Event) {
+	if e.Type == "interaction" && e.Origin != "" && r.takeRemoteQueued(e) {
+		return
+	}
 	if (e.Type == "interaction" && e.Origin != "") || e.Type == events.Lost {
 		// Another instance queued, accepted or closed one: the leader
 		// rebuilds now rather than at its next periodic resync.
@@ -299,6 +305,7 @@ func (r *Router) nextDeadline() (time.Time, bool) {
 // ProcessPending reloads the changed agents' queues and settings and offers
 // them the waiting interactions they can take.
 func (r *Router) ProcessPending(ctx context.Context) error {
+	firstErr := r.queueRemote(ctx)
 	r.pendMu.Lock()
 	ids := make([]int64, 0, len(r.pending))
 	for id := range r.pending {
@@ -307,7 +314,6 @@ func (r *Router) ProcessPending(ctx context.Context) error {
 	clear(r.pending)
 	r.pendMu.Unlock()
 	slices.Sort(ids)
-	var firstErr error
 	for _, id := range ids {
 		links, err := r.dir.AgentQueueLinks(ctx, id)
 		if err != nil {

@@ -91,6 +91,7 @@ func benchRouting(b *testing.B, instances int) {
 		mu      sync.Mutex
 		sentAt  = map[int64]time.Time{}
 		latency []time.Duration
+		offered []time.Duration
 		closed  atomic.Int64
 	)
 	var wg sync.WaitGroup
@@ -127,6 +128,11 @@ func benchRouting(b *testing.B, instances int) {
 					continue
 				}
 				id := ev.Interaction.ID
+				mu.Lock()
+				if t0, ok := sentAt[id]; ok {
+					offered = append(offered, time.Since(t0))
+				}
+				mu.Unlock()
 				if st, _ := via.try("POST", fmt.Sprintf("/api/v1/interactions/%d/accept", id), token, nil); st != 200 {
 					continue // another agent's offer of a beepall, or gone
 				}
@@ -183,6 +189,7 @@ func benchRouting(b *testing.B, instances int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "interactions/s")
 	mu.Lock()
+	reportPercentiles(b, offered, "offered")
 	reportPercentiles(b, latency, "accepted")
 	mu.Unlock()
 }
