@@ -28,7 +28,7 @@ func (d *Directory) PublishChanges(pub events.Publisher) {
 // drops events for it, every listener is told that everything may have
 // changed (an "all" change).
 func (d *Directory) FollowRemoteChanges(ctx context.Context, src events.Source) error {
-	return events.Follow(ctx, src, events.Everything, 1024, func(e events.Event) {
+	return events.Follow(ctx, src, events.Everything, 4096, func(e events.Event) {
 		if e.Type == events.Lost {
 			d.refreshAll()
 			return

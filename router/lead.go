@@ -14,6 +14,13 @@ import (
 // rebuilds at once.
 const ResyncEvery = 2 * time.Second
 
+// resyncGap is the least wall-clock time between two rebuilds: under a
+// steady flow of accepts and closes through other instances, each of which
+// asks for one, the events of that time share one rebuild rather than
+// rereading every open interaction back to back. (A queued interaction is
+// offered from its event, without a rebuild: remote.go.)
+const resyncGap = 200 * time.Millisecond
+
 // SetLeading says whether this router offers interactions. A router is
 // leading when built (one instance, as on SQLite); among several instances
 // only the leader's router offers and keeps the offers' timers, and the
@@ -50,6 +57,10 @@ func (r *Router) Lead(ctx context.Context, src EventSource, shared bool) error {
 				}
 				if err := r.Load(gctx); err != nil && gctx.Err() == nil {
 					r.log.Warn("router: resync from the database", "err", err)
+				}
+				select {
+				case <-gctx.Done():
+				case <-time.After(resyncGap):
 				}
 			}
 		})
