@@ -20,11 +20,12 @@ import (
 // it when another instance's agent_state event arrives over the fan-out and
 // every SyncEvery in case an event was lost.
 //
-// What is taken from another instance is the session only (logged in since,
-// paused on which channels, why): it was already written to the history,
-// counted in the counters and published by the instance that made it, so
-// taking it here writes, counts and publishes nothing. Calls and queue
-// memberships stay with the instance that follows the Asterisk box.
+// What is taken from another instance is the session (logged in since,
+// paused on which channels, why): it was already written to the history
+// and the counters and published by the instance that made it, so taking
+// it here writes and publishes nothing; memory counts its login and pause
+// time as that instance did. Calls and queue memberships come from the
+// boxes (observe.go).
 
 // DefaultSyncEvery is how often FollowOthers reads every session when no
 // event asked for one.
@@ -93,19 +94,27 @@ func (s *Service) SyncSessions(ctx context.Context, ids []int64) ([]int64, error
 		if sameSession(a.sess, row) {
 			continue
 		}
-		if row == nil {
-			a.sess, a.loggedOutAt = nil, now
-		} else {
+		// As saveSession changes memory, observing: the day's counters
+		// count the login and pause time here too (so every instance
+		// answers the same figures), while the history row, the counters'
+		// write and the event are the other instance's.
+		s.observeLocked(true)
+		s.rollLocked(a, now)
+		switch {
+		case row == nil:
+			s.endSessionLocked(a, now)
+		case a.sess == nil:
+			a.sess = row
+		default:
+			if a.sess.Paused() && (!row.Paused() || a.sess.PauseReason != row.PauseReason) {
+				s.closePauseLocked(a, now)
+			}
 			a.sess = row
 		}
-		// The state follows without a history row or an event: the
-		// instance that made the change wrote and published both.
-		a.state, a.reason, a.since = s.derive(a, now)
-		if a.since.IsZero() {
-			a.since = now
-		}
-		a.changed = false
+		a.changed = true
 		s.touchLocked(a)
+		s.commitLocked(a, now)
+		s.observeLocked(false)
 		taken = append(taken, id)
 	}
 	s.mu.Unlock()

@@ -70,12 +70,19 @@ func TestSessionsTakenFromAnotherInstance(t *testing.T) {
 			t.Fatal("a offers chats to alice, paused on chat through b")
 		}
 
+		a.clock.Advance(time.Minute)
+		b.clock.Advance(time.Minute)
 		if _, err := b.svc.Logout(ctx, alice.ID, "api"); err != nil {
 			t.Fatal(err)
 		}
 		sync(alice.ID)
-		if st := a.state(alice.ID); st.State != presence.StateLoggedOut || st.LoggedIn {
+		st := a.state(alice.ID)
+		if st.State != presence.StateLoggedOut || st.LoggedIn {
 			t.Fatalf("a after b's logout: %s logged_in=%v", st.State, st.LoggedIn)
+		}
+		// a counts the session's time as b did: both answer the same.
+		if bst := b.state(alice.ID); st.Counters.LoginSeconds != 60 || bst.Counters.LoginSeconds != 60 {
+			t.Fatalf("login_seconds: a %d, b %d; want 60 on both", st.Counters.LoginSeconds, bst.Counters.LoginSeconds)
 		}
 
 		// b wrote the history; a added nothing to it and published nothing.
