@@ -81,3 +81,11 @@ func BulkSeed(ctx context.Context, m *Manager, listID int64, cs []*Contact) erro
 	}
 	return nil
 }
+
+// SetImportBatch sets how many rows Import writes at a time, so a test
+// crosses batches with a few rows; the returned func restores it.
+func SetImportBatch(n int) func() {
+	old := importBatch
+	importBatch = n
+	return func() { importBatch = old }
+}
