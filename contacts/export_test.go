@@ -10,6 +10,17 @@ import (
 // CallerQuery lets the tests look at the lookup's query plan.
 const CallerQuery = callerQuery
 
+// QuickSearchIDs is the statement a quick search for q (by an admin, no
+// other filter) lists its matches with, so a test can show its plan.
+func QuickSearchIDs(ctx context.Context, m *Manager, q string) (string, []any, error) {
+	qs, err := m.quickSearch(ctx, m.queryWords(q))
+	if err != nil {
+		return "", nil, err
+	}
+	sql, args := qs.idsQuery("1 = 1", nil)
+	return sql, args, nil
+}
+
 // SetSearchBounds lowers the quick search's bounds (the total it counts,
 // the counts that choose its plan) so a test reaches them with a few
 // contacts; the returned func restores them.
@@ -88,4 +99,21 @@ func SetImportBatch(n int) func() {
 	old := importBatch
 	importBatch = n
 	return func() { importBatch = old }
+}
+
+// SetQuickWalk sets how many ids a newest-first quick search walks before
+// it reads the rest from the index ranges; the returned func restores it.
+func SetQuickWalk(n int64) func() {
+	old := quickWalk
+	quickWalk = n
+	return func() { quickWalk = old }
+}
+
+// SetWholeRatio sets how readily MariaDB's quick search reads a word's
+// range whole (0: never, a lookup per candidate; large: always); the
+// returned func restores it.
+func SetWholeRatio(r float64) func() {
+	old := wholeRatio
+	wholeRatio = r
+	return func() { wholeRatio = old }
 }

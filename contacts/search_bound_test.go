@@ -61,13 +61,43 @@ func TestQuickSearchBounded(t *testing.T) {
 			name  string
 			total int
 			sel   []int
-		}{{"index range drives", 1000, []int{2000, 50000}}, {"exists per contact", 5, []int{2, 4}}} {
+			walk  int64
+			whole float64
+		}{
+			{"all matches listed", 1000, []int{2000, 50000}, 5000, 32},
+			{"capped, walk finds the page", 5, []int{2, 4}, 5000, 32},
+			{"capped, walk then ranges", 5, []int{2, 4}, 1, 32},
+			{"capped, ranges only", 5, []int{2, 4}, 0, 32},
+			{"lookups per candidate", 5, []int{2, 4}, 1, 0},
+			{"words read whole", 5, []int{2, 4}, 1, 1e9},
+		} {
 			restore := contacts.SetSearchBounds(bounds.total, bounds.sel)
+			restoreWalk := contacts.SetQuickWalk(bounds.walk)
+			restoreWhole := contacts.SetWholeRatio(bounds.whole)
 			for _, q := range []string{"anna", "acme anna", "anna acme"} {
 				if got := walk(q); !slices.Equal(got, want) {
 					t.Errorf("%s: q=%q pages = %v, want %v", bounds.name, q, got, want)
 				}
+				// Numbered pages too, in both orders.
+				p, err := m.Search(ctx, admin, contacts.Filter{Q: q, PerPage: 2, Page: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := ids(p.Items); !slices.Equal(got, want[2:4]) {
+					t.Errorf("%s: q=%q page 2 = %v, want %v", bounds.name, q, got, want[2:4])
+				}
+				p, err = m.Search(ctx, admin, contacts.Filter{Q: q, PerPage: 3, Page: 2, Sort: "id"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				asc := slices.Clone(want)
+				slices.Reverse(asc)
+				if got := ids(p.Items); !slices.Equal(got, asc[3:6]) {
+					t.Errorf("%s: q=%q sort=id page 2 = %v, want %v", bounds.name, q, got, asc[3:6])
+				}
 			}
+			restoreWhole()
+			restoreWalk()
 			p, err := m.Search(ctx, admin, contacts.Filter{Q: "acme", PerPage: 3})
 			if err != nil {
 				t.Fatal(err)
@@ -90,4 +120,12 @@ func TestQuickSearchBounded(t *testing.T) {
 			t.Errorf("after with sort=first_name: %v, want a field error on after", err)
 		}
 	})
+}
+
+func ids(cs []*contacts.Contact) []int64 {
+	out := []int64{}
+	for _, c := range cs {
+		out = append(out, c.ID)
+	}
+	return out
 }
