@@ -458,6 +458,14 @@ func (m *Manager) quickPage(ctx context.Context, f Filter, order, where string, 
 		if f.After > 0 {
 			ids = slices.DeleteFunc(ids, func(id int64) bool { return id >= f.After })
 		}
+		limit := f.PerPage
+		if order == "id DESC" {
+			// Only the page's rows are read.
+			slices.Sort(ids)
+			slices.Reverse(ids)
+			ids = ids[min(offset, len(ids)):min(offset+f.PerPage, len(ids))]
+			offset = 0
+		}
 		if len(ids) == 0 {
 			p.Items = []*Contact{}
 			return p, nil
@@ -467,7 +475,7 @@ func (m *Manager) quickPage(ctx context.Context, f Filter, order, where string, 
 			in[i] = id
 		}
 		items, err := m.selectContacts(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+inList(len(ids))+`) ORDER BY `+order+` LIMIT ? OFFSET ?`,
-			append(in, f.PerPage, offset)...)
+			append(in, limit, offset)...)
 		p.Items = items
 		return p, err
 	}
