@@ -503,12 +503,34 @@ func (m *Manager) quickPage(ctx context.Context, f Filter, order, where string, 
 		return Page{}, err
 	}
 	if len(items) < need && floor > 0 {
-		more, err := m.selectContacts(ctx, `SELECT `+contactCols+` FROM contacts WHERE `+where+` AND id <= ? AND `+qs.in+` ORDER BY id DESC LIMIT ?`,
-			append(append(append(slices.Clip(args), floor), qs.inArgs...), need-len(items))...)
-		if err != nil {
+		// The newest matches below the walk, sorted from the index ranges
+		// alone, then read by id: as a condition on contacts MariaDB chose
+		// to walk on down contacts (75,000 rows, 100 ms at 100,000
+		// contacts for "+39 06 0001", whose matches are all old).
+		// Sorted outside the DISTINCT: with the ORDER BY ... LIMIT next to
+		// the range, MariaDB read the (contact_id) index backwards instead,
+		// all ten million tokens below the walk at 1M contacts.
+		q := `SELECT id FROM (SELECT DISTINCT t0.contact_id AS id FROM ` + qs.from
+		a := append(slices.Clip(qs.fromArgs), qs.condArgs...)
+		if where != "1 = 1" {
+			q += ` JOIN contacts ON contacts.id = t0.contact_id`
+		}
+		q += ` WHERE ` + qs.cond + ` AND ` + where + ` AND t0.contact_id <= ?) m ORDER BY id DESC LIMIT ?`
+		a = append(append(a, args...), floor, need-len(items))
+		var more []any
+		if err := m.db.SelectContext(ctx, &ids, q, a...); err != nil {
 			return Page{}, err
 		}
-		items = append(items, more...)
+		for _, id := range ids {
+			more = append(more, id)
+		}
+		if len(more) > 0 {
+			rest, err := m.selectContacts(ctx, `SELECT `+contactCols+` FROM contacts WHERE id IN (`+inList(len(more))+`) ORDER BY id DESC`, more...)
+			if err != nil {
+				return Page{}, err
+			}
+			items = append(items, rest...)
+		}
 	}
 	p.Items = []*Contact{}
 	if offset < len(items) {
