@@ -141,7 +141,7 @@ func (m *Manager) Import(ctx context.Context, listID int64, r io.Reader, opts Im
 	err = m.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		rep.Created, rep.Updated = 0, 0
 		for left := rows; len(left) > 0; {
-			n := min(importBatch, len(left))
+			n := min(importBatchSize, len(left))
 			created, updated, err := m.importBatch(ctx, tx, listID, left[:n])
 			if err != nil {
 				return err

@@ -33,9 +33,9 @@ func SetSearchBounds(total int, selectivity []int) func() {
 // BulkSeed writes contacts (names, company, numbers, e-mails: what the
 // benchmarks generate) with their search tokens, 500 to a statement and
 // with ids chosen here, so a benchmark can build a set of a million
-// contacts in minutes; Import, a round trip per row, is what the
-// benchmark measures for throughput. Nothing else may write contacts
-// meanwhile.
+// contacts in minutes; Import, which also matches every row against the
+// list, is what the benchmark measures for throughput. Nothing else may
+// write contacts meanwhile.
 func BulkSeed(ctx context.Context, m *Manager, listID int64, cs []*Contact) error {
 	const batch = 500
 	for len(cs) > 0 {
@@ -96,9 +96,9 @@ func BulkSeed(ctx context.Context, m *Manager, listID int64, cs []*Contact) erro
 // SetImportBatch sets how many rows Import writes at a time, so a test
 // crosses batches with a few rows; the returned func restores it.
 func SetImportBatch(n int) func() {
-	old := importBatch
-	importBatch = n
-	return func() { importBatch = old }
+	old := importBatchSize
+	importBatchSize = n
+	return func() { importBatchSize = old }
 }
 
 // SetQuickWalk sets how many ids a newest-first quick search walks before

@@ -23,8 +23,8 @@ import (
 // order of keys (number, external id, e-mail address), and an external id
 // another contact of the list holds fails the import at that row.
 
-// importBatch is how many rows Import matches and writes at a time.
-var importBatch = 500
+// importBatchSize is how many rows Import matches and writes at a time.
+var importBatchSize = 500
 
 // maxInsertParams bounds the values of one multi-row INSERT, well under
 // SQLite's 32,766 host parameters.
@@ -303,7 +303,7 @@ func (m *Manager) importBatch(ctx context.Context, tx *sqlx.Tx, listID int64, ba
 			// this row's values instead.
 			prev := news[id-pendingID].c
 			c.CreatedAt, c.CreatedBy, c.OwnerID, c.Source = prev.CreatedAt, prev.CreatedBy, prev.OwnerID, prev.Source
-			news[id-pendingID].c = c
+			news[id-pendingID] = r
 			updated++
 		default:
 			old := olds[id]
