@@ -129,3 +129,67 @@ func ids(cs []*contacts.Contact) []int64 {
 	}
 	return out
 }
+
+// With a filter that turns some matches down (here another list's), a
+// capped quick search still pages through exactly the list's matches,
+// newest first, whether the page comes from the walk, the ranges below
+// it, or both.
+func TestQuickSearchFilteredPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := t.Context()
+		m := newManager(t, db)
+		admin := contacts.Actor{UserID: 1, Role: directory.RoleAdmin}
+		var lists [2]int64
+		for i := range lists {
+			l, err := m.CreateList(ctx, contacts.ListInput{Name: fmt.Sprintf("l%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists[i] = l.ID
+		}
+		var want []int64
+		for i := range 24 {
+			// Five of the other list's for each of this one's, interleaved:
+			// a chunk of candidates below the walk may hold none of them.
+			c, err := m.Create(ctx, contacts.ContactInput{ListID: lists[min(i%6, 1)], FirstName: fmt.Sprintf("Zed%d", i), LastName: "Ash"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%6 == 0 {
+				want = append(want, c.ID)
+			}
+		}
+		slices.Reverse(want)
+		restore := contacts.SetSearchBounds(2, []int{2, 4})
+		defer restore()
+		for _, walk := range []int64{5000, 2, 0} {
+			restoreWalk := contacts.SetQuickWalk(walk)
+			for _, q := range []string{"zed", "zed ash"} {
+				var got []int64
+				f := contacts.Filter{Q: q, ListID: lists[0], PerPage: 1}
+				for range 10 {
+					p, err := m.Search(ctx, admin, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, ids(p.Items)...)
+					if p.NextAfter == 0 {
+						break
+					}
+					f.After = p.NextAfter
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("walk %d: q=%q pages = %v, want %v", walk, q, got, want)
+				}
+				p, err := m.Search(ctx, admin, contacts.Filter{Q: q, ListID: lists[0], PerPage: 2, Page: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !p.TotalCapped || !slices.Equal(ids(p.Items), want[2:4]) {
+					t.Errorf("walk %d: q=%q page 2 = %v (capped %v), want %v", walk, q, ids(p.Items), p.TotalCapped, want[2:4])
+				}
+			}
+			restoreWalk()
+		}
+	})
+}
