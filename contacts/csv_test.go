@@ -180,3 +180,31 @@ func TestImportExternalIDConflict(t *testing.T) {
 		}
 	})
 }
+
+// A row matches an earlier row of its batch by e-mail address as the
+// database compares addresses, as it would have had the earlier row been
+// written first: MariaDB's contact_emails collation takes josé@ and JOSE@
+// for the same address, SQLite does not.
+func TestImportMatchesEmailsAsTheDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := newManager(t, db)
+		list, err := m.CreateList(ctx, contacts.ListInput{Name: "mail"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct{ created, updated int }{{2, 0}, {0, 1}}
+		if db.Dialect == store.MySQL {
+			want[0] = struct{ created, updated int }{1, 1}
+		}
+		for i, file := range []string{"first_name,emails\nAnn,josé@x.com\nBob,JOSE@x.com\n", "first_name,emails\nCy,jose@x.com\n"} {
+			rep, err := m.Import(ctx, list.ID, strings.NewReader(file), contacts.ImportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Created != want[i].created || rep.Updated != want[i].updated {
+				t.Errorf("import %d: created %d updated %d, want %+v", i+1, rep.Created, rep.Updated, want[i])
+			}
+		}
+	})
+}
