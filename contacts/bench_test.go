@@ -26,7 +26,7 @@ import (
 // p99 per operation. The set size is OMNICC_CONTACTS_BENCH_N (default
 // 100,000):
 //
-//	OMNICC_CONTACTS_BENCH_N=1000000 go test -run '^$' -bench 'Contacts' -benchtime 2000x -timeout 2h ./contacts/
+//	OMNICC_CONTACTS_BENCH_N=1000000 go test -run '^$' -bench 'Contacts(SQLite|MariaDB)$' -benchtime 1000x -timeout 3h ./contacts/
 
 var firstNames = []string{"Anna", "Marco", "Giulia", "Luca", "Sofia", "Matteo", "Chiara", "Davide", "Elena", "Paolo", "Sara", "Andrea", "Jean", "Müller", "Zoe", "Ivan"}
 var lastNames = []string{"Rossi", "Bianchi", "Romano", "Colombo", "Ricci", "Marino", "Greco", "Bruno", "Gallo", "Conti", "Smith", "Dupont", "García", "Novak", "Olsen", "Kowalski"}

@@ -2,7 +2,6 @@ package contacts
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -79,7 +78,7 @@ func (m *Manager) Import(ctx context.Context, listID int64, r io.Reader, opts Im
 		}
 	}
 	rep := &ImportReport{DryRun: opts.DryRun, Errors: []ImportError{}}
-	var rows []*Contact
+	var rows []importRow
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -127,39 +126,29 @@ func (m *Manager) Import(ctx context.Context, listID int64, r io.Reader, opts Im
 			}
 			continue
 		}
-		rows = append(rows, c)
+		rows = append(rows, importRow{c: c, line: line})
 	}
 	if len(rep.Errors) > 0 || opts.DryRun {
 		return rep, nil
 	}
 	now := m.stamp()
+	for _, r := range rows {
+		if opts.By > 0 {
+			r.c.UpdatedBy = &opts.By
+		}
+		r.c.UpdatedAt = now
+	}
 	err = m.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		rep.Created, rep.Updated = 0, 0
-		for _, c := range rows {
-			old, err := m.matchInList(ctx, tx, c)
+		for left := rows; len(left) > 0; {
+			n := min(importBatchSize, len(left))
+			created, updated, err := m.importBatch(ctx, tx, listID, left[:n])
 			if err != nil {
 				return err
 			}
-			if opts.By > 0 {
-				c.UpdatedBy = &opts.By
-			}
-			c.UpdatedAt = now
-			if old != nil {
-				c.ID, c.CreatedAt, c.CreatedBy, c.OwnerID, c.Source = old.ID, old.CreatedAt, old.CreatedBy, old.OwnerID, old.Source
-				err = m.write(ctx, tx, c)
-				rep.Updated++
-			} else {
-				c.CreatedAt, c.CreatedBy = now, c.UpdatedBy
-				err = m.insert(ctx, tx, c, nil)
-				rep.Created++
-			}
-			var ce *ConflictError
-			if errors.As(err, &ce) {
-				return fmt.Errorf("%w (another contact of the list has it; no row was imported)", err)
-			}
-			if err != nil {
-				return err
-			}
+			rep.Created += created
+			rep.Updated += updated
+			left = left[n:]
 		}
 		return nil
 	})
@@ -178,62 +167,6 @@ func importable(f string) bool {
 		return true
 	}
 	return (strings.HasPrefix(f, "cf.") && len(f) > 3) || (strings.HasPrefix(f, "ext.") && channelName.MatchString(f[4:]))
-}
-
-// matchInList finds the contact of c's list that an imported row is: by
-// external id, then number, then e-mail address.
-func (m *Manager) matchInList(ctx context.Context, tx *sqlx.Tx, c *Contact) (*Contact, error) {
-	var probes []struct {
-		q    string
-		args []any
-	}
-	add := func(q string, args ...any) {
-		probes = append(probes, struct {
-			q    string
-			args []any
-		}{q, args})
-	}
-	for ch, id := range c.ExternalIDs {
-		add(`SELECT contact_id AS id FROM contact_external_ids WHERE list_id = ? AND channel = ? AND external_id = ?`, c.ListID, ch, id)
-	}
-	for _, n := range []string{m.plan.Normalize(c.Phone), m.plan.Normalize(c.Mobile)} {
-		if n == "" {
-			continue
-		}
-		// By number alone, the list checked here: with list_id in the
-		// WHERE, SQLite's planner may pick the list index and scan the
-		// whole list for every imported row.
-		var hits []struct {
-			ID     int64 `db:"id"`
-			ListID int64 `db:"list_id"`
-		}
-		if err := tx.SelectContext(ctx, &hits, `SELECT id, list_id FROM contacts WHERE phone_norm = ? UNION SELECT id, list_id FROM contacts WHERE mobile_norm = ?`, n, n); err != nil {
-			return nil, err
-		}
-		best := int64(0)
-		for _, h := range hits {
-			if h.ListID == c.ListID && (best == 0 || h.ID < best) {
-				best = h.ID
-			}
-		}
-		if best > 0 {
-			return m.get(ctx, tx, best)
-		}
-	}
-	for _, e := range c.Emails {
-		add(`SELECT contact_id AS id FROM contact_emails WHERE list_id = ? AND email = ?`, c.ListID, strings.ToLower(e))
-	}
-	for _, p := range probes {
-		var id int64
-		err := tx.GetContext(ctx, &id, `SELECT COALESCE(MIN(id), 0) FROM (`+p.q+`) x`, p.args...)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, err
-		}
-		if id > 0 {
-			return m.get(ctx, tx, id)
-		}
-	}
-	return nil, nil
 }
 
 // SafeCSVCell neutralises spreadsheet formula injection: a cell a

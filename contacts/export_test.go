@@ -10,6 +10,17 @@ import (
 // CallerQuery lets the tests look at the lookup's query plan.
 const CallerQuery = callerQuery
 
+// QuickSearchIDs is the statement a quick search for q (by an admin, no
+// other filter) lists its matches with, so a test can show its plan.
+func QuickSearchIDs(ctx context.Context, m *Manager, q string) (string, []any, error) {
+	qs, err := m.quickSearch(ctx, m.queryWords(q))
+	if err != nil {
+		return "", nil, err
+	}
+	sql, args := qs.idsQuery("1 = 1", nil)
+	return sql, args, nil
+}
+
 // SetSearchBounds lowers the quick search's bounds (the total it counts,
 // the counts that choose its plan) so a test reaches them with a few
 // contacts; the returned func restores them.
@@ -22,9 +33,9 @@ func SetSearchBounds(total int, selectivity []int) func() {
 // BulkSeed writes contacts (names, company, numbers, e-mails: what the
 // benchmarks generate) with their search tokens, 500 to a statement and
 // with ids chosen here, so a benchmark can build a set of a million
-// contacts in minutes; Import, a round trip per row, is what the
-// benchmark measures for throughput. Nothing else may write contacts
-// meanwhile.
+// contacts in minutes; Import, which also matches every row against the
+// list, is what the benchmark measures for throughput. Nothing else may
+// write contacts meanwhile.
 func BulkSeed(ctx context.Context, m *Manager, listID int64, cs []*Contact) error {
 	const batch = 500
 	for len(cs) > 0 {
@@ -80,4 +91,29 @@ func BulkSeed(ctx context.Context, m *Manager, listID int64, cs []*Contact) erro
 		}
 	}
 	return nil
+}
+
+// SetImportBatch sets how many rows Import writes at a time, so a test
+// crosses batches with a few rows; the returned func restores it.
+func SetImportBatch(n int) func() {
+	old := importBatchSize
+	importBatchSize = n
+	return func() { importBatchSize = old }
+}
+
+// SetQuickWalk sets how many ids a newest-first quick search walks before
+// it reads the rest from the index ranges; the returned func restores it.
+func SetQuickWalk(n int64) func() {
+	old := quickWalk
+	quickWalk = n
+	return func() { quickWalk = old }
+}
+
+// SetWholeRatio sets how readily MariaDB's quick search reads a word's
+// range whole (0: never, a lookup per candidate; large: always); the
+// returned func restores it.
+func SetWholeRatio(r float64) func() {
+	old := wholeRatio
+	wholeRatio = r
+	return func() { wholeRatio = old }
 }
