@@ -178,7 +178,7 @@ type Router struct {
 	// remote are interactions another instance queued, for the leader's
 	// Run to put in line and offer without a rebuild.
 	remote map[int64]*Interaction
-	wake    chan struct{}
+	wake   chan struct{}
 
 	// follower is set on an instance that does not lead the router (see
 	// SetLeading): it stores and answers, but offers nothing.
