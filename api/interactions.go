@@ -175,6 +175,39 @@ func (h *Interactions) Mount(r *Router) {
 		}
 		c.JSON(http.StatusOK, list[*router.Interaction]{Items: items, Total: total})
 	})
+	// The offers standing for an agent now: a desktop reloaded during an
+	// offer shows it again. An agent reads its own; staff name agent_id.
+	r.Handle("GET", "/offers", everyone, func(c *gin.Context) {
+		who := actorOf(c)
+		agentID := who.AgentID
+		if v := c.Query("agent_id"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				writeError(c, http.StatusBadRequest, "bad_query", "agent_id "+strconv.Quote(v)+" is not a positive integer", "agent_id")
+				return
+			}
+			if n != agentID && !who.Staff {
+				writeError(c, http.StatusForbidden, "forbidden", "an agent reads only its own offers: leave agent_id out", "agent_id")
+				return
+			}
+			agentID = n
+		}
+		items, err := h.r.OffersTo(c.Request.Context(), agentID)
+		var mask bool
+		if err == nil {
+			mask, err = h.masks(c)
+		}
+		if err != nil {
+			interactionFail(s, c, err)
+			return
+		}
+		if mask {
+			for i := range items {
+				items[i].Interaction = maskedInteraction(items[i].Interaction)
+			}
+		}
+		c.JSON(http.StatusOK, list[router.OfferEvent]{Items: items, Total: len(items)})
+	})
 	r.Handle("GET", "/interactions/:id", everyone, withID(func(c *gin.Context, id int64) {
 		h.answer(c, http.StatusOK)(h.r.Get(c.Request.Context(), actorOf(c), id))
 	}))

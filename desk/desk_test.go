@@ -148,6 +148,23 @@ func TestDeskAgentDay(t *testing.T) {
 	// A second chat, accepted with the keyboard (Alt+A); then the first
 	// customer writes again and its row shows an unread badge.
 	second := e.receive("visitor-2", "Luca", "Do you ship to Milan?")
+	e.run(ctx, "a reload during the offer shows it again",
+		chromedp.WaitVisible(fmt.Sprintf(`.offer[data-id="%d"]`, second), chromedp.ByQuery),
+		chromedp.Reload(),
+		chromedp.WaitVisible(`#bar`, chromedp.ByQuery),
+		chromedp.WaitVisible(fmt.Sprintf(`.offer[data-id="%d"]`, second), chromedp.ByQuery),
+		waitJS(fmt.Sprintf(`Number(document.querySelector('.offer[data-id="%d"] .countdown').dataset.left) > 0`, second)),
+	)
+	// Another agent cannot list alice's offers; staff can.
+	var offers struct {
+		Items []struct {
+			Interaction struct{ ID int64 }
+		}
+	}
+	e.do("GET", fmt.Sprintf("/api/v1/offers?agent_id=%d", alice), e.admin, nil, &offers, 200)
+	if len(offers.Items) != 1 || offers.Items[0].Interaction.ID != second {
+		t.Fatalf("alice's offers as an admin reads them: %+v", offers)
+	}
 	e.run(ctx, "accept with Alt+A",
 		chromedp.WaitVisible(fmt.Sprintf(`.offer[data-id="%d"]`, second), chromedp.ByQuery),
 		chromedp.KeyEvent("a", chromedp.KeyModifiers(1)), // Alt

@@ -197,6 +197,11 @@ function Desk({ onLogout }) {
             return out;
           }))
           .catch(() => {});
+        // Offers standing now, whose events went by while the page was
+        // away (a reload during an offer, a websocket that was down).
+        get("/offers")
+          .then((l) => setOffers((o) => [...o, ...(l.items || []).filter((x) => !o.some((y) => y.interaction.id === x.interaction.id))]))
+          .catch(() => {});
         loadDash();
       }
     });
