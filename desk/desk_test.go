@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"omnicc/browsertest"
+	"omnicc/events"
 	"omnicc/router"
 )
 
@@ -169,6 +170,19 @@ func TestDeskAgentDay(t *testing.T) {
 		chromedp.WaitVisible(fmt.Sprintf(`.offer[data-id="%d"]`, second), chromedp.ByQuery),
 		chromedp.KeyEvent("a", chromedp.KeyModifiers(1)), // Alt
 		chromedp.WaitVisible(fmt.Sprintf(`#conversation[data-id="%d"]`, second), chromedp.ByQuery),
+	)
+	// The visitor types (web chat's typing signal): the conversation says so.
+	e.bus.Publish(events.Event{Type: "typing", AgentID: alice, Payload: map[string]any{"interaction_id": second, "from": "visitor"}})
+	e.run(ctx, "the visitor is typing",
+		chromedp.WaitVisible("#typing", chromedp.ByQuery),
+		waitJS(`document.querySelector("#typing").innerText.includes("Luca is typing")`),
+	)
+	// The agent types: the page tells the visitor (POST …/typing), at
+	// most every 3 s however many keys.
+	e.run(ctx, "the agent's typing is sent",
+		chromedp.Evaluate(`window.__typing = 0; { const f = window.fetch; window.fetch = (u, o) => { if (String(u).endsWith("/typing")) window.__typing++; return f(u, o); }; }`, nil),
+		chromedp.SendKeys("#reply-text", "We do", chromedp.ByQuery),
+		waitJS(`window.__typing === 1`),
 	)
 	e.receive("visitor-1", "Maria", "Any news?")
 	e.run(ctx, "unread badge",

@@ -71,6 +71,7 @@ type deskEnv struct {
 	pres   *presence.Service
 	rt     *router.Router
 	chat   *chatOut
+	bus    *events.Bus
 	admin  string
 	queue  int64 // the "web" chat queue
 	lunch  int64 // the "Lunch" pause type
@@ -186,7 +187,7 @@ func newDeskEnv(t *testing.T, o envOptions) *deskEnv {
 	run(pres.Run)
 	run(rt.Run)
 	run(func(ctx context.Context) error { return rt.Follow(ctx, bus) })
-	e := &deskEnv{t: t, srv: httptest.NewServer(s.Handler()), dir: dir, pres: pres, rt: rt, chat: chat, agents: map[string]int64{}}
+	e := &deskEnv{t: t, srv: httptest.NewServer(s.Handler()), dir: dir, pres: pres, rt: rt, chat: chat, bus: bus, agents: map[string]int64{}}
 	t.Cleanup(e.srv.Close)
 	e.proxy = newTCPProxy(t, e.srv.Listener.Addr().String())
 	e.admin = e.login("admin", adminPassword)

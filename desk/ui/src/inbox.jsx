@@ -121,6 +121,11 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
   const [templates, setTemplates] = useState([]);
   const [agents, setAgents] = useState([]);
   const end = useRef(null);
+  // Web chat shows typing both ways: the visitor's for a few seconds after
+  // each signal, the agent's sent at most every 3 s while it types.
+  const [visitorTyping, setVisitorTyping] = useState(false);
+  const typingTimer = useRef(null);
+  const typingSent = useRef(0);
 
   useEffect(() => {
     let live = true;
@@ -139,6 +144,12 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     }
     get(`/agents/online`).then((a) => live && setAgents((a?.items || []).filter((x) => x.agent_id !== me.id))).catch(() => {});
     const off = stream.on((ev) => {
+      if (ev.type === "typing" && ev.interaction_id === it.id && ev.from === "visitor") {
+        setVisitorTyping(true);
+        clearTimeout(typingTimer.current);
+        typingTimer.current = setTimeout(() => setVisitorTyping(false), 5000);
+      }
+      if (ev.type === "message" && ev.interaction_id === it.id && ev.message?.direction === "in") setVisitorTyping(false);
       if (ev.type === "message" && ev.interaction_id === it.id) {
         setMsgs((cur) => (cur.some((m) => m.id === ev.message.id) ? cur.map((m) => (m.id === ev.message.id ? ev.message : m)) : [...cur, ev.message].sort((a, b) => a.seq - b.seq)));
         post(`/interactions/${it.id}/read`).catch(() => {});
@@ -147,8 +158,17 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
     return () => {
       live = false;
       off();
+      clearTimeout(typingTimer.current);
+      setVisitorTyping(false);
     };
   }, [it.id]);
+
+  const typed = (value) => {
+    setText(value);
+    if (it.channel !== "chat" || !value.trim() || Date.now() - typingSent.current < 3000) return;
+    typingSent.current = Date.now();
+    post(`/interactions/${it.id}/typing`).catch(() => {});
+  };
 
   useEffect(() => {
     end.current?.scrollIntoView({ block: "end" });
@@ -289,6 +309,11 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
         ))}
         <li ref={end} aria-hidden="true" />
       </ol>
+      {visitorTyping && (
+        <p id="typing" class="muted" aria-live="polite">
+          {it.customer_name || "The customer"} is typing…
+        </p>
+      )}
       <nav class="tabs" role="tablist">
         {["reply", "notes", "tags", "transfer"].map((t) => (
           <button key={t} role="tab" aria-selected={tab === t} class={tab === t ? "on" : ""} data-tab={t} onClick={() => setTab(t)}>
@@ -305,7 +330,7 @@ function Conversation({ it, me, stream, notify, dispositions, queues, onClosed, 
               rows={2}
               placeholder="Write a reply — Enter sends, Shift+Enter for a new line"
               value={text}
-              onInput={(e) => setText(e.currentTarget.value)}
+              onInput={(e) => typed(e.currentTarget.value)}
               onKeyDown={(e) => {
                 if (e.key === "Enter" && !e.shiftKey) {
                   e.preventDefault();
