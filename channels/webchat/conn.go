@@ -366,6 +366,10 @@ func (c *Connector) observe(ctx context.Context, e events.Event) {
 			var p router.InteractionEvent
 			err = json.Unmarshal(raw, &p)
 			payload = p
+		case agentTypingEvent:
+			var p agentTyping
+			err = json.Unmarshal(raw, &p)
+			payload = p
 		default:
 			return
 		}
@@ -375,6 +379,8 @@ func (c *Connector) observe(ctx context.Context, e events.Event) {
 		}
 	}
 	switch p := payload.(type) {
+	case agentTyping:
+		c.push(p.Key, frame{Type: "typing", Agent: &Agent{Name: p.Name}})
 	case router.MessageEvent:
 		c.mu.Lock()
 		key := c.byInter[p.InteractionID]

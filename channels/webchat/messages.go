@@ -213,8 +213,19 @@ func (c *Connector) AgentTyping(ctx context.Context, it *router.Interaction) err
 	if key == "" {
 		key = it.Account + "/" + strings.TrimPrefix(it.Customer, "visitor:")
 	}
-	c.push(key, frame{Type: "typing", Agent: &Agent{Name: name}})
+	// Through the bus, so the visitor's socket gets it on whichever
+	// instance it sits (observe pushes it, here and there).
+	c.o.Router.Publish(agentTypingEvent, it, agentTyping{Key: key, Name: name})
 	return nil
+}
+
+// agentTypingEvent carries an agent's typing to the visitor's socket on any
+// instance; "internal." keeps it off the agents' websockets.
+const agentTypingEvent = "internal.chat_agent_typing"
+
+type agentTyping struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
 }
 
 // Ack records that the visitor's page received (delivered) or showed
