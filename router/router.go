@@ -335,9 +335,16 @@ func (r *Router) ProcessPending(ctx context.Context) error {
 		if ag != nil {
 			a.autoAnswer = autoAnswers(ag)
 		}
-		err = r.routeAgentLocked(ctx, a)
+		qs := r.waitingQueuesLocked(a)
 		r.mu.Unlock()
-		firstErr = cmp.Or(firstErr, err)
+		// Offers are written without the lock, as a customer's message
+		// writes its own: a flow of agents' changes must not hold every
+		// other decision behind one commit after another.
+		for _, q := range qs {
+			if _, err := r.dispatchUnlocked(ctx, q); err != nil {
+				firstErr = cmp.Or(firstErr, err)
+			}
+		}
 	}
 	return firstErr
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -34,6 +35,19 @@ func (r *Router) Load(ctx context.Context) error {
 	var offers []offerRow
 	if err := r.db.SelectContext(ctx, &offers, `SELECT interaction_id, agent_id, kind, to_queue_id, expires_at FROM interaction_offers`); err != nil {
 		return fmt.Errorf("router: load offers: %w", err)
+	}
+	// The queues' settings are read before the lock is taken: the rebuild
+	// holds up every decision only while it swaps memory.
+	digital := make([]*directory.Queue, 0, len(refs))
+	for _, ref := range refs {
+		if ref.Channel == directory.ChannelVoice {
+			continue
+		}
+		dq, err := r.dir.Queue(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		digital = append(digital, dq)
 	}
 
 	r.mu.Lock()
@@ -81,14 +95,7 @@ func (r *Router) Load(ctx context.Context) error {
 			}
 		}
 	}
-	for _, ref := range refs {
-		if ref.Channel == directory.ChannelVoice {
-			continue
-		}
-		dq, err := r.dir.Queue(ctx, ref.ID)
-		if err != nil {
-			return err
-		}
+	for _, dq := range digital {
 		q := queueFromDirectory(dq)
 		q.loadedAt = r.clock.Now()
 		r.queues[dq.ID] = q
@@ -222,6 +229,17 @@ func (r *Router) requeueLocked(ctx context.Context, o *offerState) error {
 // routeAgentLocked offers an agent that may have become free the waiting
 // interactions of its queues, the queue with the oldest head first.
 func (r *Router) routeAgentLocked(ctx context.Context, a *agentState) error {
+	for _, q := range r.waitingQueuesLocked(a) {
+		if err := r.dispatchLocked(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitingQueuesLocked are a's queues with someone waiting, the one whose
+// head should go first first (priority, then time in line).
+func (r *Router) waitingQueuesLocked(a *agentState) []*queueState {
 	qs := make([]*queueState, 0, len(a.queues))
 	for _, id := range a.queues {
 		if q := r.queues[id]; q != nil && q.line.Len() > 0 {
@@ -235,12 +253,7 @@ func (r *Router) routeAgentLocked(ctx context.Context, a *agentState) error {
 		}
 		return hx.queuedAt.Compare(hy.queuedAt)
 	})
-	for _, q := range qs {
-		if err := r.dispatchLocked(ctx, q); err != nil {
-			return err
-		}
-	}
-	return nil
+	return qs
 }
 
 // eligibleLocked lists the members of q who can take one more interaction
@@ -340,20 +353,44 @@ func (r *Router) dispatchUnlocked(ctx context.Context, q *queueState) (map[int64
 	plan := r.planLocked(q)
 	r.mu.Unlock()
 	offered := map[int64]*Interaction{}
+	// The offers of one plan are written side by side: a backlog (what
+	// other instances queued, a burst after an agent freed up) then costs
+	// about one commit, not one commit per interaction in a row.
+	type written struct {
+		it  *Interaction
+		err error
+	}
+	out := make([]written, len(plan))
+	if len(plan) == 1 {
+		out[0].it, out[0].err = r.writeOffer(ctx, plan[0])
+	} else {
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, offerWriters)
+		for i, o := range plan {
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				out[i].it, out[i].err = r.writeOffer(ctx, o)
+			})
+		}
+		wg.Wait()
+	}
 	var firstErr error
-	for _, o := range plan {
-		it, err := r.writeOffer(ctx, o)
+	for i, o := range plan {
 		r.mu.Lock()
-		err = r.finishOfferLocked(ctx, q, o, it, err)
+		err := r.finishOfferLocked(ctx, q, o, out[i].it, out[i].err)
 		r.mu.Unlock()
 		if err != nil {
 			firstErr = cmp.Or(firstErr, err)
-		} else if it != nil {
+		} else if it := out[i].it; it != nil {
 			offered[it.ID] = it
 		}
 	}
 	return offered, firstErr
 }
+
+// offerWriters bounds the offers of one plan written at once.
+const offerWriters = 16
 
 // planLocked takes q's waiting interactions, head first, while someone can
 // take them, and reserves each one's agents (its offer, not yet written,
