@@ -201,8 +201,7 @@ func TestDeskAgentDay(t *testing.T) {
 	)
 
 	e.run(ctx, "back to the first: its new message is there and read",
-		chromedp.Click(fmt.Sprintf(`#interaction-list li[data-id="%d"]`, first), chromedp.ByQuery),
-		chromedp.WaitVisible(fmt.Sprintf(`#conversation[data-id="%d"]`, first), chromedp.ByQuery),
+		clickUntil(fmt.Sprintf(`#interaction-list li[data-id="%d"]`, first), fmt.Sprintf(`!!document.querySelector('#conversation[data-id="%d"]')`, first)),
 		waitJS(`[...document.querySelectorAll("#messages .msg.in")].some(m => m.innerText.includes("Any news?"))`),
 		waitJS(fmt.Sprintf(`!document.querySelector('#interaction-list li[data-id="%d"] .badge')`, first)),
 	)

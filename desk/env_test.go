@@ -285,6 +285,14 @@ func waitJS(expr string) chromedp.Action {
 	return chromedp.Poll(expr, nil, chromedp.WithPollingInterval(50*time.Millisecond))
 }
 
+// clickUntil clicks sel in the page until cond holds: on a loaded CI box a
+// click could land while the inbox re-rendered after an event, and was lost
+// (TestDeskAgentDay failed so once).
+func clickUntil(sel, cond string) chromedp.Action {
+	return chromedp.Poll(fmt.Sprintf(`(() => { if (%s) return true; document.querySelector(%q)?.click(); return false })()`, cond, sel),
+		nil, chromedp.WithPollingInterval(250*time.Millisecond))
+}
+
 // text reads an element's text.
 func text(ctx context.Context, t *testing.T, sel string) string {
 	t.Helper()
