@@ -81,11 +81,7 @@ func benchRouting(b *testing.B, instances int) {
 	admin := api.login("admin", clusterAdminPass)
 	var q struct{ ID int64 }
 	api.do("POST", "/api/v1/queues", admin, map[string]any{"name": "sms", "channel": "openchannel", "strategy": "roundrobin"}, 201, &q)
-	var account struct {
-		ID    int64
-		Token string
-	}
-	api.do("POST", "/api/v1/openchannel-accounts", admin, map[string]any{"name": "gw", "queue_id": q.ID, "reply_url": "http://127.0.0.1:9/none"}, 201, &account)
+	accountID, accountToken := openChannel(api, admin, q.ID)
 
 	var (
 		mu      sync.Mutex
@@ -105,29 +101,11 @@ func benchRouting(b *testing.B, instances int) {
 	for i := range 6 {
 		p := procs[i%len(procs)]
 		via := &restClient{t: b, base: p.base()}
-		name := fmt.Sprintf("bench%d", i)
-		var created struct{ ID int64 }
-		api.do("POST", "/api/v1/agents", admin, map[string]any{"full_name": "Agent " + name, "username": name,
-			"typology": "webrtc", "password": "Str0ng-Pass"}, 201, &created)
-		api.do("POST", fmt.Sprintf("/api/v1/queues/%d/agents", q.ID), admin, map[string]any{"agent_id": created.ID}, 0, nil)
-		token := via.login(name, "Str0ng-Pass")
-		via.do("POST", fmt.Sprintf("/api/v1/agents/%d/login", created.ID), token, nil, 200, nil)
+		token := newAgent(api, admin, via, fmt.Sprintf("bench%d", i), q.ID).token
 		ws := dialWS(b, p, token)
 		sockets = append(sockets, ws)
 		wg.Go(func() {
-			for {
-				_, raw, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				var ev struct {
-					Type        string
-					Interaction struct{ ID int64 }
-				}
-				if json.Unmarshal(raw, &ev) != nil || ev.Type != "offer" {
-					continue
-				}
-				id := ev.Interaction.ID
+			followOffers(ws, func(id int64) {
 				mu.Lock()
 				if t0, ok := sentAt[id]; ok {
 					offered = append(offered, time.Since(t0))
@@ -149,7 +127,7 @@ func benchRouting(b *testing.B, instances int) {
 					}
 					closed.Add(1)
 				})
-			}
+			})
 		})
 	}
 
@@ -167,7 +145,7 @@ func benchRouting(b *testing.B, instances int) {
 					return
 				}
 				t0 := time.Now()
-				st, raw := gw.try("POST", fmt.Sprintf("/api/v1/openchannel/%d/messages", account.ID), account.Token,
+				st, raw := gw.try("POST", fmt.Sprintf("/api/v1/openchannel/%d/messages", accountID), accountToken,
 					map[string]any{"from": fmt.Sprintf("+44770%07d", i), "body": "hello", "external_id": fmt.Sprint("m", i)})
 				var ans struct {
 					InteractionID int64 `json:"interaction_id"`

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"omnicc/ami/amitest"
 	"omnicc/storetest"
@@ -136,6 +139,59 @@ func (c *cluster) stopAll() {
 	if c.tb.Failed() {
 		for _, p := range c.procs {
 			c.tb.Logf("--- %s\n%s", p.id, tail(p.log.String(), 60))
+		}
+	}
+}
+
+// clusterAgent is a webrtc agent made over REST and logged in.
+type clusterAgent struct {
+	id          int64
+	name, token string
+}
+
+// newAgent creates the agent name through api (as admin), a member of
+// queues, and logs it in through via.
+func newAgent(api *restClient, admin string, via *restClient, name string, queues ...int64) *clusterAgent {
+	api.t.Helper()
+	ag := &clusterAgent{name: name}
+	var created struct{ ID int64 }
+	api.do("POST", "/api/v1/agents", admin, map[string]any{"full_name": "Agent " + name, "username": name,
+		"typology": "webrtc", "password": "Str0ng-Pass"}, 201, &created)
+	ag.id = created.ID
+	for _, q := range queues {
+		api.do("POST", fmt.Sprintf("/api/v1/queues/%d/agents", q), admin, map[string]any{"agent_id": ag.id}, 0, nil)
+	}
+	ag.token = via.login(name, "Str0ng-Pass")
+	via.do("POST", fmt.Sprintf("/api/v1/agents/%d/login", ag.id), ag.token, nil, 200, nil)
+	return ag
+}
+
+// openChannel creates an open channel account on queue and answers its id
+// and token, for posting customers' messages.
+func openChannel(api *restClient, admin string, queue int64) (id int64, token string) {
+	api.t.Helper()
+	var account struct {
+		ID    int64
+		Token string
+	}
+	api.do("POST", "/api/v1/openchannel-accounts", admin, map[string]any{"name": "gw", "queue_id": queue, "reply_url": "http://127.0.0.1:9/none"}, 201, &account)
+	return account.ID, account.Token
+}
+
+// followOffers reads ws until it closes and calls fn with the interaction
+// of every offer it carries.
+func followOffers(ws *websocket.Conn, fn func(interaction int64)) {
+	for {
+		_, raw, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		var ev struct {
+			Type        string
+			Interaction struct{ ID int64 }
+		}
+		if json.Unmarshal(raw, &ev) == nil && ev.Type == "offer" {
+			fn(ev.Interaction.ID)
 		}
 	}
 }

@@ -52,22 +52,7 @@ type proc struct {
 func (p *proc) base() string { return "http://" + p.addr }
 
 // roles is what /readyz says the process leads; nil if it does not answer.
-func (p *proc) roles() []string {
-	c := http.Client{Timeout: 2 * time.Second}
-	res, err := c.Get(p.base() + "/readyz")
-	if err != nil {
-		return nil
-	}
-	defer res.Body.Close()
-	var out struct {
-		Instance string
-		Roles    []string
-	}
-	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil || out.Instance != p.id {
-		return nil
-	}
-	return out.Roles
-}
+func (p *proc) roles() []string { return readyz(p.addr, p.id).Roles }
 
 // natsServer is a nats-server of the test's own, so that it can be
 // restarted mid-run.
@@ -147,31 +132,12 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	var voiceQ, msgQ struct{ ID int64 }
 	api.do("POST", "/api/v1/queues", admin, map[string]any{"name": "sales", "channel": "voice", "strategy": "ringall"}, 201, &voiceQ)
 	api.do("POST", "/api/v1/queues", admin, map[string]any{"name": "sms", "channel": "openchannel", "strategy": "roundrobin"}, 201, &msgQ)
-	var account struct {
-		ID    int64
-		Token string
-	}
-	api.do("POST", "/api/v1/openchannel-accounts", admin, map[string]any{"name": "gw", "queue_id": msgQ.ID, "reply_url": "http://127.0.0.1:9/none"}, 201, &account)
-	type agent struct {
-		id    int64
-		name  string
-		token string
-	}
-	var agents []*agent
+	accountID, accountToken := openChannel(api, admin, msgQ.ID)
+	var agents []*clusterAgent
 	for i, p := range []*proc{a, b, c} {
-		ag := &agent{name: fmt.Sprintf("agent%d", i+1)}
-		var created struct{ ID int64 }
-		api.do("POST", "/api/v1/agents", admin, map[string]any{"full_name": "Agent " + ag.name, "username": ag.name,
-			"typology": "webrtc", "password": "Str0ng-Pass"}, 201, &created)
-		ag.id = created.ID
-		for _, q := range []int64{voiceQ.ID, msgQ.ID} {
-			api.do("POST", fmt.Sprintf("/api/v1/queues/%d/agents", q), admin, map[string]any{"agent_id": ag.id}, 0, nil)
-		}
 		// Each logs in through its own instance.
 		via := &restClient{t: t, base: p.base()}
-		ag.token = via.login(ag.name, "Str0ng-Pass")
-		via.do("POST", fmt.Sprintf("/api/v1/agents/%d/login", ag.id), ag.token, nil, 200, nil)
-		agents = append(agents, ag)
+		agents = append(agents, newAgent(api, admin, via, fmt.Sprintf("agent%d", i+1), voiceQ.ID, msgQ.ID))
 	}
 
 	// Who dies: the router's leader, and a box leader that is another
@@ -206,29 +172,16 @@ func TestClusterSurvivesKill9(t *testing.T) {
 		ws := dialWS(t, survivor, ag.token)
 		wg.Go(func() { <-ctx.Done(); ws.Close() })
 		wg.Go(func() {
-			for {
-				_, raw, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				var ev struct {
-					Type        string
-					Interaction struct{ ID int64 }
-				}
-				if json.Unmarshal(raw, &ev) != nil || ev.Type != "offer" {
-					continue
-				}
-				id := ev.Interaction.ID
+			followOffers(ws, func(id int64) {
 				mu.Lock()
 				offers[[2]int64{ag.id, id}]++
 				mu.Unlock()
-				st, _ := sv.try("POST", fmt.Sprintf("/api/v1/interactions/%d/accept", id), ag.token, nil)
-				if st == 200 {
+				if st, _ := sv.try("POST", fmt.Sprintf("/api/v1/interactions/%d/accept", id), ag.token, nil); st == 200 {
 					mu.Lock()
 					accepted[id] = ag.id
 					mu.Unlock()
 				}
-			}
+			})
 		})
 	}
 
@@ -239,7 +192,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 			var ans struct {
 				InteractionID int64 `json:"interaction_id"`
 			}
-			gw.do("POST", fmt.Sprintf("/api/v1/openchannel/%d/messages", account.ID), account.Token,
+			gw.do("POST", fmt.Sprintf("/api/v1/openchannel/%d/messages", accountID), accountToken,
 				map[string]any{"from": fmt.Sprintf("+4477009%s%02d", tag, i), "body": "hello", "external_id": tag + fmt.Sprint(i)}, 201, &ans)
 			sent = append(sent, ans.InteractionID)
 		}
@@ -361,15 +314,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	}
 }
 
-func fanoutConnected(p *proc) bool {
-	res, err := http.Get(p.base() + "/readyz")
-	if err != nil {
-		return false
-	}
-	defer res.Body.Close()
-	var out struct{ Fanout string }
-	return json.NewDecoder(res.Body).Decode(&out) == nil && out.Fanout == "connected"
-}
+func fanoutConnected(p *proc) bool { return readyz(p.addr, p.id).Fanout == "connected" }
 
 func dialWS(t testing.TB, p *proc, token string) *websocket.Conn {
 	t.Helper()

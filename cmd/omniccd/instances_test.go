@@ -26,20 +26,29 @@ type daemon struct {
 }
 
 // roles reads what the daemon leads from /readyz; nil if it does not answer.
-func (d *daemon) roles() []string {
-	res, err := http.Get("http://" + d.addr + "/readyz")
+func (d *daemon) roles() []string { return readyz(d.addr, d.id).Roles }
+
+// readiness is what /readyz answers that the instance tests read.
+type readiness struct {
+	Instance string
+	Roles    []string
+	Fanout   string
+}
+
+// readyz reads instance id's /readyz at addr; the zero readiness when it
+// does not answer ready, or another instance does.
+func readyz(addr, id string) readiness {
+	c := http.Client{Timeout: 2 * time.Second}
+	res, err := c.Get("http://" + addr + "/readyz")
 	if err != nil {
-		return nil
+		return readiness{}
 	}
 	defer res.Body.Close()
-	var out struct {
-		Instance string
-		Roles    []string
+	var out readiness
+	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil || out.Instance != id {
+		return readiness{}
 	}
-	if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil || out.Instance != d.id {
-		return nil
-	}
-	return out.Roles
+	return out
 }
 
 func (d *daemon) stop(t *testing.T) {
