@@ -192,59 +192,72 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// With the fan-out on, the leader hears of an interaction another
-// instance queued (its "interaction" event, Origin set) and offers it at
-// once, not at its next periodic resync (which the fake clock never
-// reaches here).
-func TestInstancesRemoteInteractionIsOfferedAtOnce(t *testing.T) {
-	a, b, agents, q := twoInstances(t, "beepall", 2)
+// onBus runs a's router as the leader on a bus of its own (with its
+// presence following other instances when sessions is set) and answers
+// forward, which puts b's recorded events of a type (and agent, 0 for any)
+// on that bus as the fan-out delivers them: Origin set, the payload as JSON.
+func onBus(t *testing.T, a, b *rig, sessions bool) (ctx context.Context, forward func(typ string, agent int64)) {
+	t.Helper()
 	bus := events.New(events.Options{})
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	wg.Go(func() { _ = bus.Run(ctx) })
+	want := 1
+	if sessions {
+		a.pres.OnSynced(a.r.AgentChanged)
+		wg.Go(func() { _ = a.pres.FollowOthers(ctx, bus, time.Hour) })
+		want++
+	}
 	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
-	eventually(t, "the leader follows the bus", func() bool { return bus.Subscribers() == 1 })
+	eventually(t, "the leader follows the bus", func() bool { return bus.Subscribers() == want })
+	return ctx, func(typ string, agent int64) {
+		t.Helper()
+		sent := b.rec.take(typ, agent)
+		if len(sent) == 0 {
+			t.Fatalf("the follower published no %s event", typ)
+		}
+		for _, e := range sent {
+			raw, err := json.Marshal(e.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Origin, e.Payload = "b", json.RawMessage(raw)
+			bus.Publish(e)
+		}
+	}
+}
 
+// With the fan-out on, the leader hears of an interaction another
+// instance queued (its "interaction" event) and offers it from the event
+// itself, without rebuilding from the database: nothing else here would
+// make it rebuild (the fake clock never reaches the periodic one, and a
+// queued interaction's event does not ask for one).
+func TestInstancesRemoteInteractionIsOfferedAtOnce(t *testing.T) {
+	a, b, agents, q := twoInstances(t, "beepall", 2)
+	ctx, forward := onBus(t, a, b, false)
 	it := b.receive("visitor-1", "m1", "hello", q)
 	if it.Status != router.StatusQueued {
 		t.Fatalf("status %s on the follower, want queued", it.Status)
 	}
-	sent := b.rec.take("interaction", 0)
-	if len(sent) == 0 {
-		t.Fatal("the follower published no interaction event")
-	}
-	for _, e := range sent {
-		e.Origin = "b" // what the fan-out delivers on the leader's bus
-		bus.Publish(e)
-	}
+	forward("interaction", 0)
 	for _, ag := range agents {
 		eventually(t, "the leader offers what the follower queued", func() bool { return len(a.rec.take("offer", ag)) == 1 })
+	}
+	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
+	if err != nil || got.Status != router.StatusOffered {
+		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)
 	}
 }
 
 // An agent logs out and back in through a follower: the leader's presence
-// takes the stored session on the follower's agent_state events (as the
-// fan-out delivers them), so it offers nothing while the agent is out and
-// offers what waits once the agent is back.
+// takes the stored session on the follower's agent_state events, so it
+// offers nothing while the agent is out and offers what waits once the
+// agent is back.
 func TestInstancesLeaderFollowsSessionsChangedElsewhere(t *testing.T) {
 	a, b, agents, q := twoInstances(t, "beepall", 1)
 	x := agents[0]
-	bus := events.New(events.Options{})
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	wg.Go(func() { _ = bus.Run(ctx) })
-	a.pres.OnSynced(a.r.AgentChanged)
-	wg.Go(func() { _ = a.pres.FollowOthers(ctx, bus, time.Hour) })
-	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
-	eventually(t, "the leader and presence follow the bus", func() bool { return bus.Subscribers() == 2 })
-	forward := func(typ string, agent int64) {
-		for _, e := range b.rec.take(typ, agent) {
-			e.Origin = "b"
-			bus.Publish(e)
-		}
-	}
+	ctx, forward := onBus(t, a, b, true)
 
 	if _, err := b.pres.Logout(ctx, x, "api"); err != nil {
 		t.Fatal(err)
@@ -256,7 +269,7 @@ func TestInstancesLeaderFollowsSessionsChangedElsewhere(t *testing.T) {
 	})
 	it := b.receive("visitor-1", "m1", "hello", q)
 	forward("interaction", 0)
-	time.Sleep(300 * time.Millisecond) // the leader's rebuild; it must offer nothing
+	time.Sleep(300 * time.Millisecond) // the leader's handling; it must offer nothing
 	if n := len(a.rec.take("offer", x)); n != 0 {
 		t.Fatalf("the leader offered %d times to an agent logged out through b", n)
 	}
@@ -268,40 +281,6 @@ func TestInstancesLeaderFollowsSessionsChangedElsewhere(t *testing.T) {
 	eventually(t, "the leader offers the waiting interaction to the agent logged in through b", func() bool {
 		return len(a.rec.take("offer", x)) == 1
 	})
-	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
-	if err != nil || got.Status != router.StatusOffered {
-		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)
-	}
-}
-
-// The leader puts an interaction another instance queued in line and
-// offers it from the event itself (as the fan-out delivers it, the
-// payload as JSON), without rebuilding from the database: nothing else
-// here would make it rebuild (the fake clock never reaches the periodic
-// one, and a queued interaction's event does not ask for one).
-func TestInstancesRemoteQueuedIsOfferedWithoutARebuild(t *testing.T) {
-	a, b, agents, q := twoInstances(t, "beepall", 2)
-	bus := events.New(events.Options{})
-	ctx, cancel := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	wg.Go(func() { _ = bus.Run(ctx) })
-	wg.Go(func() { _ = a.r.Lead(ctx, bus, true) })
-	eventually(t, "the leader follows the bus", func() bool { return bus.Subscribers() == 1 })
-
-	it := b.receive("visitor-1", "m1", "hello", q)
-	sent := b.rec.take("interaction", 0)
-	if len(sent) != 1 {
-		t.Fatalf("the follower published %d interaction events, want 1", len(sent))
-	}
-	raw, err := json.Marshal(sent[0].Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus.Publish(events.Event{Type: "interaction", Origin: "b", Payload: json.RawMessage(raw)})
-	for _, ag := range agents {
-		eventually(t, "the leader offers what the follower queued", func() bool { return len(a.rec.take("offer", ag)) == 1 })
-	}
 	got, err := a.r.Get(ctx, router.Actor{Staff: true}, it.ID)
 	if err != nil || got.Status != router.StatusOffered {
 		t.Fatalf("interaction %d: %+v, %v; want offered", it.ID, got, err)
