@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -496,9 +497,13 @@ func (v *variants) forClient(c *wsClient) *websocket.PreparedMessage {
 func (h *Hub) dispatch(e events.Event) {
 	if e.Type == events.Lost {
 		// Agent states born on other instances may have been missed.
+		if h.opts.States == nil {
+			return
+		}
+		snap := newSnapshot(h.opts.States.States(presence.StateFilter{}))
 		h.mu.Lock()
 		for c := range h.all {
-			h.snapshotLocked(c)
+			h.snapshotOfLocked(c, snap)
 		}
 		h.mu.Unlock()
 		return
@@ -920,24 +925,58 @@ func (h *Hub) snapshotLocked(c *wsClient) {
 	if h.opts.States == nil {
 		return
 	}
+	h.snapshotOfLocked(c, newSnapshot(h.opts.States.States(presence.StateFilter{})))
+}
+
+// snapshot is one read of presence's states, each encoded once however
+// many sockets are sent it (all of them after events.Lost).
+type snapshot struct {
+	states   []presence.AgentState
+	byID     map[int64]int // index in states
+	prepared map[int64]*variants
+}
+
+func newSnapshot(states []presence.AgentState) *snapshot {
+	s := &snapshot{states: states, byID: make(map[int64]int, len(states)), prepared: map[int64]*variants{}}
+	for i, st := range states {
+		s.byID[st.AgentID] = i
+	}
+	return s
+}
+
+// variantsOf encodes st once; nil (logged) when it cannot be.
+func (s *snapshot) variantsOf(h *Hub, st presence.AgentState) *variants {
+	if v, ok := s.prepared[st.AgentID]; ok {
+		return v
+	}
+	v, err := newVariants(events.Event{Type: presence.EventAgentState, AgentID: st.AgentID, Payload: st})
+	if err != nil {
+		h.log.Error("websocket snapshot not sent", "agent_id", st.AgentID, "err", err)
+	}
+	s.prepared[st.AgentID] = v
+	return v
+}
+
+// snapshotOfLocked queues the states of snap that c watches.
+func (h *Hub) snapshotOfLocked(c *wsClient, snap *snapshot) {
 	w := c.watch
-	want := make(map[int64]bool, len(w.Agents)+len(w.resolved))
-	for _, id := range w.Agents {
-		want[id] = true
-	}
-	for _, id := range w.resolved {
-		want[id] = true
-	}
-	if !w.All && len(want) == 0 {
-		return
-	}
-	for _, st := range h.opts.States.States(presence.StateFilter{}) {
-		if !w.All && !want[st.AgentID] {
-			continue
+	var states []presence.AgentState
+	if w.All {
+		states = snap.states
+	} else {
+		seen := make(map[int64]bool, len(w.Agents)+len(w.resolved))
+		for _, id := range slices.Concat(w.Agents, w.resolved) {
+			if i, ok := snap.byID[id]; ok && !seen[id] {
+				seen[id] = true
+				states = append(states, snap.states[i])
+			}
 		}
-		v, err := newVariants(events.Event{Type: presence.EventAgentState, AgentID: st.AgentID, Payload: st})
-		if err != nil {
-			h.log.Error("websocket snapshot not sent", "agent_id", st.AgentID, "err", err)
+		// In presence's order, as a full snapshot is.
+		slices.SortFunc(states, func(a, b presence.AgentState) int { return snap.byID[a.AgentID] - snap.byID[b.AgentID] })
+	}
+	for _, st := range states {
+		v := snap.variantsOf(h, st)
+		if v == nil {
 			continue
 		}
 		if _, ok := h.all[c]; !ok {
