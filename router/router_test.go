@@ -769,3 +769,32 @@ func TestQueueChangeIsPickedUp(t *testing.T) {
 		}
 	})
 }
+
+// OffersTo lists what stands for an agent now (a desktop reloaded during
+// an offer shows it again), and nothing once it was accepted.
+func TestOffersToListsWhatStands(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := newRig(t, db)
+		a, b := g.agent("ann", nil), g.agent("bob", nil)
+		q := g.queue("web", "beepall", a, b)
+		g.start(a, b)
+		it := g.receive("visitor-1", "m1", "hello", q)
+		for _, ag := range []int64{a, b} {
+			got, err := g.r.OffersTo(t.Context(), ag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Interaction.ID != it.ID || got[0].Transfer || !got[0].ExpiresAt.After(g.clock.Now()) {
+				t.Fatalf("offers to agent %d: %+v, want the one of interaction %d", ag, got, it.ID)
+			}
+		}
+		if _, err := g.r.Accept(t.Context(), a, it.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, ag := range []int64{a, b} {
+			if got, err := g.r.OffersTo(t.Context(), ag); err != nil || len(got) != 0 {
+				t.Fatalf("offers to agent %d after the accept: %+v, %v", ag, got, err)
+			}
+		}
+	})
+}
